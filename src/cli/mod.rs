@@ -1,0 +1,53 @@
+//! The `difflab` command line (clap derive). One thin file per subcommand; the work is done
+//! by the library.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// Options shared by every subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct Global {
+    /// Folder holding the four MNIST IDX files (raw or .gz). Overrides DIFFLAB_MNIST_DIR and the cache.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub mnist_dir: Option<PathBuf>,
+    /// Worker threads for the compute core (default: all cores).
+    #[arg(long, global = true, value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+/// difflab: see how diffusion models work by doing it.
+#[derive(Parser, Debug)]
+#[command(name = "difflab", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands, one per lab module plus tools.
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Parse the command line, run it, print any error, and return the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    if let Some(n) = cli.global.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+            eprintln!("error: could not start {n} threads: {e}");
+            return 2;
+        }
+    }
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e}");
+            1
+        }
+    }
+}
+
+/// Run one parsed command line.
+pub fn run(cli: Cli) -> crate::Result<()> {
+    match cli.command {}
+}

@@ -1,0 +1,1 @@
+//! Noise schedules (betas, ᾱ, SNR) and the forward process `add_noise`, with diffusers' semantics.

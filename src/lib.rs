@@ -1,0 +1,28 @@
+//! difflab: see how diffusion models work by doing it, on an ordinary CPU.
+//!
+//! The crate is laid out the way the lab is taught:
+//! - [`data`]: MNIST (IDX files, offline lookup, download, selection, resizing);
+//! - [`diffusion`]: noise schedules and the forward (noising) process;
+//! - [`nn`]: difflab's own CPU compute core (NHWC tensors, explicit forward/backward kernels);
+//! - [`models`]: networks built from the core (the lab's U-Net, the toy U-Net, diffusers' UNet2DModel);
+//! - [`schedulers`]: DDPM and DDIM with diffusers' semantics (pure math, no model inside);
+//! - [`pipelines`]: sampling loops that join a model and a scheduler;
+//! - [`train`]: the training loop, optimiser state and checkpoints;
+//! - [`viz`]: the figures' shared style, plots, image grids and GIFs;
+//! - [`report`]: the lab report and answer sheet;
+//! - [`cli`]: the `difflab` command line, one thin file per subcommand.
+
+pub mod cli;
+pub mod data;
+pub mod diffusion;
+pub mod error;
+pub mod models;
+pub mod nn;
+pub mod pipelines;
+pub mod report;
+pub mod schedulers;
+pub mod train;
+pub mod util;
+pub mod viz;
+
+pub use error::{Error, Result};

@@ -1,0 +1,8 @@
+//! difflab's CPU compute core: f32 NHWC tensors and explicit forward/backward kernels
+//! (matrix work through `gemm`, threads through `rayon`), optimisers and weight I/O.
+
+pub mod device;
+pub mod tensor;
+
+pub use device::Device;
+pub use tensor::Tensor;

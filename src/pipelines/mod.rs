@@ -1,0 +1,1 @@
+//! Sampling loops that join a noise-predicting model and a scheduler.

@@ -1,0 +1,1 @@
+//! The lab report (`index.html`) and the answer sheet.

@@ -1,0 +1,1 @@
+//! The training loop for the denoisers: data order, noise draws, optimiser, checkpoints.

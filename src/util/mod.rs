@@ -1,0 +1,4 @@
+//! Small shared helpers: atomic writes, seeded randomness, timing.
+
+pub mod fsio;
+pub mod rng;
