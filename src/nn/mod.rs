@@ -6,3 +6,9 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+pub mod init;
+pub mod ops;
+pub mod optim;
+pub mod weights;
+
+pub use weights::Weights;
