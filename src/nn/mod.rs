@@ -6,3 +6,6 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+pub mod conv;
+pub mod matmul;
+pub mod workspace;
