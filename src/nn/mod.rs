@@ -6,6 +6,9 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+pub mod conv;
+pub mod matmul;
+pub mod workspace;
 pub mod init;
 pub mod ops;
 pub mod optim;
