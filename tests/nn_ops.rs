@@ -3,6 +3,7 @@
 //! shapes with odd sizes and channel counts that are not multiples of 8.
 
 use difflab::nn::ops::*;
+use difflab::nn::workspace::Workspace;
 use difflab::util::rng::Rng;
 
 fn randn(rng: &mut Rng, n: usize) -> Vec<f32> {
@@ -260,11 +261,12 @@ fn softmax_and_attention_match_reference() {
         let total = batch * seq * heads * hd;
         let (q, k, v) = (randn(&mut rng, total), randn(&mut rng, total), randn(&mut rng, total));
         let want = ref_attention(&f64s(&q), &f64s(&k), &f64s(&v), batch, heads, seq, hd);
-        for slots in [1, 2, batch] {
+        for threads in [1, 2, 3] {
             let mut out = vec![f32::NAN; total];
-            let mut scores = vec![0.0; slots * seq * seq];
-            attention_forward(&q, &k, &v, batch, heads, seq, hd, &mut out, &mut scores);
-            assert_close(&format!("attention b{batch} h{heads} s{seq} d{hd} slots{slots}"), &out, &want, 1e-5);
+            let mut ws = Workspace::new();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            pool.install(|| attention_forward(&q, &k, &v, batch, heads, seq, hd, &mut out, &mut ws));
+            assert_close(&format!("attention b{batch} h{heads} s{seq} d{hd} threads {threads}"), &out, &want, 1e-5);
         }
     }
 }

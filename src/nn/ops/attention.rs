@@ -2,6 +2,7 @@
 //! difflab has attention; diffusers' UNet2DModel uses it at inference).
 
 use crate::nn::matmul::{gemm_view, View};
+use crate::nn::workspace::Workspace;
 use rayon::prelude::*;
 
 /// Row-wise softmax in place: `x[r, j] ← exp(x[r, j] − max_j x[r, ·]) / Σ_j exp(…)` for a
@@ -36,9 +37,9 @@ fn softmax_scaled(row: &mut [f32], scale: f32) {
 /// head.
 ///
 /// `q`, `k`, `v` and `out` are `[batch, seq, heads·head_dim]` (the natural output of the
-/// projections; head `h` owns columns `h·head_dim .. (h+1)·head_dim`). `scores` is scratch of at
-/// least `seq·seq` values; with `s·seq·seq` values, `s` samples run in parallel (each on one
-/// thread), otherwise the matrix products themselves use all threads.
+/// projections; head `h` owns columns `h·head_dim .. (h+1)·head_dim`). The score matrices live
+/// in `ws`: one `seq × seq` matrix per thread when the batch has at least two samples (samples
+/// then run in parallel, one per thread), otherwise one, whose products use all threads.
 #[allow(clippy::too_many_arguments)]
 pub fn attention_forward(
     q: &[f32],
@@ -49,7 +50,7 @@ pub fn attention_forward(
     seq: usize,
     head_dim: usize,
     out: &mut [f32],
-    scores: &mut [f32],
+    ws: &mut Workspace,
 ) {
     let width = heads * head_dim;
     let per = seq * width;
@@ -57,13 +58,13 @@ pub fn attention_forward(
     assert!(q.len() >= total && k.len() >= total && v.len() >= total, "attention_forward: q/k/v shorter than [{batch}, {seq}, {width}]");
     assert!(out.len() >= total, "attention_forward: out shorter than [{batch}, {seq}, {width}]");
     let ss = seq * seq;
-    assert!(ss > 0 && scores.len() >= ss, "attention_forward: scores needs at least seq² = {ss} values");
     if total == 0 {
         return;
     }
     let scale = 1.0 / (head_dim as f32).sqrt();
-    let slots = (scores.len() / ss).min(batch);
     let threads = rayon::current_num_threads();
+    let slots = threads.min(batch);
+    let scores = ws.scratch(slots * ss);
     let one = |b: usize, out: &mut [f32], s: &mut [f32], threads: usize| {
         let base = b * per;
         for h in 0..heads {
@@ -80,7 +81,7 @@ pub fn attention_forward(
     };
     if slots >= 2 {
         for (round, outs) in out[..total].chunks_mut(slots * per).enumerate() {
-            outs.par_chunks_mut(per).zip(scores[..slots * ss].par_chunks_mut(ss)).enumerate().for_each(
+            outs.par_chunks_mut(per).zip(scores.par_chunks_mut(ss)).enumerate().for_each(
                 |(i, (o, s))| one(round * slots + i, o, s, 1),
             );
         }
