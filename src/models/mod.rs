@@ -11,3 +11,5 @@ pub trait NoisePredictor {
     /// and the result has the shape of `x`.
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor>;
 }
+
+pub mod lab_unet;

@@ -1,0 +1,294 @@
+//! The lab's simplified U-Net (Module 2's `lab` architecture), exactly as the original Keras
+//! notebook builds it, on difflab's compute core.
+//!
+//! ```text
+//! t ─ sinusoid(32) ─ Linear 64 + ReLU ─ Linear 64 + ReLU ─ broadcast to h×w×64 ─┐
+//! x (h×w×1) ────────────────────────────────────────────────────────────────── concat (65)
+//!   enc1: Conv3×3 32 + ReLU, Conv3×3 32 + ReLU (= skip1) ─ MaxPool2
+//!   enc2: Conv3×3 64 + ReLU, Conv3×3 64 + ReLU (= skip2) ─ MaxPool2
+//!   mid:  Conv3×3 128 + ReLU, Conv3×3 128 + ReLU
+//!   dec2: Upsample2, concat [up, skip2], Conv3×3 64 + ReLU ×2
+//!   dec1: Upsample2, concat [up, skip1], Conv3×3 32 + ReLU ×2
+//!   out:  Conv3×3 1
+//! ```
+//! 'Same' padding throughout; 495,937 parameters at the lab's sizes. The sinusoid uses
+//! frequencies `exp(−ln(10000)·i/(half − 1))`, sin half first. Any input size divisible by 4 works
+//! (16×16 and 28×28 — 28 → 14 → 7 — directly, no padding); other sizes are an error.
+//!
+//! Parameters live in one flat buffer in a fixed order ([`LabUNet::param_specs`]), with readable
+//! names (`enc1.conv1.weight`, …) in difflab's layout: conv weights HWIO `[3, 3, cin, cout]`,
+//! linear weights `[in, out]`. Training goes through a [`LabUNetCtx`], which owns every activation
+//! and gradient buffer for one batch size; its gradient buffer is aligned with the parameters so
+//! an optimiser updates everything in one pass.
+
+mod ctx;
+pub mod first_conv;
+
+pub use ctx::LabUNetCtx;
+
+use crate::models::NoisePredictor;
+use crate::nn::{init, Tensor, Weights};
+use crate::util::rng::Rng;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::ops::Range;
+
+/// The lab U-Net's sizes. `Default` is the lab's model; smaller ones serve tests.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabUNetConfig {
+    /// Side of the square training images (16 in the lab; 28 also works).
+    pub image_size: usize,
+    /// Image channels (1 for MNIST); the output has as many.
+    pub in_channels: usize,
+    /// Width of the sinusoidal timestep embedding (32; even, at least 4).
+    pub time_embed_dim: usize,
+    /// Width of the time MLP, which is also the number of broadcast time channels (64).
+    pub time_hidden: usize,
+    /// Channels of the three resolutions: encoder 1 / decoder 1, encoder 2 / decoder 2, bottleneck
+    /// (`[32, 64, 128]`).
+    pub channels: [usize; 3],
+}
+
+impl Default for LabUNetConfig {
+    fn default() -> Self {
+        LabUNetConfig { image_size: 16, in_channels: 1, time_embed_dim: 32, time_hidden: 64, channels: [32, 64, 128] }
+    }
+}
+
+impl LabUNetConfig {
+    /// An error unless every size is usable.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(format!("lab U-Net config: {m}")));
+        if self.in_channels == 0 || self.time_hidden == 0 || self.channels.contains(&0) {
+            return bad(format!("channel counts must be positive, got {self:?}"));
+        }
+        if self.time_embed_dim < 4 || self.time_embed_dim % 2 != 0 {
+            return bad(format!("time_embed_dim must be even and at least 4, got {}", self.time_embed_dim));
+        }
+        check_size(self.image_size, self.image_size)
+    }
+
+    /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
+    pub fn conv_shapes(&self) -> [(usize, usize); 11] {
+        let [c0, c1, c2] = self.channels;
+        let ci = self.in_channels;
+        [
+            (ci + self.time_hidden, c0),
+            (c0, c0),
+            (c0, c1),
+            (c1, c1),
+            (c1, c2),
+            (c2, c2),
+            (c2 + c1, c1),
+            (c1, c1),
+            (c1 + c0, c0),
+            (c0, c0),
+            (c0, ci),
+        ]
+    }
+}
+
+/// An error unless an `h × w` input can go through two 2× poolings and back.
+fn check_size(h: usize, w: usize) -> Result<()> {
+    if h == 0 || w == 0 || h % 4 != 0 || w % 4 != 0 {
+        return Err(Error::invalid(format!(
+            "the lab U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
+        )));
+    }
+    Ok(())
+}
+
+/// Names of the eleven convolutions, in forward order.
+pub const CONV_NAMES: [&str; 11] = [
+    "enc1.conv1",
+    "enc1.conv2",
+    "enc2.conv1",
+    "enc2.conv2",
+    "mid.conv1",
+    "mid.conv2",
+    "dec2.conv1",
+    "dec2.conv2",
+    "dec1.conv1",
+    "dec1.conv2",
+    "out",
+];
+
+/// One named parameter tensor: its shape and where it sits in the flat buffer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParamSpec {
+    /// Readable name, e.g. `enc1.conv1.weight`.
+    pub name: String,
+    /// Shape (HWIO for convolutions, `[in, out]` for linear layers).
+    pub shape: Vec<usize>,
+    /// Position in the flat parameter (and gradient) buffer.
+    pub range: Range<usize>,
+}
+
+/// Index in [`LabUNet::param_specs`] of the time MLP's tensors and of conv `i`'s weight / bias.
+pub(crate) mod idx {
+    pub const T1_W: usize = 0;
+    pub const T1_B: usize = 1;
+    pub const T2_W: usize = 2;
+    pub const T2_B: usize = 3;
+    pub const fn conv_w(i: usize) -> usize {
+        4 + 2 * i
+    }
+    pub const fn conv_b(i: usize) -> usize {
+        5 + 2 * i
+    }
+}
+
+fn param_specs(cfg: &LabUNetConfig) -> Vec<ParamSpec> {
+    let mut shapes: Vec<(String, Vec<usize>)> = vec![
+        ("time.lin1.weight".into(), vec![cfg.time_embed_dim, cfg.time_hidden]),
+        ("time.lin1.bias".into(), vec![cfg.time_hidden]),
+        ("time.lin2.weight".into(), vec![cfg.time_hidden, cfg.time_hidden]),
+        ("time.lin2.bias".into(), vec![cfg.time_hidden]),
+    ];
+    for (name, (cin, cout)) in CONV_NAMES.iter().zip(cfg.conv_shapes()) {
+        shapes.push((format!("{name}.weight"), vec![3, 3, cin, cout]));
+        shapes.push((format!("{name}.bias"), vec![cout]));
+    }
+    let mut at = 0;
+    shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let len: usize = shape.iter().product();
+            at += len;
+            ParamSpec { name, shape, range: at - len..at }
+        })
+        .collect()
+}
+
+/// The lab U-Net: its configuration and its parameters in one flat buffer.
+pub struct LabUNet {
+    cfg: LabUNetConfig,
+    specs: Vec<ParamSpec>,
+    params: Vec<f32>,
+    /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
+    infer: Option<LabUNetCtx>,
+}
+
+impl LabUNet {
+    /// A freshly initialised model, Keras' defaults: Glorot-uniform kernels, zero biases.
+    pub fn new(cfg: LabUNetConfig, rng: &mut Rng) -> Result<Self> {
+        cfg.validate()?;
+        let specs = param_specs(&cfg);
+        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
+        for s in specs.iter().filter(|s| s.shape.len() > 1) {
+            let (fan_in, fan_out) = match s.shape[..] {
+                [i, o] => (i, o),
+                [kh, kw, i, o] => (kh * kw * i, kh * kw * o),
+                _ => unreachable!("weights are 2-d or 4-d"),
+            };
+            init::glorot_uniform(&mut params[s.range.clone()], fan_in, fan_out, rng);
+        }
+        Ok(LabUNet { cfg, specs, params, infer: None })
+    }
+
+    /// A model with the named tensors of `w` (as written by [`LabUNet::to_weights`]); a missing
+    /// tensor or a wrong shape is an error naming the file, the key and the shapes.
+    pub fn from_weights(cfg: LabUNetConfig, w: &Weights) -> Result<Self> {
+        Self::from_weights_prefixed(cfg, w, "")
+    }
+
+    /// Like [`LabUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
+    pub fn from_weights_prefixed(cfg: LabUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
+        cfg.validate()?;
+        let specs = param_specs(&cfg);
+        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
+        for s in &specs {
+            let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
+            params[s.range.clone()].copy_from_slice(t.data());
+        }
+        Ok(LabUNet { cfg, specs, params, infer: None })
+    }
+
+    /// Every parameter tensor by name.
+    pub fn to_weights(&self) -> Weights {
+        let mut w = Weights::new();
+        self.add_to_weights(&mut w, "", &self.params);
+        w
+    }
+
+    /// Add `values` (a flat buffer laid out like the parameters, e.g. EMA weights or an
+    /// optimiser's moments) to `w` under `prefix + name`.
+    pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
+        assert_eq!(values.len(), self.params.len(), "add_to_weights: buffer is not parameter-shaped");
+        for s in &self.specs {
+            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec()).expect("spec shapes match their ranges");
+            w.insert(format!("{prefix}{}", s.name), t);
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &LabUNetConfig {
+        &self.cfg
+    }
+
+    /// The named tensors and their places in the flat buffer, in forward order.
+    pub fn param_specs(&self) -> &[ParamSpec] {
+        &self.specs
+    }
+
+    /// All parameters, flat (aligned with [`LabUNetCtx::grads`]).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// All parameters, flat and mutable (for the optimiser).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// Number of parameters (495,937 for the lab's sizes).
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The parameter tensor `i` of [`LabUNet::param_specs`].
+    pub(crate) fn p(&self, i: usize) -> &[f32] {
+        &self.params[self.specs[i].range.clone()]
+    }
+
+    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
+    pub fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
+        LabUNetCtx::new(&self.cfg, n, h, w, true)
+    }
+
+    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
+    pub fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
+        LabUNetCtx::new(&self.cfg, n, h, w, false)
+    }
+}
+
+impl NoisePredictor for LabUNet {
+    /// Predict the noise for `x` (`[n, h, w, in_channels]`, `h` and `w` divisible by 4) at the
+    /// given timesteps; buffers are reused while the batch shape stays the same.
+    fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
+        let [n, h, w, c] = x.dims4()?;
+        if c != self.cfg.in_channels {
+            return Err(Error::invalid(format!(
+                "lab U-Net: input has {c} channels, the model takes {}",
+                self.cfg.in_channels
+            )));
+        }
+        if timesteps.len() != n {
+            return Err(Error::invalid(format!("lab U-Net: {n} images but {} timesteps", timesteps.len())));
+        }
+        let mut ctx = match self.infer.take() {
+            Some(ctx) if ctx.dims() == (n, h, w) => ctx,
+            _ => self.infer_ctx(n, h, w)?,
+        };
+        let out = Tensor::new(vec![n, h, w, c], self.forward(&mut ctx, x.data(), timesteps).to_vec());
+        self.infer = Some(ctx);
+        out
+    }
+}
+
+impl std::fmt::Debug for LabUNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LabUNet").field("cfg", &self.cfg).field("num_params", &self.params.len()).finish_non_exhaustive()
+    }
+}
