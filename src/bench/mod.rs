@@ -74,7 +74,8 @@ pub struct Section {
 
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
-    Vec::new()
+    use crate::models::lab_unet::bench as lab;
+    vec![lab::train_section(), lab::forward_section()]
 }
 
 /// Everything one `difflab bench` measured.
