@@ -12,17 +12,25 @@ use serde_json::{Map, Value};
 
 /// The training-step section (`--only lab_train`): key `train_step_ms` (median).
 pub fn train_section() -> Section {
-    Section { name: "lab_train", run: run_train }
+    Section {
+        name: "lab_train",
+        run: run_train,
+    }
 }
 
 /// The inference section (`--only lab_forward`): keys `lab_forward_b12_ms`, `lab_forward_b16_ms`
 /// (medians of 20 × runs calls each).
 pub fn forward_section() -> Section {
-    Section { name: "lab_forward", run: run_forward }
+    Section {
+        name: "lab_forward",
+        run: run_forward,
+    }
 }
 
 fn ms(v: f64) -> Value {
-    serde_json::Number::from_f64((v * 1e3 * 100.0).round() / 100.0).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64((v * 1e3 * 100.0).round() / 100.0)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 fn run_train(opts: &BenchOptions) -> Result<Map<String, Value>> {
@@ -63,9 +71,14 @@ fn run_forward(opts: &BenchOptions) -> Result<Map<String, Value>> {
         let t: Vec<f32> = (0..b).map(|i| (i * 13 % 200) as f32).collect();
         let reps = 20 * opts.runs.max(1);
         let bar = opts.bar(reps, &format!("lab fwd {b}"));
-        let runs = time_runs(opts.warmup * 5, reps, || {
-            model.forward(&mut ctx, &x, &t);
-        }, || bar.inc(1));
+        let runs = time_runs(
+            opts.warmup * 5,
+            reps,
+            || {
+                model.forward(&mut ctx, &x, &t);
+            },
+            || bar.inc(1),
+        );
         bar.finish_and_clear();
         out.insert(format!("lab_forward_b{b}_ms"), ms(median(&runs)));
     }
