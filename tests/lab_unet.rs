@@ -463,3 +463,28 @@ fn adam_training_on_mnist_digits_lowers_the_noise_loss() {
     assert!(last < 0.15, "after {steps} Adam steps the loss is {last}");
     assert!(losses.iter().all(|l| l.is_finite()));
 }
+
+#[test]
+fn forward_and_backward_are_bit_identical_run_to_run() {
+    let mut rng = Rng::seeded(5);
+    let m = LabUNet::new(LabUNetConfig::default(), &mut rng).unwrap();
+    let (n, h, w) = (6, 16, 16);
+    let x = rng.normal_vec(n * h * w);
+    let target = rng.normal_vec(n * h * w);
+    let t = [0.0, 1.0, 50.0, 99.0, 150.0, 199.0];
+    let run = || {
+        let mut ctx = m.train_ctx(n, h, w).unwrap();
+        let out = m.forward(&mut ctx, &x, &t).to_vec();
+        let loss = m.loss_backward(&mut ctx, &target);
+        (out, loss, ctx.grads.clone())
+    };
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let (a, b) = (pool.install(run), pool.install(run));
+        assert!(a == b, "{threads} threads: two runs differ");
+        assert!(a.2.iter().any(|&g| g != 0.0));
+    }
+}
