@@ -4,6 +4,8 @@
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod forward;
+
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
@@ -27,7 +29,10 @@ pub struct Cli {
 
 /// The subcommands, one per lab module plus tools.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
+    Forward(forward::ForwardArgs),
+}
 
 /// Parse the command line, run it, print any error, and return the process exit code.
 pub fn main() -> i32 {
@@ -49,5 +54,7 @@ pub fn main() -> i32 {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> crate::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Forward(args) => forward::run(args, &cli.global),
+    }
 }
