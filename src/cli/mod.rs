@@ -6,6 +6,8 @@ pub mod bench;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod forward;
+
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
@@ -30,6 +32,8 @@ pub struct Cli {
 /// The subcommands, one per lab module plus tools.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
+    Forward(forward::ForwardArgs),
     /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
     Bench(bench::BenchArgs),
 }
@@ -55,6 +59,7 @@ pub fn main() -> i32 {
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
+        Command::Forward(args) => forward::run(args, &cli.global),
         Command::Bench(args) => bench::run(args),
     }
 }
