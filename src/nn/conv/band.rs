@@ -113,9 +113,7 @@ fn fill_band(
     g: &Geom,
     bands: &Bands,
     x: &[f32],
-    b: usize,
-    oy0: usize,
-    rows: usize,
+    (b, oy0, rows): (usize, usize, usize),
     xp: &mut [f32],
 ) {
     let cin = c.cin;
@@ -171,7 +169,7 @@ pub(super) fn forward_bands(
             let first = t * bands.images;
             let images = first..first + y_part.len() / per_image;
             bands.for_each_band(g, images, |b, oy0, rows| {
-                fill_band(c, g, bands, x, b, oy0, rows, xp);
+                fill_band(c, g, bands, x, (b, oy0, rows), xp);
                 let m = positions(bands, g, rows);
                 for kh in 0..k {
                     let lhs = View {
@@ -224,7 +222,7 @@ pub(super) fn weight_grad_bands(
             let images = first..first + dy_part.len() / per_image;
             let mut started = false;
             bands.for_each_band(g, images, |b, oy0, rows| {
-                fill_band(c, g, bands, x, b, oy0, rows, xp);
+                fill_band(c, g, bands, x, (b, oy0, rows), xp);
                 let m = positions(bands, g, rows);
                 for r in 0..rows {
                     let src =
