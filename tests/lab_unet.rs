@@ -395,7 +395,7 @@ fn adam_training_on_mnist_digits_lowers_the_noise_loss() {
     for step in 0..steps {
         for b in 0..batch {
             x0[b * px..(b + 1) * px]
-                .copy_from_slice(&digits[order[(step * batch + b) % order.len()]]);
+                .copy_from_slice(digits[order[(step * batch + b) % order.len()]]);
             t[b] = rng.below(200) as f32;
         }
         rng.fill_normal(&mut noise);
