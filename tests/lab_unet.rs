@@ -357,68 +357,22 @@ fn works_at_28_pixels_and_predict_matches_forward() {
 }
 
 // ---------------------------------------------------------------- training on real digits
-//
-// The product's MNIST loader lives on another branch; until it lands this test reads the gzip
-// IDX files itself (from DIFFLAB_MNIST_DIR, else ../shared/data/mnist beside the checkout).
-
-fn mnist_dir() -> std::path::PathBuf {
-    std::env::var_os("DIFFLAB_MNIST_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist")
-        })
-}
-
-fn read_idx_gz(name: &str) -> Vec<u8> {
-    use std::io::Read;
-    let path = mnist_dir().join(name);
-    let f = std::fs::File::open(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set DIFFLAB_MNIST_DIR)", path.display()));
-    let mut out = Vec::new();
-    flate2::read::GzDecoder::new(f)
-        .read_to_end(&mut out)
-        .unwrap();
-    out
-}
-
-/// Training digits of the given classes, resized 28 → `size` bilinearly (half-pixel centres, as
-/// `tf.image.resize`) and scaled to [-1, 1].
-fn mnist_digits(classes: &[u8], size: usize) -> Vec<Vec<f32>> {
-    let images = read_idx_gz("train-images-idx3-ubyte.gz");
-    let labels = read_idx_gz("train-labels-idx1-ubyte.gz");
-    assert_eq!(u32::from_be_bytes(images[..4].try_into().unwrap()), 2051);
-    assert_eq!(u32::from_be_bytes(labels[..4].try_into().unwrap()), 2049);
-    let n = u32::from_be_bytes(labels[4..8].try_into().unwrap()) as usize;
-    let scale = 28.0 / size as f32;
-    let mut out = Vec::new();
-    for i in (0..n).filter(|&i| classes.contains(&labels[8 + i])) {
-        let px = &images[16 + i * 784..16 + (i + 1) * 784];
-        let at = |y: usize, x: usize| px[y * 28 + x] as f32 / 255.0;
-        let mut img = vec![0.0; size * size];
-        for oy in 0..size {
-            for ox in 0..size {
-                let sy = ((oy as f32 + 0.5) * scale - 0.5).clamp(0.0, 27.0);
-                let sx = ((ox as f32 + 0.5) * scale - 0.5).clamp(0.0, 27.0);
-                let (y0, x0) = (sy.floor() as usize, sx.floor() as usize);
-                let (y1, x1) = ((y0 + 1).min(27), (x0 + 1).min(27));
-                let (fy, fx) = (sy - y0 as f32, sx - x0 as f32);
-                let v = (1.0 - fy) * ((1.0 - fx) * at(y0, x0) + fx * at(y0, x1))
-                    + fy * ((1.0 - fx) * at(y1, x0) + fx * at(y1, x1));
-                img[oy * size + ox] = 2.0 * v - 1.0;
-            }
-        }
-        out.push(img);
-    }
-    out
-}
+// MNIST comes through the product's lookup (DIFFLAB_MNIST_DIR, which CI sets).
 
 #[test]
 fn adam_training_on_mnist_digits_lowers_the_noise_loss() {
     use difflab::diffusion::schedule::NoiseSchedule;
     use difflab::nn::optim::{Adam, AdamConfig};
 
-    let digits = mnist_digits(&[0, 1, 2, 3], 16);
-    assert!(digits.len() > 24_000, "digits 0-3: {}", digits.len());
+    use difflab::data::mnist::{Digits, Mnist, PixelRange, Selection, Split};
+
+    let mnist = Mnist::load(Split::Train, None).unwrap();
+    let data = mnist
+        .select(&Selection::training(Digits::classes(4).unwrap()))
+        .unwrap();
+    assert!(data.len() > 24_000, "digits 0-3: {}", data.len());
+    let images = data.tensor(PixelRange::Symmetric);
+    let digits: Vec<&[f32]> = images.data().chunks_exact(256).collect();
     let sched = NoiseSchedule::linear(200, 1e-4, 0.02).unwrap();
     let (sa, sb) = (
         sched.sqrt_alphas_cumprod(),
@@ -441,7 +395,7 @@ fn adam_training_on_mnist_digits_lowers_the_noise_loss() {
     for step in 0..steps {
         for b in 0..batch {
             x0[b * px..(b + 1) * px]
-                .copy_from_slice(&digits[order[(step * batch + b) % order.len()]]);
+                .copy_from_slice(digits[order[(step * batch + b) % order.len()]]);
             t[b] = rng.below(200) as f32;
         }
         rng.fill_normal(&mut noise);
