@@ -11,3 +11,4 @@ pub trait NoisePredictor {
     /// and the result has the shape of `x`.
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor>;
 }
+pub mod unet_2d;

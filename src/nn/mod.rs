@@ -6,3 +6,4 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+pub mod torch_bin;
