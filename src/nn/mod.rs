@@ -6,4 +6,7 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+pub mod conv;
+pub mod matmul;
+pub mod workspace;
 pub mod torch_bin;

@@ -1,0 +1,180 @@
+//! The two backward passes: `dx = col2im(dy · Wᵀ)` and `dW = Σ im2col(x)ᵀ · dy`, `db = Σ dy`.
+
+use rayon::prelude::*;
+
+use super::im2col::{add_into, col2im_add, im2col};
+use super::{check_len, chunk_rows, tasks_for, Conv2d, Geom, Workspace};
+use crate::nn::matmul::{gemm_view, View};
+
+/// The gradient with respect to the input:
+/// `dx[n, iy, ix, ci] = Σ_{oh, ow, kh, kw, co} dy[n, oh, ow, co] · weight[kh, kw, ci, co]` over
+/// the output pixels whose receptive field puts `(kh, kw)` on `(iy, ix)`.
+///
+/// Shapes: `dy` is `[n, oh, ow, cout]` (already multiplied by the activation's derivative),
+/// `weight` is `[k, k, cin, cout]`, `dx` is `[n, h, w, cin]` and is overwritten. Input pixels
+/// that no receptive field covers (possible with stride 2) get 0. Panics on a wrong length.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_input(
+    c: &Conv2d,
+    dy: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    weight: &[f32],
+    dx: &mut [f32],
+    ws: &mut Workspace,
+) {
+    const K: &str = "conv2d_backward_input";
+    let g = Geom::new(c, n, h, w);
+    let pixels = g.pixels();
+    let cout = c.cout;
+    check_len(K, "dy", dy.len(), pixels * cout);
+    check_len(K, "weight", weight.len(), c.weight_len());
+    check_len(K, "dx", dx.len(), n * h * w * c.cin);
+    if dx.is_empty() {
+        return;
+    }
+    let wt = View::transposed(weight, cout);
+    let chunk = chunk_rows(g.kkc);
+
+    if c.is_pointwise() {
+        // dx = dy · Wᵀ, one product per part of the pixels.
+        let tasks = tasks_for(pixels, chunk);
+        let part = pixels.div_ceil(tasks);
+        dx.par_chunks_mut(part * c.cin)
+            .enumerate()
+            .for_each(|(t, dx_part)| {
+                let rows = dx_part.len() / c.cin;
+                let dy_part = View::rows(&dy[t * part * cout..(t * part + rows) * cout], cout);
+                gemm_view(rows, cout, c.cin, dy_part, wt, dx_part, c.cin, false, 1);
+            });
+        return;
+    }
+
+    // col2im scatters across neighbouring output pixels, so each thread owns whole images.
+    let tasks = rayon::current_num_threads().min(n).max(1);
+    let images = n.div_ceil(tasks);
+    // With fewer images than threads, let gemm use the idle threads instead.
+    let gemm_threads = rayon::current_num_threads().div_ceil(tasks);
+    let col_len = chunk * g.kkc;
+    let scratch = ws.scratch(tasks * col_len);
+    let per_image_in = h * w * c.cin;
+    let per_image_out = g.oh * g.ow;
+
+    dx.par_chunks_mut(images * per_image_in)
+        .zip(scratch.par_chunks_mut(col_len))
+        .enumerate()
+        .for_each(|(t, (dx_part, col))| {
+            dx_part.fill(0.0);
+            let first_image = t * images;
+            let first = first_image * per_image_out;
+            let end = first + dx_part.len() / per_image_in * per_image_out;
+            let mut p0 = first;
+            while p0 < end {
+                let rows = chunk.min(end - p0);
+                let dy_c = View::rows(&dy[p0 * cout..(p0 + rows) * cout], cout);
+                gemm_view(rows, cout, g.kkc, dy_c, wt, col, g.kkc, false, gemm_threads);
+                col2im_add(c, &g, col, p0, rows, first_image, dx_part);
+                p0 += rows;
+            }
+        });
+}
+
+/// The gradients with respect to the weights and the bias:
+/// `dweight[kh, kw, ci, co] = Σ_{n, oh, ow} x[n, oh·s − top + kh, ow·s − left + kw, ci]
+/// · dy[n, oh, ow, co]` and `dbias[co] = Σ_{n, oh, ow} dy[n, oh, ow, co]`.
+///
+/// Shapes: `x` is `[n, h, w, cin]`, `dy` is `[n, oh, ow, cout]`, `dweight` is
+/// `[k, k, cin, cout]` and `dbias` is `[cout]`; both are overwritten. Each thread sums its part
+/// of the pixels into a partial in `ws`; the partials are then added in a fixed order.
+#[allow(clippy::too_many_arguments)]
+pub fn conv2d_backward_weight(
+    c: &Conv2d,
+    x: &[f32],
+    dy: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    dweight: &mut [f32],
+    dbias: Option<&mut [f32]>,
+    ws: &mut Workspace,
+) {
+    const K: &str = "conv2d_backward_weight";
+    let g = Geom::new(c, n, h, w);
+    let pixels = g.pixels();
+    let cout = c.cout;
+    check_len(K, "x", x.len(), n * h * w * c.cin);
+    check_len(K, "dy", dy.len(), pixels * cout);
+    check_len(K, "dweight", dweight.len(), c.weight_len());
+    if let Some(db) = dbias.as_deref() {
+        check_len(K, "dbias", db.len(), cout);
+    }
+    if pixels == 0 {
+        dweight.fill(0.0);
+        if let Some(db) = dbias {
+            db.fill(0.0);
+        }
+        return;
+    }
+    let pointwise = c.is_pointwise();
+    let chunk = chunk_rows(g.kkc);
+    let tasks = tasks_for(pixels, chunk);
+    let part = pixels.div_ceil(tasks);
+    let col_len = if pointwise { 0 } else { chunk * g.kkc };
+    let dw_len = g.kkc * cout;
+    let per_task = col_len + dw_len + cout;
+    let scratch = ws.scratch(tasks * per_task);
+
+    dy.par_chunks(part * cout)
+        .zip(scratch.par_chunks_mut(per_task))
+        .enumerate()
+        .for_each(|(t, (dy_part, mine))| {
+            let (col, rest) = mine.split_at_mut(col_len);
+            let (dw, db) = rest.split_at_mut(dw_len);
+            let rows_here = dy_part.len() / cout;
+            let mut done = 0;
+            while done < rows_here {
+                let rows = chunk.min(rows_here - done);
+                let p0 = t * part + done;
+                let xt = if pointwise {
+                    View::transposed(&x[p0 * g.kkc..(p0 + rows) * g.kkc], g.kkc)
+                } else {
+                    im2col(c, &g, x, p0, rows, col);
+                    View::transposed(&col[..rows * g.kkc], g.kkc)
+                };
+                let dy_c = &dy_part[done * cout..(done + rows) * cout];
+                gemm_view(
+                    g.kkc,
+                    rows,
+                    cout,
+                    xt,
+                    View::rows(dy_c, cout),
+                    dw,
+                    cout,
+                    done > 0,
+                    1,
+                );
+                if done == 0 {
+                    db.fill(0.0);
+                }
+                for row in dy_c.chunks_exact(cout) {
+                    add_into(db, row);
+                }
+                done += rows;
+            }
+        });
+
+    // Fixed-order reduction of the partials: part 0 + part 1 + ...
+    let parts = pixels.div_ceil(part);
+    let partial = |t: usize| &scratch[t * per_task + col_len..(t + 1) * per_task];
+    dweight.copy_from_slice(&partial(0)[..dw_len]);
+    for t in 1..parts {
+        add_into(dweight, &partial(t)[..dw_len]);
+    }
+    if let Some(db) = dbias {
+        db.copy_from_slice(&partial(0)[dw_len..]);
+        for t in 1..parts {
+            add_into(db, &partial(t)[dw_len..]);
+        }
+    }
+}

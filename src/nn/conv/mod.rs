@@ -1,0 +1,206 @@
+//! 2-d convolution over NHWC activations with HWIO weights: forward (bias and activation fused),
+//! gradient with respect to the input, and gradient with respect to the weights and bias.
+//!
+//! Layout: `x[n, h, w, cin]`, `weight[kh, kw, cin, cout]`, `y[n, oh, ow, cout]`, all row-major.
+//! With that layout a convolution is a matrix product: each output pixel's receptive field,
+//! laid out `[kh, kw, cin]`, is one row of an "im2col" matrix `col[pixels, k·k·cin]`, and
+//! `y = col · W` with `W` the weight seen as `[k·k·cin, cout]`. The kernels build `col` a few
+//! hundred pixels at a time (so that it stays in the core's L2 cache) and hand the products to
+//! `gemm`; 1×1 stride-1 unpadded convolutions need no `col` at all.
+//!
+//! Threads: the pixels are split into one contiguous part per rayon thread (whole images for the
+//! input gradient, whose scatter crosses pixel boundaries). Every output value is computed by one
+//! thread in a fixed order, and the weight gradient adds per-part partials in part order, so
+//! results are bit-identical run to run for a given thread count.
+
+mod backward;
+mod forward;
+mod im2col;
+
+pub use super::workspace::Workspace;
+pub use backward::{conv2d_backward_input, conv2d_backward_weight};
+pub use forward::conv2d_forward;
+
+/// Zero padding added around the input, in pixels, on each side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Padding {
+    /// Rows added above.
+    pub top: usize,
+    /// Columns added on the left.
+    pub left: usize,
+    /// Rows added below.
+    pub bottom: usize,
+    /// Columns added on the right.
+    pub right: usize,
+}
+
+impl Padding {
+    /// 'Same' padding for an odd kernel size `k`: `k / 2` on every side (keeps the size at
+    /// stride 1; PyTorch's `padding = k // 2`).
+    pub fn same(k: usize) -> Self {
+        let p = k / 2;
+        Padding {
+            top: p,
+            left: p,
+            bottom: p,
+            right: p,
+        }
+    }
+    /// No padding ('valid').
+    pub fn none() -> Self {
+        Padding::default()
+    }
+    /// `p` rows below and `p` columns on the right only: what diffusers' `Downsample2D` does
+    /// with `downsample_padding = 0` (`F.pad(x, (0, 1, 0, 1))` before a 3×3 stride-2 conv).
+    pub fn right_bottom(p: usize) -> Self {
+        Padding {
+            top: 0,
+            left: 0,
+            bottom: p,
+            right: p,
+        }
+    }
+    /// The same padding `p` on every side.
+    pub fn uniform(p: usize) -> Self {
+        Padding {
+            top: p,
+            left: p,
+            bottom: p,
+            right: p,
+        }
+    }
+}
+
+/// The activation fused into [`conv2d_forward`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// The identity.
+    None,
+    /// `max(0, v)` (NaN stays NaN).
+    Relu,
+}
+
+/// The shape of a square-kernel 2-d convolution layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Conv2d {
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Kernel size (the kernel is `k × k`).
+    pub k: usize,
+    /// Stride, the same along both axes.
+    pub stride: usize,
+    /// Zero padding of the input.
+    pub pad: Padding,
+}
+
+impl Conv2d {
+    /// A layer from its shape.
+    pub fn new(cin: usize, cout: usize, k: usize, stride: usize, pad: Padding) -> Self {
+        Conv2d {
+            cin,
+            cout,
+            k,
+            stride,
+            pad,
+        }
+    }
+
+    /// Output height and width for an `h × w` input:
+    /// `((h + top + bottom − k) / stride + 1, (w + left + right − k) / stride + 1)`.
+    ///
+    /// Panics if the padded input is smaller than the kernel or the stride is 0.
+    pub fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
+        let (ph, pw) = (
+            h + self.pad.top + self.pad.bottom,
+            w + self.pad.left + self.pad.right,
+        );
+        assert!(
+            self.stride > 0 && self.k > 0,
+            "conv2d: kernel size and stride must be positive"
+        );
+        assert!(
+            ph >= self.k && pw >= self.k,
+            "conv2d: a {h}×{w} input padded to {ph}×{pw} is smaller than the {k}×{k} kernel",
+            k = self.k
+        );
+        (
+            (ph - self.k) / self.stride + 1,
+            (pw - self.k) / self.stride + 1,
+        )
+    }
+
+    /// Number of weights, `k·k·cin·cout` (the bias has `cout` more).
+    pub fn weight_len(&self) -> usize {
+        self.k * self.k * self.cin * self.cout
+    }
+
+    /// Multiply-adds ×2 of one forward pass over an `n × h × w` input: `2·n·oh·ow·k·k·cin·cout`.
+    /// Each backward pass costs the same.
+    pub fn flops(&self, n: usize, h: usize, w: usize) -> f64 {
+        let (oh, ow) = self.out_hw(h, w);
+        2.0 * (n * oh * ow) as f64 * self.weight_len() as f64
+    }
+
+    /// True when the convolution is a plain matrix product over pixels (1×1, stride 1, no pad).
+    fn is_pointwise(&self) -> bool {
+        self.k == 1 && self.stride == 1 && self.pad == Padding::none()
+    }
+}
+
+/// Sizes shared by the three passes, checked once.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    h: usize,
+    w: usize,
+    oh: usize,
+    ow: usize,
+    /// Length of one im2col row, `k·k·cin`.
+    kkc: usize,
+}
+
+impl Geom {
+    fn new(c: &Conv2d, n: usize, h: usize, w: usize) -> Self {
+        assert!(
+            c.cin > 0 && c.cout > 0,
+            "conv2d: channel counts must be positive"
+        );
+        let (oh, ow) = c.out_hw(h, w);
+        Geom {
+            n,
+            h,
+            w,
+            oh,
+            ow,
+            kkc: c.k * c.k * c.cin,
+        }
+    }
+    /// Output pixels over the whole batch.
+    fn pixels(&self) -> usize {
+        self.n * self.oh * self.ow
+    }
+}
+
+/// Panics with a message naming the kernel and the buffer when a slice has the wrong length.
+fn check_len(kernel: &str, what: &str, got: usize, want: usize) {
+    assert!(
+        got == want,
+        "{kernel}: {what} has {got} values, expected {want}"
+    );
+}
+
+/// Im2col rows per product: enough to keep `gemm` efficient, few enough that the im2col
+/// block (`rows × k·k·cin` floats) stays in L2 next to the packed weights.
+fn chunk_rows(kkc: usize) -> usize {
+    const COL_FLOATS: usize = 1 << 16;
+    (COL_FLOATS / kkc).clamp(32, 1024)
+}
+
+/// Threads to split a pass over: rayon's, but not more than there are pixel chunks.
+fn tasks_for(rows: usize, chunk: usize) -> usize {
+    rayon::current_num_threads()
+        .min(rows.div_ceil(chunk))
+        .max(1)
+}

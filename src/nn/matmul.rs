@@ -1,0 +1,199 @@
+//! Single-precision matrix products, row-major, as thin wrappers over the `gemm` crate.
+//!
+//! The three public products cover what the kernels need without copies:
+//! `C = A·B`, `C = Aᵀ·B` and `C = A·Bᵀ`, each optionally accumulating into `C`.
+//! Large products let `gemm` split the work over rayon's threads; `gemm` never splits the
+//! inner (k) dimension, so results are bit-identical run to run for a given thread count.
+
+use gemm::Parallelism;
+
+/// Below this many multiply-adds a product runs on the calling thread: threading costs more
+/// than it saves.
+const PARALLEL_MIN_WORK: usize = 1 << 18;
+
+/// A strided, read-only view of a matrix: element `(i, j)` lives at `ptr[i*rs + j*cs]`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct View<'a> {
+    /// The backing values (the view must stay inside it).
+    pub data: &'a [f32],
+    /// Row stride, in elements.
+    pub rs: usize,
+    /// Column stride, in elements.
+    pub cs: usize,
+}
+
+impl<'a> View<'a> {
+    /// A row-major matrix with `cols` columns.
+    pub fn rows(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: cols,
+            cs: 1,
+        }
+    }
+    /// The transpose of a row-major matrix with `cols` columns.
+    pub fn transposed(data: &'a [f32], cols: usize) -> Self {
+        View {
+            data,
+            rs: 1,
+            cs: cols,
+        }
+    }
+    /// Index one past the last element of an `r × c` view, for bounds checks.
+    fn extent(&self, r: usize, c: usize) -> usize {
+        if r == 0 || c == 0 {
+            0
+        } else {
+            (r - 1) * self.rs + (c - 1) * self.cs + 1
+        }
+    }
+}
+
+/// `C[m×n] (+)= A[m×k] · B[k×n]` for strided views, `C` row-major with row stride `ldc`.
+///
+/// `threads` is the most threads `gemm` may use (1 = on the calling thread). Panics if a view
+/// does not fit its slice, which would be a bug in the caller.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn gemm_view(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: View,
+    b: View,
+    c: &mut [f32],
+    ldc: usize,
+    accumulate: bool,
+    threads: usize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(
+        a.extent(m, k) <= a.data.len(),
+        "matmul: A too short for {m}×{k}"
+    );
+    assert!(
+        b.extent(k, n) <= b.data.len(),
+        "matmul: B too short for {k}×{n}"
+    );
+    assert!(
+        (m - 1) * ldc + n <= c.len(),
+        "matmul: C too short for {m}×{n}"
+    );
+    if k == 0 {
+        if !accumulate {
+            for row in c.chunks_mut(ldc).take(m) {
+                row[..n].fill(0.0);
+            }
+        }
+        return;
+    }
+    let par = if threads > 1 && m * n * k >= PARALLEL_MIN_WORK {
+        Parallelism::Rayon(threads)
+    } else {
+        Parallelism::None
+    };
+    // SAFETY: the asserts above keep every accessed element inside its slice; `c` is borrowed
+    // mutably, so it cannot alias `a` or `b`.
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            ldc as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            1.0f32,
+            1.0f32,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+fn check(name: &str, what: &str, got: usize, need: usize) {
+    assert!(got >= need, "{name}: {what} has {got} values, needs {need}");
+}
+
+/// `C[m×n] = A[m×k] · B[k×n]` (or `C += A·B` when `accumulate`), all row-major.
+///
+/// Uses all of rayon's threads for large products.
+pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+    check("matmul", "A", a.len(), m * k);
+    check("matmul", "B", b.len(), k * n);
+    check("matmul", "C", c.len(), m * n);
+    gemm_view(
+        m,
+        k,
+        n,
+        View::rows(a, k),
+        View::rows(b, n),
+        c,
+        n,
+        accumulate,
+        rayon::current_num_threads(),
+    );
+}
+
+/// `C[m×n] = Aᵀ · B` where `A` is stored row-major as `[k×m]` and `B` as `[k×n]`
+/// (or `C += Aᵀ·B` when `accumulate`). The usual weight gradient `xᵀ·dy`.
+pub fn matmul_at_b(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    check("matmul_at_b", "A", a.len(), k * m);
+    check("matmul_at_b", "B", b.len(), k * n);
+    check("matmul_at_b", "C", c.len(), m * n);
+    gemm_view(
+        m,
+        k,
+        n,
+        View::transposed(a, m),
+        View::rows(b, n),
+        c,
+        n,
+        accumulate,
+        rayon::current_num_threads(),
+    );
+}
+
+/// `C[m×n] = A · Bᵀ` where `A` is stored row-major as `[m×k]` and `B` as `[n×k]`
+/// (or `C += A·Bᵀ` when `accumulate`). The usual input gradient `dy·wᵀ`.
+pub fn matmul_a_bt(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    check("matmul_a_bt", "A", a.len(), m * k);
+    check("matmul_a_bt", "B", b.len(), n * k);
+    check("matmul_a_bt", "C", c.len(), m * n);
+    gemm_view(
+        m,
+        k,
+        n,
+        View::rows(a, k),
+        View::transposed(b, k),
+        c,
+        n,
+        accumulate,
+        rayon::current_num_threads(),
+    );
+}
