@@ -272,8 +272,10 @@ impl UNet2DConfig {
             return Err(format!("downsample_padding: {} is not supported (0 or 1)", self.downsample_padding));
         }
         match self.class_embed_type.as_deref() {
-            None | Some("timestep") | Some("identity") => {}
-            Some(other) => return Err(format!("class_embed_type: '{other}' is not one of null, timestep, identity")),
+            None | Some("timestep") => {}
+            Some(other) => {
+                return Err(format!("class_embed_type: '{other}' is not supported (null with num_class_embeds, or timestep)"))
+            }
         }
         if self.layers_per_block == 0 {
             return Err("layers_per_block must be at least 1".into());
