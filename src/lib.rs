@@ -12,6 +12,7 @@
 //! - [`report`]: the lab report and answer sheet;
 //! - [`cli`]: the `difflab` command line, one thin file per subcommand.
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod diffusion;

@@ -1,6 +1,8 @@
 //! The `difflab` command line (clap derive). One thin file per subcommand; the work is done
 //! by the library.
 
+pub mod bench;
+
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -27,7 +29,10 @@ pub struct Cli {
 
 /// The subcommands, one per lab module plus tools.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
+    Bench(bench::BenchArgs),
+}
 
 /// Parse the command line, run it, print any error, and return the process exit code.
 pub fn main() -> i32 {
@@ -49,5 +54,7 @@ pub fn main() -> i32 {
 
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> crate::Result<()> {
-    match cli.command {}
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+    }
 }

@@ -9,4 +9,10 @@ pub use tensor::Tensor;
 pub mod conv;
 pub mod matmul;
 pub mod workspace;
+pub mod init;
+pub mod ops;
+pub mod optim;
 pub mod torch_bin;
+pub mod weights;
+
+pub use weights::Weights;
