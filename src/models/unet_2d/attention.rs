@@ -83,12 +83,7 @@ impl AttentionBlock {
         self.to_v.forward_into(&t, m, &mut v);
         s.give(t);
         let mut o = s.take(m * inner);
-        // One score matrix per sample computed in parallel, up to the number of threads.
-        let slots = rayon::current_num_threads().clamp(1, n.max(1));
-        if s.scores.len() < slots * seq * seq {
-            s.scores.resize(slots * seq * seq, 0.0);
-        }
-        attention_forward(&q, &k, &v, n, self.heads, seq, self.head_dim, &mut o, &mut s.scores[..slots * seq * seq]);
+        attention_forward(&q, &k, &v, n, self.heads, seq, self.head_dim, &mut o, &mut s.attn);
         s.give(q);
         s.give(k);
         s.give(v);

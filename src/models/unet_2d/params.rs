@@ -4,7 +4,7 @@
 //! Layouts are converted once, here: conv weights OIHW `[cout, cin, k, k]` → HWIO
 //! `[k, k, cin, cout]`, linear weights `[out, in]` → `[in, out]` (see notes/nn_contract.md).
 
-use crate::nn::{Tensor, Weights};
+use crate::nn::Weights;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -132,9 +132,4 @@ pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
         }
     }
     out
-}
-
-/// A tensor from raw values and a shape known to match.
-pub(crate) fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor {
-    Tensor::new(shape.to_vec(), data).expect("shape matches the values")
 }

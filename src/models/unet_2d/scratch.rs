@@ -14,15 +14,15 @@ pub struct Scratch {
     pub conv: Workspace,
     /// GroupNorm statistics (mean and 1/σ per sample and group; not needed after the pass).
     pub stats: Vec<f32>,
-    /// Attention score matrices.
-    pub scores: Vec<f32>,
+    /// Scratch of the attention kernel (score matrices).
+    pub attn: Workspace,
     allocations: usize,
 }
 
 impl Scratch {
     /// An empty pool.
     pub fn new() -> Self {
-        Scratch { conv: Workspace::new(), ..Default::default() }
+        Scratch { conv: Workspace::new(), attn: Workspace::new(), ..Default::default() }
     }
 
     /// A buffer of exactly `len` values (contents unspecified: callers overwrite it). Reuses the
