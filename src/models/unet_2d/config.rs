@@ -338,7 +338,7 @@ fn blame_field(obj: &serde_json::Map<String, serde_json::Value>, err: serde_json
         let mut one = serde_json::Map::new();
         one.insert(key.clone(), value.clone());
         if let Err(e) = serde_json::from_value::<UNet2DConfig>(serde_json::Value::Object(one)) {
-            return format!("field `{key}`: {e} (found {value})");
+            return format!("field `{key}`: {e}");
         }
     }
     format!("{err}")
