@@ -74,7 +74,7 @@ pub struct Section {
 
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
-    Vec::new()
+    vec![crate::models::unet_2d::bench::section()]
 }
 
 /// Everything one `difflab bench` measured.

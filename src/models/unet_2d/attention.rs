@@ -11,6 +11,7 @@
 
 use super::layers::{GroupNormLayer, LinearLayer};
 use super::params::ParamSource;
+use super::profile;
 use super::scratch::Scratch;
 use crate::nn::ops::attention_forward;
 use crate::Result;
@@ -83,7 +84,9 @@ impl AttentionBlock {
         self.to_v.forward_into(&t, m, &mut v);
         s.give(t);
         let mut o = s.take(m * inner);
+        let t = profile::span("attention core");
         attention_forward(&q, &k, &v, n, self.heads, seq, self.head_dim, &mut o, &mut s.attn);
+        drop(t);
         s.give(q);
         s.give(k);
         s.give(v);

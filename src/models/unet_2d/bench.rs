@@ -5,9 +5,11 @@
 //! diffusers' reference: `shared/bench/diffusers_cifar_pipeline.py 16 50`.
 
 use super::{UNet2DConfig, UNet2DModel};
+use crate::bench::Section;
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
 use crate::Result;
+use serde_json::{json, Map};
 use std::time::Instant;
 
 /// Timings of one benchmark run.
@@ -39,8 +41,9 @@ impl CifarBench {
 }
 
 /// Run `steps` forward passes of a `batch` of 32×32 images through the ddpm-cifar10-32
-/// architecture (timesteps counting down from 999 like a sampler's), after one warm-up pass.
-pub fn cifar_bench(batch: usize, steps: usize) -> Result<CifarBench> {
+/// architecture (timesteps counting down from 999 like a sampler's), after one warm-up pass;
+/// `on_step` is called after each timed pass (progress bars).
+pub fn cifar_bench(batch: usize, steps: usize, mut on_step: impl FnMut()) -> Result<CifarBench> {
     let mut model = UNet2DModel::random(UNet2DConfig::ddpm_cifar10_32(), 0)?;
     let mut rng = Rng::seeded(42);
     let x = Tensor::new(vec![batch, 32, 32, 3], rng.normal_vec(batch * 32 * 32 * 3))?;
@@ -55,6 +58,7 @@ pub fn cifar_bench(batch: usize, steps: usize) -> Result<CifarBench> {
         let s = Instant::now();
         model.forward_into(x.data(), batch, 32, 32, &[t], None, &mut out)?;
         step_ms.push(s.elapsed().as_secs_f64() * 1e3);
+        on_step();
     }
     Ok(CifarBench { batch, steps, warmup_s, total_s: start.elapsed().as_secs_f64(), step_ms })
 }
@@ -62,5 +66,23 @@ pub fn cifar_bench(batch: usize, steps: usize) -> Result<CifarBench> {
 /// `cifar_16x50_s` for `difflab bench`: seconds for 16 images × 50 steps (target ≤ 45 s on
 /// 2 cores; diffusers on PyTorch takes about 56 s on the same machine).
 pub fn cifar_16x50_s() -> Result<f64> {
-    Ok(cifar_bench(16, 50)?.total_s)
+    Ok(cifar_bench(16, 50, || {})?.total_s)
+}
+
+/// The `cifar` section of `difflab bench`: `cifar_16x50_s` (seconds for 16 images × 50 steps),
+/// `cifar_step_ms` (median pass) and `cifar_warmup_s`.
+pub fn section() -> Section {
+    Section {
+        name: "cifar",
+        run: |opts| {
+            let bar = opts.bar(50, "cifar 16x50");
+            let r = cifar_bench(16, 50, || bar.inc(1))?;
+            bar.finish_and_clear();
+            let mut m = Map::new();
+            m.insert("cifar_16x50_s".into(), json!((r.total_s * 100.0).round() / 100.0));
+            m.insert("cifar_step_ms".into(), json!((r.median_step_ms() * 10.0).round() / 10.0));
+            m.insert("cifar_warmup_s".into(), json!((r.warmup_s * 100.0).round() / 100.0));
+            Ok(m)
+        },
+    }
 }

@@ -7,6 +7,7 @@
 
 use super::attention::AttentionBlock;
 use super::params::ParamSource;
+use super::profile;
 use super::resnet::{Downsample2D, Resample, ResnetBlock2D, ResnetSettings, Upsample2D};
 use super::scratch::Scratch;
 use crate::nn::ops::copy_into_channels;
@@ -248,8 +249,10 @@ impl UpBlock {
             let rows = n * h * w;
             let cc = cur.c + skip.c;
             let mut cat = s.take(rows * cc);
+            let t = profile::span("concat");
             copy_into_channels(&cur.data, rows, cur.c, &mut cat, cc, 0);
             copy_into_channels(&skip.data, rows, skip.c, &mut cat, cc, cur.c);
+            drop(t);
             s.give(cur.data);
             s.give(skip.data);
             let mut y = r.forward(&cat, n, h, w, temb_act, s);

@@ -2,6 +2,7 @@
 //! weights in the compute core's layouts and calling its kernels.
 
 use super::params::{oihw_to_hwio, transpose, ParamSource};
+use super::profile;
 use super::scratch::Scratch;
 use crate::nn::conv::{conv2d_forward, Act, Conv2d, Padding, Workspace};
 use crate::nn::matmul::matmul;
@@ -12,6 +13,8 @@ use crate::Result;
 pub struct ConvLayer {
     /// Shape of the layer.
     pub spec: Conv2d,
+    /// What the layer is for, in profiles (`conv 3x3`, `conv 1x1 shortcut`, ...).
+    pub role: &'static str,
     w: Vec<f32>,
     b: Vec<f32>,
 }
@@ -21,7 +24,24 @@ impl ConvLayer {
     pub fn load(src: &mut dyn ParamSource, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: Padding) -> Result<Self> {
         let w = src.take(&format!("{name}.weight"), &[cout, cin, k, k])?;
         let b = src.take(&format!("{name}.bias"), &[cout])?;
-        Ok(ConvLayer { spec: Conv2d::new(cin, cout, k, stride, pad), w: oihw_to_hwio(&w, cout, cin, k), b })
+        let role = match (k, stride) {
+            (1, _) => "conv 1x1 shortcut",
+            (_, 2) => "conv 3x3/2 downsample",
+            _ => "conv 3x3",
+        };
+        Ok(ConvLayer { spec: Conv2d::new(cin, cout, k, stride, pad), role, w: oihw_to_hwio(&w, cout, cin, k), b })
+    }
+
+    /// A layer from weights already in HWIO layout.
+    pub fn from_hwio(spec: Conv2d, role: &'static str, w: Vec<f32>, b: Vec<f32>) -> Self {
+        assert_eq!(w.len(), spec.weight_len(), "ConvLayer::from_hwio: weight length");
+        assert_eq!(b.len(), spec.cout, "ConvLayer::from_hwio: bias length");
+        ConvLayer { spec, role, w, b }
+    }
+
+    /// The HWIO weights and the bias.
+    pub fn weights(&self) -> (&[f32], &[f32]) {
+        (&self.w, &self.b)
     }
 
     /// A 3×3 'same' convolution.
@@ -36,6 +56,7 @@ impl ConvLayer {
 
     /// `y = conv(x) + b`; `x` is `[n, h, w, cin]`, `y` is `[n, oh, ow, cout]`.
     pub fn forward_into(&self, x: &[f32], n: usize, h: usize, w: usize, y: &mut [f32], ws: &mut Workspace) {
+        let _t = profile::span(self.role);
         conv2d_forward(&self.spec, x, n, h, w, &self.w, Some(&self.b), Act::None, y, ws);
     }
 
@@ -51,6 +72,7 @@ impl ConvLayer {
     /// residual branch without a temporary).
     pub fn pointwise_accumulate(&self, x: &[f32], pixels: usize, y: &mut [f32]) {
         debug_assert!(self.spec.k == 1 && self.spec.stride == 1);
+        let _t = profile::span(self.role);
         let (cin, cout) = (self.spec.cin, self.spec.cout);
         matmul(pixels, cin, cout, &x[..pixels * cin], &self.w, &mut y[..pixels * cout], true);
         for row in y[..pixels * cout].chunks_exact_mut(cout) {
@@ -86,11 +108,13 @@ impl LinearLayer {
 
     /// `y[m, out] = x[m, in] · W + b`.
     pub fn forward_into(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        let _t = profile::span("linear");
         linear_forward(x, m, self.in_f, &self.w, Some(&self.b), self.out_f, y);
     }
 
     /// `y[m, out] += x[m, in] · W + b` (an output projection added onto a residual).
     pub fn forward_accumulate(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        let _t = profile::span("linear");
         matmul(m, self.in_f, self.out_f, &x[..m * self.in_f], &self.w, &mut y[..m * self.out_f], true);
         for row in y[..m * self.out_f].chunks_exact_mut(self.out_f) {
             for (v, b) in row.iter_mut().zip(&self.b) {
@@ -125,6 +149,7 @@ impl GroupNormLayer {
 
     /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x`, `y` are `[n, hw, c]`.
     pub fn forward_into(&self, x: &[f32], n: usize, hw: usize, y: &mut [f32], silu: bool, s: &mut Scratch) {
+        let _t = profile::span(if silu { "group_norm+silu" } else { "group_norm" });
         let (mean, rstd) = s.stats_for(n * self.groups);
         let f = if silu { group_norm_silu_forward } else { group_norm_forward };
         f(x, n, hw, self.c, self.groups, self.eps, &self.gamma, &self.beta, y, mean, rstd);

@@ -23,6 +23,7 @@ pub mod config;
 pub mod embeddings;
 pub mod layers;
 pub mod params;
+pub mod profile;
 pub mod resnet;
 pub mod scratch;
 

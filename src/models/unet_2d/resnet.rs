@@ -3,8 +3,9 @@
 
 use super::layers::{ConvLayer, GroupNormLayer, LinearLayer};
 use super::params::ParamSource;
+use super::profile;
 use super::scratch::Scratch;
-use crate::nn::conv::Padding;
+use crate::nn::conv::{Conv2d, Padding};
 use crate::nn::ops::{avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward};
 use crate::Result;
 
@@ -124,7 +125,9 @@ impl ResnetBlock2D {
         let mut t = s.take(n * hw * cout);
         match self.time {
             TimeScaleShift::Default => {
+                let _t = profile::span("elementwise");
                 add_per_sample_channel(&mut hbuf, &proj, n, hw, cout);
+                drop(_t);
                 self.norm2.forward_into(&hbuf, n, hw, &mut t, true, s);
             }
             TimeScaleShift::ScaleShift => {
@@ -140,6 +143,7 @@ impl ResnetBlock2D {
         match &self.conv_shortcut {
             Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
             None => {
+                let _t = profile::span("elementwise");
                 for (y, &r) in hbuf.iter_mut().zip(x_res) {
                     *y += r;
                 }
@@ -214,29 +218,76 @@ impl Downsample2D {
     }
 }
 
-/// `Upsample2D` with a convolution: nearest ×2, then a 3×3 'same' convolution.
+/// `Upsample2D` with a convolution: nearest ×2, then a 3×3 'same' convolution — computed
+/// without materialising the upsampled image.
+///
+/// Output pixel `(2i + py, 2j + px)` of a 3×3 convolution over the nearest-upsampled image
+/// only ever reads input rows `i − 1 + py .. i + py` and columns `j − 1 + px .. j + px`: the
+/// three kernel rows collapse onto two input rows (`{0}, {1, 2}` for `py = 0`, `{0, 1}, {2}`
+/// for `py = 1`), and likewise for columns. So each of the four output phases is a 2×2
+/// convolution of the small input with summed taps, padded on the side the phase needs:
+/// 16 instead of 36 multiply-adds per output value and input pixel, the same result up to
+/// rounding.
 pub struct Upsample2D {
-    conv: ConvLayer,
+    c: usize,
+    /// Phase `2·py + px`: a 2×2 convolution producing output pixels `(2i + py, 2j + px)`.
+    phases: Vec<ConvLayer>,
 }
 
 impl Upsample2D {
-    /// Load `{name}.conv`.
+    /// Load `{name}.conv` (a 3×3 convolution `c → c`) and fold it into the four phases.
     pub fn load(src: &mut dyn ParamSource, name: &str, c: usize) -> Result<Self> {
-        Ok(Upsample2D { conv: ConvLayer::load3(src, &format!("{name}.conv"), c, c)? })
+        let conv = ConvLayer::load3(src, &format!("{name}.conv"), c, c)?;
+        let (w, b) = conv.weights();
+        // Kernel rows (or columns) that land on the first and second input row of a phase.
+        let taps: [[&[usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
+        let mut phases = Vec::with_capacity(4);
+        for py in 0..2 {
+            for px in 0..2 {
+                let mut k2 = vec![0.0f32; 4 * c * c];
+                for a in 0..2 {
+                    for bx in 0..2 {
+                        let dst = &mut k2[(a * 2 + bx) * c * c..(a * 2 + bx + 1) * c * c];
+                        for &ky in taps[py][a] {
+                            for &kx in taps[px][bx] {
+                                let src = &w[(ky * 3 + kx) * c * c..(ky * 3 + kx + 1) * c * c];
+                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                            }
+                        }
+                    }
+                }
+                let pad = Padding { top: 1 - py, left: 1 - px, bottom: py, right: px };
+                phases.push(ConvLayer::from_hwio(Conv2d::new(c, c, 2, 1, pad), "conv 3x3 upsample", k2, b.to_vec()));
+            }
+        }
+        Ok(Upsample2D { c, phases })
     }
 
     /// `[n, h, w, c]` → `[n, 2h, 2w, c]`.
     pub fn forward(&self, x: &[f32], n: usize, h: usize, w: usize, s: &mut Scratch) -> (Vec<f32>, usize, usize) {
-        let c = self.conv.spec.cin;
-        let mut up = s.take(n * 4 * h * w * c);
-        upsample_nearest2_forward(x, n, h, w, c, &mut up);
-        let out = self.conv.forward(&up, n, 2 * h, 2 * w, s);
-        s.give(up);
-        out
+        let c = self.c;
+        let mut y = s.take(n * 4 * h * w * c);
+        let mut phase_out = s.take(n * h * w * c);
+        for (p, conv) in self.phases.iter().enumerate() {
+            let (py, px) = (p / 2, p % 2);
+            conv.forward_into(x, n, h, w, &mut phase_out, &mut s.conv);
+            let _t = profile::span("upsample interleave");
+            for (b, img) in phase_out.chunks_exact(h * w * c).enumerate() {
+                let out = &mut y[b * 4 * h * w * c..(b + 1) * 4 * h * w * c];
+                for i in 0..h {
+                    let row = &mut out[(2 * i + py) * 2 * w * c..(2 * i + py + 1) * 2 * w * c];
+                    for (j, v) in img[i * w * c..(i + 1) * w * c].chunks_exact(c).enumerate() {
+                        row[(2 * j + px) * c..(2 * j + px + 1) * c].copy_from_slice(v);
+                    }
+                }
+            }
+        }
+        s.give(phase_out);
+        (y, 2 * h, 2 * w)
     }
 
-    /// Number of parameters.
+    /// Number of parameters (of the original 3×3 convolution).
     pub fn num_params(&self) -> usize {
-        self.conv.num_params()
+        9 * self.c * self.c + self.c
     }
 }
