@@ -77,15 +77,16 @@ impl ParamSource for FileParams {
 }
 
 /// Seeded random parameters with PyTorch's default scales (uniform ±1/√fan_in; norms γ = 1,
-/// β = 0), for benchmarks: speed does not depend on the values.
+/// β = 0), for benchmarks and tests: speed does not depend on the values. Each tensor's values
+/// depend only on the seed and its name, so two configs sharing a layer get the same weights.
 pub struct RandomParams {
-    rng: Rng,
+    seed: u64,
 }
 
 impl RandomParams {
     /// A source seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        RandomParams { rng: Rng::seeded(seed) }
+        RandomParams { seed }
     }
 }
 
@@ -99,9 +100,12 @@ impl ParamSource for RandomParams {
         if is_norm && name.ends_with(".bias") {
             return Ok(vec![0.0; len]);
         }
+        // FNV-1a of the name selects the stream.
+        let stream = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x1000_0000_01b3));
+        let mut rng = Rng::stream(self.seed, stream);
         let fan_in: usize = if shape.len() >= 2 { shape[1..].iter().product() } else { shape[0] };
         let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
-        Ok((0..len).map(|_| self.rng.uniform(-bound, bound)).collect())
+        Ok((0..len).map(|_| rng.uniform(-bound, bound)).collect())
     }
     fn contains(&self, _name: &str) -> bool {
         false
