@@ -71,13 +71,27 @@ impl HubEnv {
         } else if let Some(x) = var("XDG_CACHE_HOME") {
             PathBuf::from(x).join("huggingface").join("hub")
         } else {
-            let home = var("HOME").or_else(|| var("USERPROFILE")).unwrap_or_else(|| ".".into());
-            PathBuf::from(home).join(".cache").join("huggingface").join("hub")
+            let home = var("HOME")
+                .or_else(|| var("USERPROFILE"))
+                .unwrap_or_else(|| ".".into());
+            PathBuf::from(home)
+                .join(".cache")
+                .join("huggingface")
+                .join("hub")
         };
         let offline = var("HF_HUB_OFFLINE")
-            .map(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on"))
+            .map(|v| {
+                matches!(
+                    v.trim().to_ascii_lowercase().as_str(),
+                    "1" | "true" | "yes" | "on"
+                )
+            })
             .unwrap_or(false);
-        HubEnv { cache_dir, offline, endpoint: var("HF_ENDPOINT") }
+        HubEnv {
+            cache_dir,
+            offline,
+            endpoint: var("HF_ENDPOINT"),
+        }
     }
 }
 
@@ -102,7 +116,11 @@ pub fn resolve_model_with(spec: &str, env: &HubEnv) -> Result<ModelFiles> {
         return Ok(found);
     }
     if env.offline {
-        return Err(unavailable(spec, env, "HF_HUB_OFFLINE is set and the model is not in the cache"));
+        return Err(unavailable(
+            spec,
+            env,
+            "HF_HUB_OFFLINE is set and the model is not in the cache",
+        ));
     }
     download(spec, env)
 }
@@ -128,9 +146,18 @@ pub fn resolve_local(dir: &Path) -> Result<ModelFiles> {
 pub fn resolve_cached(repo_id: &str, cache_dir: &Path) -> Option<ModelFiles> {
     let repo = Cache::new(cache_dir.to_path_buf()).repo(Repo::model(repo_id.to_string()));
     for sub in ["", "unet/"] {
-        let Some(config) = repo.get(&format!("{sub}config.json")) else { continue };
-        let Some(weights) = WEIGHT_FILES.iter().find_map(|f| repo.get(&format!("{sub}{f}"))) else { continue };
-        let scheduler_config = repo.get("scheduler_config.json").or_else(|| repo.get("scheduler/scheduler_config.json"));
+        let Some(config) = repo.get(&format!("{sub}config.json")) else {
+            continue;
+        };
+        let Some(weights) = WEIGHT_FILES
+            .iter()
+            .find_map(|f| repo.get(&format!("{sub}{f}")))
+        else {
+            continue;
+        };
+        let scheduler_config = repo
+            .get("scheduler_config.json")
+            .or_else(|| repo.get("scheduler/scheduler_config.json"));
         return Some(ModelFiles {
             id: repo_id.to_string(),
             revision: snapshot_of(&config, sub),
@@ -159,7 +186,8 @@ fn looks_like_repo_id(s: &str) -> bool {
         && parts.iter().all(|p| {
             !p.is_empty()
                 && !p.starts_with('.')
-                && p.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+                && p.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         })
 }
 
@@ -169,13 +197,21 @@ fn download(repo_id: &str, env: &HubEnv) -> Result<ModelFiles> {
     if let Some(ep) = &env.endpoint {
         builder = builder.with_endpoint(ep.clone());
     }
-    let api = builder.build().map_err(|e| unavailable(repo_id, env, &e.to_string()))?;
+    let api = builder
+        .build()
+        .map_err(|e| unavailable(repo_id, env, &e.to_string()))?;
     let repo = api.model(repo_id.to_string());
     let (sub, config) = match repo.get("config.json") {
         Ok(p) => ("", p),
         Err(root_err) => match repo.get("unet/config.json") {
             Ok(p) => ("unet/", p),
-            Err(_) => return Err(unavailable(repo_id, env, &format!("config.json: {root_err}"))),
+            Err(_) => {
+                return Err(unavailable(
+                    repo_id,
+                    env,
+                    &format!("config.json: {root_err}"),
+                ))
+            }
         },
     };
     let mut errors = Vec::new();
@@ -237,12 +273,29 @@ mod tests {
     #[test]
     fn cache_folder_follows_huggingface_hub_precedence() {
         let env = |pairs: &'static [(&'static str, &'static str)]| {
-            HubEnv::from_lookup(move |k| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
+            HubEnv::from_lookup(move |k| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| v.to_string())
+            })
         };
-        assert_eq!(env(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")]).cache_dir, PathBuf::from("/c"));
-        assert_eq!(env(&[("HF_HOME", "/h"), ("XDG_CACHE_HOME", "/x")]).cache_dir, PathBuf::from("/h/hub"));
-        assert_eq!(env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/u")]).cache_dir, PathBuf::from("/x/huggingface/hub"));
-        assert_eq!(env(&[("HOME", "/u")]).cache_dir, PathBuf::from("/u/.cache/huggingface/hub"));
+        assert_eq!(
+            env(&[("HF_HUB_CACHE", "/c"), ("HF_HOME", "/h")]).cache_dir,
+            PathBuf::from("/c")
+        );
+        assert_eq!(
+            env(&[("HF_HOME", "/h"), ("XDG_CACHE_HOME", "/x")]).cache_dir,
+            PathBuf::from("/h/hub")
+        );
+        assert_eq!(
+            env(&[("XDG_CACHE_HOME", "/x"), ("HOME", "/u")]).cache_dir,
+            PathBuf::from("/x/huggingface/hub")
+        );
+        assert_eq!(
+            env(&[("HOME", "/u")]).cache_dir,
+            PathBuf::from("/u/.cache/huggingface/hub")
+        );
         assert!(env(&[("HF_HUB_OFFLINE", "1")]).offline);
         assert!(env(&[("HF_HUB_OFFLINE", "True")]).offline);
         assert!(!env(&[("HF_HUB_OFFLINE", "0")]).offline);

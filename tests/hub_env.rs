@@ -12,19 +12,31 @@ fn hf_home_and_hf_hub_offline_are_respected() {
     std::env::set_var("HF_HUB_OFFLINE", "1");
 
     // nothing cached: the offline error names $HF_HOME/hub
-    let msg = resolve_model("google/ddpm-cifar10-32").unwrap_err().to_string();
-    assert!(msg.contains(&home.path().join("hub").display().to_string()), "{msg}");
+    let msg = resolve_model("google/ddpm-cifar10-32")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        msg.contains(&home.path().join("hub").display().to_string()),
+        "{msg}"
+    );
     assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
 
     // cached under $HF_HOME/hub: resolves without the network
-    let repo = home.path().join("hub").join("models--google--ddpm-cifar10-32");
+    let repo = home
+        .path()
+        .join("hub")
+        .join("models--google--ddpm-cifar10-32");
     let commit = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
     let snap = repo.join("snapshots").join(commit);
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), commit).unwrap();
     let fx = common::fixtures_dir().join("unet_tiny");
-    for f in ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"] {
+    for f in [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+        "scheduler_config.json",
+    ] {
         std::fs::copy(fx.join(f), snap.join(f)).unwrap();
     }
     let m = resolve_model("google/ddpm-cifar10-32").unwrap();

@@ -9,7 +9,11 @@ use difflab::nn::{Device, Tensor};
 use std::path::Path;
 
 fn offline(cache: &Path) -> HubEnv {
-    HubEnv { cache_dir: cache.to_path_buf(), offline: true, endpoint: None }
+    HubEnv {
+        cache_dir: cache.to_path_buf(),
+        offline: true,
+        endpoint: None,
+    }
 }
 
 /// Lay out `files` of fixture folder `src` in a cache the way `huggingface_hub`/`hf-hub` do:
@@ -40,10 +44,17 @@ fn a_local_folder_resolves_with_or_without_a_scheduler_config() {
     assert_eq!(m.source, ModelSource::LocalFolder);
     assert!(m.config.ends_with("unet_tiny/config.json"));
     assert!(m.weights.ends_with("diffusion_pytorch_model.safetensors"));
-    assert!(m.scheduler_config.as_ref().unwrap().ends_with("unet_tiny/scheduler_config.json"));
+    assert!(m
+        .scheduler_config
+        .as_ref()
+        .unwrap()
+        .ends_with("unet_tiny/scheduler_config.json"));
     for name in ["unet_tiny_legacy", "unet_mnist16_multihead"] {
         let m = resolve_model_with(fx.join(name).to_str().unwrap(), &env).unwrap();
-        assert!(m.scheduler_config.is_none(), "{name} has no scheduler_config.json: use DDPMScheduler defaults");
+        assert!(
+            m.scheduler_config.is_none(),
+            "{name} has no scheduler_config.json: use DDPMScheduler defaults"
+        );
     }
     let m = resolve_model_with(fx.join("unet_tiny_legacy_bin").to_str().unwrap(), &env).unwrap();
     assert!(m.weights.ends_with("diffusion_pytorch_model.bin"));
@@ -58,14 +69,22 @@ fn offline_without_a_cache_explains_what_to_run() {
     assert!(msg.contains("google/ddpm-cifar10-32"), "{msg}");
     assert!(msg.contains("HF_HUB_OFFLINE"), "{msg}");
     assert!(msg.contains(&cache.path().display().to_string()), "{msg}");
-    assert!(msg.contains("difflab pretrained --model google/ddpm-cifar10-32"), "{msg}");
+    assert!(
+        msg.contains("difflab pretrained --model google/ddpm-cifar10-32"),
+        "{msg}"
+    );
     assert!(msg.contains("--model path/to/folder"), "{msg}");
 }
 
 #[test]
 fn neither_a_folder_nor_a_repo_id_is_an_error() {
-    let e = resolve_model_with("./no/such/folder", &offline(Path::new("/nonexistent"))).unwrap_err().to_string();
-    assert!(e.contains("no such folder") && e.contains("./no/such/folder"), "{e}");
+    let e = resolve_model_with("./no/such/folder", &offline(Path::new("/nonexistent")))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("no such folder") && e.contains("./no/such/folder"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -77,7 +96,11 @@ fn a_populated_cache_resolves_offline_and_the_model_runs() {
         cache.path(),
         "difflab-test/unet-tiny",
         &fx.join("unet_tiny"),
-        &["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"],
+        &[
+            "config.json",
+            "diffusion_pytorch_model.safetensors",
+            "scheduler_config.json",
+        ],
         commit,
     );
     let m = resolve_model_with("difflab-test/unet-tiny", &offline(cache.path())).unwrap();
@@ -120,6 +143,8 @@ fn an_incomplete_cache_is_not_taken_for_a_model() {
         "1111111111111111111111111111111111111111",
     );
     assert!(resolve_cached("difflab-test/partial", cache.path()).is_none());
-    let e = resolve_model_with("difflab-test/partial", &offline(cache.path())).unwrap_err().to_string();
+    let e = resolve_model_with("difflab-test/partial", &offline(cache.path()))
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("not in the Hugging Face cache"), "{e}");
 }

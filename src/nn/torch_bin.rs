@@ -67,7 +67,11 @@ enum Value {
     List(Vec<Value>),
     Dict(Vec<(Value, Value)>),
     Global(Callable),
-    Storage { dtype: DType, key: String, numel: usize },
+    Storage {
+        dtype: DType,
+        key: String,
+        numel: usize,
+    },
     Tensor(TensorRef),
 }
 
@@ -111,40 +115,75 @@ pub fn load_torch_bin(path: &Path) -> Result<BTreeMap<String, Tensor>> {
     let prefix = &pkl_name[..pkl_name.len() - "data.pkl".len()];
     if let Ok(bo) = read_entry(&mut archive, &format!("{prefix}byteorder"), path) {
         if bo.trim_ascii() != b"little" {
-            return Err(Error::file(path, "big-endian PyTorch archives are not supported"));
+            return Err(Error::file(
+                path,
+                "big-endian PyTorch archives are not supported",
+            ));
         }
     }
     let pickle = read_entry(&mut archive, &pkl_name, path)?;
-    let root = Unpickler::new(&pickle).run().map_err(|msg| Error::file(path, format!("{pkl_name}: {msg}")))?;
+    let root = Unpickler::new(&pickle)
+        .run()
+        .map_err(|msg| Error::file(path, format!("{pkl_name}: {msg}")))?;
     let entries = match root {
         Value::Dict(entries) => entries,
-        other => return Err(Error::file(path, format!("expected a state dict at the top level, found {}", kind(&other)))),
+        other => {
+            return Err(Error::file(
+                path,
+                format!(
+                    "expected a state dict at the top level, found {}",
+                    kind(&other)
+                ),
+            ))
+        }
     };
     let mut storages: HashMap<String, Vec<u8>> = HashMap::new();
     let mut out = BTreeMap::new();
     for (k, v) in entries {
         let name = match k {
             Value::Str(s) => s,
-            other => return Err(Error::file(path, format!("state dict key is {} rather than a string", kind(&other)))),
+            other => {
+                return Err(Error::file(
+                    path,
+                    format!("state dict key is {} rather than a string", kind(&other)),
+                ))
+            }
         };
         let t = match v {
             Value::Tensor(t) => t,
-            other => return Err(Error::file(path, format!("entry '{name}' is {} rather than a tensor", kind(&other)))),
+            other => {
+                return Err(Error::file(
+                    path,
+                    format!("entry '{name}' is {} rather than a tensor", kind(&other)),
+                ))
+            }
         };
         if !storages.contains_key(&t.storage_key) {
-            let bytes = read_entry(&mut archive, &format!("{prefix}data/{}", t.storage_key), path)?;
+            let bytes = read_entry(
+                &mut archive,
+                &format!("{prefix}data/{}", t.storage_key),
+                path,
+            )?;
             storages.insert(t.storage_key.clone(), bytes);
         }
-        let tensor = materialise(&t, &storages[&t.storage_key]).map_err(|msg| Error::file(path, format!("tensor '{name}': {msg}")))?;
+        let tensor = materialise(&t, &storages[&t.storage_key])
+            .map_err(|msg| Error::file(path, format!("tensor '{name}': {msg}")))?;
         out.insert(name, tensor);
     }
     Ok(out)
 }
 
-fn read_entry(archive: &mut zip::ZipArchive<std::fs::File>, name: &str, path: &Path) -> Result<Vec<u8>> {
-    let mut f = archive.by_name(name).map_err(|e| Error::file(path, format!("zip entry {name}: {e}")))?;
+fn read_entry(
+    archive: &mut zip::ZipArchive<std::fs::File>,
+    name: &str,
+    path: &Path,
+) -> Result<Vec<u8>> {
+    let mut f = archive
+        .by_name(name)
+        .map_err(|e| Error::file(path, format!("zip entry {name}: {e}")))?;
     let mut buf = Vec::with_capacity(f.size() as usize);
-    f.read_to_end(&mut buf).map_err(|e| Error::file(path, format!("zip entry {name}: {e}")))?;
+    f.read_to_end(&mut buf)
+        .map_err(|e| Error::file(path, format!("zip entry {name}: {e}")))?;
     Ok(buf)
 }
 
@@ -153,9 +192,17 @@ fn materialise(t: &TensorRef, bytes: &[u8]) -> std::result::Result<Tensor, Strin
     let es = t.dtype.size();
     let numel: usize = t.size.iter().product();
     if t.size.len() != t.stride.len() {
-        return Err(format!("size {:?} and stride {:?} differ in rank", t.size, t.stride));
+        return Err(format!(
+            "size {:?} and stride {:?} differ in rank",
+            t.size, t.stride
+        ));
     }
-    let max_off = t.offset + t.size.iter().zip(&t.stride).map(|(&s, &st)| s.saturating_sub(1) * st).sum::<usize>();
+    let max_off = t.offset
+        + t.size
+            .iter()
+            .zip(&t.stride)
+            .map(|(&s, &st)| s.saturating_sub(1) * st)
+            .sum::<usize>();
     if numel > 0 && (max_off + 1) * es > bytes.len() {
         return Err(format!(
             "view (offset {}, size {:?}, stride {:?}) reaches past its storage of {} bytes",
@@ -237,7 +284,13 @@ type Res<T> = std::result::Result<T, String>;
 
 impl<'a> Unpickler<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Unpickler { data, pos: 0, stack: Vec::new(), marks: Vec::new(), memo: HashMap::new() }
+        Unpickler {
+            data,
+            pos: 0,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+        }
     }
 
     fn bytes(&mut self, n: usize) -> Res<&'a [u8]> {
@@ -259,20 +312,30 @@ impl<'a> Unpickler<'a> {
         Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
     fn u64(&mut self) -> Res<u64> {
-        Ok(u64::from_le_bytes(self.bytes(8)?.try_into().expect("8 bytes")))
+        Ok(u64::from_le_bytes(
+            self.bytes(8)?.try_into().expect("8 bytes"),
+        ))
     }
     fn line(&mut self) -> Res<String> {
         let start = self.pos;
-        let nl = self.data[start..].iter().position(|&b| b == b'\n').ok_or("unterminated GLOBAL name")?;
+        let nl = self.data[start..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or("unterminated GLOBAL name")?;
         self.pos = start + nl + 1;
-        String::from_utf8(self.data[start..start + nl].to_vec()).map_err(|_| "GLOBAL name is not UTF-8".to_string())
+        String::from_utf8(self.data[start..start + nl].to_vec())
+            .map_err(|_| "GLOBAL name is not UTF-8".to_string())
     }
     fn utf8(&mut self, n: usize) -> Res<Value> {
         let b = self.bytes(n)?;
-        String::from_utf8(b.to_vec()).map(Value::Str).map_err(|_| "string is not valid UTF-8".to_string())
+        String::from_utf8(b.to_vec())
+            .map(Value::Str)
+            .map_err(|_| "string is not valid UTF-8".to_string())
     }
     fn pop(&mut self) -> Res<Value> {
-        self.stack.pop().ok_or_else(|| "pickle stack underflow".to_string())
+        self.stack
+            .pop()
+            .ok_or_else(|| "pickle stack underflow".to_string())
     }
     fn pop_mark(&mut self) -> Res<Vec<Value>> {
         let m = self.marks.pop().ok_or("MARK missing")?;
@@ -282,7 +345,9 @@ impl<'a> Unpickler<'a> {
         Ok(self.stack.split_off(m))
     }
     fn top(&mut self) -> Res<&mut Value> {
-        self.stack.last_mut().ok_or_else(|| "pickle stack underflow".to_string())
+        self.stack
+            .last_mut()
+            .ok_or_else(|| "pickle stack underflow".to_string())
     }
     fn memo_put(&mut self, key: u32) -> Res<()> {
         let v = self.stack.last().cloned().ok_or("memo of an empty stack")?;
@@ -290,7 +355,11 @@ impl<'a> Unpickler<'a> {
         Ok(())
     }
     fn memo_get(&mut self, key: u32) -> Res<()> {
-        let v = self.memo.get(&key).cloned().ok_or_else(|| format!("memo key {key} not defined"))?;
+        let v = self
+            .memo
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| format!("memo key {key} not defined"))?;
         self.stack.push(v);
         Ok(())
     }
@@ -492,13 +561,22 @@ impl<'a> Unpickler<'a> {
 fn persistent_storage(pid: Value) -> Res<Value> {
     let items = match pid {
         Value::Tuple(items) => items,
-        other => return Err(format!("persistent id is {} rather than a tuple", kind(&other))),
+        other => {
+            return Err(format!(
+                "persistent id is {} rather than a tuple",
+                kind(&other)
+            ))
+        }
     };
     match items.as_slice() {
         [Value::Str(tag), Value::Global(Callable::StorageType(dtype)), Value::Str(key), _location, Value::Int(numel)]
             if tag == "storage" && *numel >= 0 =>
         {
-            Ok(Value::Storage { dtype: *dtype, key: key.clone(), numel: *numel as usize })
+            Ok(Value::Storage {
+                dtype: *dtype,
+                key: key.clone(),
+                numel: *numel as usize,
+            })
         }
         _ => Err("persistent id is not ('storage', <dtype>Storage, key, location, numel)".into()),
     }
@@ -532,7 +610,12 @@ fn reduce(c: Callable, args: Vec<Value>) -> Res<Value> {
             }
             let (dtype, key, numel) = match &args[0] {
                 Value::Storage { dtype, key, numel } => (*dtype, key.clone(), *numel),
-                other => return Err(format!("_rebuild_tensor_v2 on {} rather than a storage", kind(other))),
+                other => {
+                    return Err(format!(
+                        "_rebuild_tensor_v2 on {} rather than a storage",
+                        kind(other)
+                    ))
+                }
             };
             let offset = match args[1] {
                 Value::Int(o) if o >= 0 => o as usize,
@@ -541,11 +624,22 @@ fn reduce(c: Callable, args: Vec<Value>) -> Res<Value> {
             let size = usizes(&args[2], "tensor size")?;
             let stride = usizes(&args[3], "tensor stride")?;
             let n: usize = size.iter().product();
-            let last = offset + size.iter().zip(&stride).map(|(&s, &st)| s.saturating_sub(1) * st).sum::<usize>();
+            let last = offset
+                + size
+                    .iter()
+                    .zip(&stride)
+                    .map(|(&s, &st)| s.saturating_sub(1) * st)
+                    .sum::<usize>();
             if n > 0 && last >= numel {
                 return Err(format!("tensor view of size {size:?} stride {stride:?} exceeds its storage of {numel} elements"));
             }
-            Ok(Value::Tensor(TensorRef { dtype, storage_key: key, offset, size, stride }))
+            Ok(Value::Tensor(TensorRef {
+                dtype,
+                storage_key: key,
+                offset,
+                size,
+                stride,
+            }))
         }
         Callable::RebuildParameter => match args.into_iter().next() {
             Some(t @ Value::Tensor(_)) => Ok(t),
@@ -584,7 +678,13 @@ mod tests {
     fn strided_views_are_gathered_in_row_major_order() {
         // a 2×3 f32 storage [0..6) viewed transposed as 3×2 (stride (1, 3))
         let bytes: Vec<u8> = (0..6).flat_map(|i| (i as f32).to_le_bytes()).collect();
-        let t = TensorRef { dtype: DType::F32, storage_key: "0".into(), offset: 0, size: vec![3, 2], stride: vec![1, 3] };
+        let t = TensorRef {
+            dtype: DType::F32,
+            storage_key: "0".into(),
+            offset: 0,
+            size: vec![3, 2],
+            stride: vec![1, 3],
+        };
         let out = materialise(&t, &bytes).unwrap();
         assert_eq!(out.shape(), &[3, 2]);
         assert_eq!(out.data(), &[0.0, 3.0, 1.0, 4.0, 2.0, 5.0]);

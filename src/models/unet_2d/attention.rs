@@ -50,7 +50,13 @@ impl AttentionBlock {
             ["to_q", "to_k", "to_v", "to_out.0"]
         };
         let group_norm = match groups {
-            Some(g) => Some(GroupNormLayer::load(src, &format!("{name}.group_norm"), c, g, eps)?),
+            Some(g) => Some(GroupNormLayer::load(
+                src,
+                &format!("{name}.group_norm"),
+                c,
+                g,
+                eps,
+            )?),
             None => None,
         };
         Ok(AttentionBlock {
@@ -85,7 +91,17 @@ impl AttentionBlock {
         s.give(t);
         let mut o = s.take(m * inner);
         let t = profile::span("attention core");
-        attention_forward(&q, &k, &v, n, self.heads, seq, self.head_dim, &mut o, &mut s.attn);
+        attention_forward(
+            &q,
+            &k,
+            &v,
+            n,
+            self.heads,
+            seq,
+            self.head_dim,
+            &mut o,
+            &mut s.attn,
+        );
         drop(t);
         s.give(q);
         s.give(k);
@@ -103,7 +119,9 @@ impl AttentionBlock {
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.group_norm.as_ref().map_or(0, GroupNormLayer::num_params)
+        self.group_norm
+            .as_ref()
+            .map_or(0, GroupNormLayer::num_params)
             + self.to_q.num_params()
             + self.to_k.num_params()
             + self.to_v.num_params()

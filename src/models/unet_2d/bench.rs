@@ -60,7 +60,13 @@ pub fn cifar_bench(batch: usize, steps: usize, mut on_step: impl FnMut()) -> Res
         step_ms.push(s.elapsed().as_secs_f64() * 1e3);
         on_step();
     }
-    Ok(CifarBench { batch, steps, warmup_s, total_s: start.elapsed().as_secs_f64(), step_ms })
+    Ok(CifarBench {
+        batch,
+        steps,
+        warmup_s,
+        total_s: start.elapsed().as_secs_f64(),
+        step_ms,
+    })
 }
 
 /// `cifar_16x50_s` for `difflab bench`: seconds for 16 images × 50 steps (target ≤ 45 s on
@@ -79,9 +85,18 @@ pub fn section() -> Section {
             let r = cifar_bench(16, 50, || bar.inc(1))?;
             bar.finish_and_clear();
             let mut m = Map::new();
-            m.insert("cifar_16x50_s".into(), json!((r.total_s * 100.0).round() / 100.0));
-            m.insert("cifar_step_ms".into(), json!((r.median_step_ms() * 10.0).round() / 10.0));
-            m.insert("cifar_warmup_s".into(), json!((r.warmup_s * 100.0).round() / 100.0));
+            m.insert(
+                "cifar_16x50_s".into(),
+                json!((r.total_s * 100.0).round() / 100.0),
+            );
+            m.insert(
+                "cifar_step_ms".into(),
+                json!((r.median_step_ms() * 10.0).round() / 10.0),
+            );
+            m.insert(
+                "cifar_warmup_s".into(),
+                json!((r.warmup_s * 100.0).round() / 100.0),
+            );
             Ok(m)
         },
     }

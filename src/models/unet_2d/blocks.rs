@@ -39,7 +39,7 @@ pub enum Downsampler {
     /// `Downsample2D`: a 3×3 stride-2 convolution.
     Conv(Downsample2D),
     /// A ResNet block with average pooling (`downsample_type: resnet`).
-    Resnet(ResnetBlock2D),
+    Resnet(Box<ResnetBlock2D>),
 }
 
 /// How an up block doubles the resolution.
@@ -47,7 +47,7 @@ pub enum Upsampler {
     /// `Upsample2D`: nearest ×2 and a 3×3 convolution.
     Conv(Upsample2D),
     /// A ResNet block with nearest upsampling (`upsample_type: resnet`).
-    Resnet(ResnetBlock2D),
+    Resnet(Box<ResnetBlock2D>),
 }
 
 /// `DownBlock2D` (no attention) or `AttnDownBlock2D`.
@@ -77,7 +77,14 @@ impl DownBlock {
         let mut attentions = Vec::new();
         for l in 0..layers {
             let c_in = if l == 0 { cin } else { cout };
-            resnets.push(ResnetBlock2D::load(src, &format!("{name}.resnets.{l}"), c_in, cout, set, Resample::None)?);
+            resnets.push(ResnetBlock2D::load(
+                src,
+                &format!("{name}.resnets.{l}"),
+                c_in,
+                cout,
+                set,
+                Resample::None,
+            )?);
             if let Some(a) = attn {
                 attentions.push(AttentionBlock::load(
                     src,
@@ -93,10 +100,23 @@ impl DownBlock {
         let dname = format!("{name}.downsamplers.0");
         let downsampler = match down {
             None => None,
-            Some(false) => Some(Downsampler::Conv(Downsample2D::load(src, &dname, cout, padding)?)),
-            Some(true) => Some(Downsampler::Resnet(ResnetBlock2D::load(src, &dname, cout, cout, set, Resample::Down)?)),
+            Some(false) => Some(Downsampler::Conv(Downsample2D::load(
+                src, &dname, cout, padding,
+            )?)),
+            Some(true) => Some(Downsampler::Resnet(Box::new(ResnetBlock2D::load(
+                src,
+                &dname,
+                cout,
+                cout,
+                set,
+                Resample::Down,
+            )?))),
         };
-        Ok(DownBlock { resnets, attentions, downsampler })
+        Ok(DownBlock {
+            resnets,
+            attentions,
+            downsampler,
+        })
     }
 
     /// Run on the top of `skips`, pushing every output (ResNet/attention outputs, then the
@@ -110,7 +130,12 @@ impl DownBlock {
                 let z = a.forward(&y, n, h, w, s);
                 s.give(std::mem::replace(&mut y, z));
             }
-            skips.push(Feat { data: y, h, w, c: r.cout });
+            skips.push(Feat {
+                data: y,
+                h,
+                w,
+                c: r.cout,
+            });
         }
         if let Some(d) = &self.downsampler {
             let x = skips.last().expect("a ResNet output is on the stack");
@@ -133,8 +158,15 @@ impl DownBlock {
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.resnets.iter().map(ResnetBlock2D::num_params).sum::<usize>()
-            + self.attentions.iter().map(AttentionBlock::num_params).sum::<usize>()
+        self.resnets
+            .iter()
+            .map(ResnetBlock2D::num_params)
+            .sum::<usize>()
+            + self
+                .attentions
+                .iter()
+                .map(AttentionBlock::num_params)
+                .sum::<usize>()
             + match &self.downsampler {
                 Some(Downsampler::Conv(d)) => d.num_params(),
                 Some(Downsampler::Resnet(r)) => r.num_params(),
@@ -152,7 +184,12 @@ pub struct MidBlock {
 
 impl MidBlock {
     /// Load `mid_block` over `c` channels (`set.output_scale` is `mid_block_scale_factor`).
-    pub fn load(src: &mut dyn ParamSource, c: usize, set: &ResnetSettings, attn: Option<AttnSettings>) -> Result<Self> {
+    pub fn load(
+        src: &mut dyn ParamSource,
+        c: usize,
+        set: &ResnetSettings,
+        attn: Option<AttnSettings>,
+    ) -> Result<Self> {
         let first = ResnetBlock2D::load(src, "mid_block.resnets.0", c, c, set, Resample::None)?;
         let attention = match attn {
             Some(a) => Some(AttentionBlock::load(
@@ -167,7 +204,11 @@ impl MidBlock {
             None => None,
         };
         let second = ResnetBlock2D::load(src, "mid_block.resnets.1", c, c, set, Resample::None)?;
-        Ok(MidBlock { first, attention, second })
+        Ok(MidBlock {
+            first,
+            attention,
+            second,
+        })
     }
 
     /// `x` → same shape, in a pool buffer.
@@ -180,12 +221,22 @@ impl MidBlock {
         }
         let z = self.second.forward(&y, n, h, w, temb_act, s);
         s.give(y);
-        Feat { data: z, h, w, c: x.c }
+        Feat {
+            data: z,
+            h,
+            w,
+            c: x.c,
+        }
     }
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.first.num_params() + self.attention.as_ref().map_or(0, AttentionBlock::num_params) + self.second.num_params()
+        self.first.num_params()
+            + self
+                .attention
+                .as_ref()
+                .map_or(0, AttentionBlock::num_params)
+            + self.second.num_params()
     }
 }
 
@@ -217,7 +268,14 @@ impl UpBlock {
         for l in 0..layers {
             let skip = if l == layers - 1 { skip_last } else { cout };
             let c_in = if l == 0 { prev } else { cout };
-            resnets.push(ResnetBlock2D::load(src, &format!("{name}.resnets.{l}"), c_in + skip, cout, set, Resample::None)?);
+            resnets.push(ResnetBlock2D::load(
+                src,
+                &format!("{name}.resnets.{l}"),
+                c_in + skip,
+                cout,
+                set,
+                Resample::None,
+            )?);
             if let Some(a) = attn {
                 attentions.push(AttentionBlock::load(
                     src,
@@ -234,16 +292,36 @@ impl UpBlock {
         let upsampler = match up {
             None => None,
             Some(false) => Some(Upsampler::Conv(Upsample2D::load(src, &uname, cout)?)),
-            Some(true) => Some(Upsampler::Resnet(ResnetBlock2D::load(src, &uname, cout, cout, set, Resample::Up)?)),
+            Some(true) => Some(Upsampler::Resnet(Box::new(ResnetBlock2D::load(
+                src,
+                &uname,
+                cout,
+                cout,
+                set,
+                Resample::Up,
+            )?))),
         };
-        Ok(UpBlock { resnets, attentions, upsampler })
+        Ok(UpBlock {
+            resnets,
+            attentions,
+            upsampler,
+        })
     }
 
     /// Run from `x`, popping one skip per ResNet; returns the (upsampled) output.
-    pub fn forward(&self, x: Feat, skips: &mut Vec<Feat>, n: usize, temb_act: &[f32], s: &mut Scratch) -> Feat {
+    pub fn forward(
+        &self,
+        x: Feat,
+        skips: &mut Vec<Feat>,
+        n: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Feat {
         let mut cur = x;
         for (l, r) in self.resnets.iter().enumerate() {
-            let skip = skips.pop().expect("the forward pass checked the skip count");
+            let skip = skips
+                .pop()
+                .expect("the forward pass checked the skip count");
             let (h, w) = (cur.h, cur.w);
             debug_assert_eq!((skip.h, skip.w), (h, w), "skip connection size");
             let rows = n * h * w;
@@ -261,7 +339,12 @@ impl UpBlock {
                 let z = a.forward(&y, n, h, w, s);
                 s.give(std::mem::replace(&mut y, z));
             }
-            cur = Feat { data: y, h, w, c: r.cout };
+            cur = Feat {
+                data: y,
+                h,
+                w,
+                c: r.cout,
+            };
         }
         match &self.upsampler {
             None => cur,
@@ -287,8 +370,15 @@ impl UpBlock {
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.resnets.iter().map(ResnetBlock2D::num_params).sum::<usize>()
-            + self.attentions.iter().map(AttentionBlock::num_params).sum::<usize>()
+        self.resnets
+            .iter()
+            .map(ResnetBlock2D::num_params)
+            .sum::<usize>()
+            + self
+                .attentions
+                .iter()
+                .map(AttentionBlock::num_params)
+                .sum::<usize>()
             + match &self.upsampler {
                 Some(Upsampler::Conv(u)) => u.num_params(),
                 Some(Upsampler::Resnet(r)) => r.num_params(),

@@ -108,11 +108,23 @@ impl Default for UNet2DConfig {
             time_embedding_dim: None,
             freq_shift: 0.0,
             flip_sin_to_cos: true,
-            down_block_types: ["DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"]
-                .map(s)
-                .to_vec(),
+            down_block_types: [
+                "DownBlock2D",
+                "AttnDownBlock2D",
+                "AttnDownBlock2D",
+                "AttnDownBlock2D",
+            ]
+            .map(s)
+            .to_vec(),
             mid_block_type: Some(s("UNetMidBlock2D")),
-            up_block_types: ["AttnUpBlock2D", "AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"].map(s).to_vec(),
+            up_block_types: [
+                "AttnUpBlock2D",
+                "AttnUpBlock2D",
+                "AttnUpBlock2D",
+                "UpBlock2D",
+            ]
+            .map(s)
+            .to_vec(),
             block_out_channels: vec![224, 448, 672, 896],
             layers_per_block: 2,
             mid_block_scale_factor: 1.0,
@@ -146,8 +158,17 @@ impl UNet2DConfig {
             out_channels: 3,
             attention_head_dim: None,
             block_out_channels: vec![128, 256, 256, 256],
-            down_block_types: ["DownBlock2D", "AttnDownBlock2D", "DownBlock2D", "DownBlock2D"].map(s).to_vec(),
-            up_block_types: ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"].map(s).to_vec(),
+            down_block_types: [
+                "DownBlock2D",
+                "AttnDownBlock2D",
+                "DownBlock2D",
+                "DownBlock2D",
+            ]
+            .map(s)
+            .to_vec(),
+            up_block_types: ["UpBlock2D", "UpBlock2D", "AttnUpBlock2D", "UpBlock2D"]
+                .map(s)
+                .to_vec(),
             downsample_padding: 0,
             flip_sin_to_cos: false,
             freq_shift: 1.0,
@@ -182,7 +203,8 @@ impl UNet2DConfig {
 
     /// Width of the time embedding (`time_embedding_dim`, else `4 · block_out_channels[0]`).
     pub fn time_embed_dim(&self) -> usize {
-        self.time_embedding_dim.unwrap_or(self.block_out_channels[0] * 4)
+        self.time_embedding_dim
+            .unwrap_or(self.block_out_channels[0] * 4)
     }
 
     /// Width of the time projection fed to the time MLP (twice the base width for `fourier`).
@@ -212,7 +234,9 @@ impl UNet2DConfig {
     pub fn validate(&self) -> std::result::Result<(), String> {
         if let Some(name) = &self.class_name {
             if name != "UNet2DModel" {
-                return Err(format!("_class_name is '{name}', but difflab only runs UNet2DModel"));
+                return Err(format!(
+                    "_class_name is '{name}', but difflab only runs UNet2DModel"
+                ));
             }
         }
         let n = self.block_out_channels.len();
@@ -242,10 +266,15 @@ impl UNet2DConfig {
         }
         if let Some(m) = &self.mid_block_type {
             if m != "UNetMidBlock2D" {
-                return Err(format!("mid_block_type: '{m}' is not supported (only UNetMidBlock2D or null)"));
+                return Err(format!(
+                    "mid_block_type: '{m}' is not supported (only UNetMidBlock2D or null)"
+                ));
             }
         }
-        if !matches!(self.time_embedding_type.as_str(), "positional" | "fourier" | "learned") {
+        if !matches!(
+            self.time_embedding_type.as_str(),
+            "positional" | "fourier" | "learned"
+        ) {
             return Err(format!(
                 "time_embedding_type: '{}' is not one of positional, fourier, learned",
                 self.time_embedding_type
@@ -255,21 +284,33 @@ impl UNet2DConfig {
             return Err("time_embedding_type 'learned' needs num_train_timesteps".into());
         }
         if !matches!(self.act_fn.as_str(), "silu" | "swish") {
-            return Err(format!("act_fn: '{}' is not supported (only silu/swish)", self.act_fn));
+            return Err(format!(
+                "act_fn: '{}' is not supported (only silu/swish)",
+                self.act_fn
+            ));
         }
-        if !matches!(self.resnet_time_scale_shift.as_str(), "default" | "scale_shift") {
+        if !matches!(
+            self.resnet_time_scale_shift.as_str(),
+            "default" | "scale_shift"
+        ) {
             return Err(format!(
                 "resnet_time_scale_shift: '{}' is not supported (default or scale_shift)",
                 self.resnet_time_scale_shift
             ));
         }
-        for (field, v) in [("downsample_type", &self.downsample_type), ("upsample_type", &self.upsample_type)] {
+        for (field, v) in [
+            ("downsample_type", &self.downsample_type),
+            ("upsample_type", &self.upsample_type),
+        ] {
             if !matches!(v.as_str(), "conv" | "resnet") {
                 return Err(format!("{field}: '{v}' is not one of conv, resnet"));
             }
         }
         if self.downsample_padding > 1 {
-            return Err(format!("downsample_padding: {} is not supported (0 or 1)", self.downsample_padding));
+            return Err(format!(
+                "downsample_padding: {} is not supported (0 or 1)",
+                self.downsample_padding
+            ));
         }
         match self.class_embed_type.as_deref() {
             None | Some("timestep") => {}
@@ -311,7 +352,10 @@ impl UNet2DConfig {
         }
         if let Some(ag) = self.mid_attn_groups() {
             if ag == 0 || rev[0] % ag != 0 {
-                return Err(format!("attn_norm_num_groups: {ag} does not divide {} channels", rev[0]));
+                return Err(format!(
+                    "attn_norm_num_groups: {ag} does not divide {} channels",
+                    rev[0]
+                ));
             }
         }
         if let Some(d) = self.attention_head_dim {
@@ -323,7 +367,9 @@ impl UNet2DConfig {
                     || self.up_block_types[n - 1 - i].starts_with("Attn")
                     || (i == n - 1 && self.mid_block_type.is_some() && self.add_attention);
                 if attn && c % d != 0 {
-                    return Err(format!("attention_head_dim: {d} does not divide the {c} channels of block {i}"));
+                    return Err(format!(
+                        "attention_head_dim: {d} does not divide the {c} channels of block {i}"
+                    ));
                 }
             }
         }

@@ -41,12 +41,21 @@ impl TimeProjection {
         let c0 = cfg.block_out_channels[0];
         Ok(match cfg.time_embedding_type.as_str() {
             "fourier" => {
-                let name = if src.contains("time_proj.W") { "time_proj.W" } else { "time_proj.weight" };
-                TimeProjection::Fourier { w: src.take(name, &[c0])? }
+                let name = if src.contains("time_proj.W") {
+                    "time_proj.W"
+                } else {
+                    "time_proj.weight"
+                };
+                TimeProjection::Fourier {
+                    w: src.take(name, &[c0])?,
+                }
             }
             "learned" => {
                 let t = cfg.num_train_timesteps.unwrap_or(0);
-                TimeProjection::Learned { table: src.take("time_proj.weight", &[t, c0])?, dim: c0 }
+                TimeProjection::Learned {
+                    table: src.take("time_proj.weight", &[t, c0])?,
+                    dim: c0,
+                }
             }
             _ => TimeProjection::Positional {
                 dim: c0,
@@ -67,7 +76,11 @@ impl TimeProjection {
     /// `out[n, dim]` for timesteps `t[n]`.
     pub fn forward_into(&self, t: &[f32], out: &mut [f32]) -> Result<()> {
         match self {
-            TimeProjection::Positional { dim, flip_sin_to_cos, freq_shift } => {
+            TimeProjection::Positional {
+                dim,
+                flip_sin_to_cos,
+                freq_shift,
+            } => {
                 timestep_embedding(t, *dim, 10000.0, *flip_sin_to_cos, *freq_shift, out);
             }
             TimeProjection::Fourier { w } => {
@@ -157,16 +170,21 @@ impl ClassEmbedding {
     /// Build from the config; `None` for an unconditional model.
     pub fn load(src: &mut dyn ParamSource, cfg: &UNet2DConfig) -> Result<Option<Self>> {
         let dim = cfg.time_embed_dim();
-        Ok(match (cfg.class_embed_type.as_deref(), cfg.num_class_embeds) {
-            (None, Some(k)) => Some(ClassEmbedding::Table { table: src.take("class_embedding.weight", &[k, dim])?, dim }),
-            (Some("timestep"), _) => Some(ClassEmbedding::Timestep(TimestepEmbedding::load(
-                src,
-                "class_embedding",
-                cfg.timestep_input_dim(),
-                dim,
-            )?)),
-            _ => None,
-        })
+        Ok(
+            match (cfg.class_embed_type.as_deref(), cfg.num_class_embeds) {
+                (None, Some(k)) => Some(ClassEmbedding::Table {
+                    table: src.take("class_embedding.weight", &[k, dim])?,
+                    dim,
+                }),
+                (Some("timestep"), _) => Some(ClassEmbedding::Timestep(TimestepEmbedding::load(
+                    src,
+                    "class_embedding",
+                    cfg.timestep_input_dim(),
+                    dim,
+                )?)),
+                _ => None,
+            },
+        )
     }
 
     /// Number of parameters.

@@ -21,7 +21,15 @@ pub struct ConvLayer {
 
 impl ConvLayer {
     /// Load `{name}.weight` (`[cout, cin, k, k]`) and `{name}.bias` (`[cout]`).
-    pub fn load(src: &mut dyn ParamSource, name: &str, cin: usize, cout: usize, k: usize, stride: usize, pad: Padding) -> Result<Self> {
+    pub fn load(
+        src: &mut dyn ParamSource,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: Padding,
+    ) -> Result<Self> {
         let w = src.take(&format!("{name}.weight"), &[cout, cin, k, k])?;
         let b = src.take(&format!("{name}.bias"), &[cout])?;
         let role = match (k, stride) {
@@ -29,12 +37,21 @@ impl ConvLayer {
             (_, 2) => "conv 3x3/2 downsample",
             _ => "conv 3x3",
         };
-        Ok(ConvLayer { spec: Conv2d::new(cin, cout, k, stride, pad), role, w: oihw_to_hwio(&w, cout, cin, k), b })
+        Ok(ConvLayer {
+            spec: Conv2d::new(cin, cout, k, stride, pad),
+            role,
+            w: oihw_to_hwio(&w, cout, cin, k),
+            b,
+        })
     }
 
     /// A layer from weights already in HWIO layout.
     pub fn from_hwio(spec: Conv2d, role: &'static str, w: Vec<f32>, b: Vec<f32>) -> Self {
-        assert_eq!(w.len(), spec.weight_len(), "ConvLayer::from_hwio: weight length");
+        assert_eq!(
+            w.len(),
+            spec.weight_len(),
+            "ConvLayer::from_hwio: weight length"
+        );
         assert_eq!(b.len(), spec.cout, "ConvLayer::from_hwio: bias length");
         ConvLayer { spec, role, w, b }
     }
@@ -55,13 +72,39 @@ impl ConvLayer {
     }
 
     /// `y = conv(x) + b`; `x` is `[n, h, w, cin]`, `y` is `[n, oh, ow, cout]`.
-    pub fn forward_into(&self, x: &[f32], n: usize, h: usize, w: usize, y: &mut [f32], ws: &mut Workspace) {
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        y: &mut [f32],
+        ws: &mut Workspace,
+    ) {
         let _t = profile::span(self.role);
-        conv2d_forward(&self.spec, x, n, h, w, &self.w, Some(&self.b), Act::None, y, ws);
+        conv2d_forward(
+            &self.spec,
+            x,
+            n,
+            h,
+            w,
+            &self.w,
+            Some(&self.b),
+            Act::None,
+            y,
+            ws,
+        );
     }
 
     /// Like [`Self::forward_into`], into a buffer from the pool; returns it with `(oh, ow)`.
-    pub fn forward(&self, x: &[f32], n: usize, h: usize, w: usize, s: &mut Scratch) -> (Vec<f32>, usize, usize) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        s: &mut Scratch,
+    ) -> (Vec<f32>, usize, usize) {
         let (oh, ow) = self.out_hw(h, w);
         let mut y = s.take(n * oh * ow * self.spec.cout);
         self.forward_into(x, n, h, w, &mut y, &mut s.conv);
@@ -74,7 +117,15 @@ impl ConvLayer {
         debug_assert!(self.spec.k == 1 && self.spec.stride == 1);
         let _t = profile::span(self.role);
         let (cin, cout) = (self.spec.cin, self.spec.cout);
-        matmul(pixels, cin, cout, &x[..pixels * cin], &self.w, &mut y[..pixels * cout], true);
+        matmul(
+            pixels,
+            cin,
+            cout,
+            &x[..pixels * cin],
+            &self.w,
+            &mut y[..pixels * cout],
+            true,
+        );
         for row in y[..pixels * cout].chunks_exact_mut(cout) {
             for (v, b) in row.iter_mut().zip(&self.b) {
                 *v += b;
@@ -103,7 +154,12 @@ impl LinearLayer {
     pub fn load(src: &mut dyn ParamSource, name: &str, in_f: usize, out_f: usize) -> Result<Self> {
         let w = src.take(&format!("{name}.weight"), &[out_f, in_f])?;
         let b = src.take(&format!("{name}.bias"), &[out_f])?;
-        Ok(LinearLayer { in_f, out_f, w: transpose(&w, out_f, in_f), b })
+        Ok(LinearLayer {
+            in_f,
+            out_f,
+            w: transpose(&w, out_f, in_f),
+            b,
+        })
     }
 
     /// `y[m, out] = x[m, in] · W + b`.
@@ -115,7 +171,15 @@ impl LinearLayer {
     /// `y[m, out] += x[m, in] · W + b` (an output projection added onto a residual).
     pub fn forward_accumulate(&self, x: &[f32], m: usize, y: &mut [f32]) {
         let _t = profile::span("linear");
-        matmul(m, self.in_f, self.out_f, &x[..m * self.in_f], &self.w, &mut y[..m * self.out_f], true);
+        matmul(
+            m,
+            self.in_f,
+            self.out_f,
+            &x[..m * self.in_f],
+            &self.w,
+            &mut y[..m * self.out_f],
+            true,
+        );
         for row in y[..m * self.out_f].chunks_exact_mut(self.out_f) {
             for (v, b) in row.iter_mut().zip(&self.b) {
                 *v += b;
@@ -141,18 +205,58 @@ pub struct GroupNormLayer {
 
 impl GroupNormLayer {
     /// Load `{name}.weight` and `{name}.bias` (`[c]` each).
-    pub fn load(src: &mut dyn ParamSource, name: &str, c: usize, groups: usize, eps: f64) -> Result<Self> {
+    pub fn load(
+        src: &mut dyn ParamSource,
+        name: &str,
+        c: usize,
+        groups: usize,
+        eps: f64,
+    ) -> Result<Self> {
         let gamma = src.take(&format!("{name}.weight"), &[c])?;
         let beta = src.take(&format!("{name}.bias"), &[c])?;
-        Ok(GroupNormLayer { c, groups, eps: eps as f32, gamma, beta })
+        Ok(GroupNormLayer {
+            c,
+            groups,
+            eps: eps as f32,
+            gamma,
+            beta,
+        })
     }
 
     /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x`, `y` are `[n, hw, c]`.
-    pub fn forward_into(&self, x: &[f32], n: usize, hw: usize, y: &mut [f32], silu: bool, s: &mut Scratch) {
-        let _t = profile::span(if silu { "group_norm+silu" } else { "group_norm" });
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        n: usize,
+        hw: usize,
+        y: &mut [f32],
+        silu: bool,
+        s: &mut Scratch,
+    ) {
+        let _t = profile::span(if silu {
+            "group_norm+silu"
+        } else {
+            "group_norm"
+        });
         let (mean, rstd) = s.stats_for(n * self.groups);
-        let f = if silu { group_norm_silu_forward } else { group_norm_forward };
-        f(x, n, hw, self.c, self.groups, self.eps, &self.gamma, &self.beta, y, mean, rstd);
+        let f = if silu {
+            group_norm_silu_forward
+        } else {
+            group_norm_forward
+        };
+        f(
+            x,
+            n,
+            hw,
+            self.c,
+            self.groups,
+            self.eps,
+            &self.gamma,
+            &self.beta,
+            y,
+            mean,
+            rstd,
+        );
     }
 
     /// Number of parameters.

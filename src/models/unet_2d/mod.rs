@@ -43,7 +43,10 @@ use scratch::Scratch;
 use std::path::{Path, PathBuf};
 
 /// The weight file names diffusers writes, in order of preference.
-pub const WEIGHT_FILES: [&str; 2] = ["diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin"];
+pub const WEIGHT_FILES: [&str; 2] = [
+    "diffusion_pytorch_model.safetensors",
+    "diffusion_pytorch_model.bin",
+];
 
 /// diffusers' `UNet2DModel`, inference only.
 pub struct UNet2DModel {
@@ -98,10 +101,25 @@ impl UNet2DModel {
         } else {
             TimeScaleShift::Default
         };
-        let set = ResnetSettings { temb_dim: temb, groups, eps: cfg.norm_eps, time, output_scale: 1.0 };
-        let conv_in = ConvLayer::load(src, "conv_in", cfg.in_channels, ch[0], 3, 1, Padding::same(3))?;
+        let set = ResnetSettings {
+            temb_dim: temb,
+            groups,
+            eps: cfg.norm_eps,
+            time,
+            output_scale: 1.0,
+        };
+        let conv_in = ConvLayer::load(
+            src,
+            "conv_in",
+            cfg.in_channels,
+            ch[0],
+            3,
+            1,
+            Padding::same(3),
+        )?;
         let time_proj = TimeProjection::load(src, &cfg)?;
-        let time_embedding = TimestepEmbedding::load(src, "time_embedding", cfg.timestep_input_dim(), temb)?;
+        let time_embedding =
+            TimestepEmbedding::load(src, "time_embedding", cfg.timestep_input_dim(), temb)?;
         let class_embedding = ClassEmbedding::load(src, &cfg)?;
 
         let mut down_blocks = Vec::with_capacity(nb);
@@ -109,7 +127,10 @@ impl UNet2DModel {
             let cin = if i == 0 { ch[0] } else { ch[i - 1] };
             let last = i == nb - 1;
             let is_attn = kind == "AttnDownBlock2D";
-            let attn = is_attn.then(|| AttnSettings { head_dim: cfg.head_dim(ch[i]), groups: Some(groups) });
+            let attn = is_attn.then(|| AttnSettings {
+                head_dim: cfg.head_dim(ch[i]),
+                groups: Some(groups),
+            });
             let down = (!last).then_some(is_attn && cfg.downsample_type == "resnet");
             let name = format!("down_blocks.{i}");
             down_blocks.push(DownBlock::load(
@@ -128,8 +149,14 @@ impl UNet2DModel {
         let mid_block = match cfg.mid_block_type {
             Some(_) => {
                 let c = ch[nb - 1];
-                let mid_set = ResnetSettings { output_scale: cfg.mid_block_scale_factor as f32, ..set };
-                let attn = cfg.add_attention.then(|| AttnSettings { head_dim: cfg.head_dim(c), groups: cfg.mid_attn_groups() });
+                let mid_set = ResnetSettings {
+                    output_scale: cfg.mid_block_scale_factor as f32,
+                    ..set
+                };
+                let attn = cfg.add_attention.then(|| AttnSettings {
+                    head_dim: cfg.head_dim(c),
+                    groups: cfg.mid_attn_groups(),
+                });
                 Some(MidBlock::load(src, c, &mid_set, attn)?)
             }
             None => None,
@@ -142,7 +169,10 @@ impl UNet2DModel {
             let skip_last = rev[(i + 1).min(nb - 1)];
             let last = i == nb - 1;
             let is_attn = kind == "AttnUpBlock2D";
-            let attn = is_attn.then(|| AttnSettings { head_dim: cfg.head_dim(rev[i]), groups: Some(groups) });
+            let attn = is_attn.then(|| AttnSettings {
+                head_dim: cfg.head_dim(rev[i]),
+                groups: Some(groups),
+            });
             let up = (!last).then_some(is_attn && cfg.upsample_type == "resnet");
             let name = format!("up_blocks.{i}");
             up_blocks.push(UpBlock::load(
@@ -158,8 +188,17 @@ impl UNet2DModel {
             )?);
         }
 
-        let conv_norm_out = GroupNormLayer::load(src, "conv_norm_out", ch[0], groups, cfg.norm_eps)?;
-        let conv_out = ConvLayer::load(src, "conv_out", ch[0], cfg.out_channels, 3, 1, Padding::same(3))?;
+        let conv_norm_out =
+            GroupNormLayer::load(src, "conv_norm_out", ch[0], groups, cfg.norm_eps)?;
+        let conv_out = ConvLayer::load(
+            src,
+            "conv_out",
+            ch[0],
+            cfg.out_channels,
+            3,
+            1,
+            Padding::same(3),
+        )?;
         Ok(UNet2DModel {
             config: cfg,
             conv_in,
@@ -193,10 +232,21 @@ impl UNet2DModel {
         self.conv_in.num_params()
             + self.time_proj.num_params()
             + self.time_embedding.num_params()
-            + self.class_embedding.as_ref().map_or(0, ClassEmbedding::num_params)
-            + self.down_blocks.iter().map(DownBlock::num_params).sum::<usize>()
+            + self
+                .class_embedding
+                .as_ref()
+                .map_or(0, ClassEmbedding::num_params)
+            + self
+                .down_blocks
+                .iter()
+                .map(DownBlock::num_params)
+                .sum::<usize>()
             + self.mid_block.as_ref().map_or(0, MidBlock::num_params)
-            + self.up_blocks.iter().map(UpBlock::num_params).sum::<usize>()
+            + self
+                .up_blocks
+                .iter()
+                .map(UpBlock::num_params)
+                .sum::<usize>()
             + self.conv_norm_out.num_params()
             + self.conv_out.num_params()
     }
@@ -214,16 +264,30 @@ impl UNet2DModel {
 
     /// [`Self::forward`] for a class-conditional model (`num_class_embeds` or
     /// `class_embed_type: timestep`): one class label per sample.
-    pub fn forward_with_classes(&mut self, sample: &Tensor, timesteps: &[f32], class_labels: Option<&[usize]>) -> Result<Tensor> {
+    pub fn forward_with_classes(
+        &mut self,
+        sample: &Tensor,
+        timesteps: &[f32],
+        class_labels: Option<&[usize]>,
+    ) -> Result<Tensor> {
         let [n, h, w, _] = sample.dims4()?;
         let mut out = Tensor::zeros(vec![n, h, w, self.config.out_channels]);
-        self.forward_into(sample.data(), n, h, w, timesteps, class_labels, out.data_mut())?;
+        self.forward_into(
+            sample.data(),
+            n,
+            h,
+            w,
+            timesteps,
+            class_labels,
+            out.data_mut(),
+        )?;
         Ok(out)
     }
 
     /// The NCHW convenience: `sample` `[n, c, h, w]` as diffusers takes it, result `[n, c, h, w]`.
     pub fn forward_nchw(&mut self, sample: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
-        self.forward(&sample.nchw_to_nhwc()?, timesteps)?.nhwc_to_nchw()
+        self.forward(&sample.nchw_to_nhwc()?, timesteps)?
+            .nhwc_to_nchw()
     }
 
     /// The forward pass into a caller-provided NHWC buffer `out` (`n · h · w · out_channels`);
@@ -253,9 +317,20 @@ impl UNet2DModel {
         self.time_proj.forward_into(&ts, &mut tproj)?;
         let mut tmp = s.take(n * temb_dim);
         let mut temb = s.take(n * temb_dim);
-        self.time_embedding.forward_into(&tproj, n, &mut tmp, &mut temb);
+        self.time_embedding
+            .forward_into(&tproj, n, &mut tmp, &mut temb);
         if let (Some(ce), Some(labels)) = (&self.class_embedding, class_labels) {
-            add_class_embedding(ce, &self.time_proj, labels, n, temb_dim, &mut tproj, &mut tmp, &mut temb, s)?;
+            add_class_embedding(
+                ce,
+                &self.time_proj,
+                labels,
+                n,
+                temb_dim,
+                &mut tproj,
+                &mut tmp,
+                &mut temb,
+                s,
+            )?;
         }
         s.give(tmp);
         s.give(tproj);
@@ -272,13 +347,20 @@ impl UNet2DModel {
         } else {
             None
         };
-        let (h0, _, _) = self.conv_in.forward(x0.as_deref().unwrap_or(sample), n, h, w, s);
+        let (h0, _, _) = self
+            .conv_in
+            .forward(x0.as_deref().unwrap_or(sample), n, h, w, s);
         if let Some(c) = x0 {
             s.give(c);
         }
         let skips = &mut self.skips;
         skips.clear();
-        skips.push(Feat { data: h0, h, w, c: cfg.block_out_channels[0] });
+        skips.push(Feat {
+            data: h0,
+            h,
+            w,
+            c: cfg.block_out_channels[0],
+        });
 
         // 3. down, 4. mid, 5. up
         for block in &self.down_blocks {
@@ -290,7 +372,12 @@ impl UNet2DModel {
                 let top = skips.last().expect("down outputs");
                 let mut data = s.take(top.data.len());
                 data.copy_from_slice(&top.data);
-                Feat { data, h: top.h, w: top.w, c: top.c }
+                Feat {
+                    data,
+                    h: top.h,
+                    w: top.w,
+                    c: top.c,
+                }
             }
         };
         for block in &self.up_blocks {
@@ -300,7 +387,8 @@ impl UNet2DModel {
 
         // 6. conv_norm_out → SiLU → conv_out
         let mut t = s.take(cur.data.len());
-        self.conv_norm_out.forward_into(&cur.data, n, h * w, &mut t, true, s);
+        self.conv_norm_out
+            .forward_into(&cur.data, n, h * w, &mut t, true, s);
         s.give(cur.data);
         self.conv_out.forward_into(&t, n, h, w, out, &mut s.conv);
         s.give(t);
@@ -354,7 +442,9 @@ impl UNet2DModel {
             )));
         }
         if let Some(t) = timesteps.iter().find(|t| !t.is_finite()) {
-            return Err(Error::invalid(format!("UNet2DModel: timestep {t} is not finite")));
+            return Err(Error::invalid(format!(
+                "UNet2DModel: timestep {t} is not finite"
+            )));
         }
         match (&self.class_embedding, class_labels) {
             (Some(_), None) => Err(Error::invalid(
@@ -387,7 +477,9 @@ fn add_class_embedding(
             let k = table.len() / dim;
             for (row, &l) in temb.chunks_exact_mut(*dim).zip(labels) {
                 if l >= k {
-                    return Err(Error::invalid(format!("class label {l} is out of range (the model has {k} classes)")));
+                    return Err(Error::invalid(format!(
+                        "class label {l} is out of range (the model has {k} classes)"
+                    )));
                 }
                 for (v, &e) in row.iter_mut().zip(&table[l * dim..(l + 1) * dim]) {
                     *v += e;
@@ -417,20 +509,31 @@ pub fn locate_model_files(dir: &Path) -> Result<(PathBuf, PathBuf)> {
     if !dir.is_dir() {
         return Err(Error::file(dir, "model folder not found"));
     }
-    let dir = if !dir.join("config.json").is_file() && dir.join("unet").join("config.json").is_file() {
-        dir.join("unet")
-    } else {
-        dir.to_path_buf()
-    };
+    let dir =
+        if !dir.join("config.json").is_file() && dir.join("unet").join("config.json").is_file() {
+            dir.join("unet")
+        } else {
+            dir.to_path_buf()
+        };
     let config = dir.join("config.json");
     if !config.is_file() {
-        return Err(Error::file(&config, "config.json not found: is this a diffusers UNet2DModel folder?"));
+        return Err(Error::file(
+            &config,
+            "config.json not found: is this a diffusers UNet2DModel folder?",
+        ));
     }
-    match WEIGHT_FILES.iter().map(|f| dir.join(f)).find(|p| p.is_file()) {
+    match WEIGHT_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+    {
         Some(weights) => Ok((config, weights)),
         None => Err(Error::file(
             &dir,
-            format!("no weights: expected {} or {} in this folder", WEIGHT_FILES[0], WEIGHT_FILES[1]),
+            format!(
+                "no weights: expected {} or {} in this folder",
+                WEIGHT_FILES[0], WEIGHT_FILES[1]
+            ),
         )),
     }
 }

@@ -26,7 +26,10 @@ pub struct FileParams {
 impl FileParams {
     /// Wrap weights read from `path` (the path is only used in messages).
     pub fn new(weights: Weights, path: &Path) -> Self {
-        FileParams { weights, path: path.to_path_buf() }
+        FileParams {
+            weights,
+            path: path.to_path_buf(),
+        }
     }
 
     /// Read `diffusion_pytorch_model.safetensors` or a PyTorch `.bin` (chosen by extension).
@@ -101,9 +104,15 @@ impl ParamSource for RandomParams {
             return Ok(vec![0.0; len]);
         }
         // FNV-1a of the name selects the stream.
-        let stream = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x1000_0000_01b3));
+        let stream = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x1000_0000_01b3)
+        });
         let mut rng = Rng::stream(self.seed, stream);
-        let fan_in: usize = if shape.len() >= 2 { shape[1..].iter().product() } else { shape[0] };
+        let fan_in: usize = if shape.len() >= 2 {
+            shape[1..].iter().product()
+        } else {
+            shape[0]
+        };
         let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
         Ok((0..len).map(|_| rng.uniform(-bound, bound)).collect())
     }
@@ -119,7 +128,8 @@ pub fn oihw_to_hwio(w: &[f32], cout: usize, cin: usize, k: usize) -> Vec<f32> {
         for ci in 0..cin {
             for ky in 0..k {
                 for kx in 0..k {
-                    out[((ky * k + kx) * cin + ci) * cout + co] = w[((co * cin + ci) * k + ky) * k + kx];
+                    out[((ky * k + kx) * cin + ci) * cout + co] =
+                        w[((co * cin + ci) * k + ky) * k + kx];
                 }
             }
         }

@@ -19,7 +19,12 @@ pub fn enable(on: bool) {
 
 /// Collected `(operation, total seconds, calls)`, largest first.
 pub fn totals() -> Vec<(&'static str, f64, usize)> {
-    let mut v: Vec<_> = TOTALS.lock().expect("profile lock").iter().map(|(k, (s, c))| (*k, *s, *c)).collect();
+    let mut v: Vec<_> = TOTALS
+        .lock()
+        .expect("profile lock")
+        .iter()
+        .map(|(k, (s, c))| (*k, *s, *c))
+        .collect();
     v.sort_by(|a, b| b.1.total_cmp(&a.1));
     v
 }
@@ -33,7 +38,10 @@ pub struct Span {
 /// Time the rest of the enclosing scope as `name` (nothing when profiling is off).
 #[inline]
 pub fn span(name: &'static str) -> Option<Span> {
-    ENABLED.load(Ordering::Relaxed).then(|| Span { name, start: Instant::now() })
+    ENABLED.load(Ordering::Relaxed).then(|| Span {
+        name,
+        start: Instant::now(),
+    })
 }
 
 impl Drop for Span {

@@ -63,7 +63,14 @@ pub struct ResnetBlock2D {
 
 impl ResnetBlock2D {
     /// Load the block called `name` (e.g. `down_blocks.0.resnets.1`).
-    pub fn load(src: &mut dyn ParamSource, name: &str, cin: usize, cout: usize, set: &ResnetSettings, resample: Resample) -> Result<Self> {
+    pub fn load(
+        src: &mut dyn ParamSource,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        set: &ResnetSettings,
+        resample: Resample,
+    ) -> Result<Self> {
         let proj_out = match set.time {
             TimeScaleShift::Default => cout,
             TimeScaleShift::ScaleShift => 2 * cout,
@@ -73,11 +80,24 @@ impl ResnetBlock2D {
             cout,
             norm1: GroupNormLayer::load(src, &format!("{name}.norm1"), cin, set.groups, set.eps)?,
             conv1: ConvLayer::load3(src, &format!("{name}.conv1"), cin, cout)?,
-            time_emb_proj: LinearLayer::load(src, &format!("{name}.time_emb_proj"), set.temb_dim, proj_out)?,
+            time_emb_proj: LinearLayer::load(
+                src,
+                &format!("{name}.time_emb_proj"),
+                set.temb_dim,
+                proj_out,
+            )?,
             norm2: GroupNormLayer::load(src, &format!("{name}.norm2"), cout, set.groups, set.eps)?,
             conv2: ConvLayer::load3(src, &format!("{name}.conv2"), cout, cout)?,
             conv_shortcut: if cin != cout {
-                Some(ConvLayer::load(src, &format!("{name}.conv_shortcut"), cin, cout, 1, 1, Padding::none())?)
+                Some(ConvLayer::load(
+                    src,
+                    &format!("{name}.conv_shortcut"),
+                    cin,
+                    cout,
+                    1,
+                    1,
+                    Padding::none(),
+                )?)
             } else {
                 None
             },
@@ -98,7 +118,15 @@ impl ResnetBlock2D {
 
     /// Forward `x` (`[n, h, w, cin]`) with `temb_act = silu(temb)` (`[n, temb_dim]`); returns
     /// `[n, oh, ow, cout]` in a pool buffer.
-    pub fn forward(&self, x: &[f32], n: usize, h: usize, w: usize, temb_act: &[f32], s: &mut Scratch) -> Vec<f32> {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
         let (oh, ow) = self.out_hw(h, w);
         let (cin, cout) = (self.cin, self.cout);
         let mut t = s.take(n * h * w * cin);
@@ -108,7 +136,11 @@ impl ResnetBlock2D {
         if self.resample != Resample::None {
             let mut rt = s.take(n * oh * ow * cin);
             let mut rx = s.take(n * oh * ow * cin);
-            let f = if self.resample == Resample::Down { avg_pool2_forward } else { upsample_nearest2_forward };
+            let f = if self.resample == Resample::Down {
+                avg_pool2_forward
+            } else {
+                upsample_nearest2_forward
+            };
             f(&t, n, h, w, cin, &mut rt);
             f(x, n, h, w, cin, &mut rx);
             s.give(std::mem::replace(&mut t, rt));
@@ -118,7 +150,8 @@ impl ResnetBlock2D {
         let hw = oh * ow;
 
         let mut hbuf = s.take(n * hw * cout);
-        self.conv1.forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
+        self.conv1
+            .forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
         s.give(t);
         let mut proj = s.take(n * self.time_emb_proj.out_f);
         self.time_emb_proj.forward_into(temb_act, n, &mut proj);
@@ -138,7 +171,8 @@ impl ResnetBlock2D {
         }
         s.give(proj);
         // dropout: identity at inference
-        self.conv2.forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
+        self.conv2
+            .forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
         s.give(t);
         match &self.conv_shortcut {
             Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
@@ -203,12 +237,25 @@ pub struct Downsample2D {
 impl Downsample2D {
     /// Load `{name}.conv`.
     pub fn load(src: &mut dyn ParamSource, name: &str, c: usize, padding: usize) -> Result<Self> {
-        let pad = if padding == 0 { Padding::right_bottom(1) } else { Padding::uniform(padding) };
-        Ok(Downsample2D { conv: ConvLayer::load(src, &format!("{name}.conv"), c, c, 3, 2, pad)? })
+        let pad = if padding == 0 {
+            Padding::right_bottom(1)
+        } else {
+            Padding::uniform(padding)
+        };
+        Ok(Downsample2D {
+            conv: ConvLayer::load(src, &format!("{name}.conv"), c, c, 3, 2, pad)?,
+        })
     }
 
     /// `[n, h, w, c]` → `[n, oh, ow, c]`.
-    pub fn forward(&self, x: &[f32], n: usize, h: usize, w: usize, s: &mut Scratch) -> (Vec<f32>, usize, usize) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        s: &mut Scratch,
+    ) -> (Vec<f32>, usize, usize) {
         self.conv.forward(x, n, h, w, s)
     }
 
@@ -256,15 +303,32 @@ impl Upsample2D {
                         }
                     }
                 }
-                let pad = Padding { top: 1 - py, left: 1 - px, bottom: py, right: px };
-                phases.push(ConvLayer::from_hwio(Conv2d::new(c, c, 2, 1, pad), "conv 3x3 upsample", k2, b.to_vec()));
+                let pad = Padding {
+                    top: 1 - py,
+                    left: 1 - px,
+                    bottom: py,
+                    right: px,
+                };
+                phases.push(ConvLayer::from_hwio(
+                    Conv2d::new(c, c, 2, 1, pad),
+                    "conv 3x3 upsample",
+                    k2,
+                    b.to_vec(),
+                ));
             }
         }
         Ok(Upsample2D { c, phases })
     }
 
     /// `[n, h, w, c]` → `[n, 2h, 2w, c]`.
-    pub fn forward(&self, x: &[f32], n: usize, h: usize, w: usize, s: &mut Scratch) -> (Vec<f32>, usize, usize) {
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        s: &mut Scratch,
+    ) -> (Vec<f32>, usize, usize) {
         let c = self.c;
         let mut y = s.take(n * 4 * h * w * c);
         let mut phase_out = s.take(n * h * w * c);

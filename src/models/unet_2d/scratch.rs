@@ -22,7 +22,11 @@ pub struct Scratch {
 impl Scratch {
     /// An empty pool.
     pub fn new() -> Self {
-        Scratch { conv: Workspace::new(), attn: Workspace::new(), ..Default::default() }
+        Scratch {
+            conv: Workspace::new(),
+            attn: Workspace::new(),
+            ..Default::default()
+        }
     }
 
     /// A buffer of exactly `len` values (contents unspecified: callers overwrite it). Reuses the
@@ -30,7 +34,8 @@ impl Scratch {
     pub fn take(&mut self, len: usize) -> Vec<f32> {
         let mut best: Option<usize> = None;
         for (i, v) in self.free.iter().enumerate() {
-            if v.capacity() >= len && best.map_or(true, |b| v.capacity() < self.free[b].capacity()) {
+            if v.capacity() >= len && best.map_or(true, |b| v.capacity() < self.free[b].capacity())
+            {
                 best = Some(i);
             }
         }
