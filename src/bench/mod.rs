@@ -25,7 +25,8 @@ pub struct BenchOptions {
     /// Side of the square sgemm product.
     pub sgemm_size: usize,
     /// Only the measurements whose name contains one of these (all when empty): `sgemm`,
-    /// `conv`, or a section's name.
+    /// `conv`, a section's name, or part of a conv workload's "<layer> <pass>" such as
+    /// `8x8 192->64 forward`.
     pub only: Vec<String>,
     /// Draw progress bars on stderr.
     pub progress: bool,
@@ -107,16 +108,23 @@ pub fn run(opts: &BenchOptions) -> crate::Result<Report> {
         ));
         bar.finish_and_clear();
     }
-    if opts.wants("conv") {
-        let cases = lab_conv_cases(opts.batch);
-        let bar = opts.bar(cases.len() * Pass::ALL.len() * opts.runs, "conv2d");
-        for case in &cases {
-            for pass in Pass::ALL {
-                bar.set_message(format!("{} {}", case.label(), pass.name()));
-                report
-                    .conv
-                    .push(time_conv(case, pass, opts.warmup, opts.runs, || bar.inc(1)));
-            }
+    // A conv workload runs when `--only` is empty, names `conv`, or matches "<layer> <pass>".
+    let jobs: Vec<(ConvCase, Pass)> = lab_conv_cases(opts.batch)
+        .into_iter()
+        .flat_map(|case| Pass::ALL.map(|pass| (case, pass)))
+        .filter(|(case, pass)| {
+            opts.wants("conv") || opts.wants(&format!("{} {}", case.label(), pass.name()))
+        })
+        .collect();
+    if !jobs.is_empty() {
+        let bar = opts.bar(jobs.len() * opts.runs, "conv2d");
+        for (case, pass) in &jobs {
+            bar.set_message(format!("{} {}", case.label(), pass.name()));
+            report
+                .conv
+                .push(time_conv(case, *pass, opts.warmup, opts.runs, || {
+                    bar.inc(1)
+                }));
         }
         bar.finish_and_clear();
     }

@@ -22,7 +22,7 @@ pub struct BenchArgs {
     /// Side of the square sgemm product that measures the machine's ceiling.
     #[arg(long, default_value_t = 2048, value_name = "N")]
     pub sgemm_size: usize,
-    /// Measure only these (e.g. `sgemm`, `conv`); repeatable. Default: everything.
+    /// Measure only these (e.g. `sgemm`, `conv`, `"8x8 192->64 forward"`); repeatable. Default: everything.
     #[arg(long, value_name = "NAME")]
     pub only: Vec<String>,
 }

@@ -49,7 +49,8 @@ impl<'a> View<'a> {
     }
 }
 
-/// `C[m×n] (+)= A[m×k] · B[k×n]` for strided views, `C` row-major with row stride `ldc`.
+/// `C[m×n] (+)= A[m×k] · B[k×n]` for strided views; `C`'s element `(i, j)` is at
+/// `c[i*c_rs + j*c_cs]` (row-major: `c_rs = ldc, c_cs = 1`; column-major: `c_rs = 1`).
 ///
 /// `threads` is the most threads `gemm` may use (1 = on the calling thread). Panics if a view
 /// does not fit its slice, which would be a bug in the caller.
@@ -61,7 +62,7 @@ pub(crate) fn gemm_view(
     a: View,
     b: View,
     c: &mut [f32],
-    ldc: usize,
+    (c_rs, c_cs): (usize, usize),
     accumulate: bool,
     threads: usize,
 ) {
@@ -77,13 +78,15 @@ pub(crate) fn gemm_view(
         "matmul: B too short for {k}×{n}"
     );
     assert!(
-        (m - 1) * ldc + n <= c.len(),
+        (m - 1) * c_rs + (n - 1) * c_cs < c.len(),
         "matmul: C too short for {m}×{n}"
     );
     if k == 0 {
         if !accumulate {
-            for row in c.chunks_mut(ldc).take(m) {
-                row[..n].fill(0.0);
+            for i in 0..m {
+                for j in 0..n {
+                    c[i * c_rs + j * c_cs] = 0.0;
+                }
             }
         }
         return;
@@ -101,8 +104,8 @@ pub(crate) fn gemm_view(
             n,
             k,
             c.as_mut_ptr(),
-            1,
-            ldc as isize,
+            c_cs as isize,
+            c_rs as isize,
             accumulate,
             a.data.as_ptr(),
             a.cs as isize,
@@ -138,7 +141,7 @@ pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32],
         View::rows(a, k),
         View::rows(b, n),
         c,
-        n,
+        (n, 1),
         accumulate,
         rayon::current_num_threads(),
     );
@@ -165,7 +168,7 @@ pub fn matmul_at_b(
         View::transposed(a, m),
         View::rows(b, n),
         c,
-        n,
+        (n, 1),
         accumulate,
         rayon::current_num_threads(),
     );
@@ -192,7 +195,7 @@ pub fn matmul_a_bt(
         View::rows(a, k),
         View::transposed(b, k),
         c,
-        n,
+        (n, 1),
         accumulate,
         rayon::current_num_threads(),
     );

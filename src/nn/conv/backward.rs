@@ -1,9 +1,11 @@
-//! The two backward passes: `dx = col2im(dy · Wᵀ)` and `dW = Σ im2col(x)ᵀ · dy`, `db = Σ dy`.
+//! The two backward passes: the input gradient (a stride-1 convolution of `dy` with the flipped
+//! kernel, or `col2im(dy · Wᵀ)` in general) and `dW = Σ im2col(x)ᵀ · dy`, `db = Σ dy`.
 
 use rayon::prelude::*;
 
+use super::forward::{forward_into, forward_scratch_len, Split};
 use super::im2col::{add_into, col2im_add, im2col};
-use super::{check_len, chunk_rows, tasks_for, Conv2d, Geom, Workspace};
+use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
 /// The gradient with respect to the input:
@@ -26,39 +28,83 @@ pub fn conv2d_backward_input(
 ) {
     const K: &str = "conv2d_backward_input";
     let g = Geom::new(c, n, h, w);
-    let pixels = g.pixels();
-    let cout = c.cout;
-    check_len(K, "dy", dy.len(), pixels * cout);
+    check_len(K, "dy", dy.len(), g.pixels() * c.cout);
     check_len(K, "weight", weight.len(), c.weight_len());
     check_len(K, "dx", dx.len(), n * h * w * c.cin);
     if dx.is_empty() {
         return;
     }
+    if let Some(t) = transposed_conv(c) {
+        // dx = conv(dy, flip(W)ᵀ): the same fast path as the forward pass.
+        let tg = Geom::new(&t, n, g.oh, g.ow);
+        let wlen = c.weight_len();
+        let scratch = ws.scratch(wlen + forward_scratch_len(&t, &tg));
+        let (wt, rest) = scratch.split_at_mut(wlen);
+        flip_transpose(c, weight, wt);
+        forward_into(&t, &tg, dy, wt, None, Act::None, dx, rest);
+    } else {
+        backward_input_col2im(c, &g, dy, weight, dx, ws);
+    }
+}
+
+/// For stride 1 and padding below `k` on every side, the input gradient is itself a stride-1
+/// convolution of `dy`: its weights are `W'[kh, kw, co, ci] = W[k−1−kh, k−1−kw, ci, co]` and its
+/// padding is `k − 1 − p` on each side. Its products have depth `k·k·cout` instead of the
+/// `cout` of `dy · Wᵀ`, which keeps `gemm` busy. `None` where it does not apply or pay.
+fn transposed_conv(c: &Conv2d) -> Option<Conv2d> {
+    let p = c.pad;
+    let fits = [p.top, p.left, p.bottom, p.right].iter().all(|&v| v < c.k);
+    // With fewer input than output channels the transposed product is narrow (`cin` columns)
+    // and the col2im route measured as fast or faster.
+    if c.stride != 1 || !fits || c.cin < c.cout {
+        return None;
+    }
+    let flip = |v: usize| c.k - 1 - v;
+    let pad = Padding {
+        top: flip(p.top),
+        left: flip(p.left),
+        bottom: flip(p.bottom),
+        right: flip(p.right),
+    };
+    Some(Conv2d::new(c.cout, c.cin, c.k, 1, pad))
+}
+
+/// `wt[kh, kw, co, ci] = w[k−1−kh, k−1−kw, ci, co]`.
+fn flip_transpose(c: &Conv2d, w: &[f32], wt: &mut [f32]) {
+    let (k, cin, cout) = (c.k, c.cin, c.cout);
+    for kh in 0..k {
+        for kw in 0..k {
+            let src = &w[((k - 1 - kh) * k + (k - 1 - kw)) * cin * cout..][..cin * cout];
+            let dst = &mut wt[(kh * k + kw) * cin * cout..][..cin * cout];
+            for (co, d) in dst.chunks_exact_mut(cin).enumerate() {
+                for (ci, v) in d.iter_mut().enumerate() {
+                    *v = src[ci * cout + co];
+                }
+            }
+        }
+    }
+}
+
+/// The general input gradient: `dcol = dy · Wᵀ`, then scatter-add `dcol` into `dx`.
+fn backward_input_col2im(
+    c: &Conv2d,
+    g: &Geom,
+    dy: &[f32],
+    weight: &[f32],
+    dx: &mut [f32],
+    ws: &mut Workspace,
+) {
+    let cout = c.cout;
     let wt = View::transposed(weight, cout);
     let chunk = chunk_rows(g.kkc);
-
-    if c.is_pointwise() {
-        // dx = dy · Wᵀ, one product per part of the pixels.
-        let tasks = tasks_for(pixels, chunk);
-        let part = pixels.div_ceil(tasks);
-        dx.par_chunks_mut(part * c.cin)
-            .enumerate()
-            .for_each(|(t, dx_part)| {
-                let rows = dx_part.len() / c.cin;
-                let dy_part = View::rows(&dy[t * part * cout..(t * part + rows) * cout], cout);
-                gemm_view(rows, cout, c.cin, dy_part, wt, dx_part, c.cin, false, 1);
-            });
-        return;
-    }
-
     // col2im scatters across neighbouring output pixels, so each thread owns whole images.
-    let tasks = rayon::current_num_threads().min(n).max(1);
-    let images = n.div_ceil(tasks);
+    let tasks = rayon::current_num_threads().min(g.n).max(1);
+    let images = g.n.div_ceil(tasks);
     // With fewer images than threads, let gemm use the idle threads instead.
     let gemm_threads = rayon::current_num_threads().div_ceil(tasks);
     let col_len = chunk * g.kkc;
     let scratch = ws.scratch(tasks * col_len);
-    let per_image_in = h * w * c.cin;
+    let per_image_in = g.h * g.w * c.cin;
     let per_image_out = g.oh * g.ow;
 
     dx.par_chunks_mut(images * per_image_in)
@@ -73,8 +119,18 @@ pub fn conv2d_backward_input(
             while p0 < end {
                 let rows = chunk.min(end - p0);
                 let dy_c = View::rows(&dy[p0 * cout..(p0 + rows) * cout], cout);
-                gemm_view(rows, cout, g.kkc, dy_c, wt, col, g.kkc, false, gemm_threads);
-                col2im_add(c, &g, col, p0, rows, first_image, dx_part);
+                gemm_view(
+                    rows,
+                    cout,
+                    g.kkc,
+                    dy_c,
+                    wt,
+                    col,
+                    (g.kkc, 1),
+                    false,
+                    gemm_threads,
+                );
+                col2im_add(c, g, col, p0, rows, first_image, dx_part);
                 p0 += rows;
             }
         });
@@ -117,11 +173,10 @@ pub fn conv2d_backward_weight(
         return;
     }
     let pointwise = c.is_pointwise();
-    let chunk = chunk_rows(g.kkc);
-    let tasks = tasks_for(pixels, chunk);
-    let part = pixels.div_ceil(tasks);
-    let col_len = if pointwise { 0 } else { chunk * g.kkc };
-    let dw_len = g.kkc * cout;
+    let Split { chunk, tasks, part } = Split::new(&g);
+    let kkc = g.kkc;
+    let col_len = if pointwise { 0 } else { chunk * kkc };
+    let dw_len = kkc * cout;
     let per_task = col_len + dw_len + cout;
     let scratch = ws.scratch(tasks * per_task);
 
@@ -137,20 +192,20 @@ pub fn conv2d_backward_weight(
                 let rows = chunk.min(rows_here - done);
                 let p0 = t * part + done;
                 let xt = if pointwise {
-                    View::transposed(&x[p0 * g.kkc..(p0 + rows) * g.kkc], g.kkc)
+                    View::transposed(&x[p0 * kkc..(p0 + rows) * kkc], kkc)
                 } else {
                     im2col(c, &g, x, p0, rows, col);
-                    View::transposed(&col[..rows * g.kkc], g.kkc)
+                    View::transposed(&col[..rows * kkc], kkc)
                 };
                 let dy_c = &dy_part[done * cout..(done + rows) * cout];
                 gemm_view(
-                    g.kkc,
+                    kkc,
                     rows,
                     cout,
                     xt,
                     View::rows(dy_c, cout),
                     dw,
-                    cout,
+                    (cout, 1),
                     done > 0,
                     1,
                 );

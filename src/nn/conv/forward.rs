@@ -32,65 +32,128 @@ pub fn conv2d_forward(
     if let Some(b) = bias {
         check_len(K, "bias", b.len(), c.cout);
     }
-    let pixels = g.pixels();
-    check_len(K, "y", y.len(), pixels * c.cout);
-    if pixels == 0 {
+    check_len(K, "y", y.len(), g.pixels() * c.cout);
+    let scratch = ws.scratch(forward_scratch_len(c, &g));
+    forward_into(c, &g, x, weight, bias, act, y, scratch);
+}
+
+/// How the pixels of a pass are cut: `tasks` contiguous parts of `part` pixels, each worked
+/// through `chunk` pixels at a time.
+pub(super) struct Split {
+    pub chunk: usize,
+    pub tasks: usize,
+    pub part: usize,
+}
+
+impl Split {
+    pub fn new(g: &Geom) -> Self {
+        let chunk = chunk_rows(g.kkc);
+        let tasks = tasks_for(g.pixels(), chunk);
+        Split {
+            chunk,
+            tasks,
+            part: g.pixels().div_ceil(tasks),
+        }
+    }
+}
+
+/// Scratch one thread needs: an im2col block.
+fn per_task_len(c: &Conv2d, g: &Geom, chunk: usize) -> usize {
+    if c.is_pointwise() {
+        1
+    } else {
+        chunk * g.kkc
+    }
+}
+
+/// Scratch [`forward_into`] needs for this layer and input size.
+pub(super) fn forward_scratch_len(c: &Conv2d, g: &Geom) -> usize {
+    let s = Split::new(g);
+    s.tasks * per_task_len(c, g, s.chunk)
+}
+
+/// The forward pass on checked shapes, with `scratch` of [`forward_scratch_len`] values.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn forward_into(
+    c: &Conv2d,
+    g: &Geom,
+    x: &[f32],
+    weight: &[f32],
+    bias: Option<&[f32]>,
+    act: Act,
+    y: &mut [f32],
+    scratch: &mut [f32],
+) {
+    if g.pixels() == 0 {
         return;
     }
+    let Split { chunk, part, .. } = Split::new(g);
     let pointwise = c.is_pointwise();
-    let chunk = chunk_rows(g.kkc);
-    let tasks = tasks_for(pixels, chunk);
-    let part = pixels.div_ceil(tasks);
-    let col_len = if pointwise { 0 } else { chunk * g.kkc };
-    let scratch = ws.scratch(tasks * col_len.max(1));
+    let per_task = per_task_len(c, g, chunk);
     let cout = c.cout;
+    let kkc = g.kkc;
 
     y.par_chunks_mut(part * cout)
-        .zip(scratch.par_chunks_mut(col_len.max(1)))
+        .zip(scratch.par_chunks_mut(per_task))
         .enumerate()
         .for_each(|(t, (y_part, col))| {
-            let first = t * part;
             let rows_here = y_part.len() / cout;
             let mut done = 0;
             while done < rows_here {
                 let rows = chunk.min(rows_here - done);
-                let p0 = first + done;
-                let yc = &mut y_part[done * cout..(done + rows) * cout];
+                let p0 = t * part + done;
                 let lhs = if pointwise {
-                    View::rows(&x[p0 * g.kkc..(p0 + rows) * g.kkc], g.kkc)
+                    View::rows(&x[p0 * kkc..(p0 + rows) * kkc], kkc)
                 } else {
-                    im2col(c, &g, x, p0, rows, col);
-                    View::rows(&col[..rows * g.kkc], g.kkc)
+                    im2col(c, g, x, p0, rows, col);
+                    View::rows(&col[..rows * kkc], kkc)
                 };
-                if let Some(b) = bias {
-                    for row in yc.chunks_exact_mut(cout) {
-                        row.copy_from_slice(b);
-                    }
-                }
+                let yc = &mut y_part[done * cout..(done + rows) * cout];
                 gemm_view(
                     rows,
-                    g.kkc,
+                    kkc,
                     cout,
                     lhs,
                     View::rows(weight, cout),
                     yc,
-                    cout,
-                    bias.is_some(),
+                    (cout, 1),
+                    false,
                     1,
                 );
-                if act == Act::Relu {
-                    relu_inplace(yc);
-                }
+                bias_act(yc, cout, bias, act);
                 done += rows;
             }
         });
 }
 
-/// `v = max(0, v)`, keeping NaN so that bugs upstream stay visible.
-fn relu_inplace(v: &mut [f32]) {
-    for x in v {
-        if *x < 0.0 {
-            *x = 0.0;
+/// `y[r, co] = act(y[r, co] + bias[co])` over a block of rows, while it is still in cache.
+fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
+    match (bias, act) {
+        (None, Act::None) => {}
+        (Some(b), Act::None) => {
+            for row in y.chunks_exact_mut(cout) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
         }
+        (Some(b), Act::Relu) => {
+            for row in y.chunks_exact_mut(cout) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v = relu(*v + b);
+                }
+            }
+        }
+        (None, Act::Relu) => y.iter_mut().for_each(|v| *v = relu(*v)),
+    }
+}
+
+/// `max(0, v)` as a select rather than a branch, so that loops vectorise; NaN stays NaN.
+#[inline]
+fn relu(v: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
     }
 }
