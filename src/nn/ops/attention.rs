@@ -71,12 +71,12 @@ pub fn attention_forward(
             let off = base + h * head_dim;
             let qv = View { data: &q[off..base + per], rs: width, cs: 1 };
             let kt = View { data: &k[off..base + per], rs: 1, cs: width };
-            gemm_view(seq, head_dim, seq, qv, kt, s, seq, false, threads);
+            gemm_view(seq, head_dim, seq, qv, kt, s, (seq, 1), false, threads);
             for row in s.chunks_exact_mut(seq) {
                 softmax_scaled(row, scale);
             }
             let vv = View { data: &v[off..base + per], rs: width, cs: 1 };
-            gemm_view(seq, seq, head_dim, View::rows(s, seq), vv, &mut out[h * head_dim..], width, false, threads);
+            gemm_view(seq, seq, head_dim, View::rows(s, seq), vv, &mut out[h * head_dim..], (width, 1), false, threads);
         }
     };
     if slots >= 2 {
