@@ -27,3 +27,4 @@ pub mod util;
 pub mod viz;
 
 pub use error::{Error, Result};
+pub mod hub;

@@ -76,7 +76,11 @@ pub struct Section {
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
     use crate::models::lab_unet::bench as lab;
-    vec![lab::train_section(), lab::forward_section()]
+    vec![
+        lab::train_section(),
+        lab::forward_section(),
+        crate::models::unet_2d::bench::section(),
+    ]
 }
 
 /// Everything one `difflab bench` measured.

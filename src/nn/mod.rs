@@ -12,6 +12,7 @@ pub mod workspace;
 pub mod init;
 pub mod ops;
 pub mod optim;
+pub mod torch_bin;
 pub mod weights;
 
 pub use weights::Weights;

@@ -90,7 +90,7 @@ pub fn attention_forward(
                 rs: 1,
                 cs: width,
             };
-            gemm_view(seq, head_dim, seq, qv, kt, s, seq, false, threads);
+            gemm_view(seq, head_dim, seq, qv, kt, s, (seq, 1), false, threads);
             for row in s.chunks_exact_mut(seq) {
                 softmax_scaled(row, scale);
             }
@@ -106,7 +106,7 @@ pub fn attention_forward(
                 View::rows(s, seq),
                 vv,
                 &mut out[h * head_dim..],
-                width,
+                (width, 1),
                 false,
                 threads,
             );

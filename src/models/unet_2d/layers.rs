@@ -1,0 +1,266 @@
+//! The three parameterised layers of the U-Net — convolution, linear, GroupNorm — holding their
+//! weights in the compute core's layouts and calling its kernels.
+
+use super::params::{oihw_to_hwio, transpose, ParamSource};
+use super::profile;
+use super::scratch::Scratch;
+use crate::nn::conv::{conv2d_forward, Act, Conv2d, Padding, Workspace};
+use crate::nn::matmul::matmul;
+use crate::nn::ops::{group_norm_forward, group_norm_silu_forward, linear_forward};
+use crate::Result;
+
+/// A 2-d convolution with bias; weights HWIO `[k, k, cin, cout]`.
+pub struct ConvLayer {
+    /// Shape of the layer.
+    pub spec: Conv2d,
+    /// What the layer is for, in profiles (`conv 3x3`, `conv 1x1 shortcut`, ...).
+    pub role: &'static str,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl ConvLayer {
+    /// Load `{name}.weight` (`[cout, cin, k, k]`) and `{name}.bias` (`[cout]`).
+    pub fn load(
+        src: &mut dyn ParamSource,
+        name: &str,
+        cin: usize,
+        cout: usize,
+        k: usize,
+        stride: usize,
+        pad: Padding,
+    ) -> Result<Self> {
+        let w = src.take(&format!("{name}.weight"), &[cout, cin, k, k])?;
+        let b = src.take(&format!("{name}.bias"), &[cout])?;
+        let role = match (k, stride) {
+            (1, _) => "conv 1x1 shortcut",
+            (_, 2) => "conv 3x3/2 downsample",
+            _ => "conv 3x3",
+        };
+        Ok(ConvLayer {
+            spec: Conv2d::new(cin, cout, k, stride, pad),
+            role,
+            w: oihw_to_hwio(&w, cout, cin, k),
+            b,
+        })
+    }
+
+    /// A layer from weights already in HWIO layout.
+    pub fn from_hwio(spec: Conv2d, role: &'static str, w: Vec<f32>, b: Vec<f32>) -> Self {
+        assert_eq!(
+            w.len(),
+            spec.weight_len(),
+            "ConvLayer::from_hwio: weight length"
+        );
+        assert_eq!(b.len(), spec.cout, "ConvLayer::from_hwio: bias length");
+        ConvLayer { spec, role, w, b }
+    }
+
+    /// The HWIO weights and the bias.
+    pub fn weights(&self) -> (&[f32], &[f32]) {
+        (&self.w, &self.b)
+    }
+
+    /// A 3×3 'same' convolution.
+    pub fn load3(src: &mut dyn ParamSource, name: &str, cin: usize, cout: usize) -> Result<Self> {
+        Self::load(src, name, cin, cout, 3, 1, Padding::same(3))
+    }
+
+    /// Output height and width for an `h × w` input.
+    pub fn out_hw(&self, h: usize, w: usize) -> (usize, usize) {
+        self.spec.out_hw(h, w)
+    }
+
+    /// `y = conv(x) + b`; `x` is `[n, h, w, cin]`, `y` is `[n, oh, ow, cout]`.
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        y: &mut [f32],
+        ws: &mut Workspace,
+    ) {
+        let _t = profile::span(self.role);
+        conv2d_forward(
+            &self.spec,
+            x,
+            n,
+            h,
+            w,
+            &self.w,
+            Some(&self.b),
+            Act::None,
+            y,
+            ws,
+        );
+    }
+
+    /// Like [`Self::forward_into`], into a buffer from the pool; returns it with `(oh, ow)`.
+    pub fn forward(
+        &self,
+        x: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        s: &mut Scratch,
+    ) -> (Vec<f32>, usize, usize) {
+        let (oh, ow) = self.out_hw(h, w);
+        let mut y = s.take(n * oh * ow * self.spec.cout);
+        self.forward_into(x, n, h, w, &mut y, &mut s.conv);
+        (y, oh, ow)
+    }
+
+    /// For a 1×1 convolution only: `y += x·W + b` over `pixels` rows (a shortcut added onto a
+    /// residual branch without a temporary).
+    pub fn pointwise_accumulate(&self, x: &[f32], pixels: usize, y: &mut [f32]) {
+        debug_assert!(self.spec.k == 1 && self.spec.stride == 1);
+        let _t = profile::span(self.role);
+        let (cin, cout) = (self.spec.cin, self.spec.cout);
+        matmul(
+            pixels,
+            cin,
+            cout,
+            &x[..pixels * cin],
+            &self.w,
+            &mut y[..pixels * cout],
+            true,
+        );
+        for row in y[..pixels * cout].chunks_exact_mut(cout) {
+            for (v, b) in row.iter_mut().zip(&self.b) {
+                *v += b;
+            }
+        }
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.w.len() + self.b.len()
+    }
+}
+
+/// A fully connected layer; weight `[in, out]`.
+pub struct LinearLayer {
+    /// Input features.
+    pub in_f: usize,
+    /// Output features.
+    pub out_f: usize,
+    w: Vec<f32>,
+    b: Vec<f32>,
+}
+
+impl LinearLayer {
+    /// Load `{name}.weight` (`[out, in]`) and `{name}.bias` (`[out]`).
+    pub fn load(src: &mut dyn ParamSource, name: &str, in_f: usize, out_f: usize) -> Result<Self> {
+        let w = src.take(&format!("{name}.weight"), &[out_f, in_f])?;
+        let b = src.take(&format!("{name}.bias"), &[out_f])?;
+        Ok(LinearLayer {
+            in_f,
+            out_f,
+            w: transpose(&w, out_f, in_f),
+            b,
+        })
+    }
+
+    /// `y[m, out] = x[m, in] · W + b`.
+    pub fn forward_into(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        let _t = profile::span("linear");
+        linear_forward(x, m, self.in_f, &self.w, Some(&self.b), self.out_f, y);
+    }
+
+    /// `y[m, out] += x[m, in] · W + b` (an output projection added onto a residual).
+    pub fn forward_accumulate(&self, x: &[f32], m: usize, y: &mut [f32]) {
+        let _t = profile::span("linear");
+        matmul(
+            m,
+            self.in_f,
+            self.out_f,
+            &x[..m * self.in_f],
+            &self.w,
+            &mut y[..m * self.out_f],
+            true,
+        );
+        for row in y[..m * self.out_f].chunks_exact_mut(self.out_f) {
+            for (v, b) in row.iter_mut().zip(&self.b) {
+                *v += b;
+            }
+        }
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.w.len() + self.b.len()
+    }
+}
+
+/// GroupNorm with affine γ, β.
+pub struct GroupNormLayer {
+    /// Channels.
+    pub c: usize,
+    groups: usize,
+    eps: f32,
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+impl GroupNormLayer {
+    /// Load `{name}.weight` and `{name}.bias` (`[c]` each).
+    pub fn load(
+        src: &mut dyn ParamSource,
+        name: &str,
+        c: usize,
+        groups: usize,
+        eps: f64,
+    ) -> Result<Self> {
+        let gamma = src.take(&format!("{name}.weight"), &[c])?;
+        let beta = src.take(&format!("{name}.bias"), &[c])?;
+        Ok(GroupNormLayer {
+            c,
+            groups,
+            eps: eps as f32,
+            gamma,
+            beta,
+        })
+    }
+
+    /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x`, `y` are `[n, hw, c]`.
+    pub fn forward_into(
+        &self,
+        x: &[f32],
+        n: usize,
+        hw: usize,
+        y: &mut [f32],
+        silu: bool,
+        s: &mut Scratch,
+    ) {
+        let _t = profile::span(if silu {
+            "group_norm+silu"
+        } else {
+            "group_norm"
+        });
+        let (mean, rstd) = s.stats_for(n * self.groups);
+        let f = if silu {
+            group_norm_silu_forward
+        } else {
+            group_norm_forward
+        };
+        f(
+            x,
+            n,
+            hw,
+            self.c,
+            self.groups,
+            self.eps,
+            &self.gamma,
+            &self.beta,
+            y,
+            mean,
+            rstd,
+        );
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.gamma.len() + self.beta.len()
+    }
+}
