@@ -13,3 +13,4 @@ pub trait NoisePredictor {
 }
 
 pub mod lab_unet;
+pub mod toy_unet;
