@@ -1,1 +1,16 @@
-//! The training loop for the denoisers: data order, noise draws, optimiser, checkpoints.
+//! Module 2: training the denoisers. The data ([`data`]), the two architectures behind one type
+//! ([`model`]), the run's settings ([`settings`]), the loop ([`trainer`]), checkpoints
+//! ([`checkpoint`]) and the figures and summary written at the end ([`report`]).
+
+pub mod bench;
+pub mod checkpoint;
+pub mod data;
+pub mod model;
+pub mod preview;
+pub mod settings;
+pub mod trainer;
+
+pub use checkpoint::{load_denoiser, Checkpoint, CheckpointConfig};
+pub use model::{Arch, Denoiser, DenoiserCtx, ModelConfig};
+pub use settings::{DataConfig, LrSchedule, ScheduleConfig, TrainSettings, TrainingConfig, TrainingStats};
+pub use trainer::{EpochReport, Observer, Plan, RunOptions, Silent, StepProgress, Trainer};
