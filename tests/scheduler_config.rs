@@ -73,12 +73,26 @@ fn round_trip_save_and_load() {
     let p = dir.path().join("sub/scheduler_config.json");
     c.save(&p).unwrap();
     let text = std::fs::read_to_string(&p).unwrap();
-    assert!(text.contains("\"_class_name\": \"DDPMScheduler\""), "{text}");
-    assert!(text.contains("\"beta_schedule\": \"squaredcos_cap_v2\""), "{text}");
-    assert!(text.contains("\"variance_type\": \"fixed_large_log\""), "{text}");
+    assert!(
+        text.contains("\"_class_name\": \"DDPMScheduler\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"beta_schedule\": \"squaredcos_cap_v2\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("\"variance_type\": \"fixed_large_log\""),
+        "{text}"
+    );
     assert_eq!(DdpmConfig::load(&p).unwrap(), c);
     // The saved file names its class, so the loader picks the right scheduler.
-    let d = DdimConfig { set_alpha_to_one: false, trained_betas: Some(vec![0.1, 0.2, 0.3]), num_train_timesteps: 3, ..Default::default() };
+    let d = DdimConfig {
+        set_alpha_to_one: false,
+        trained_betas: Some(vec![0.1, 0.2, 0.3]),
+        num_train_timesteps: 3,
+        ..Default::default()
+    };
     let q = dir.path().join("ddim.json");
     d.save(&q).unwrap();
     assert_eq!(DdimConfig::load(&q).unwrap(), d);
@@ -91,7 +105,10 @@ fn round_trip_save_and_load() {
 fn wrong_types_name_the_file_and_the_field() {
     let dir = tempfile::tempdir().unwrap();
     for (text, field) in [
-        (r#"{"_class_name": "DDPMScheduler", "clip_sample": "yes"}"#, "clip_sample"),
+        (
+            r#"{"_class_name": "DDPMScheduler", "clip_sample": "yes"}"#,
+            "clip_sample",
+        ),
         (r#"{"num_train_timesteps": 10.5}"#, "num_train_timesteps"),
         (r#"{"beta_start": "0.1"}"#, "beta_start"),
         (r#"{"variance_type": "learned_range"}"#, "variance_type"),
@@ -108,19 +125,27 @@ fn wrong_types_name_the_file_and_the_field() {
     }
     let p = write(dir.path(), "bad_ddim.json", r#"{"set_alpha_to_one": 1}"#);
     let e = DdimScheduler::from_config_file(&p).unwrap_err().to_string();
-    assert!(e.contains("bad_ddim.json") && e.contains("field `set_alpha_to_one`"), "{e}");
+    assert!(
+        e.contains("bad_ddim.json") && e.contains("field `set_alpha_to_one`"),
+        "{e}"
+    );
 }
 
 #[test]
 fn bad_files_and_unsupported_settings_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("nope.json");
-    let e = DdpmScheduler::from_config_file(&missing).unwrap_err().to_string();
+    let e = DdpmScheduler::from_config_file(&missing)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("nope.json"), "{e}");
 
     let p = write(dir.path(), "broken.json", "{\"num_train_timesteps\": ");
     let e = DdpmConfig::load(&p).unwrap_err().to_string();
-    assert!(e.contains("broken.json") && e.contains("not valid JSON"), "{e}");
+    assert!(
+        e.contains("broken.json") && e.contains("not valid JSON"),
+        "{e}"
+    );
 
     let p = write(dir.path(), "list.json", "[1, 2]");
     let e = DdpmConfig::load(&p).unwrap_err().to_string();
@@ -128,32 +153,77 @@ fn bad_files_and_unsupported_settings_are_clear_errors() {
 
     for (text, needle) in [
         (r#"{"thresholding": true}"#, "thresholding"),
-        (r#"{"rescale_betas_zero_snr": true}"#, "rescale_betas_zero_snr"),
+        (
+            r#"{"rescale_betas_zero_snr": true}"#,
+            "rescale_betas_zero_snr",
+        ),
         (r#"{"num_train_timesteps": 0}"#, "num_train_timesteps"),
-        (r#"{"num_train_timesteps": 4, "trained_betas": [0.1, 0.2]}"#, "trained_betas"),
-        (r#"{"num_train_timesteps": 2, "trained_betas": [0.1, 1.5]}"#, "outside (0, 1)"),
+        (
+            r#"{"num_train_timesteps": 4, "trained_betas": [0.1, 0.2]}"#,
+            "trained_betas",
+        ),
+        (
+            r#"{"num_train_timesteps": 2, "trained_betas": [0.1, 1.5]}"#,
+            "outside (0, 1)",
+        ),
         (r#"{"beta_start": 0.0}"#, "beta_start"),
         (r#"{"clip_sample_range": 0.0}"#, "clip_sample_range"),
     ] {
         let p = write(dir.path(), "semantic.json", text);
         let e = DdpmScheduler::from_config_file(&p).unwrap_err().to_string();
-        assert!(e.contains("semantic.json") && e.contains(needle), "{text}: {e}");
-        let e = AnyScheduler::from_config_file(&p, Some(SchedulerKind::Ddim)).unwrap_err().to_string();
-        assert!(e.contains("semantic.json") && e.contains(needle), "{text}: {e}");
+        assert!(
+            e.contains("semantic.json") && e.contains(needle),
+            "{text}: {e}"
+        );
+        let e = AnyScheduler::from_config_file(&p, Some(SchedulerKind::Ddim))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("semantic.json") && e.contains(needle),
+            "{text}: {e}"
+        );
     }
 
-    let p = write(dir.path(), "pndm.json", r#"{"_class_name": "PNDMScheduler"}"#);
-    let e = AnyScheduler::from_config_file(&p, None).unwrap_err().to_string();
-    assert!(e.contains("pndm.json") && e.contains("PNDMScheduler") && e.contains("ddim"), "{e}");
+    let p = write(
+        dir.path(),
+        "pndm.json",
+        r#"{"_class_name": "PNDMScheduler"}"#,
+    );
+    let e = AnyScheduler::from_config_file(&p, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("pndm.json") && e.contains("PNDMScheduler") && e.contains("ddim"),
+        "{e}"
+    );
     // Naming a sampler reads the shared fields whatever the class, like diffusers' from_config.
-    assert_eq!(AnyScheduler::from_config_file(&p, Some(SchedulerKind::Ddpm)).unwrap().kind(), SchedulerKind::Ddpm);
+    assert_eq!(
+        AnyScheduler::from_config_file(&p, Some(SchedulerKind::Ddpm))
+            .unwrap()
+            .kind(),
+        SchedulerKind::Ddpm
+    );
 }
 
 #[test]
 fn set_timesteps_rejects_zero_and_more_than_t() {
     for mut s in [
-        AnyScheduler::new(SchedulerKind::Ddpm, &DdpmConfig { num_train_timesteps: 200, ..Default::default() }).unwrap(),
-        AnyScheduler::new(SchedulerKind::Ddim, &DdpmConfig { num_train_timesteps: 200, ..Default::default() }).unwrap(),
+        AnyScheduler::new(
+            SchedulerKind::Ddpm,
+            &DdpmConfig {
+                num_train_timesteps: 200,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
+        AnyScheduler::new(
+            SchedulerKind::Ddim,
+            &DdpmConfig {
+                num_train_timesteps: 200,
+                ..Default::default()
+            },
+        )
+        .unwrap(),
     ] {
         let e = s.set_timesteps(0).unwrap_err().to_string();
         assert!(e.contains("at least 1"), "{e}");
@@ -163,7 +233,12 @@ fn set_timesteps_rejects_zero_and_more_than_t() {
         assert_eq!(s.timesteps().len(), 200);
     }
     // A steps_offset that pushes the first leading timestep to T.
-    let mut s = DdpmScheduler::new(DdpmConfig { num_train_timesteps: 10, steps_offset: 1, ..Default::default() }).unwrap();
+    let mut s = DdpmScheduler::new(DdpmConfig {
+        num_train_timesteps: 10,
+        steps_offset: 1,
+        ..Default::default()
+    })
+    .unwrap();
     let e = s.set_timesteps(10).unwrap_err().to_string();
     assert!(e.contains("steps_offset") && e.contains("10"), "{e}");
 }
@@ -187,7 +262,11 @@ fn trailing_spacing_never_yields_a_negative_timestep() {
 
 #[test]
 fn step_errors_on_bad_arguments() {
-    let mut s = DdpmScheduler::new(DdpmConfig { num_train_timesteps: 100, ..Default::default() }).unwrap();
+    let mut s = DdpmScheduler::new(DdpmConfig {
+        num_train_timesteps: 100,
+        ..Default::default()
+    })
+    .unwrap();
     s.set_timesteps(10).unwrap(); // 90, 80, ..., 0
     let x = vec![0.5f32; 8];
     // A timestep not in the schedule.
@@ -201,7 +280,11 @@ fn step_errors_on_bad_arguments() {
     let e = s.step(&x, 90, &x, Some(&x[..3])).unwrap_err().to_string();
     assert!(e.contains("noise has 3"), "{e}");
 
-    let mut d = DdimScheduler::new(DdimConfig { num_train_timesteps: 100, ..Default::default() }).unwrap();
+    let mut d = DdimScheduler::new(DdimConfig {
+        num_train_timesteps: 100,
+        ..Default::default()
+    })
+    .unwrap();
     assert!(d.set_eta(1.5).unwrap_err().to_string().contains("eta"));
     assert!(d.set_eta(-0.1).is_err());
     let e = d.step(&x, 100, &x, None).unwrap_err().to_string();
@@ -230,14 +313,22 @@ fn ddpm_adds_no_noise_on_the_step_to_the_clean_sample() {
         assert_eq!(s.prev_timestep(last).unwrap(), None);
         let x = vec![0.3f32, -0.2, 0.9];
         let z = vec![5.0f32; 3];
-        assert_eq!(s.step(&x, last, &x, Some(&z)).unwrap(), s.step(&x, last, &x, None).unwrap());
+        assert_eq!(
+            s.step(&x, last, &x, Some(&z)).unwrap(),
+            s.step(&x, last, &x, None).unwrap()
+        );
         // One step earlier noise is added, with σ² = β_eff = 1 − ᾱ_19/ᾱ_9 for fixed_large.
         let t = s.timesteps()[8];
         assert_eq!(t, 19);
         let a = s.schedule().alphas_cumprod_f64();
         let beta_eff = 1.0 - a[19] / a[9];
         let small = (1.0 - a[9]) / (1.0 - a[19]) * beta_eff;
-        let want = if variance_type == VarianceType::FixedLarge { beta_eff } else { small }.sqrt();
+        let want = if variance_type == VarianceType::FixedLarge {
+            beta_eff
+        } else {
+            small
+        }
+        .sqrt();
         assert!((s.std_dev(t).unwrap() - want).abs() < 1e-12);
         let with = s.step(&x, t, &x, Some(&z)).unwrap().prev_sample;
         let without = s.step(&x, t, &x, Some(&[0.0; 3])).unwrap().prev_sample;
@@ -252,12 +343,25 @@ fn log_variances_match_their_plain_counterparts() {
     // fixed_small_log and fixed_large_log give the same σ as fixed_small and fixed_large
     // (diffusers' fixed_large_log yields NaN: √(log β)).
     let sigma = |v| {
-        let mut s = DdpmScheduler::new(DdpmConfig { variance_type: v, ..Default::default() }).unwrap();
+        let mut s = DdpmScheduler::new(DdpmConfig {
+            variance_type: v,
+            ..Default::default()
+        })
+        .unwrap();
         s.set_timesteps(50).unwrap();
-        s.timesteps()[..49].iter().map(|&t| s.std_dev(t).unwrap()).collect::<Vec<_>>()
+        s.timesteps()[..49]
+            .iter()
+            .map(|&t| s.std_dev(t).unwrap())
+            .collect::<Vec<_>>()
     };
-    let (small, small_log) = (sigma(VarianceType::FixedSmall), sigma(VarianceType::FixedSmallLog));
-    let (large, large_log) = (sigma(VarianceType::FixedLarge), sigma(VarianceType::FixedLargeLog));
+    let (small, small_log) = (
+        sigma(VarianceType::FixedSmall),
+        sigma(VarianceType::FixedSmallLog),
+    );
+    let (large, large_log) = (
+        sigma(VarianceType::FixedLarge),
+        sigma(VarianceType::FixedLargeLog),
+    );
     for i in 0..49 {
         assert!((small[i] - small_log[i]).abs() <= 1e-12 * small[i].max(1e-10));
         assert!((large[i] - large_log[i]).abs() <= 1e-12 * large[i]);

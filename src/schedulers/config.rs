@@ -365,7 +365,10 @@ fn parse_json(path: &Path, text: &str) -> Result<Value> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
     if !v.is_object() {
-        return Err(Error::file(path, "a scheduler config must be a JSON object"));
+        return Err(Error::file(
+            path,
+            "a scheduler config must be a JSON object",
+        ));
     }
     Ok(v)
 }

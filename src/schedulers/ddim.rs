@@ -1,7 +1,7 @@
 //! DDIM sampling (Song et al. 2021) with diffusers' `DDIMScheduler` semantics.
 //!
 //! One step from x_t to x_prev, with prev = t − (T div n) as in diffusers (for every spacing),
-//! ᾱ_prev = ᾱ[prev], or when prev < 0 the "final" ᾱ: 1 with `set_alpha_to_one`, else ᾱ_0:
+//! ᾱ_prev = `ᾱ[prev]`, or when prev < 0 the "final" ᾱ: 1 with `set_alpha_to_one`, else ᾱ_0:
 //!
 //! ```text
 //! x̂0, ε̂  = from the model output by prediction_type (x̂0 clipped if enabled, ε̂ from the raw one)
@@ -37,10 +37,20 @@ impl DdimScheduler {
     /// Errors on an invalid config (see [`DdimConfig`]).
     pub fn new(config: DdimConfig) -> Result<Self> {
         let schedule = config.common().schedule()?;
-        let final_alpha_cumprod =
-            if config.set_alpha_to_one { 1.0 } else { schedule.alphas_cumprod_f64()[0] };
+        let final_alpha_cumprod = if config.set_alpha_to_one {
+            1.0
+        } else {
+            schedule.alphas_cumprod_f64()[0]
+        };
         let timesteps = (0..config.num_train_timesteps).rev().collect();
-        Ok(DdimScheduler { config, schedule, final_alpha_cumprod, timesteps, step_ratio: 1, eta: 0.0 })
+        Ok(DdimScheduler {
+            config,
+            schedule,
+            final_alpha_cumprod,
+            timesteps,
+            step_ratio: 1,
+            eta: 0.0,
+        })
     }
 
     /// Load from a `scheduler_config.json`; every error names the file.
@@ -72,7 +82,10 @@ impl DdimScheduler {
     fn alphas(&self, t: usize) -> Result<(f64, f64)> {
         let a = self.schedule.alphas_cumprod_f64();
         if t >= a.len() {
-            return Err(Error::invalid(format!("DDIM step: timestep {t} is outside 0..{}", a.len())));
+            return Err(Error::invalid(format!(
+                "DDIM step: timestep {t} is outside 0..{}",
+                a.len()
+            )));
         }
         let prev = t.checked_sub(self.step_ratio);
         Ok((a[t], prev.map_or(self.final_alpha_cumprod, |p| a[p])))
@@ -102,12 +115,23 @@ impl DdimScheduler {
         let (a_t, a_prev) = self.alphas(t)?;
         let sigma = self.std_dev(t, eta)?;
         let noisy = sigma > 0.0;
-        check_step_args("DDIM", model_output, sample, noise, noisy, prev_sample, pred_original_sample)?;
+        check_step_args(
+            "DDIM",
+            model_output,
+            sample,
+            noise,
+            noisy,
+            prev_sample,
+            pred_original_sample,
+        )?;
         let c_x0 = a_prev.sqrt() as f32;
         // 1 − ᾱ_prev − σ² ≥ 0 for η ≤ 1; the clamp only absorbs rounding.
         let c_eps = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt() as f32;
         let sigma = sigma as f32;
-        let clip = self.config.clip_sample.then_some(self.config.clip_sample_range);
+        let clip = self
+            .config
+            .clip_sample
+            .then_some(self.config.clip_sample_range);
         let predict = Predict::new(self.config.prediction_type, a_t, clip);
 
         for i in 0..sample.len() {
@@ -168,6 +192,14 @@ impl Scheduler for DdimScheduler {
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
     ) -> Result<()> {
-        self.step_with_eta(model_output, t, sample, self.eta, noise, prev_sample, pred_original_sample)
+        self.step_with_eta(
+            model_output,
+            t,
+            sample,
+            self.eta,
+            noise,
+            prev_sample,
+            pred_original_sample,
+        )
     }
 }

@@ -38,7 +38,11 @@ impl DdpmScheduler {
     pub fn new(config: DdpmConfig) -> Result<Self> {
         let schedule = config.common().schedule()?;
         let timesteps = (0..config.num_train_timesteps).rev().collect();
-        Ok(DdpmScheduler { config, schedule, timesteps })
+        Ok(DdpmScheduler {
+            config,
+            schedule,
+            timesteps,
+        })
     }
 
     /// Load from a `scheduler_config.json`; every error names the file.
@@ -126,7 +130,15 @@ impl Scheduler for DdpmScheduler {
     ) -> Result<()> {
         let prev = self.prev_timestep(t)?;
         let noisy = prev.is_some();
-        check_step_args("DDPM", model_output, sample, noise, noisy, prev_sample, pred_original_sample)?;
+        check_step_args(
+            "DDPM",
+            model_output,
+            sample,
+            noise,
+            noisy,
+            prev_sample,
+            pred_original_sample,
+        )?;
         let (a_t, a_prev) = self.alphas(t, prev);
         let beta_prod_t = 1.0 - a_t;
         let alpha_eff = a_t / a_prev;
@@ -134,7 +146,10 @@ impl Scheduler for DdpmScheduler {
         let c_x0 = (a_prev.sqrt() * beta_eff / beta_prod_t) as f32;
         let c_xt = (alpha_eff.sqrt() * (1.0 - a_prev) / beta_prod_t) as f32;
         let sigma = self.std_dev(t)? as f32;
-        let clip = self.config.clip_sample.then_some(self.config.clip_sample_range);
+        let clip = self
+            .config
+            .clip_sample
+            .then_some(self.config.clip_sample_range);
         let predict = Predict::new(self.config.prediction_type, a_t, clip);
 
         for i in 0..sample.len() {

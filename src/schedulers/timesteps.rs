@@ -19,7 +19,9 @@ pub fn spaced_timesteps(
     steps_offset: usize,
 ) -> Result<Vec<usize>> {
     if n == 0 {
-        return Err(Error::invalid("the number of sampling steps must be at least 1, got 0"));
+        return Err(Error::invalid(
+            "the number of sampling steps must be at least 1, got 0",
+        ));
     }
     if n > t_train {
         return Err(Error::invalid(format!(
@@ -30,7 +32,10 @@ pub fn spaced_timesteps(
     let ts: Vec<i64> = match spacing {
         TimestepSpacing::Leading => {
             let ratio = t_train / n;
-            (0..n).rev().map(|k| (k * ratio + steps_offset) as i64).collect()
+            (0..n)
+                .rev()
+                .map(|k| (k * ratio + steps_offset) as i64)
+                .collect()
         }
         TimestepSpacing::Trailing => {
             // np.arange(T, 0, -T/n): length ceil((0 - T) / (-T/n)), values start + i·delta
@@ -53,7 +58,11 @@ pub fn spaced_timesteps(
             (0..n)
                 .rev()
                 .map(|i| {
-                    let v = if n > 1 && i == n - 1 { stop } else { i as f64 * step };
+                    let v = if n > 1 && i == n - 1 {
+                        stop
+                    } else {
+                        i as f64 * step
+                    };
                     v.round_ties_even() as i64
                 })
                 .collect()
