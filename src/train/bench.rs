@@ -43,7 +43,7 @@ pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut(
         warmup,
         runs,
         || {
-            if let Err(e) = ddpm_sample(&mut model, &schedule, 12, 16, 1, 9, || {}) {
+            if let Err(e) = ddpm_sample(&mut model, &schedule, 12, 16, 1, 9, false) {
                 err = Some(e);
             }
         },
