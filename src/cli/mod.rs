@@ -6,6 +6,9 @@ pub mod bench;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod forward;
+pub mod train;
+
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
@@ -32,6 +35,10 @@ pub struct Cli {
 pub enum Command {
     /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
     Bench(bench::BenchArgs),
+    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
+    Forward(forward::ForwardArgs),
+    /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
+    Train(train::TrainArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -56,5 +63,7 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Forward(args) => forward::run(args, &cli.global),
+        Command::Train(args) => train::run(args, &cli.global),
     }
 }
