@@ -77,9 +77,16 @@ pub struct Section {
 pub fn sections() -> Vec<Section> {
     use crate::models::lab_unet::bench as lab;
     vec![
-        lab::train_section(),
         lab::forward_section(),
         crate::models::unet_2d::bench::section(),
+        Section {
+            name: "train",
+            run: crate::train::bench::train_section,
+        },
+        Section {
+            name: "sample",
+            run: crate::train::bench::sample_section,
+        },
     ]
 }
 

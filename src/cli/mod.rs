@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod forward;
+pub mod train;
 
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
@@ -32,10 +33,12 @@ pub struct Cli {
 /// The subcommands, one per lab module plus tools.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
-    Forward(forward::ForwardArgs),
     /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
     Bench(bench::BenchArgs),
+    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
+    Forward(forward::ForwardArgs),
+    /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
+    Train(train::TrainArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -59,7 +62,8 @@ pub fn main() -> i32 {
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
-        Command::Forward(args) => forward::run(args, &cli.global),
         Command::Bench(args) => bench::run(args),
+        Command::Forward(args) => forward::run(args, &cli.global),
+        Command::Train(args) => train::run(args, &cli.global),
     }
 }

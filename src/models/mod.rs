@@ -13,4 +13,5 @@ pub trait NoisePredictor {
 }
 
 pub mod lab_unet;
+pub mod toy_unet;
 pub mod unet_2d;

@@ -1,22 +1,12 @@
-//! `difflab bench` sections for the lab U-Net: one full training step (forward, MSE backward,
-//! Adam) at the bench's batch size (128 by default), and the inference forward at batch 12 and
-//! 16, all at 16×16 with random inputs.
+//! `difflab bench` section for the lab U-Net's inference forward at batch 12 and 16 (16×16,
+//! random inputs). The training step is timed by `train::bench` for both architectures.
 
 use super::{LabUNet, LabUNetConfig};
 use crate::bench::timing::{median, time_runs};
 use crate::bench::{BenchOptions, Section};
-use crate::nn::optim::{Adam, AdamConfig};
 use crate::util::rng::Rng;
 use crate::Result;
 use serde_json::{Map, Value};
-
-/// The training-step section (`--only lab_train`): key `train_step_ms` (median).
-pub fn train_section() -> Section {
-    Section {
-        name: "lab_train",
-        run: run_train,
-    }
-}
 
 /// The inference section (`--only lab_forward`): keys `lab_forward_b12_ms`, `lab_forward_b16_ms`
 /// (medians of 20 × runs calls each).
@@ -31,33 +21,6 @@ fn ms(v: f64) -> Value {
     serde_json::Number::from_f64((v * 1e3 * 100.0).round() / 100.0)
         .map(Value::Number)
         .unwrap_or(Value::Null)
-}
-
-fn run_train(opts: &BenchOptions) -> Result<Map<String, Value>> {
-    let mut rng = Rng::seeded(0);
-    let mut model = LabUNet::new(LabUNetConfig::default(), &mut rng)?;
-    let mut out = Map::new();
-
-    let n = opts.batch;
-    let mut ctx = model.train_ctx(n, 16, 16)?;
-    let x = rng.normal_vec(n * 256);
-    let noise = rng.normal_vec(n * 256);
-    let t: Vec<f32> = (0..n).map(|_| rng.below(200) as f32).collect();
-    let mut opt = Adam::new(AdamConfig::adam(1e-3), model.num_params());
-    let bar = opts.bar(opts.runs, "lab train");
-    let runs = time_runs(
-        opts.warmup,
-        opts.runs,
-        || {
-            model.forward(&mut ctx, &x, &t);
-            model.loss_backward(&mut ctx, &noise);
-            opt.step(model.params_mut(), &ctx.grads);
-        },
-        || bar.inc(1),
-    );
-    bar.finish_and_clear();
-    out.insert("train_step_ms".into(), ms(median(&runs)));
-    Ok(out)
 }
 
 fn run_forward(opts: &BenchOptions) -> Result<Map<String, Value>> {

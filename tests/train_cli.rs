@@ -1,0 +1,74 @@
+//! `difflab train` from the command line: bad options are clear errors before any work, and a
+//! short run writes the checkpoint, the four figures and the summary.
+
+use clap::Parser;
+use difflab::cli::{run, Cli};
+use difflab::train::{Checkpoint, Summary};
+
+fn train(args: &[&str]) -> difflab::Result<()> {
+    let mut argv = vec!["difflab", "train"];
+    argv.extend_from_slice(args);
+    run(Cli::try_parse_from(argv).expect("options parse"))
+}
+
+fn err(args: &[&str]) -> String {
+    train(args).expect_err("should fail").to_string()
+}
+
+#[test]
+fn bad_options_are_clear_errors() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    let e = err(&["--classes", "0", "--out", o]);
+    assert!(e.contains("--classes 0") && e.contains("1 to 10"), "{e}");
+    let e = err(&["--classes", "11", "--out", o]);
+    assert!(e.contains("--classes 11") && e.contains("1 to 10"), "{e}");
+    let e = err(&["--batch-size", "0", "--out", o]);
+    assert!(e.contains("--batch-size must be at least 1"), "{e}");
+    let e = err(&["--digits", "3,12", "--out", o]);
+    assert!(e.contains("12 is not a digit"), "{e}");
+    let e = err(&["--digits", "3,3", "--out", o]);
+    assert!(e.contains("3 is listed twice"), "{e}");
+    let e = err(&["--size", "20", "--out", o]);
+    assert!(e.contains("--size must be 16 or 28"), "{e}");
+    let e = err(&["--epochs", "0", "--out", o]);
+    assert!(e.contains("--epochs must be at least 1"), "{e}");
+    let e = err(&["--lr=-1", "--out", o]);
+    assert!(e.contains("--lr must be a positive number"), "{e}");
+    let e = err(&["--ema-decay", "1.5", "--out", o]);
+    assert!(e.contains("--ema-decay must lie in [0, 1)"), "{e}");
+    let e = err(&["--recipe", "keras", "--out", o]);
+    assert!(e.contains("the only recipe is `lab`"), "{e}");
+    let e = err(&["--recipe", "lab", "--lr", "0.01", "--out", o]);
+    assert!(e.contains("--recipe lab fixes every training setting") && e.contains("--lr"), "{e}");
+    let e = err(&["--resume", "--out", o]);
+    assert!(e.contains("--resume: no checkpoint in") && e.contains(o), "{e}");
+    let e = err(&["--resume", "--batch-size", "64", "--out", o]);
+    assert!(e.contains("drop --batch-size"), "{e}");
+    let e = err(&["--batch-size", "512", "--limit", "300", "--out", o]);
+    assert!(e.contains("300 training images are fewer than one batch of 512"), "{e}");
+    assert!(Cli::try_parse_from(["difflab", "train", "--classes", "3", "--digits", "1,2"]).is_err(), "--classes and --digits conflict");
+    assert!(!out.path().join("config.json").exists(), "nothing written by failed runs");
+}
+
+#[test]
+fn a_short_run_writes_checkpoint_figures_and_summary() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().to_str().unwrap();
+    train(&["--digits", "1,7", "--limit", "256", "--batch-size", "64", "--epochs", "1", "--out", o]).unwrap();
+    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "scheduler_config.json", "summary.json", "loss.png", "denoising.png", "filters.png", "preview.png"] {
+        assert!(out.path().join(f).is_file(), "{f} missing");
+    }
+    let s: Summary = serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
+    assert_eq!((s.arch.as_str(), s.images, s.steps, s.epochs, s.digits.as_slice()), ("toy", 256, 4, 1, &[1u8, 7][..]));
+    assert!(s.final_loss.is_finite() && s.final_loss > 0.0 && s.images_per_second > 0.0 && s.wall_seconds >= s.train_seconds);
+    let ck = Checkpoint::load(out.path()).unwrap();
+    assert_eq!(ck.config.stats.params, s.params);
+    let img = image::open(out.path().join("preview.png")).unwrap();
+    assert!(img.width() >= 800 && img.height() >= 200);
+
+    // --resume with more epochs continues from the checkpoint.
+    train(&["--resume", "--epochs", "2", "--no-figures", "--out", o]).unwrap();
+    let ck = Checkpoint::load(out.path()).unwrap();
+    assert_eq!((ck.config.stats.epochs_done, ck.config.stats.steps_done), (2, 8));
+}
