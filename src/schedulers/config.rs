@@ -1,0 +1,408 @@
+//! Scheduler configurations with diffusers' field names and defaults, loaded from and saved to
+//! a `scheduler_config.json`.
+//!
+//! Loading follows diffusers' `from_config`: keys the scheduler does not know (`_class_name`,
+//! `_diffusers_version`, the other scheduler's fields, ...) are ignored, missing keys take
+//! diffusers' defaults, and a value of the wrong type is an error naming the file and the field.
+//! Features difflab does not implement (`thresholding`, `rescale_betas_zero_snr`, learned
+//! variances) are refused with a clear error rather than silently ignored.
+
+use crate::diffusion::{BetaSchedule, NoiseSchedule};
+use crate::util::fsio::write_atomic;
+use crate::{Error, Result};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::Path;
+
+/// What the model predicts (diffusers' `prediction_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PredictionType {
+    /// The noise ε that was added (DDPM, Ho et al. 2020).
+    #[default]
+    Epsilon,
+    /// The velocity v = √ᾱ·ε − √(1−ᾱ)·x0 (Salimans & Ho 2022).
+    VPrediction,
+    /// The clean sample x0 itself.
+    Sample,
+}
+
+/// The variance of the noise DDPM adds at each reverse step (diffusers' `variance_type`).
+///
+/// With β̃ = (1−ᾱ_prev)/(1−ᾱ_t)·β_eff the posterior variance and β_eff = 1 − ᾱ_t/ᾱ_prev:
+/// `fixed_small` uses β̃ (clamped at 1e-20, as diffusers), `fixed_large` uses β_eff. The `_log`
+/// variants compute the same standard deviation through a logarithm. diffusers' own
+/// `fixed_large_log` takes the square root of log(β_eff), a negative number, and yields NaN;
+/// difflab uses exp(½·log β_eff) = √β_eff, what the name promises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VarianceType {
+    /// The posterior variance β̃_t (the DDPM paper's σ² = β̃ choice).
+    #[default]
+    FixedSmall,
+    /// β̃_t through exp(½·log β̃_t).
+    FixedSmallLog,
+    /// The effective forward variance β_t (the DDPM paper's σ² = β choice).
+    FixedLarge,
+    /// β_t through exp(½·log β_t).
+    FixedLargeLog,
+}
+
+/// How `set_timesteps(n)` picks n of the T training timesteps (diffusers' `timestep_spacing`,
+/// Table 2 of Lin et al. 2023, "Common Diffusion Noise Schedules and Sample Steps are Flawed").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimestepSpacing {
+    /// t = k·(T div n) + steps_offset for k = n−1 … 0: starts below T−1, always ends at 0.
+    #[default]
+    Leading,
+    /// t = round(T − k·T/n) − 1 for k = 0 … n−1: always starts at T−1.
+    Trailing,
+    /// t = round(linspace(0, T−1, n)), reversed: both ends included.
+    Linspace,
+}
+
+impl TimestepSpacing {
+    /// diffusers' name: `leading`, `trailing` or `linspace`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TimestepSpacing::Leading => "leading",
+            TimestepSpacing::Trailing => "trailing",
+            TimestepSpacing::Linspace => "linspace",
+        }
+    }
+}
+
+fn d_num_train_timesteps() -> usize {
+    1000
+}
+fn d_beta_start() -> f64 {
+    0.0001
+}
+fn d_beta_end() -> f64 {
+    0.02
+}
+fn d_true() -> bool {
+    true
+}
+fn d_clip_sample_range() -> f64 {
+    1.0
+}
+
+/// The configuration of a [`DdpmScheduler`](super::DdpmScheduler): diffusers' `DDPMScheduler`
+/// fields, each with diffusers' default when absent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DdpmConfig {
+    /// T, the number of training timesteps (default 1000).
+    #[serde(default = "d_num_train_timesteps")]
+    pub num_train_timesteps: usize,
+    /// First β of the schedule (default 0.0001).
+    #[serde(default = "d_beta_start")]
+    pub beta_start: f64,
+    /// Last β of the schedule (default 0.02).
+    #[serde(default = "d_beta_end")]
+    pub beta_end: f64,
+    /// Shape of the β curve (default `linear`).
+    #[serde(default)]
+    pub beta_schedule: BetaSchedule,
+    /// Explicit betas, overriding the three fields above (default none).
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+    /// Variance of the noise added at each reverse step (default `fixed_small`).
+    #[serde(default)]
+    pub variance_type: VarianceType,
+    /// Clamp the predicted x0 to ±`clip_sample_range` (default true).
+    #[serde(default = "d_true")]
+    pub clip_sample: bool,
+    /// Bound for `clip_sample` (default 1.0).
+    #[serde(default = "d_clip_sample_range")]
+    pub clip_sample_range: f64,
+    /// What the model predicts (default `epsilon`).
+    #[serde(default)]
+    pub prediction_type: PredictionType,
+    /// How inference timesteps are spaced (default `leading`).
+    #[serde(default)]
+    pub timestep_spacing: TimestepSpacing,
+    /// Added to `leading` timesteps (default 0).
+    #[serde(default)]
+    pub steps_offset: usize,
+    /// Dynamic thresholding (Imagen); not implemented, must be false.
+    #[serde(default)]
+    pub thresholding: bool,
+    /// Rescale betas to zero terminal SNR; not implemented, must be false.
+    #[serde(default)]
+    pub rescale_betas_zero_snr: bool,
+}
+
+/// The configuration of a [`DdimScheduler`](super::DdimScheduler): diffusers' `DDIMScheduler`
+/// fields, each with diffusers' default when absent. `eta` is not part of it: as in diffusers it
+/// is given at sampling time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DdimConfig {
+    /// T, the number of training timesteps (default 1000).
+    #[serde(default = "d_num_train_timesteps")]
+    pub num_train_timesteps: usize,
+    /// First β of the schedule (default 0.0001).
+    #[serde(default = "d_beta_start")]
+    pub beta_start: f64,
+    /// Last β of the schedule (default 0.02).
+    #[serde(default = "d_beta_end")]
+    pub beta_end: f64,
+    /// Shape of the β curve (default `linear`).
+    #[serde(default)]
+    pub beta_schedule: BetaSchedule,
+    /// Explicit betas, overriding the three fields above (default none).
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+    /// Clamp the predicted x0 to ±`clip_sample_range` (default true).
+    #[serde(default = "d_true")]
+    pub clip_sample: bool,
+    /// Bound for `clip_sample` (default 1.0).
+    #[serde(default = "d_clip_sample_range")]
+    pub clip_sample_range: f64,
+    /// The ᾱ used after the last step: 1 (true, default) or ᾱ_0 (false).
+    #[serde(default = "d_true")]
+    pub set_alpha_to_one: bool,
+    /// Added to `leading` timesteps (default 0).
+    #[serde(default)]
+    pub steps_offset: usize,
+    /// What the model predicts (default `epsilon`).
+    #[serde(default)]
+    pub prediction_type: PredictionType,
+    /// How inference timesteps are spaced (default `leading`).
+    #[serde(default)]
+    pub timestep_spacing: TimestepSpacing,
+    /// Dynamic thresholding (Imagen); not implemented, must be false.
+    #[serde(default)]
+    pub thresholding: bool,
+    /// Rescale betas to zero terminal SNR; not implemented, must be false.
+    #[serde(default)]
+    pub rescale_betas_zero_snr: bool,
+}
+
+impl Default for DdpmConfig {
+    fn default() -> Self {
+        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+    }
+}
+
+impl Default for DdimConfig {
+    fn default() -> Self {
+        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+    }
+}
+
+/// Like diffusers' `DDIMScheduler.from_config(ddpm.config)`: shared fields carry over,
+/// `set_alpha_to_one` takes its default.
+impl From<&DdpmConfig> for DdimConfig {
+    fn from(c: &DdpmConfig) -> Self {
+        DdimConfig {
+            num_train_timesteps: c.num_train_timesteps,
+            beta_start: c.beta_start,
+            beta_end: c.beta_end,
+            beta_schedule: c.beta_schedule,
+            trained_betas: c.trained_betas.clone(),
+            clip_sample: c.clip_sample,
+            clip_sample_range: c.clip_sample_range,
+            set_alpha_to_one: true,
+            steps_offset: c.steps_offset,
+            prediction_type: c.prediction_type,
+            timestep_spacing: c.timestep_spacing,
+            thresholding: c.thresholding,
+            rescale_betas_zero_snr: c.rescale_betas_zero_snr,
+        }
+    }
+}
+
+/// Like diffusers' `DDPMScheduler.from_config(ddim.config)`: shared fields carry over,
+/// `variance_type` takes its default (`fixed_small`).
+impl From<&DdimConfig> for DdpmConfig {
+    fn from(c: &DdimConfig) -> Self {
+        DdpmConfig {
+            num_train_timesteps: c.num_train_timesteps,
+            beta_start: c.beta_start,
+            beta_end: c.beta_end,
+            beta_schedule: c.beta_schedule,
+            trained_betas: c.trained_betas.clone(),
+            variance_type: VarianceType::default(),
+            clip_sample: c.clip_sample,
+            clip_sample_range: c.clip_sample_range,
+            prediction_type: c.prediction_type,
+            timestep_spacing: c.timestep_spacing,
+            steps_offset: c.steps_offset,
+            thresholding: c.thresholding,
+            rescale_betas_zero_snr: c.rescale_betas_zero_snr,
+        }
+    }
+}
+
+/// The fields both schedulers share, checked and turned into a [`NoiseSchedule`].
+pub(crate) struct Common<'a> {
+    pub num_train_timesteps: usize,
+    pub beta_start: f64,
+    pub beta_end: f64,
+    pub beta_schedule: BetaSchedule,
+    pub trained_betas: Option<&'a [f64]>,
+    pub clip_sample: bool,
+    pub clip_sample_range: f64,
+    pub thresholding: bool,
+    pub rescale_betas_zero_snr: bool,
+}
+
+impl Common<'_> {
+    /// Validate the shared fields and build the noise schedule (betas and ᾱ).
+    pub fn schedule(&self) -> Result<NoiseSchedule> {
+        if self.thresholding {
+            return Err(Error::invalid(
+                "thresholding = true (dynamic thresholding) is not supported; set it to false",
+            ));
+        }
+        if self.rescale_betas_zero_snr {
+            return Err(Error::invalid(
+                "rescale_betas_zero_snr = true is not supported; set it to false",
+            ));
+        }
+        if self.num_train_timesteps == 0 {
+            return Err(Error::invalid("num_train_timesteps must be at least 1"));
+        }
+        if self.clip_sample && !(self.clip_sample_range > 0.0 && self.clip_sample_range.is_finite())
+        {
+            return Err(Error::invalid(format!(
+                "clip_sample_range must be a positive number, got {}",
+                self.clip_sample_range
+            )));
+        }
+        match self.trained_betas {
+            Some(b) => {
+                if b.len() != self.num_train_timesteps {
+                    return Err(Error::invalid(format!(
+                        "trained_betas has {} values but num_train_timesteps is {}",
+                        b.len(),
+                        self.num_train_timesteps
+                    )));
+                }
+                NoiseSchedule::from_betas(b.to_vec())
+                    .map_err(|e| Error::invalid(format!("trained_betas: {e}")))
+            }
+            None => NoiseSchedule::new(
+                self.num_train_timesteps,
+                self.beta_schedule,
+                self.beta_start,
+                self.beta_end,
+            ),
+        }
+    }
+}
+
+impl DdpmConfig {
+    pub(crate) fn common(&self) -> Common<'_> {
+        Common {
+            num_train_timesteps: self.num_train_timesteps,
+            beta_start: self.beta_start,
+            beta_end: self.beta_end,
+            beta_schedule: self.beta_schedule,
+            trained_betas: self.trained_betas.as_deref(),
+            clip_sample: self.clip_sample,
+            clip_sample_range: self.clip_sample_range,
+            thresholding: self.thresholding,
+            rescale_betas_zero_snr: self.rescale_betas_zero_snr,
+        }
+    }
+    /// Read a `scheduler_config.json` (see the module doc for what is accepted).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        parse_config(path, &read_json(path)?)
+    }
+    /// Parse the text of a `scheduler_config.json`; `path` only names the source in errors.
+    pub fn from_json_str(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+        let path = path.as_ref();
+        parse_config(path, &parse_json(path, text)?)
+    }
+    /// Write as a `scheduler_config.json` (with `_class_name` = `DDPMScheduler`), atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_config(path.as_ref(), "DDPMScheduler", self)
+    }
+}
+
+impl DdimConfig {
+    pub(crate) fn common(&self) -> Common<'_> {
+        Common {
+            num_train_timesteps: self.num_train_timesteps,
+            beta_start: self.beta_start,
+            beta_end: self.beta_end,
+            beta_schedule: self.beta_schedule,
+            trained_betas: self.trained_betas.as_deref(),
+            clip_sample: self.clip_sample,
+            clip_sample_range: self.clip_sample_range,
+            thresholding: self.thresholding,
+            rescale_betas_zero_snr: self.rescale_betas_zero_snr,
+        }
+    }
+    /// Read a `scheduler_config.json` (see the module doc for what is accepted).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        parse_config(path, &read_json(path)?)
+    }
+    /// Parse the text of a `scheduler_config.json`; `path` only names the source in errors.
+    pub fn from_json_str(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+        let path = path.as_ref();
+        parse_config(path, &parse_json(path, text)?)
+    }
+    /// Write as a `scheduler_config.json` (with `_class_name` = `DDIMScheduler`), atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_config(path.as_ref(), "DDIMScheduler", self)
+    }
+}
+
+/// Read and parse a JSON file into a value, with errors naming the file.
+pub(crate) fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    parse_json(path, &text)
+}
+
+fn parse_json(path: &Path, text: &str) -> Result<Value> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(Error::file(
+            path,
+            "a scheduler config must be a JSON object",
+        ));
+    }
+    Ok(v)
+}
+
+/// The `_class_name` of a parsed config, if any.
+pub(crate) fn class_name(v: &Value) -> Option<&str> {
+    v.get("_class_name").and_then(Value::as_str)
+}
+
+/// Deserialize a config struct from a JSON object. On failure, each key is tried alone so that
+/// the error names the offending field (serde_json alone reports only a line and column).
+pub(crate) fn parse_config<T: DeserializeOwned>(path: &Path, v: &Value) -> Result<T> {
+    match serde_json::from_value::<T>(v.clone()) {
+        Ok(c) => Ok(c),
+        Err(whole) => {
+            if let Some(map) = v.as_object() {
+                for (k, val) in map {
+                    let single = Value::Object([(k.clone(), val.clone())].into_iter().collect());
+                    if let Err(e) = serde_json::from_value::<T>(single) {
+                        return Err(Error::file(path, format!("field `{k}`: {e}")));
+                    }
+                }
+            }
+            Err(Error::file(path, whole.to_string()))
+        }
+    }
+}
+
+fn save_config<T: Serialize>(path: &Path, class: &str, cfg: &T) -> Result<()> {
+    let mut v = serde_json::to_value(cfg).map_err(|e| Error::invalid(e.to_string()))?;
+    if let Value::Object(map) = &mut v {
+        map.insert("_class_name".into(), Value::String(class.into()));
+    }
+    let mut text = serde_json::to_string_pretty(&v).map_err(|e| Error::invalid(e.to_string()))?;
+    text.push('\n');
+    write_atomic(path, text.as_bytes())
+}

@@ -1,0 +1,205 @@
+//! DDIM sampling (Song et al. 2021) with diffusers' `DDIMScheduler` semantics.
+//!
+//! One step from x_t to x_prev, with prev = t − (T div n) as in diffusers (for every spacing),
+//! ᾱ_prev = `ᾱ[prev]`, or when prev < 0 the "final" ᾱ: 1 with `set_alpha_to_one`, else ᾱ_0:
+//!
+//! ```text
+//! x̂0, ε̂  = from the model output by prediction_type (x̂0 clipped if enabled, ε̂ from the raw one)
+//! σ       = η·√((1−ᾱ_prev)/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_prev))
+//! x_prev  = √ᾱ_prev·x̂0 + √(1−ᾱ_prev−σ²)·ε̂ + σ·z,  z ~ N(0, I)
+//! ```
+//!
+//! η = 0 is deterministic; η = 1 gives DDPM's posterior variance. With `set_alpha_to_one` the
+//! last step's σ is 0, so no noise is added to the finished sample.
+
+use super::config::DdimConfig;
+use super::{check_step_args, spaced_timesteps, Predict, Scheduler, SchedulerKind};
+use crate::diffusion::NoiseSchedule;
+use crate::{Error, Result};
+use std::path::Path;
+
+/// diffusers' `DDIMScheduler`: the noise schedule, the current inference timesteps, `eta` and
+/// `step`.
+#[derive(Clone, Debug)]
+pub struct DdimScheduler {
+    config: DdimConfig,
+    schedule: NoiseSchedule,
+    final_alpha_cumprod: f64,
+    timesteps: Vec<usize>,
+    /// T div n: the gap to the previous timestep.
+    step_ratio: usize,
+    eta: f32,
+}
+
+impl DdimScheduler {
+    /// A scheduler from its config, with `eta` 0, visiting all T timesteps (each step to t − 1)
+    /// until [`set_timesteps`](Scheduler::set_timesteps) is called.
+    /// Errors on an invalid config (see [`DdimConfig`]).
+    pub fn new(config: DdimConfig) -> Result<Self> {
+        let schedule = config.common().schedule()?;
+        let final_alpha_cumprod = if config.set_alpha_to_one {
+            1.0
+        } else {
+            schedule.alphas_cumprod_f64()[0]
+        };
+        let timesteps = (0..config.num_train_timesteps).rev().collect();
+        Ok(DdimScheduler {
+            config,
+            schedule,
+            final_alpha_cumprod,
+            timesteps,
+            step_ratio: 1,
+            eta: 0.0,
+        })
+    }
+
+    /// Load from a `scheduler_config.json`; every error names the file.
+    pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let config = DdimConfig::load(path)?;
+        DdimScheduler::new(config).map_err(|e| Error::file(path, e.to_string()))
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &DdimConfig {
+        &self.config
+    }
+
+    /// η, the weight of the noise the trait's [`step`](Scheduler::step) adds.
+    pub fn eta(&self) -> f32 {
+        self.eta
+    }
+
+    /// Set η for the trait's [`step`](Scheduler::step): 0 (deterministic DDIM) … 1 (DDPM's
+    /// variance). Errors outside [0, 1], where √(1−ᾱ_prev−σ²) may not exist.
+    pub fn set_eta(&mut self, eta: f32) -> Result<()> {
+        check_eta(eta)?;
+        self.eta = eta;
+        Ok(())
+    }
+
+    /// (ᾱ_t, ᾱ_prev) for a step from `t`.
+    fn alphas(&self, t: usize) -> Result<(f64, f64)> {
+        let a = self.schedule.alphas_cumprod_f64();
+        if t >= a.len() {
+            return Err(Error::invalid(format!(
+                "DDIM step: timestep {t} is outside 0..{}",
+                a.len()
+            )));
+        }
+        let prev = t.checked_sub(self.step_ratio);
+        Ok((a[t], prev.map_or(self.final_alpha_cumprod, |p| a[p])))
+    }
+
+    /// σ at `t` for a given η: η·√((1−ᾱ_prev)/(1−ᾱ_t)·(1 − ᾱ_t/ᾱ_prev)).
+    pub fn std_dev(&self, t: usize, eta: f32) -> Result<f64> {
+        let (a_t, a_prev) = self.alphas(t)?;
+        let variance = (1.0 - a_prev) / (1.0 - a_t) * (1.0 - a_t / a_prev);
+        Ok(eta as f64 * variance.max(0.0).sqrt())
+    }
+
+    /// diffusers' `step(model_output, t, sample, eta, variance_noise=noise)`: like the trait's
+    /// [`step_into`](Scheduler::step_into) with an explicit η. `noise` is required when σ > 0.
+    #[allow(clippy::too_many_arguments)]
+    pub fn step_with_eta(
+        &self,
+        model_output: &[f32],
+        t: usize,
+        sample: &[f32],
+        eta: f32,
+        noise: Option<&[f32]>,
+        prev_sample: &mut [f32],
+        pred_original_sample: &mut [f32],
+    ) -> Result<()> {
+        check_eta(eta)?;
+        let (a_t, a_prev) = self.alphas(t)?;
+        let sigma = self.std_dev(t, eta)?;
+        let noisy = sigma > 0.0;
+        check_step_args(
+            "DDIM",
+            model_output,
+            sample,
+            noise,
+            noisy,
+            prev_sample,
+            pred_original_sample,
+        )?;
+        let c_x0 = a_prev.sqrt() as f32;
+        // 1 − ᾱ_prev − σ² ≥ 0 for η ≤ 1; the clamp only absorbs rounding.
+        let c_eps = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt() as f32;
+        let sigma = sigma as f32;
+        let clip = self
+            .config
+            .clip_sample
+            .then_some(self.config.clip_sample_range);
+        let predict = Predict::new(self.config.prediction_type, a_t, clip);
+
+        for i in 0..sample.len() {
+            let (x0, eps) = predict.x0_eps(model_output[i], sample[i]);
+            pred_original_sample[i] = x0;
+            let x = c_x0 * x0 + c_eps * eps;
+            prev_sample[i] = match (noisy, noise) {
+                (true, Some(z)) => x + sigma * z[i],
+                _ => x,
+            };
+        }
+        Ok(())
+    }
+}
+
+fn check_eta(eta: f32) -> Result<()> {
+    if (0.0..=1.0).contains(&eta) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!("eta must lie in [0, 1], got {eta}")))
+    }
+}
+
+impl Scheduler for DdimScheduler {
+    fn kind(&self) -> SchedulerKind {
+        SchedulerKind::Ddim
+    }
+    fn schedule(&self) -> &NoiseSchedule {
+        &self.schedule
+    }
+    fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()> {
+        self.timesteps = spaced_timesteps(
+            self.config.num_train_timesteps,
+            num_inference_steps,
+            self.config.timestep_spacing,
+            self.config.steps_offset,
+        )?;
+        self.step_ratio = self.config.num_train_timesteps / num_inference_steps;
+        Ok(())
+    }
+    fn timesteps(&self) -> &[usize] {
+        &self.timesteps
+    }
+    /// t − (T div n), `None` when negative (the step lands on the "final" ᾱ).
+    fn prev_timestep(&self, t: usize) -> Result<Option<usize>> {
+        self.alphas(t)?;
+        Ok(t.checked_sub(self.step_ratio))
+    }
+    fn noise_needed(&self, t: usize) -> Result<bool> {
+        Ok(self.std_dev(t, self.eta)? > 0.0)
+    }
+    fn step_into(
+        &self,
+        model_output: &[f32],
+        t: usize,
+        sample: &[f32],
+        noise: Option<&[f32]>,
+        prev_sample: &mut [f32],
+        pred_original_sample: &mut [f32],
+    ) -> Result<()> {
+        self.step_with_eta(
+            model_output,
+            t,
+            sample,
+            self.eta,
+            noise,
+            prev_sample,
+            pred_original_sample,
+        )
+    }
+}
