@@ -2,6 +2,7 @@
 //! by the library.
 
 pub mod bench;
+pub mod classifier;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -32,6 +33,8 @@ pub struct Cli {
 pub enum Command {
     /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
     Bench(bench::BenchArgs),
+    /// Train the MNIST classifier that judges generated digits and report its test accuracy.
+    Classifier(classifier::ClassifierArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -56,5 +59,6 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Classifier(args) => classifier::run(args, &cli.global),
     }
 }

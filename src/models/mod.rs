@@ -12,4 +12,5 @@ pub trait NoisePredictor {
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor>;
 }
 
+pub mod classifier;
 pub mod lab_unet;
