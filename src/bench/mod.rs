@@ -74,7 +74,10 @@ pub struct Section {
 
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
-    Vec::new()
+    vec![
+        Section { name: "train", run: crate::train::bench::train_section },
+        Section { name: "sample", run: crate::train::bench::sample_section },
+    ]
 }
 
 /// Everything one `difflab bench` measured.

@@ -7,6 +7,9 @@ pub mod classifier;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod forward;
+pub mod train;
+
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
 pub struct Global {
@@ -33,6 +36,10 @@ pub struct Cli {
 pub enum Command {
     /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
     Bench(bench::BenchArgs),
+    /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
+    Forward(forward::ForwardArgs),
+    /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
+    Train(train::TrainArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
 }
@@ -59,6 +66,8 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Forward(args) => forward::run(args, &cli.global),
+        Command::Train(args) => train::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
     }
 }

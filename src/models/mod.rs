@@ -14,3 +14,4 @@ pub trait NoisePredictor {
 
 pub mod classifier;
 pub mod lab_unet;
+pub mod toy_unet;

@@ -1,0 +1,344 @@
+//! The toy U-Net (Module 2's default `toy` architecture): the lab U-Net's stages and channel
+//! widths, but the timestep enters every block as a learned per-channel shift instead of 64
+//! constant input channels, and every convolution is followed by a normalisation and an
+//! activation (GroupNorm + SiLU by default).
+//!
+//! ```text
+//! t ─ sinusoid(32) ─ Linear 64 + SiLU ─ Linear 64 + SiLU = e ─┬─ (per block) Linear e → cout = shift
+//! x (h×w×1)
+//!   enc1: Conv3×3 32, + shift, norm+act, Conv3×3 32, norm+act (= skip1) ─ MaxPool2
+//!   enc2: Conv3×3 64, + shift, norm+act, Conv3×3 64, norm+act (= skip2) ─ MaxPool2
+//!   mid:  Conv3×3 128, + shift, norm+act, Conv3×3 128, norm+act
+//!   dec2: Upsample2, concat [up, skip2], Conv3×3 64, + shift, norm+act, Conv3×3 64, norm+act
+//!   dec1: Upsample2, concat [up, skip1], Conv3×3 32, + shift, norm+act, Conv3×3 32, norm+act
+//!   out:  Conv3×3 1
+//! ```
+//!
+//! The shift of a block is `e · W_proj` (`W_proj` is `[64, cout]`, no bias: the convolution's
+//! bias already is a per-channel constant), broadcast over the block's pixels and added to the
+//! first convolution's output before its normalisation, as in diffusers' ResNet blocks. The
+//! first convolution sees only the image (1 channel instead of 65), so the time embedding costs
+//! five tiny matrix products per step. Any input side divisible by 4 works (16 and 28 directly).
+//!
+//! Parameters live in one flat buffer with readable names (`enc1.conv1.weight`,
+//! `enc1.norm1.weight`, `enc1.time_proj.weight`, …) in difflab's layout (HWIO convolutions,
+//! `[in, out]` linear layers); training goes through a [`ToyUNetCtx`].
+
+mod ctx;
+
+pub use ctx::ToyUNetCtx;
+
+use crate::models::lab_unet::{ParamSpec, CONV_NAMES};
+use crate::models::NoisePredictor;
+use crate::nn::{init, Tensor, Weights};
+use crate::util::rng::Rng;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The normalisation after each convolution.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToyNorm {
+    /// GroupNorm with [`ToyUNetConfig::groups`] groups (learned per-channel scale and offset).
+    Group,
+    /// No normalisation.
+    None,
+}
+
+/// The activation after each normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ToyAct {
+    /// `x·σ(x)`.
+    Silu,
+    /// `max(x, 0)`.
+    Relu,
+}
+
+/// The toy U-Net's sizes and choices. `Default` is difflab's `toy` model.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToyUNetConfig {
+    /// Side of the square training images (16 by default; 28 also works).
+    pub image_size: usize,
+    /// Image channels (1 for MNIST); the output has as many.
+    pub in_channels: usize,
+    /// Width of the sinusoidal timestep embedding (even, at least 4).
+    pub time_embed_dim: usize,
+    /// Width of the time MLP.
+    pub time_hidden: usize,
+    /// Channels of the three resolutions (`[32, 64, 128]`, as the lab model).
+    pub channels: [usize; 3],
+    /// Normalisation after each convolution.
+    pub norm: ToyNorm,
+    /// GroupNorm's groups (must divide every channel count).
+    pub groups: usize,
+    /// Activation after each normalisation.
+    pub act: ToyAct,
+    /// Start the output convolution at zero (the first prediction is 0, the loss starts at 1).
+    pub zero_init_out: bool,
+}
+
+impl Default for ToyUNetConfig {
+    fn default() -> Self {
+        ToyUNetConfig {
+            image_size: 16,
+            in_channels: 1,
+            time_embed_dim: 32,
+            time_hidden: 64,
+            channels: [32, 64, 128],
+            norm: ToyNorm::Group,
+            groups: 8,
+            act: ToyAct::Silu,
+            zero_init_out: true,
+        }
+    }
+}
+
+/// Number of convolutions followed by a normalisation and an activation (all but `out`).
+pub(crate) const LAYERS: usize = 10;
+
+/// The block names, one per pair of layers.
+const BLOCKS: [&str; 5] = ["enc1", "enc2", "mid", "dec2", "dec1"];
+
+impl ToyUNetConfig {
+    /// An error unless every size is usable.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(format!("toy U-Net config: {m}")));
+        if self.in_channels == 0 || self.time_hidden == 0 || self.channels.contains(&0) {
+            return bad(format!("channel counts must be positive, got {self:?}"));
+        }
+        if self.time_embed_dim < 4 || self.time_embed_dim % 2 != 0 {
+            return bad(format!("time_embed_dim must be even and at least 4, got {}", self.time_embed_dim));
+        }
+        if self.norm == ToyNorm::Group && (self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0)) {
+            return bad(format!("{} groups do not divide the channels {:?}", self.groups, self.channels));
+        }
+        check_size(self.image_size, self.image_size)
+    }
+
+    /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
+    pub fn conv_shapes(&self) -> [(usize, usize); 11] {
+        let [c0, c1, c2] = self.channels;
+        let ci = self.in_channels;
+        [(ci, c0), (c0, c0), (c0, c1), (c1, c1), (c1, c2), (c2, c2), (c2 + c1, c1), (c1, c1), (c1 + c0, c0), (c0, c0), (c0, ci)]
+    }
+}
+
+/// An error unless an `h × w` input can go through two 2× poolings and back.
+pub(crate) fn check_size(h: usize, w: usize) -> Result<()> {
+    if h == 0 || w == 0 || h % 4 != 0 || w % 4 != 0 {
+        return Err(Error::invalid(format!(
+            "the toy U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
+        )));
+    }
+    Ok(())
+}
+
+/// Where one normalised layer's tensors sit in [`ToyUNet::param_specs`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct LayerIdx {
+    pub cin: usize,
+    pub cout: usize,
+    /// Resolution level: 0 = full, 1 = half, 2 = quarter.
+    pub level: usize,
+    pub weight: usize,
+    pub bias: usize,
+    /// GroupNorm's γ and β.
+    pub norm: Option<(usize, usize)>,
+    /// The time projection `[time_hidden, cout]` (first layer of each block).
+    pub proj: Option<usize>,
+}
+
+/// Indices of the time MLP's tensors, the ten layers and the output convolution.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    pub t1_w: usize,
+    pub t1_b: usize,
+    pub t2_w: usize,
+    pub t2_b: usize,
+    pub layers: [LayerIdx; LAYERS],
+    pub out_w: usize,
+    pub out_b: usize,
+}
+
+fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
+    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut push = |name: String, shape: Vec<usize>| {
+        shapes.push((name, shape));
+        shapes.len() - 1
+    };
+    let (te, th) = (cfg.time_embed_dim, cfg.time_hidden);
+    let t1_w = push("time.lin1.weight".into(), vec![te, th]);
+    let t1_b = push("time.lin1.bias".into(), vec![th]);
+    let t2_w = push("time.lin2.weight".into(), vec![th, th]);
+    let t2_b = push("time.lin2.bias".into(), vec![th]);
+    let conv = cfg.conv_shapes();
+    let levels = [0, 0, 1, 1, 2, 2, 1, 1, 0, 0];
+    let layers = std::array::from_fn(|i| {
+        let (cin, cout) = conv[i];
+        let (block, k) = (BLOCKS[i / 2], i % 2 + 1);
+        let weight = push(format!("{}.weight", CONV_NAMES[i]), vec![3, 3, cin, cout]);
+        let bias = push(format!("{}.bias", CONV_NAMES[i]), vec![cout]);
+        let norm = (cfg.norm == ToyNorm::Group)
+            .then(|| (push(format!("{block}.norm{k}.weight"), vec![cout]), push(format!("{block}.norm{k}.bias"), vec![cout])));
+        let proj = (k == 1).then(|| push(format!("{block}.time_proj.weight"), vec![th, cout]));
+        LayerIdx { cin, cout, level: levels[i], weight, bias, norm, proj }
+    });
+    let (ci, co) = conv[10];
+    let out_w = push("out.weight".into(), vec![3, 3, ci, co]);
+    let out_b = push("out.bias".into(), vec![co]);
+    let mut at = 0;
+    let specs = shapes
+        .into_iter()
+        .map(|(name, shape)| {
+            let len: usize = shape.iter().product();
+            at += len;
+            ParamSpec { name, shape, range: at - len..at }
+        })
+        .collect();
+    (specs, Layout { t1_w, t1_b, t2_w, t2_b, layers, out_w, out_b })
+}
+
+/// The toy U-Net: its configuration and its parameters in one flat buffer.
+pub struct ToyUNet {
+    cfg: ToyUNetConfig,
+    specs: Vec<ParamSpec>,
+    layout: Layout,
+    params: Vec<f32>,
+    /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
+    infer: Option<ToyUNetCtx>,
+}
+
+impl ToyUNet {
+    /// A freshly initialised model with PyTorch's defaults (weights and biases
+    /// U(±1/√fan_in)), GroupNorm γ = 1, β = 0, and the output convolution at zero when
+    /// [`ToyUNetConfig::zero_init_out`] is set.
+    pub fn new(cfg: ToyUNetConfig, rng: &mut Rng) -> Result<Self> {
+        cfg.validate()?;
+        let (specs, layout) = param_specs(&cfg);
+        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
+        let norm_idx: Vec<usize> = layout.layers.iter().filter_map(|l| l.norm).flat_map(|(g, b)| [g, b]).collect();
+        let mut fan_in = 1;
+        for (i, s) in specs.iter().enumerate() {
+            let p = &mut params[s.range.clone()];
+            if norm_idx.contains(&i) {
+                p.fill(if s.name.ends_with(".weight") { 1.0 } else { 0.0 });
+                continue;
+            }
+            if cfg.zero_init_out && (i == layout.out_w || i == layout.out_b) {
+                continue;
+            }
+            match s.shape[..] {
+                [i, _] => fan_in = i,
+                [kh, kw, i, _] => fan_in = kh * kw * i,
+                // A bias follows its weight, whose fan-in it shares.
+                _ => {}
+            }
+            init::kaiming_uniform(p, fan_in, 5f32.sqrt(), rng);
+        }
+        Ok(ToyUNet { cfg, specs, layout, params, infer: None })
+    }
+
+    /// A model with the named tensors of `w` (as written by [`ToyUNet::to_weights`]); a missing
+    /// tensor or a wrong shape is an error naming the file, the key and the shapes.
+    pub fn from_weights(cfg: ToyUNetConfig, w: &Weights) -> Result<Self> {
+        Self::from_weights_prefixed(cfg, w, "")
+    }
+
+    /// Like [`ToyUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
+    pub fn from_weights_prefixed(cfg: ToyUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
+        cfg.validate()?;
+        let (specs, layout) = param_specs(&cfg);
+        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
+        for s in &specs {
+            let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
+            params[s.range.clone()].copy_from_slice(t.data());
+        }
+        Ok(ToyUNet { cfg, specs, layout, params, infer: None })
+    }
+
+    /// Every parameter tensor by name.
+    pub fn to_weights(&self) -> Weights {
+        let mut w = Weights::new();
+        self.add_to_weights(&mut w, "", &self.params);
+        w
+    }
+
+    /// Add `values` (a flat buffer laid out like the parameters: EMA weights, optimiser
+    /// moments) to `w` under `prefix + name`.
+    pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
+        assert_eq!(values.len(), self.params.len(), "add_to_weights: buffer is not parameter-shaped");
+        for s in &self.specs {
+            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec()).expect("spec shapes match their ranges");
+            w.insert(format!("{prefix}{}", s.name), t);
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ToyUNetConfig {
+        &self.cfg
+    }
+
+    /// The named tensors and their places in the flat buffer, in forward order.
+    pub fn param_specs(&self) -> &[ParamSpec] {
+        &self.specs
+    }
+
+    /// All parameters, flat (aligned with [`ToyUNetCtx::grads`]).
+    pub fn params(&self) -> &[f32] {
+        &self.params
+    }
+
+    /// All parameters, flat and mutable (for the optimiser).
+    pub fn params_mut(&mut self) -> &mut [f32] {
+        &mut self.params
+    }
+
+    /// Number of parameters.
+    pub fn num_params(&self) -> usize {
+        self.params.len()
+    }
+
+    /// The parameter tensor `i` of [`ToyUNet::param_specs`].
+    pub(crate) fn p(&self, i: usize) -> &[f32] {
+        &self.params[self.specs[i].range.clone()]
+    }
+
+    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
+    pub fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
+        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), n, h, w, true)
+    }
+
+    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
+    pub fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
+        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), n, h, w, false)
+    }
+}
+
+impl NoisePredictor for ToyUNet {
+    /// Predict the noise for `x` (`[n, h, w, in_channels]`, `h` and `w` divisible by 4) at the
+    /// given timesteps; buffers are reused while the batch shape stays the same.
+    fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
+        let [n, h, w, c] = x.dims4()?;
+        if c != self.cfg.in_channels {
+            return Err(Error::invalid(format!("toy U-Net: input has {c} channels, the model takes {}", self.cfg.in_channels)));
+        }
+        if timesteps.len() != n {
+            return Err(Error::invalid(format!("toy U-Net: {n} images but {} timesteps", timesteps.len())));
+        }
+        let mut ctx = match self.infer.take() {
+            Some(ctx) if ctx.dims() == (n, h, w) => ctx,
+            _ => self.infer_ctx(n, h, w)?,
+        };
+        let out = Tensor::new(vec![n, h, w, c], self.forward(&mut ctx, x.data(), timesteps).to_vec());
+        self.infer = Some(ctx);
+        out
+    }
+}
+
+impl std::fmt::Debug for ToyUNet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ToyUNet").field("cfg", &self.cfg).field("num_params", &self.params.len()).finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,203 @@
+//! What a training run is: model, noise schedule, data selection and optimisation settings, as
+//! stored in a checkpoint's `config.json`, plus the statistics the run accumulates.
+
+use super::model::{Arch, ModelConfig};
+use crate::diffusion::NoiseSchedule;
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// The forward process: a linear β schedule over `num_train_timesteps` steps.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleConfig {
+    /// T (200 in the lab).
+    pub num_train_timesteps: usize,
+    /// Always `linear` for now (diffusers' name).
+    pub beta_schedule: String,
+    /// β at t = 0.
+    pub beta_start: f64,
+    /// β at t = T − 1.
+    pub beta_end: f64,
+}
+
+impl ScheduleConfig {
+    /// The lab's schedule with `t` steps: linear 1e-4 … 0.02.
+    pub fn linear(t: usize) -> Self {
+        ScheduleConfig { num_train_timesteps: t, beta_schedule: "linear".into(), beta_start: 1e-4, beta_end: 0.02 }
+    }
+    /// The schedule itself.
+    pub fn build(&self) -> Result<NoiseSchedule> {
+        if self.num_train_timesteps < 2 {
+            return Err(Error::invalid(format!("--timesteps must be at least 2, got {}", self.num_train_timesteps)));
+        }
+        let kind = crate::diffusion::BetaSchedule::parse(&self.beta_schedule)?;
+        NoiseSchedule::new(self.num_train_timesteps, kind, self.beta_start, self.beta_end)
+    }
+}
+
+/// Which images the model learns.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// MNIST training split, these digits (ascending).
+    pub digits: Vec<u8>,
+    /// Images are resized to `image_size × image_size` and scaled to [−1, 1].
+    pub image_size: usize,
+    /// Only the first `limit` matching images (tests and quick runs); `None` = all.
+    pub limit: Option<usize>,
+}
+
+/// How the learning rate moves over the run.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum LrSchedule {
+    /// The same rate throughout (the lab).
+    Constant,
+    /// Linear warm-up over `warmup_steps`, then a half cosine from the rate down to
+    /// `final_fraction` of it at the last step.
+    Cosine {
+        /// Steps of linear warm-up from 0.
+        warmup_steps: usize,
+        /// The rate at the last step, as a fraction of the peak.
+        final_fraction: f32,
+    },
+}
+
+impl LrSchedule {
+    /// The rate at step `step` (0-based) of `total`, for a peak rate `lr`.
+    pub fn at(&self, lr: f32, step: usize, total: usize) -> f32 {
+        match *self {
+            LrSchedule::Constant => lr,
+            LrSchedule::Cosine { warmup_steps, final_fraction } => {
+                if step < warmup_steps {
+                    return lr * (step + 1) as f32 / warmup_steps as f32;
+                }
+                let span = total.saturating_sub(warmup_steps).max(1);
+                let p = ((step - warmup_steps) as f64 / (span.max(2) - 1) as f64).min(1.0);
+                let c = 0.5 * (1.0 + (std::f64::consts::PI * p).cos());
+                lr * (final_fraction as f64 + (1.0 - final_fraction as f64) * c) as f32
+            }
+        }
+    }
+}
+
+/// Optimisation settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainingConfig {
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Images per step (the last incomplete batch of an epoch is dropped).
+    pub batch_size: usize,
+    /// Adam's (peak) learning rate.
+    pub lr: f32,
+    /// How the rate moves.
+    pub lr_schedule: LrSchedule,
+    /// Decay of the EMA of the weights (`None`: no EMA). The effective decay warms up as
+    /// `min(decay, (1 + k)/(10 + k))` after `k` updates.
+    pub ema_decay: Option<f32>,
+    /// Fixes the initial weights, the data order, the timesteps and the noise.
+    pub seed: u64,
+    /// `lab` when the lab's recipe was asked for.
+    pub recipe: Option<String>,
+}
+
+/// Everything that defines a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainSettings {
+    /// Architecture and sizes.
+    pub model: ModelConfig,
+    /// The noise schedule.
+    pub schedule: ScheduleConfig,
+    /// The data.
+    pub data: DataConfig,
+    /// Optimisation.
+    pub training: TrainingConfig,
+}
+
+impl TrainSettings {
+    /// difflab's defaults for `arch`: 4 classes, 16×16, 8 epochs of 128, Adam 1e-3, T = 200,
+    /// seed 42, and for `toy` the EMA and learning-rate schedule chosen by experiment.
+    pub fn defaults(arch: Arch) -> Self {
+        let (lr_schedule, ema_decay) = match arch {
+            Arch::Toy => (LrSchedule::Cosine { warmup_steps: 100, final_fraction: 0.05 }, Some(0.995)),
+            Arch::Lab => (LrSchedule::Constant, Some(0.995)),
+        };
+        TrainSettings {
+            model: ModelConfig::new(arch, 16),
+            schedule: ScheduleConfig::linear(200),
+            data: DataConfig { digits: vec![0, 1, 2, 3], image_size: 16, limit: None },
+            training: TrainingConfig { epochs: 8, batch_size: 128, lr: 1e-3, lr_schedule, ema_decay, seed: 42, recipe: None },
+        }
+    }
+
+    /// The lab's recipe exactly: lab U-Net, digits 0-3, 16×16, 8 epochs of 128, Adam 1e-3
+    /// constant, no EMA, T = 200 linear.
+    pub fn lab_recipe() -> Self {
+        let mut s = Self::defaults(Arch::Lab);
+        s.training.lr_schedule = LrSchedule::Constant;
+        s.training.ema_decay = None;
+        s.training.recipe = Some("lab".into());
+        s
+    }
+
+    /// An error naming the option when a setting is out of range.
+    pub fn validate(&self) -> Result<()> {
+        let t = &self.training;
+        if t.epochs == 0 {
+            return Err(Error::invalid("--epochs must be at least 1"));
+        }
+        if t.batch_size == 0 {
+            return Err(Error::invalid("--batch-size must be at least 1"));
+        }
+        if !(t.lr.is_finite() && t.lr > 0.0) {
+            return Err(Error::invalid(format!("--lr must be a positive number, got {}", t.lr)));
+        }
+        if let Some(d) = t.ema_decay {
+            if !(0.0..1.0).contains(&d) {
+                return Err(Error::invalid(format!("--ema-decay must lie in [0, 1), got {d}")));
+            }
+        }
+        if let LrSchedule::Cosine { final_fraction, .. } = t.lr_schedule {
+            if !(0.0..=1.0).contains(&final_fraction) {
+                return Err(Error::invalid(format!("the cosine schedule's final fraction must lie in [0, 1], got {final_fraction}")));
+            }
+        }
+        if self.data.image_size != self.model.image_size() {
+            return Err(Error::invalid(format!(
+                "the data are {0}×{0} but the model is built for {1}×{1}",
+                self.data.image_size,
+                self.model.image_size()
+            )));
+        }
+        if ![16, 28].contains(&self.data.image_size) {
+            return Err(Error::invalid(format!("--size must be 16 or 28, got {}", self.data.image_size)));
+        }
+        super::data::digit_list(&self.data.digits)?;
+        self.schedule.build()?;
+        Ok(())
+    }
+}
+
+/// What a run has done so far (stored in `config.json` under `stats`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStats {
+    /// Images in the training set.
+    pub images: usize,
+    /// Parameters of the model.
+    pub params: usize,
+    /// Steps per epoch (`images / batch_size`, rounded down).
+    pub steps_per_epoch: usize,
+    /// Epochs completed.
+    pub epochs_done: usize,
+    /// Steps completed.
+    pub steps_done: usize,
+    /// Mean loss of each completed epoch.
+    pub epoch_losses: Vec<f32>,
+    /// Seconds spent training (over all sessions of a resumed run).
+    pub train_seconds: f64,
+    /// Training throughput over those seconds.
+    pub images_per_second: f64,
+    /// Threads the last session ran on.
+    pub threads: usize,
+}
