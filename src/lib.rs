@@ -7,6 +7,7 @@
 //! - [`models`]: networks built from the core (the lab's U-Net, the toy U-Net, diffusers' UNet2DModel);
 //! - [`schedulers`]: DDPM and DDIM with diffusers' semantics (pure math, no model inside);
 //! - [`pipelines`]: sampling loops that join a model and a scheduler;
+//! - [`eval`]: judging generated digits: an MNIST classifier, FID in its features, reports;
 //! - [`train`]: the training loop, optimiser state and checkpoints;
 //! - [`viz`]: the figures' shared style, plots, image grids and GIFs;
 //! - [`report`]: the lab report and answer sheet;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod data;
 pub mod diffusion;
 pub mod error;
+pub mod eval;
 pub mod models;
 pub mod nn;
 pub mod pipelines;

@@ -2,6 +2,7 @@
 //! by the library.
 
 pub mod bench;
+pub mod classifier;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub enum Command {
     Forward(forward::ForwardArgs),
     /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
     Train(train::TrainArgs),
+    /// Train the MNIST classifier that judges generated digits and report its test accuracy.
+    Classifier(classifier::ClassifierArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -65,5 +68,6 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
+        Command::Classifier(args) => classifier::run(args, &cli.global),
     }
 }

@@ -12,6 +12,7 @@ pub trait NoisePredictor {
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor>;
 }
 
+pub mod classifier;
 pub mod lab_unet;
 pub mod toy_unet;
 pub mod unet_2d;

@@ -7,6 +7,7 @@ pub mod tensor;
 pub use device::Device;
 pub use tensor::Tensor;
 pub mod conv;
+pub mod cross_entropy;
 pub mod matmul;
 pub mod workspace;
 pub mod init;

@@ -1,0 +1,23 @@
+//! Judging generated digits the way the field does: a small MNIST classifier
+//! ([`crate::models::classifier`]) says which digit each one is and how sure it is, and the
+//! Fréchet distance between Gaussians fitted to its penultimate features (FID) says how close
+//! the set is to real MNIST digits of the same classes.
+//!
+//! - [`linalg`]: symmetric eigendecomposition (Jacobi) and the PSD matrix square root, f64;
+//! - [`frechet`]: [`Gaussian`] fits and the [`frechet_distance`];
+//! - [`fid`]: FID in the classifier's features;
+//! - [`score`]: the [`Evaluator`] — recognised share, in-classes share, class histogram, FID
+//!   against the MNIST test digits, and the floor (the same for real training digits);
+//! - [`run`]: generate with the sampling pipeline and score ([`evaluate_denoiser`]), across
+//!   samplers and step counts ([`sweep_denoiser`]).
+
+pub mod fid;
+pub mod frechet;
+pub mod linalg;
+pub mod run;
+pub mod score;
+
+pub use fid::{feature_gaussian, fid};
+pub use frechet::{frechet_distance, Gaussian};
+pub use run::{evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport, ModelInfo, SweepReport};
+pub use score::{Evaluator, SetScores, CONFIDENCE};

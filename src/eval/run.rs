@@ -1,0 +1,205 @@
+//! Evaluating a denoiser: generate digits with the sampling pipeline and score them, once
+//! ([`evaluate_denoiser`]) or across samplers and step counts ([`sweep_denoiser`]).
+
+use super::score::{Evaluator, SetScores, CONFIDENCE};
+use crate::models::NoisePredictor;
+use crate::pipelines::sample::{sample, SampleOptions};
+use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// How to evaluate.
+#[derive(Clone, Debug)]
+pub struct EvalOptions {
+    /// Digits to generate (and real digits in the floor).
+    pub count: usize,
+    /// The sampler.
+    pub sampler: SchedulerKind,
+    /// Sampling steps; `None` = all T training timesteps.
+    pub steps: Option<usize>,
+    /// Seed of the generation (sample `i` uses stream `i`) and of the floor's choice of digits.
+    pub seed: u64,
+    /// Most samples sent through the model at once (0 = all).
+    pub batch_size: usize,
+    /// The classifier file (default: the cache, trained on first use).
+    pub classifier: Option<PathBuf>,
+    /// Where MNIST is (default: the data layer's lookup).
+    pub mnist_dir: Option<PathBuf>,
+    /// Progress bars on stderr.
+    pub progress: bool,
+}
+
+impl Default for EvalOptions {
+    /// 1000 digits, DDPM over all steps, seed 42, batches of 250, no progress bars.
+    fn default() -> Self {
+        EvalOptions {
+            count: 1000,
+            sampler: SchedulerKind::Ddpm,
+            steps: None,
+            seed: 42,
+            batch_size: 250,
+            classifier: None,
+            mnist_dir: None,
+            progress: false,
+        }
+    }
+}
+
+/// What the evaluation needs to know about a model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    /// How to name it in reports (usually its folder).
+    pub name: String,
+    /// Side of the square images it generates.
+    pub image_size: usize,
+    /// The digits it was trained on.
+    pub digits: Vec<u8>,
+    /// Its noise schedule, as a DDPM scheduler config (DDIM takes the shared fields).
+    pub scheduler: DdpmConfig,
+}
+
+/// The classifier behind the scores.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClassifierSummary {
+    /// Its file (`None` if it was not cached).
+    pub path: Option<PathBuf>,
+    /// Side of the digits it takes.
+    pub image_size: usize,
+    /// Accuracy on the 10,000 MNIST test digits.
+    pub test_accuracy: f64,
+}
+
+/// One evaluation, as printed and written to `eval.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    /// The model evaluated.
+    pub model: String,
+    /// `ddpm` or `ddim`.
+    pub sampler: String,
+    /// Sampling steps used.
+    pub steps: usize,
+    /// T, the model's training timesteps.
+    pub num_train_timesteps: usize,
+    /// Seed of the generation.
+    pub seed: u64,
+    /// Side of the digits.
+    pub image_size: usize,
+    /// The digits the model was trained on.
+    pub digits: Vec<u8>,
+    /// Top-class probability needed to count as recognised.
+    pub confidence_threshold: f32,
+    /// The generated digits' scores (count, recognised, in_classes, class_histogram, fid).
+    #[serde(flatten)]
+    pub generated: SetScores,
+    /// The same scores for as many real MNIST training digits of the same classes.
+    pub floor: SetScores,
+    /// Number of MNIST test digits of the trained classes the FIDs are measured against.
+    pub reference_count: usize,
+    /// The classifier.
+    pub classifier: ClassifierSummary,
+    /// Wall time of the generation.
+    pub sample_seconds: f64,
+    /// Digits generated per second.
+    pub images_per_second: f64,
+    /// Wall time of the scoring.
+    pub score_seconds: f64,
+}
+
+/// The ready-made [`Evaluator`] for a model: its classifier (cached or trained), reference
+/// and floor for `opts.count` digits.
+pub fn evaluator_for(info: &ModelInfo, opts: &EvalOptions) -> Result<Evaluator> {
+    Evaluator::new(
+        info.image_size,
+        &info.digits,
+        opts.count,
+        opts.seed,
+        opts.classifier.as_deref(),
+        opts.mnist_dir.as_deref(),
+        opts.progress,
+    )
+}
+
+/// Generate `opts.count` digits with `model` (sampler and steps from `opts`) and score them.
+pub fn evaluate_denoiser(model: &mut dyn NoisePredictor, info: &ModelInfo, evaluator: &Evaluator, opts: &EvalOptions) -> Result<EvalReport> {
+    let mut scheduler = AnyScheduler::new(opts.sampler, &info.scheduler)?;
+    let t_max = scheduler.num_train_timesteps();
+    let steps = opts.steps.unwrap_or(t_max);
+    if steps == 0 || steps > t_max {
+        return Err(Error::invalid(format!("--steps {steps} is out of range: the model has T = {t_max}, use 1 to {t_max}")));
+    }
+    if evaluator.image_size() != info.image_size {
+        return Err(Error::invalid(format!(
+            "the evaluator scores {0}×{0} digits but the model makes {1}×{1}",
+            evaluator.image_size(),
+            info.image_size
+        )));
+    }
+    let s = info.image_size;
+    let sopts = SampleOptions {
+        count: opts.count,
+        batch_size: opts.batch_size,
+        seed: opts.seed,
+        progress: opts.progress,
+        label: format!("{} {steps} steps", opts.sampler.name()),
+        ..SampleOptions::new([s, s, 1], steps)
+    };
+    let samples = sample(model, &mut scheduler, &sopts)?;
+    let scored = Instant::now();
+    let generated = evaluator.score_samples(&samples.images)?;
+    let sample_seconds = samples.elapsed.as_secs_f64();
+    Ok(EvalReport {
+        model: info.name.clone(),
+        sampler: opts.sampler.name().into(),
+        steps,
+        num_train_timesteps: t_max,
+        seed: opts.seed,
+        image_size: s,
+        digits: evaluator.digits.clone(),
+        confidence_threshold: CONFIDENCE,
+        generated,
+        floor: evaluator.floor.clone(),
+        reference_count: evaluator.reference.count,
+        classifier: ClassifierSummary {
+            path: evaluator.classifier.path.clone(),
+            image_size: s,
+            test_accuracy: evaluator.classifier.info.test_accuracy,
+        },
+        sample_seconds,
+        images_per_second: opts.count as f64 / sample_seconds.max(1e-9),
+        score_seconds: scored.elapsed().as_secs_f64(),
+    })
+}
+
+/// The step counts of a sweep: 10, 25, 50, 100 and T (those ≤ T, without repeats).
+pub fn sweep_steps(num_train_timesteps: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = [10, 25, 50, 100, num_train_timesteps].into_iter().filter(|&n| n <= num_train_timesteps).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Evaluations across samplers and step counts, as written to `quality_vs_steps.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SweepReport {
+    /// The model evaluated.
+    pub model: String,
+    /// The FID (and other scores) of real training digits: the floor.
+    pub floor: SetScores,
+    /// One evaluation per sampler and step count, DDPM first, steps ascending.
+    pub runs: Vec<EvalReport>,
+}
+
+/// Evaluate `model` with DDPM and DDIM at each of `steps` (see [`sweep_steps`]); `opts.sampler`
+/// and `opts.steps` are ignored.
+pub fn sweep_denoiser(model: &mut dyn NoisePredictor, info: &ModelInfo, evaluator: &Evaluator, opts: &EvalOptions, steps: &[usize]) -> Result<SweepReport> {
+    let mut runs = Vec::new();
+    for sampler in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
+        for &n in steps {
+            let o = EvalOptions { sampler, steps: Some(n), ..opts.clone() };
+            runs.push(evaluate_denoiser(model, info, evaluator, &o)?);
+        }
+    }
+    Ok(SweepReport { model: info.name.clone(), floor: evaluator.floor.clone(), runs })
+}
