@@ -25,6 +25,13 @@ pub fn write_atomic_with(
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
     tmp.as_file_mut().sync_all().map_err(|e| Error::io(path, e))?;
+    // tempfile creates owner-only files; results are meant to be shared like any other file.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let perms = std::fs::Permissions::from_mode(0o644);
+        std::fs::set_permissions(tmp.path(), perms).map_err(|e| Error::io(path, e))?;
+    }
     tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
     Ok(())
 }

@@ -105,7 +105,7 @@ impl FirstConv {
                 a,
                 bm,
                 &mut taps[tap * cout..],
-                9 * cout,
+                (9 * cout, 1),
                 false,
                 1,
             );
@@ -284,12 +284,12 @@ impl FirstConv {
                 View::transposed(temb, ct),
                 dt,
                 &mut dweight[lo..hi],
-                cout,
+                (cout, 1),
                 false,
                 threads,
             );
             let wt = View::transposed(self.time_block(weight, tap), cout);
-            gemm_view(n, cout, ct, dt, wt, dtemb, ct, tap > 0, threads);
+            gemm_view(n, cout, ct, dt, wt, dtemb, (ct, 1), tap > 0, threads);
         }
     }
 }
