@@ -161,6 +161,11 @@ fn layers() -> Vec<(Conv2d, usize, usize, usize)> {
         (conv(2, 3, 3, 1, pad(2, 0, 1, 3)), 2, 4, 5),
         // Stride 1 with cin ≥ cout takes the transposed-convolution route for dx.
         (conv(6, 4, 3, 1, pad(0, 2, 1, 0)), 2, 5, 6),
+        // Wide images take the im2col-free band route for stride 1: several bands per image,
+        // asymmetric padding, 5×5.
+        (conv(5, 6, 3, 1, Padding::same(3)), 2, 30, 40),
+        (conv(4, 3, 3, 1, pad(0, 2, 1, 0)), 3, 9, 20),
+        (conv(3, 4, 5, 1, Padding::same(5)), 2, 6, 30),
         // Bigger than one im2col chunk, so that several chunks and threads take part.
         (conv(37, 24, 3, 1, Padding::same(3)), 5, 17, 15),
     ]
@@ -260,7 +265,7 @@ fn reference_backward_matches_finite_differences() {
     for (i, &(c, n, h, w)) in layers()
         .iter()
         .enumerate()
-        .filter(|(_, l)| l.0.weight_len() < 1000)
+        .filter(|(_, (c, n, h, w))| c.weight_len() < 1000 && n * h * w * c.cin < 1500)
     {
         let case = Case::new(c, n, h, w, 200 + i as u64);
         let (x, wt, b, dy) = (f64s(&case.x), f64s(&case.wt), f64s(&case.b), f64s(&case.dy));
@@ -384,20 +389,23 @@ fn run_all(case: &Case, ws: &mut Workspace) -> [Vec<f32>; 4] {
 
 #[test]
 fn results_are_bit_identical_run_to_run() {
-    let c = Conv2d::new(32, 64, 3, 1, Padding::same(3));
-    let case = Case::new(c, 16, 8, 8, 9);
-    for threads in [1, 2, 3] {
+    // 8×8 takes the im2col route, 16×16 the band route (see src/nn/conv/band.rs).
+    let cases = [
+        Case::new(Conv2d::new(32, 64, 3, 1, Padding::same(3)), 16, 8, 8, 9),
+        Case::new(Conv2d::new(24, 16, 3, 1, Padding::same(3)), 7, 16, 16, 11),
+    ];
+    for (case, threads) in cases.iter().flat_map(|c| [1, 2, 3].map(|t| (c, t))) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()
             .unwrap();
         let (first, second) = pool.install(|| {
             let mut ws = Workspace::new();
-            let first = run_all(&case, &mut ws);
+            let first = run_all(case, &mut ws);
             // A workspace left dirty by a different layer must not change anything.
             let other = Case::new(Conv2d::new(5, 7, 3, 2, Padding::same(3)), 3, 11, 9, 10);
             run_all(&other, &mut ws);
-            (first, run_all(&case, &mut ws))
+            (first, run_all(case, &mut ws))
         });
         for (name, (a, b)) in ["y", "dx", "dw", "db"]
             .iter()

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::band::{weight_grad_bands, Bands};
 use super::forward::{forward_into, forward_scratch_len, Split};
 use super::im2col::{add_into, col2im_add, im2col};
 use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Workspace};
@@ -170,6 +171,11 @@ pub fn conv2d_backward_weight(
         if let Some(db) = dbias {
             db.fill(0.0);
         }
+        return;
+    }
+    if let Some(bands) = Bands::new(c, &g) {
+        let scratch = ws.scratch(bands.weight_scratch_len(c));
+        weight_grad_bands(c, &g, &bands, x, dy, dweight, dbias, scratch);
         return;
     }
     let pointwise = c.is_pointwise();

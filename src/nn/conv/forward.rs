@@ -2,6 +2,7 @@
 
 use rayon::prelude::*;
 
+use super::band::{forward_bands, Bands};
 use super::im2col::im2col;
 use super::{check_len, chunk_rows, tasks_for, Act, Conv2d, Geom, Workspace};
 use crate::nn::matmul::{gemm_view, View};
@@ -68,6 +69,9 @@ fn per_task_len(c: &Conv2d, g: &Geom, chunk: usize) -> usize {
 
 /// Scratch [`forward_into`] needs for this layer and input size.
 pub(super) fn forward_scratch_len(c: &Conv2d, g: &Geom) -> usize {
+    if let Some(bands) = Bands::for_forward(c, g) {
+        return bands.forward_scratch_len(c);
+    }
     let s = Split::new(g);
     s.tasks * per_task_len(c, g, s.chunk)
 }
@@ -85,6 +89,10 @@ pub(super) fn forward_into(
     scratch: &mut [f32],
 ) {
     if g.pixels() == 0 {
+        return;
+    }
+    if let Some(bands) = Bands::for_forward(c, g) {
+        forward_bands(c, g, &bands, x, weight, bias, act, y, scratch);
         return;
     }
     let Split { chunk, part, .. } = Split::new(g);
@@ -127,7 +135,7 @@ pub(super) fn forward_into(
 }
 
 /// `y[r, co] = act(y[r, co] + bias[co])` over a block of rows, while it is still in cache.
-fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
+pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
     match (bias, act) {
         (None, Act::None) => {}
         (Some(b), Act::None) => {

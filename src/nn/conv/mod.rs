@@ -14,6 +14,7 @@
 //! results are bit-identical run to run for a given thread count.
 
 mod backward;
+mod band;
 mod forward;
 mod im2col;
 
