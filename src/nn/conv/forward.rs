@@ -134,6 +134,7 @@ pub(super) fn forward_into(
         });
 }
 
+simd_dispatch! {
 /// `y[r, co] = act(y[r, co] + bias[co])` over a block of rows, while it is still in cache.
 pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
     match (bias, act) {
@@ -154,6 +155,7 @@ pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Ac
         }
         (None, Act::Relu) => y.iter_mut().for_each(|v| *v = relu(*v)),
     }
+}
 }
 
 /// `max(0, v)` as a select rather than a branch, so that loops vectorise; NaN stays NaN.
