@@ -5,6 +5,7 @@ use difflab::models::classifier::{
     cached_classifier_with, load_classifier, load_digits, save_classifier, train_classifier, Classifier, ClassifierConfig, ClassifierInfo,
     TrainOptions,
 };
+use difflab::data::Split;
 use std::sync::OnceLock;
 
 /// A short run: the first 10,000 training digits at 16×16, one epoch of batch 32 at 5e-3.
@@ -16,8 +17,8 @@ fn quick_options() -> TrainOptions {
 fn quick() -> &'static (Classifier, ClassifierInfo) {
     static Q: OnceLock<(Classifier, ClassifierInfo)> = OnceLock::new();
     Q.get_or_init(|| {
-        let train = load_digits(true, 16, None).expect("MNIST (set DIFFLAB_MNIST_DIR)");
-        let test = load_digits(false, 16, None).unwrap();
+        let train = load_digits(Split::Train, 16, None).expect("MNIST (set DIFFLAB_MNIST_DIR)");
+        let test = load_digits(Split::Test, 16, None).unwrap();
         let opts = quick_options();
         let (model, report) = train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
         let test_accuracy = model.classify(&test.images).unwrap().accuracy(&test.labels);
@@ -37,7 +38,7 @@ fn a_short_run_on_10k_digits_clears_95_percent_on_the_test_set() {
 #[test]
 fn classification_gives_probabilities_and_128_features() {
     let (model, _) = quick();
-    let test = load_digits(false, 16, None).unwrap();
+    let test = load_digits(Split::Test, 16, None).unwrap();
     let n = 37;
     let c = model.classify(&test.images[..n * 256]).unwrap();
     assert_eq!((c.len(), c.classes, c.feature_dim), (n, 10, 128));

@@ -5,6 +5,7 @@
 
 use super::fid::feature_gaussian;
 use super::frechet::{frechet_distance, Gaussian};
+use crate::data::Split;
 use crate::models::classifier::{cached_classifier, load_digits, CachedClassifier, Classifier};
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
@@ -73,9 +74,9 @@ impl Evaluator {
             return Err(Error::invalid(format!("an evaluation needs at least 2 digits (FID fits a covariance), got {count}")));
         }
         let size = classifier.classifier.image_size();
-        let test = load_digits(false, size, mnist_dir)?;
+        let test = load_digits(Split::Test, size, mnist_dir)?;
         let reference = feature_gaussian(&classifier.classifier, &select(&test.images, &test.labels, size, &digits, None, seed))?;
-        let train = load_digits(true, size, mnist_dir)?;
+        let train = load_digits(Split::Train, size, mnist_dir)?;
         let real = select(&train.images, &train.labels, size, &digits, Some(count), seed);
         let mut ev = Evaluator { classifier, digits, reference, floor: empty_scores() };
         ev.floor = ev.score_unit(&real)?;

@@ -9,6 +9,7 @@
 //! retrains, and replaces it.
 
 use super::{load_digits, train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainReport};
+use crate::data::{default_cache_dir, Split};
 use crate::nn::Weights;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -43,12 +44,12 @@ pub struct CachedClassifier {
     pub trained_now: bool,
 }
 
-/// `$XDG_CACHE_HOME/difflab/classifier-{size}.safetensors` when that variable is an absolute
-/// path, else `$HOME/.cache/difflab/classifier-{size}.safetensors`, else `None`.
+/// `classifier-{size}.safetensors` beside the MNIST cache ([`default_cache_dir`]):
+/// `$XDG_CACHE_HOME/difflab/` when that variable is an absolute path, else `~/.cache/difflab/`;
+/// `None` when neither is known.
 pub fn default_cache_path(size: usize) -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = xdg.or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("difflab").join(format!("classifier-{size}.safetensors")))
+    let mnist = default_cache_dir()?;
+    Some(mnist.parent()?.join(format!("classifier-{size}.safetensors")))
 }
 
 /// Write `classifier` and `info` to `path` atomically.
@@ -92,8 +93,8 @@ pub fn load_classifier(path: &Path) -> Result<(Classifier, ClassifierInfo)> {
 pub fn train_and_test(size: usize, opts: &TrainOptions, mnist_dir: Option<&Path>) -> Result<(Classifier, ClassifierInfo)> {
     let cfg = ClassifierConfig::for_size(size);
     cfg.validate()?;
-    let train = load_digits(true, size, mnist_dir)?;
-    let test = load_digits(false, size, mnist_dir)?;
+    let train = load_digits(Split::Train, size, mnist_dir)?;
+    let test = load_digits(Split::Test, size, mnist_dir)?;
     let (model, report) = train_classifier(&cfg, &train, opts)?;
     let test_accuracy = model.classify(&test.images)?.accuracy(&test.labels);
     Ok((model, ClassifierInfo { test_accuracy, options: opts.clone(), report }))
