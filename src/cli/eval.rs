@@ -44,7 +44,10 @@ pub struct EvalArgs {
 /// Evaluate, print the table(s), write the files.
 pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
     if args.count < 2 {
-        return Err(Error::invalid(format!("--count {} is too small: FID needs at least 2 digits", args.count)));
+        return Err(Error::invalid(format!(
+            "--count {} is too small: FID needs at least 2 digits",
+            args.count
+        )));
     }
     if args.batch_size == 0 {
         return Err(Error::invalid("--batch-size must be at least 1"));
@@ -67,7 +70,10 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         let main = sweep
             .runs
             .iter()
-            .find(|r| r.sampler == args.sampler.name() && r.steps == args.steps.unwrap_or(r.num_train_timesteps))
+            .find(|r| {
+                r.sampler == args.sampler.name()
+                    && r.steps == args.steps.unwrap_or(r.num_train_timesteps)
+            })
             .ok_or_else(|| Error::invalid("the sweep lacks the requested sampler and steps"))?;
         println!();
         print!("{}", main.table());
@@ -76,7 +82,12 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         write_json(&json, &sweep)?;
         let png = args.out.join("quality_vs_steps.png");
         let (w, h) = sweep.plot_png(&png)?;
-        println!("Wrote {}, {} and {} ({w}×{h})", eval_json.display(), json.display(), png.display());
+        println!(
+            "Wrote {}, {} and {} ({w}×{h})",
+            eval_json.display(),
+            json.display(),
+            png.display()
+        );
     } else {
         let report = evaluate_model(&args.model, &opts)?;
         print!("{}", report.table());

@@ -25,5 +25,8 @@ pub use fid::{feature_gaussian, fid};
 pub use frechet::{frechet_distance, Gaussian};
 pub use model::{evaluate_model, model_info, sweep_model};
 pub use report::write_json;
-pub use run::{evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport, ModelInfo, SweepReport};
+pub use run::{
+    evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
+    ModelInfo, SweepReport,
+};
 pub use score::{Evaluator, SetScores, CONFIDENCE};

@@ -1,7 +1,10 @@
 //! Evaluating a trained checkpoint folder (as written by `difflab train`): the entry points
 //! behind `difflab eval`, callable by `difflab lab` too.
 
-use super::run::{evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport, ModelInfo, SweepReport};
+use super::run::{
+    evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
+    ModelInfo, SweepReport,
+};
 use crate::schedulers::DdpmConfig;
 use crate::train::checkpoint::{load_denoiser, CheckpointConfig, SCHEDULER_FILE};
 use crate::Result;
@@ -15,7 +18,12 @@ pub fn model_info(dir: &Path, cfg: &CheckpointConfig) -> Result<ModelInfo> {
         DdpmConfig::load(&path)?
     } else {
         let s = &cfg.settings.schedule;
-        DdpmConfig { num_train_timesteps: s.num_train_timesteps, beta_start: s.beta_start, beta_end: s.beta_end, ..Default::default() }
+        DdpmConfig {
+            num_train_timesteps: s.num_train_timesteps,
+            beta_start: s.beta_start,
+            beta_end: s.beta_end,
+            ..Default::default()
+        }
     };
     Ok(ModelInfo {
         name: dir.display().to_string(),

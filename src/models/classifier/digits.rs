@@ -39,5 +39,9 @@ impl LabeledDigits {
 pub fn load_digits(split: Split, size: usize, mnist_dir: Option<&Path>) -> Result<LabeledDigits> {
     let mnist = Mnist::load(split, mnist_dir)?;
     let set = mnist.select(&Selection::full_size(Digits::all()).with_size(size))?;
-    Ok(LabeledDigits { size, images: set.images, labels: set.labels })
+    Ok(LabeledDigits {
+        size,
+        images: set.images,
+        labels: set.labels,
+    })
 }
