@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod forward;
+pub mod pretrained;
 pub mod train;
 
 /// Options shared by every subcommand.
@@ -42,6 +43,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
+    /// Module 4: run a pretrained diffusers model (google/ddpm-cifar10-32) and compare it with the toy.
+    Pretrained(pretrained::PretrainedArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -69,5 +72,6 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
+        Command::Pretrained(args) => pretrained::run(args, &cli.global),
     }
 }
