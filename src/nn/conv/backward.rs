@@ -4,9 +4,9 @@
 use rayon::prelude::*;
 
 use super::band::{weight_grad_bands, Bands};
-use super::forward::{forward_into, forward_scratch_len, Split};
+use super::forward::{forward_into, forward_scratch_len};
 use super::im2col::{add_into, col2im_add, im2col};
-use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Workspace};
+use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Split, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
 /// The gradient with respect to the input:

@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::band::{forward_bands, Bands};
 use super::im2col::im2col;
-use super::{check_len, chunk_rows, tasks_for, Act, Conv2d, Geom, Workspace};
+use super::{check_len, Act, Conv2d, Geom, Split, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
 /// `y[n, oh, ow, co] = act(bias[co] + Σ_{kh, kw, ci} x[n, oh·s − top + kh, ow·s − left + kw, ci]
@@ -12,7 +12,7 @@ use crate::nn::matmul::{gemm_view, View};
 ///
 /// Shapes: `x` is `[n, h, w, cin]`, `weight` is `[k, k, cin, cout]` (HWIO), `bias` is `[cout]`,
 /// `y` is `[n, oh, ow, cout]` with `(oh, ow) = c.out_hw(h, w)`; `y` is overwritten. Scratch
-/// (im2col blocks, one per thread) comes from `ws`. Panics if a slice has the wrong length.
+/// (im2col blocks or padded bands, one per thread) comes from `ws`. Panics if a slice has the wrong length.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     c: &Conv2d,
@@ -36,30 +36,6 @@ pub fn conv2d_forward(
     check_len(K, "y", y.len(), g.pixels() * c.cout);
     let scratch = ws.scratch(forward_scratch_len(c, &g));
     forward_into(c, &g, x, weight, bias, act, y, scratch);
-}
-
-/// How the pixels of a pass are cut: `tasks` contiguous parts of `part` pixels, each worked
-/// through `chunk` pixels at a time.
-pub(super) struct Split {
-    pub chunk: usize,
-    pub tasks: usize,
-    pub part: usize,
-    /// Threads each task's products may use: more than 1 only when a small input leaves
-    /// fewer tasks than threads (e.g. sampling one image at 4×4).
-    pub gemm_threads: usize,
-}
-
-impl Split {
-    pub fn new(g: &Geom) -> Self {
-        let chunk = chunk_rows(g.kkc);
-        let tasks = tasks_for(g.pixels(), chunk);
-        Split {
-            chunk,
-            tasks,
-            part: g.pixels().div_ceil(tasks),
-            gemm_threads: rayon::current_num_threads().div_ceil(tasks),
-        }
-    }
 }
 
 /// Scratch one thread needs: an im2col block.

@@ -240,9 +240,28 @@ fn chunk_rows(kkc: usize) -> usize {
     (COL_FLOATS / kkc).clamp(32, 4096)
 }
 
-/// Threads to split a pass over: rayon's, but not more than there are pixel chunks.
-fn tasks_for(rows: usize, chunk: usize) -> usize {
-    rayon::current_num_threads()
-        .min(rows.div_ceil(chunk))
-        .max(1)
+/// How the pixels of a pass are cut: `tasks` contiguous parts of `part` pixels, each worked
+/// through `chunk` pixels at a time.
+struct Split {
+    chunk: usize,
+    tasks: usize,
+    part: usize,
+    /// Threads each task's products may use: more than 1 only when a small input leaves
+    /// fewer tasks than threads (e.g. sampling one image at 4×4).
+    gemm_threads: usize,
+}
+
+impl Split {
+    fn new(g: &Geom) -> Self {
+        let chunk = chunk_rows(g.kkc);
+        let tasks = rayon::current_num_threads()
+            .min(g.pixels().div_ceil(chunk))
+            .max(1);
+        Split {
+            chunk,
+            tasks,
+            part: g.pixels().div_ceil(tasks),
+            gemm_threads: rayon::current_num_threads().div_ceil(tasks),
+        }
+    }
 }
