@@ -45,7 +45,10 @@ impl ToyInfo {
             (Some(a), Some(b)) if d.len() > 2 && contiguous => format!("digits {a}–{b}"),
             _ => format!(
                 "digits {}",
-                d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+                d.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         };
         format!("MNIST {digits}, {} images", thousands(self.training_images))
@@ -94,11 +97,13 @@ impl ToyModel {
         self.config.settings.schedule.num_train_timesteps
     }
 
-    /// Seconds of one model call on a batch of `count` (for the time estimate).
+    /// Seconds of one model call on a batch of `count` (for the time estimate), timed after a
+    /// first call that sizes the model's buffers.
     pub fn time_step(&mut self, count: usize) -> Result<f64> {
         let s = self.config.settings.data.image_size;
         let c = self.config.model().in_channels();
         let x = Tensor::zeros(vec![count, s, s, c]);
+        self.model.predict(&x, &vec![0.0; count])?;
         let started = Instant::now();
         self.model.predict(&x, &vec![0.0; count])?;
         Ok(started.elapsed().as_secs_f64())
