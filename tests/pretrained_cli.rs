@@ -116,6 +116,7 @@ fn tiny_local_folder_end_to_end() {
     // The model's own scheduler_config.json: DDPM with fixed_large variance.
     assert_eq!(s["scheduler"]["class_name"], "DDPMScheduler");
     assert_eq!(s["scheduler"]["config"]["variance_type"], "fixed_large");
+    assert_eq!(s["scheduler"]["sampler"], "DDPM (fixed_large)");
     assert!(s["scheduler"]["source"]
         .as_str()
         .unwrap()
@@ -268,6 +269,7 @@ fn ddim_sampler_is_used_when_asked() {
     ok(&difflab(&args, tmp.path()));
     let s = summary(&out);
     assert_eq!(s["scheduler"]["class_name"], "DDIMScheduler");
+    assert_eq!(s["scheduler"]["sampler"], "DDIM (η = 0)");
     assert!(s["timings"]["steps_figure"].as_array().unwrap().is_empty());
     assert!(!out.join("steps.png").exists());
 }

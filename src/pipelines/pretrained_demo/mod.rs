@@ -111,6 +111,8 @@ pub struct ModelFacts {
 pub struct SchedulerInfo {
     /// diffusers' class: `DDPMScheduler` or `DDIMScheduler`.
     pub class_name: String,
+    /// In words, e.g. `DDPM (fixed_large)` or `DDIM (η = 0)`.
+    pub sampler: String,
     /// The `scheduler_config.json` it was read from, or why defaults were used.
     pub source: String,
     /// The full configuration (diffusers' field names).
@@ -249,6 +251,7 @@ fn scheduler_info(files: &ModelFiles, s: &AnyScheduler) -> SchedulerInfo {
     .expect("scheduler configs serialise");
     SchedulerInfo {
         class_name: s.kind().class_name().into(),
+        sampler: describe(s),
         source: files.scheduler_config.as_ref().map_or_else(
             || "DDPMScheduler defaults (the model has no scheduler_config.json)".into(),
             |p| p.display().to_string(),
@@ -558,8 +561,8 @@ impl PretrainedReport {
         );
         let _ = writeln!(
             o,
-            "  scheduler  {} from {}",
-            s.scheduler.class_name, s.scheduler.source
+            "  scheduler  {} {} from {}",
+            s.scheduler.class_name, s.scheduler.sampler, s.scheduler.source
         );
         let _ = writeln!(
             o,

@@ -3,9 +3,11 @@
 
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
+use crate::pipelines::sample::{sample, SampleOptions};
+use crate::schedulers::DdpmScheduler;
 use crate::train::checkpoint::{self, CheckpointConfig};
 use crate::train::console::thousands;
-use crate::train::preview::ddpm_sample;
+use crate::train::preview::ddpm_config;
 use crate::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -110,21 +112,20 @@ impl ToyModel {
     }
 
     /// Generate `count` samples with every DDPM step of its own schedule (as `difflab train`'s
-    /// preview does), seeded by `seed`.
+    /// preview does), seeded by `seed`, the toy's own image shape.
     pub fn sample(&mut self, count: usize, seed: u64, progress: bool) -> Result<ToySamples> {
         let s = &self.config.settings;
         let size = s.data.image_size;
         let channels = self.config.model().in_channels();
-        let started = Instant::now();
-        let x = ddpm_sample(
-            self.model.as_mut(),
-            &s.schedule,
+        let mut scheduler = DdpmScheduler::new(ddpm_config(&s.schedule))?;
+        let opts = SampleOptions {
             count,
-            size,
-            channels,
             seed,
             progress,
-        )?;
+            label: format!("toy ({})", self.config.model().arch().name()),
+            ..SampleOptions::new([size, size, channels], s.schedule.num_train_timesteps)
+        };
+        let out = sample(self.model.as_mut(), &mut scheduler, &opts)?;
         let stats = &self.config.stats;
         let info = ToyInfo {
             dir: self.dir.display().to_string(),
@@ -136,10 +137,10 @@ impl ToyModel {
             epochs: stats.epochs_done,
             train_seconds: stats.train_seconds,
             num_train_timesteps: s.schedule.num_train_timesteps,
-            sample_seconds: started.elapsed().as_secs_f64(),
+            sample_seconds: out.elapsed.as_secs_f64(),
         };
         Ok(ToySamples {
-            images: x.into_data(),
+            images: out.images.into_data(),
             channels,
             info,
         })
