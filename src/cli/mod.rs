@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod classifier;
+pub mod eval;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -43,6 +44,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
+    /// Judge a trained denoiser's digits: recognised share, classes, FID against MNIST (eval.json).
+    Eval(eval::EvalArgs),
     /// Module 4: run a pretrained diffusers model (google/ddpm-cifar10-32) and compare it with the toy.
     Pretrained(pretrained::PretrainedArgs),
 }
@@ -72,6 +75,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
+        Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),
     }
 }

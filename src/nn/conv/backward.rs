@@ -179,7 +179,12 @@ pub fn conv2d_backward_weight(
         return;
     }
     let pointwise = c.is_pointwise();
-    let Split { chunk, tasks, part } = Split::new(&g);
+    let Split {
+        chunk,
+        tasks,
+        part,
+        gemm_threads,
+    } = Split::new(&g);
     let kkc = g.kkc;
     let col_len = if pointwise { 0 } else { chunk * kkc };
     let dw_len = kkc * cout;
@@ -213,7 +218,7 @@ pub fn conv2d_backward_weight(
                     dw,
                     (cout, 1),
                     done > 0,
-                    1,
+                    gemm_threads,
                 );
                 if done == 0 {
                     db.fill(0.0);

@@ -44,6 +44,9 @@ pub(super) struct Split {
     pub chunk: usize,
     pub tasks: usize,
     pub part: usize,
+    /// Threads each task's products may use: more than 1 only when a small input leaves
+    /// fewer tasks than threads (e.g. sampling one image at 4×4).
+    pub gemm_threads: usize,
 }
 
 impl Split {
@@ -54,6 +57,7 @@ impl Split {
             chunk,
             tasks,
             part: g.pixels().div_ceil(tasks),
+            gemm_threads: rayon::current_num_threads().div_ceil(tasks),
         }
     }
 }
@@ -95,7 +99,12 @@ pub(super) fn forward_into(
         forward_bands(c, g, &bands, x, weight, bias, act, y, scratch);
         return;
     }
-    let Split { chunk, part, .. } = Split::new(g);
+    let Split {
+        chunk,
+        part,
+        gemm_threads,
+        ..
+    } = Split::new(g);
     let pointwise = c.is_pointwise();
     let per_task = per_task_len(c, g, chunk);
     let cout = c.cout;
@@ -126,7 +135,7 @@ pub(super) fn forward_into(
                     yc,
                     (cout, 1),
                     false,
-                    1,
+                    gemm_threads,
                 );
                 bias_act(yc, cout, bias, act);
                 done += rows;
@@ -134,6 +143,7 @@ pub(super) fn forward_into(
         });
 }
 
+simd_dispatch! {
 /// `y[r, co] = act(y[r, co] + bias[co])` over a block of rows, while it is still in cache.
 pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
     match (bias, act) {
@@ -154,6 +164,7 @@ pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Ac
         }
         (None, Act::Relu) => y.iter_mut().for_each(|v| *v = relu(*v)),
     }
+}
 }
 
 /// `max(0, v)` as a select rather than a branch, so that loops vectorise; NaN stays NaN.
