@@ -41,8 +41,21 @@ fn ok(out: &Output) {
 /// A quick run: 4 images, 3 steps, steps.png at 2 and 4 steps, no toy.
 fn quick_args<'a>(model: &'a str, out: &'a str, toy: &'a str, seed: &'a str) -> Vec<&'a str> {
     vec![
-        "pretrained", "--model", model, "--count", "4", "--steps", "3", "--compare-steps", "2,4",
-        "--seed", seed, "--out", out, "--toy", toy,
+        "pretrained",
+        "--model",
+        model,
+        "--count",
+        "4",
+        "--steps",
+        "3",
+        "--compare-steps",
+        "2,4",
+        "--seed",
+        seed,
+        "--out",
+        out,
+        "--toy",
+        toy,
     ]
 }
 
@@ -69,13 +82,20 @@ fn tiny_local_folder_end_to_end() {
     let out = tmp.path().join("m4");
     let no_toy = tmp.path().join("no-toy");
     let model = fixture("unet_tiny");
-    let (m, o, t) = (model.to_str().unwrap(), out.to_str().unwrap(), no_toy.to_str().unwrap());
+    let (m, o, t) = (
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        no_toy.to_str().unwrap(),
+    );
     let res = difflab(&quick_args(m, o, t, "42"), tmp.path());
     ok(&res);
     let stdout = String::from_utf8_lossy(&res.stdout);
     let stderr = String::from_utf8_lossy(&res.stderr);
     assert!(stderr.contains("estimated time"), "{stderr}");
-    assert!(stdout.contains("samples.png") && stdout.contains("total"), "{stdout}");
+    assert!(
+        stdout.contains("samples.png") && stdout.contains("total"),
+        "{stdout}"
+    );
     assert!(stdout.contains("no toy checkpoint"), "{stdout}");
     assert!(!out.join("toy_vs_pretrained.png").exists());
 
@@ -86,23 +106,45 @@ fn tiny_local_folder_end_to_end() {
     let expected_params = params_in(&model.join("diffusion_pytorch_model.safetensors"));
     assert_eq!(s["model"]["parameters"], expected_params as u64);
     assert_eq!(
-        (&s["model"]["height"], &s["model"]["width"], &s["model"]["channels"]),
+        (
+            &s["model"]["height"],
+            &s["model"]["width"],
+            &s["model"]["channels"]
+        ),
         (&Value::from(8), &Value::from(8), &Value::from(3))
     );
     // The model's own scheduler_config.json: DDPM with fixed_large variance.
     assert_eq!(s["scheduler"]["class_name"], "DDPMScheduler");
     assert_eq!(s["scheduler"]["config"]["variance_type"], "fixed_large");
-    assert!(s["scheduler"]["source"].as_str().unwrap().ends_with("scheduler_config.json"));
-    assert_eq!((s["count"].as_u64(), s["steps"].as_u64(), s["seed"].as_u64()), (Some(4), Some(3), Some(42)));
+    assert_eq!(s["scheduler"]["sampler"], "DDPM (fixed_large)");
+    assert!(s["scheduler"]["source"]
+        .as_str()
+        .unwrap()
+        .ends_with("scheduler_config.json"));
+    assert_eq!(
+        (s["count"].as_u64(), s["steps"].as_u64(), s["seed"].as_u64()),
+        (Some(4), Some(3), Some(42))
+    );
     let t = &s["timings"];
-    for k in ["load_seconds", "estimated_seconds", "samples_seconds", "seconds_per_step", "total_seconds"] {
+    for k in [
+        "load_seconds",
+        "estimated_seconds",
+        "samples_seconds",
+        "seconds_per_step",
+        "total_seconds",
+    ] {
         assert!(t[k].as_f64().unwrap() > 0.0, "{k}: {}", t[k]);
     }
     let runs: Vec<(String, u64)> = t["steps_figure"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["sampler"].as_str().unwrap().to_string(), r["steps"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["sampler"].as_str().unwrap().to_string(),
+                r["steps"].as_u64().unwrap(),
+            )
+        })
         .collect();
     let want: Vec<(String, u64)> = [("ddpm", 2), ("ddpm", 4), ("ddim", 2), ("ddim", 4)]
         .iter()
@@ -119,7 +161,13 @@ fn tiny_local_folder_end_to_end() {
     assert_eq!(names, ["samples.png", "steps.png"]);
     for f in files {
         let size = png_size(&out.join(f["name"].as_str().unwrap()));
-        assert_eq!(size, (f["width"].as_u64().unwrap() as u32, f["height"].as_u64().unwrap() as u32));
+        assert_eq!(
+            size,
+            (
+                f["width"].as_u64().unwrap() as u32,
+                f["height"].as_u64().unwrap() as u32
+            )
+        );
         assert!(size.0 >= 960 && size.1 > 2 * 32, "{size:?}");
     }
 }
@@ -140,12 +188,20 @@ fn library_samples_match_the_sampling_pipeline_with_the_models_scheduler() {
         ..PretrainedConfig::default()
     };
     let report = run_pretrained(&cfg).unwrap();
-    assert!(!tmp.path().join("out/steps.png").exists(), "no step counts: no steps.png");
+    assert!(
+        !tmp.path().join("out/steps.png").exists(),
+        "no step counts: no steps.png"
+    );
     assert!(tmp.path().join("out/samples.png").is_file());
 
     let mut model = UNet2DModel::from_pretrained(&dir, &Device::Cpu).unwrap();
-    let mut sched = AnyScheduler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
-    let opts = SampleOptions { count: 3, seed: 7, ..SampleOptions::new([8, 8, 3], 4) };
+    let mut sched =
+        AnyScheduler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
+    let opts = SampleOptions {
+        count: 3,
+        seed: 7,
+        ..SampleOptions::new([8, 8, 3], 4)
+    };
     let expected = sample(&mut model, &mut sched, &opts).unwrap().images;
     assert_eq!(report.samples.shape(), &[3, 8, 8, 3]);
     assert_eq!(report.samples.max_abs_diff(&expected), 0.0);
@@ -160,7 +216,10 @@ fn same_seed_same_samples_other_seed_other_samples() {
     let toy = tmp.path().join("none");
     let run = |name: &str, seed: &str| -> Vec<u8> {
         let out = tmp.path().join(name);
-        ok(&difflab(&quick_args(m, out.to_str().unwrap(), toy.to_str().unwrap(), seed), tmp.path()));
+        ok(&difflab(
+            &quick_args(m, out.to_str().unwrap(), toy.to_str().unwrap(), seed),
+            tmp.path(),
+        ));
         std::fs::read(out.join("samples.png")).unwrap()
     };
     let (a, b, c) = (run("a", "5"), run("b", "5"), run("c", "6"));
@@ -175,11 +234,19 @@ fn folder_without_scheduler_config_uses_ddpm_defaults() {
     assert!(!model.join("scheduler_config.json").exists());
     let out = tmp.path().join("m4");
     let toy = tmp.path().join("none");
-    let args = quick_args(model.to_str().unwrap(), out.to_str().unwrap(), toy.to_str().unwrap(), "1");
+    let args = quick_args(
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        toy.to_str().unwrap(),
+        "1",
+    );
     ok(&difflab(&args, tmp.path()));
     let s = summary(&out);
     assert_eq!(s["scheduler"]["class_name"], "DDPMScheduler");
-    assert!(s["scheduler"]["source"].as_str().unwrap().contains("defaults"));
+    assert!(s["scheduler"]["source"]
+        .as_str()
+        .unwrap()
+        .contains("defaults"));
     // DDPMScheduler's defaults, not the CIFAR model's fixed_large.
     assert_eq!(s["scheduler"]["config"]["variance_type"], "fixed_small");
     assert_eq!(s["scheduler"]["config"]["num_train_timesteps"], 1000);
@@ -192,11 +259,17 @@ fn ddim_sampler_is_used_when_asked() {
     let model = fixture("unet_tiny");
     let out = tmp.path().join("m4");
     let toy = tmp.path().join("none");
-    let mut args = quick_args(model.to_str().unwrap(), out.to_str().unwrap(), toy.to_str().unwrap(), "1");
+    let mut args = quick_args(
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        toy.to_str().unwrap(),
+        "1",
+    );
     args.extend(["--sampler", "ddim", "--no-steps-figure"]);
     ok(&difflab(&args, tmp.path()));
     let s = summary(&out);
     assert_eq!(s["scheduler"]["class_name"], "DDIMScheduler");
+    assert_eq!(s["scheduler"]["sampler"], "DDIM (η = 0)");
     assert!(s["timings"]["steps_figure"].as_array().unwrap().is_empty());
     assert!(!out.join("steps.png").exists());
 }
@@ -205,15 +278,30 @@ fn ddim_sampler_is_used_when_asked() {
 fn offline_without_cache_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m4");
-    let res = difflab(&["pretrained", "--model", "some/repo", "--out", out.to_str().unwrap()], tmp.path());
+    let res = difflab(
+        &[
+            "pretrained",
+            "--model",
+            "some/repo",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        tmp.path(),
+    );
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
     assert!(err.contains("some/repo"), "{err}");
     assert!(err.contains("HF_HUB_OFFLINE"), "{err}");
-    assert!(err.contains(&tmp.path().join("hub").display().to_string()), "{err}");
+    assert!(
+        err.contains(&tmp.path().join("hub").display().to_string()),
+        "{err}"
+    );
     assert!(err.contains("--model path/to/folder"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
-    assert!(!out.exists(), "nothing is written when the model is unavailable");
+    assert!(
+        !out.exists(),
+        "nothing is written when the model is unavailable"
+    );
 }
 
 #[test]
@@ -242,12 +330,21 @@ fn cached_repo_id_records_revision_and_known_training_facts() {
     std::fs::create_dir_all(&snap).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs/main"), commit).unwrap();
-    for f in ["config.json", "diffusion_pytorch_model.safetensors", "scheduler_config.json"] {
+    for f in [
+        "config.json",
+        "diffusion_pytorch_model.safetensors",
+        "scheduler_config.json",
+    ] {
         std::fs::copy(fixture("unet_tiny").join(f), snap.join(f)).unwrap();
     }
     let out = home.path().join("m4");
     let toy = home.path().join("none");
-    let args = quick_args("google/ddpm-cifar10-32", out.to_str().unwrap(), toy.to_str().unwrap(), "42");
+    let args = quick_args(
+        "google/ddpm-cifar10-32",
+        out.to_str().unwrap(),
+        toy.to_str().unwrap(),
+        "42",
+    );
     ok(&difflab(&args, home.path()));
     let s = summary(&out);
     assert_eq!(s["model"]["id"], "google/ddpm-cifar10-32");
@@ -264,15 +361,40 @@ fn bad_options_are_clear_errors() {
     let out = tmp.path().join("m4");
     let o = out.to_str().unwrap();
     for (args, needle) in [
-        (vec!["pretrained", "--model", m, "--out", o, "--count", "0"], "--count"),
-        (vec!["pretrained", "--model", m, "--out", o, "--steps", "2000"], "1000"),
-        (vec!["pretrained", "--model", m, "--out", o, "--steps", "2", "--compare-steps", "5000"], "5000"),
-        (vec!["pretrained", "--model", "no/such/dir", "--out", o], "no/such/dir"),
+        (
+            vec!["pretrained", "--model", m, "--out", o, "--count", "0"],
+            "--count",
+        ),
+        (
+            vec!["pretrained", "--model", m, "--out", o, "--steps", "2000"],
+            "1000",
+        ),
+        (
+            vec![
+                "pretrained",
+                "--model",
+                m,
+                "--out",
+                o,
+                "--steps",
+                "2",
+                "--compare-steps",
+                "5000",
+            ],
+            "5000",
+        ),
+        (
+            vec!["pretrained", "--model", "no/such/dir", "--out", o],
+            "no/such/dir",
+        ),
     ] {
         let res = difflab(&args, tmp.path());
         assert!(!res.status.success(), "{args:?} succeeded");
         let err = String::from_utf8_lossy(&res.stderr);
-        assert!(err.contains(needle) && !err.contains("panicked"), "{args:?}: {err}");
+        assert!(
+            err.contains(needle) && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
     }
 }
 
@@ -282,21 +404,41 @@ fn toy_comparison_when_a_checkpoint_exists() {
     let mnist = std::env::var_os("DIFFLAB_MNIST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(mnist.is_dir(), "MNIST not found at {} (set DIFFLAB_MNIST_DIR)", mnist.display());
+    assert!(
+        mnist.is_dir(),
+        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
+        mnist.display()
+    );
     let tmp = tempfile::tempdir().unwrap();
     let toy = tmp.path().join("toy");
     let train = Command::new(env!("CARGO_BIN_EXE_difflab"))
-        .args(["train", "--limit", "128", "--epochs", "1", "--timesteps", "10", "--no-figures", "--out"])
+        .args([
+            "train",
+            "--limit",
+            "128",
+            "--epochs",
+            "1",
+            "--timesteps",
+            "10",
+            "--no-figures",
+            "--out",
+        ])
         .arg(&toy)
         .env("DIFFLAB_MNIST_DIR", &mnist)
         .output()
         .unwrap();
     ok(&train);
-    let toy_cfg: Value = serde_json::from_str(&std::fs::read_to_string(toy.join("config.json")).unwrap()).unwrap();
+    let toy_cfg: Value =
+        serde_json::from_str(&std::fs::read_to_string(toy.join("config.json")).unwrap()).unwrap();
 
     let out = tmp.path().join("m4");
     let model = fixture("unet_tiny");
-    let args = quick_args(model.to_str().unwrap(), out.to_str().unwrap(), toy.to_str().unwrap(), "42");
+    let args = quick_args(
+        model.to_str().unwrap(),
+        out.to_str().unwrap(),
+        toy.to_str().unwrap(),
+        "42",
+    );
     let res = difflab(&args, tmp.path());
     ok(&res);
     let s = summary(&out);
@@ -306,7 +448,12 @@ fn toy_comparison_when_a_checkpoint_exists() {
     assert_eq!(s["toy"]["image_size"], 16);
     assert_eq!(s["toy"]["num_train_timesteps"], 10);
     assert!(s["timings"]["toy_seconds"].as_f64().unwrap() > 0.0);
-    let names: Vec<&str> = s["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["samples.png", "steps.png", "toy_vs_pretrained.png"]);
     let (w, h) = png_size(&out.join("toy_vs_pretrained.png"));
     assert!(w >= 960 && h > 300, "{w}×{h}");

@@ -50,7 +50,11 @@ pub fn run(args: PretrainedArgs, _global: &Global) -> crate::Result<()> {
         seed: args.seed,
         out_dir: args.out,
         toy_dirs: args.toy.map_or(defaults.toy_dirs, |d| vec![d]),
-        step_counts: if args.no_steps_figure { Vec::new() } else { args.compare_steps },
+        step_counts: if args.no_steps_figure {
+            Vec::new()
+        } else {
+            args.compare_steps
+        },
         ..PretrainedConfig::default()
     };
     let report = run_pretrained(&cfg)?;

@@ -52,7 +52,10 @@ pub fn mosaic(pics: &[Picture], cols: usize, scale: u32, gap: u32) -> Result<Pic
         if (p.width(), p.height()) != (first.width(), first.height()) {
             return Err(Error::invalid("a mosaic of pictures of different sizes"));
         }
-        let (x0, y0) = ((i as u32 % cols) * (pw + gap), (i as u32 / cols) * (ph + gap));
+        let (x0, y0) = (
+            (i as u32 % cols) * (pw + gap),
+            (i as u32 / cols) * (ph + gap),
+        );
         for y in 0..ph {
             for x in 0..pw {
                 let o = (((y0 + y) * w + x0 + x) * 3) as usize;
@@ -73,7 +76,11 @@ pub fn samples_png(
     seed: u64,
 ) -> Result<(u32, u32)> {
     let n = pics.len();
-    let side = pics.iter().map(|p| p.width().max(p.height())).max().unwrap_or(1);
+    let side = pics
+        .iter()
+        .map(|p| p.width().max(p.height()))
+        .max()
+        .unwrap_or(1);
     let grid = ImageGrid::new(grid_cols(n))
         .tiles(pics.into_iter().map(Tile::new))
         .tile_px(side * SAMPLE_SCALE)
@@ -190,8 +197,18 @@ pub fn toy_vs_pretrained_png(
             facts.width,
             colour(facts.channels)
         ))
-        .caption(facts.data.as_deref().unwrap_or("training data: see its model card"))
-        .caption(facts.training.as_deref().unwrap_or("training time: see its model card"));
+        .caption(
+            facts
+                .data
+                .as_deref()
+                .unwrap_or("training data: see its model card"),
+        )
+        .caption(
+            facts
+                .training
+                .as_deref()
+                .unwrap_or("training time: see its model card"),
+        );
     let grid = ImageGrid::strip(vec![toy_tile, pre_tile])
         .tile_px(420)
         .gap(40);
@@ -204,4 +221,40 @@ pub fn toy_vs_pretrained_png(
         .grid(grid)
         .note("Same recipe — predict the noise, remove it step by step — at a very different scale of model, data and compute.")
         .save_png(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mosaic_scales_with_nearest_neighbour_and_leaves_gaps() {
+        let a = Picture::from_rgb8(2, 1, vec![10, 20, 30, 40, 50, 60]).unwrap();
+        let b = Picture::from_rgb8(2, 1, vec![1, 2, 3, 4, 5, 6]).unwrap();
+        let m = mosaic(&[a.clone(), b, a], 2, 2, 1).unwrap();
+        // 2 columns of 4 px + 1 gap; 2 rows of 2 px + 1 gap.
+        assert_eq!((m.width(), m.height()), (9, 5));
+        assert_eq!(m.pixel(0, 0), [10, 20, 30]);
+        assert_eq!(m.pixel(1, 1), [10, 20, 30]);
+        assert_eq!(m.pixel(2, 1), [40, 50, 60]);
+        let bg = style::BACKGROUND;
+        assert_eq!(m.pixel(4, 0), [bg.0, bg.1, bg.2]);
+        assert_eq!(m.pixel(5, 0), [1, 2, 3]);
+        assert_eq!(m.pixel(8, 1), [4, 5, 6]);
+        assert_eq!(m.pixel(0, 2), [bg.0, bg.1, bg.2]);
+        assert_eq!(m.pixel(3, 4), [40, 50, 60]);
+        // the empty cell of the last row stays background
+        assert_eq!(m.pixel(6, 3), [bg.0, bg.1, bg.2]);
+        let odd = Picture::from_rgb8(1, 1, vec![0, 0, 0]).unwrap();
+        assert!(mosaic(&[m.clone(), odd], 2, 1, 0).is_err());
+        assert!(mosaic(&[], 2, 1, 0).is_err());
+    }
+
+    #[test]
+    fn grid_is_near_square() {
+        assert_eq!(
+            [1, 2, 4, 5, 9, 16, 17].map(grid_cols),
+            [1, 2, 2, 3, 3, 4, 5]
+        );
+    }
 }

@@ -111,6 +111,8 @@ pub struct ModelFacts {
 pub struct SchedulerInfo {
     /// diffusers' class: `DDPMScheduler` or `DDIMScheduler`.
     pub class_name: String,
+    /// In words, e.g. `DDPM (fixed_large)` or `DDIM (η = 0)`.
+    pub sampler: String,
     /// The `scheduler_config.json` it was read from, or why defaults were used.
     pub source: String,
     /// The full configuration (diffusers' field names).
@@ -249,6 +251,7 @@ fn scheduler_info(files: &ModelFiles, s: &AnyScheduler) -> SchedulerInfo {
     .expect("scheduler configs serialise");
     SchedulerInfo {
         class_name: s.kind().class_name().into(),
+        sampler: describe(s),
         source: files.scheduler_config.as_ref().map_or_else(
             || "DDPMScheduler defaults (the model has no scheduler_config.json)".into(),
             |p| p.display().to_string(),
@@ -276,7 +279,9 @@ fn check_options(cfg: &PretrainedConfig) -> Result<()> {
         return Err(Error::invalid("--steps must be at least 1"));
     }
     if cfg.step_counts.contains(&0) {
-        return Err(Error::invalid("every step count of steps.png must be at least 1"));
+        return Err(Error::invalid(
+            "every step count of steps.png must be at least 1",
+        ));
     }
     if cfg.step_images == 0 {
         return Err(Error::invalid("steps.png needs at least 1 image per cell"));
@@ -285,9 +290,11 @@ fn check_options(cfg: &PretrainedConfig) -> Result<()> {
 }
 
 fn check_steps(t: usize, cfg: &PretrainedConfig) -> Result<()> {
-    for (what, n) in std::iter::once(("--steps", cfg.steps))
-        .chain(cfg.step_counts.iter().map(|&n| ("a steps.png step count", n)))
-    {
+    for (what, n) in std::iter::once(("--steps", cfg.steps)).chain(
+        cfg.step_counts
+            .iter()
+            .map(|&n| ("a steps.png step count", n)),
+    ) {
         if n > t {
             return Err(Error::invalid(format!(
                 "{what} of {n} is more than the scheduler's {t} training timesteps"
@@ -306,7 +313,13 @@ fn time_forward(model: &mut UNet2DModel, n: usize, shape: [usize; 3], t: f32) ->
     Ok(started.elapsed().as_secs_f64())
 }
 
-fn sample_options(cfg: &PretrainedConfig, shape: [usize; 3], count: usize, steps: usize, label: String) -> SampleOptions {
+fn sample_options(
+    cfg: &PretrainedConfig,
+    shape: [usize; 3],
+    count: usize,
+    steps: usize,
+    label: String,
+) -> SampleOptions {
     SampleOptions {
         count,
         seed: cfg.seed,
@@ -337,7 +350,10 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
     }
     let mc = model.config();
     let (height, width) = mc.sample_size.map(|s| s.hw()).ok_or_else(|| {
-        Error::file(&files.config, "has no sample_size: cannot tell what image size to generate")
+        Error::file(
+            &files.config,
+            "has no sample_size: cannot tell what image size to generate",
+        )
     })?;
     let shape = [height, width, mc.in_channels];
     let mut scheduler = build_scheduler(&files, cfg.sampler)?;
@@ -409,7 +425,10 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
                 fmt_seconds(toy_estimate)
             );
         }
-        eprintln!("{plan}\n  estimated time: about {}", fmt_seconds(estimated_seconds));
+        eprintln!(
+            "{plan}\n  estimated time: about {}",
+            fmt_seconds(estimated_seconds)
+        );
     }
 
     let label = format!("samples ({})", scheduler.kind().name());
@@ -421,7 +440,11 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
     let mut files_out = Vec::new();
     let mut paths = Vec::new();
     let mut record = |name: &str, size: (u32, u32)| {
-        files_out.push(FileInfo { name: name.into(), width: size.0, height: size.1 });
+        files_out.push(FileInfo {
+            name: name.into(),
+            width: size.0,
+            height: size.1,
+        });
         paths.push(cfg.out_dir.join(name));
     };
     let p = cfg.out_dir.join("samples.png");
@@ -437,7 +460,11 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
             for &n in &cfg.step_counts {
                 let mut s = build_scheduler(&files, Some(kind))?;
                 let label = format!("steps.png {} {n}", kind.name());
-                let o = sample(&mut model, &mut s, &sample_options(cfg, shape, cfg.step_images, n, label))?;
+                let o = sample(
+                    &mut model,
+                    &mut s,
+                    &sample_options(cfg, shape, cfg.step_images, n, label),
+                )?;
                 step_runs.push(StepRun {
                     sampler: kind.name().into(),
                     steps: n,
@@ -464,7 +491,11 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
             (Some(t.info), None)
         }
         None => {
-            let searched: Vec<String> = cfg.toy_dirs.iter().map(|d| d.display().to_string()).collect();
+            let searched: Vec<String> = cfg
+                .toy_dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect();
             let note = format!(
                 "no toy checkpoint in {}: toy_vs_pretrained.png skipped (run `difflab train` first, or pass --toy DIR)",
                 if searched.is_empty() { "(no folder given)".into() } else { searched.join(" or ") }
@@ -497,7 +528,12 @@ pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
     let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
     write_atomic(&json_path, format!("{json}\n").as_bytes())?;
     paths.push(json_path);
-    Ok(PretrainedReport { summary, paths, notes, samples: out.images })
+    Ok(PretrainedReport {
+        summary,
+        paths,
+        notes,
+        samples: out.images,
+    })
 }
 
 impl PretrainedReport {
@@ -508,7 +544,11 @@ impl PretrainedReport {
         let t = &s.timings;
         let mut o = String::new();
         let _ = writeln!(o, "Module 4 · a pretrained diffusion model: {}", m.id);
-        let rev = m.revision.as_deref().map(|r| format!(" @ {}", &r[..r.len().min(12)])).unwrap_or_default();
+        let rev = m
+            .revision
+            .as_deref()
+            .map(|r| format!(" @ {}", &r[..r.len().min(12)]))
+            .unwrap_or_default();
         let _ = writeln!(
             o,
             "  model      {}{rev} ({}), {} parameters, {}×{}×{}",
@@ -521,8 +561,8 @@ impl PretrainedReport {
         );
         let _ = writeln!(
             o,
-            "  scheduler  {} from {}",
-            s.scheduler.class_name, s.scheduler.source
+            "  scheduler  {} {} from {}",
+            s.scheduler.class_name, s.scheduler.sampler, s.scheduler.source
         );
         let _ = writeln!(
             o,
@@ -542,7 +582,12 @@ impl PretrainedReport {
                 .map(|r| format!("{} steps {}", r.steps, fmt_seconds(r.seconds)))
                 .collect();
             if !runs.is_empty() {
-                let _ = writeln!(o, "  steps.png  {:<4} {}", sampler.to_uppercase(), runs.join(" · "));
+                let _ = writeln!(
+                    o,
+                    "  steps.png  {:<4} {}",
+                    sampler.to_uppercase(),
+                    runs.join(" · ")
+                );
             }
         }
         if let Some(toy) = &s.toy {

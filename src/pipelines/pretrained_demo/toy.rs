@@ -3,9 +3,11 @@
 
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
+use crate::pipelines::sample::{sample, SampleOptions};
+use crate::schedulers::DdpmScheduler;
 use crate::train::checkpoint::{self, CheckpointConfig};
 use crate::train::console::thousands;
-use crate::train::preview::ddpm_sample;
+use crate::train::preview::ddpm_config;
 use crate::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -45,7 +47,10 @@ impl ToyInfo {
             (Some(a), Some(b)) if d.len() > 2 && contiguous => format!("digits {a}–{b}"),
             _ => format!(
                 "digits {}",
-                d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(",")
+                d.iter()
+                    .map(|v| v.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
             ),
         };
         format!("MNIST {digits}, {} images", thousands(self.training_images))
@@ -94,32 +99,33 @@ impl ToyModel {
         self.config.settings.schedule.num_train_timesteps
     }
 
-    /// Seconds of one model call on a batch of `count` (for the time estimate).
+    /// Seconds of one model call on a batch of `count` (for the time estimate), timed after a
+    /// first call that sizes the model's buffers.
     pub fn time_step(&mut self, count: usize) -> Result<f64> {
         let s = self.config.settings.data.image_size;
         let c = self.config.model().in_channels();
         let x = Tensor::zeros(vec![count, s, s, c]);
+        self.model.predict(&x, &vec![0.0; count])?;
         let started = Instant::now();
         self.model.predict(&x, &vec![0.0; count])?;
         Ok(started.elapsed().as_secs_f64())
     }
 
     /// Generate `count` samples with every DDPM step of its own schedule (as `difflab train`'s
-    /// preview does), seeded by `seed`.
+    /// preview does), seeded by `seed`, the toy's own image shape.
     pub fn sample(&mut self, count: usize, seed: u64, progress: bool) -> Result<ToySamples> {
         let s = &self.config.settings;
         let size = s.data.image_size;
         let channels = self.config.model().in_channels();
-        let started = Instant::now();
-        let x = ddpm_sample(
-            self.model.as_mut(),
-            &s.schedule,
+        let mut scheduler = DdpmScheduler::new(ddpm_config(&s.schedule))?;
+        let opts = SampleOptions {
             count,
-            size,
-            channels,
             seed,
             progress,
-        )?;
+            label: format!("toy ({})", self.config.model().arch().name()),
+            ..SampleOptions::new([size, size, channels], s.schedule.num_train_timesteps)
+        };
+        let out = sample(self.model.as_mut(), &mut scheduler, &opts)?;
         let stats = &self.config.stats;
         let info = ToyInfo {
             dir: self.dir.display().to_string(),
@@ -131,10 +137,10 @@ impl ToyModel {
             epochs: stats.epochs_done,
             train_seconds: stats.train_seconds,
             num_train_timesteps: s.schedule.num_train_timesteps,
-            sample_seconds: started.elapsed().as_secs_f64(),
+            sample_seconds: out.elapsed.as_secs_f64(),
         };
         Ok(ToySamples {
-            images: x.into_data(),
+            images: out.images.into_data(),
             channels,
             info,
         })
