@@ -1,6 +1,8 @@
 //! The toy U-Net's context (every activation and gradient buffer for one batch shape, allocated
 //! once) and its explicit forward and backward passes.
 
+use super::upconv::{UpConcatConv, UpConvBufs};
+use super::norm::{shift_norm_act_backward, shift_norm_act_forward, NormAct, NormScratch};
 use super::{check_size, LayerIdx, Layout, ToyAct, ToyNorm, ToyUNet, ToyUNetConfig, LAYERS};
 use crate::nn::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
 use crate::nn::ops::*;
@@ -54,13 +56,15 @@ pub struct ToyUNetCtx {
     am1: Vec<u8>,
     p2: Vec<f32>,
     am2: Vec<u8>,
-    cat2: Vec<f32>,
-    cat1: Vec<f32>,
+    /// Scratch of the decoders' first convolutions (dec2, dec1).
+    up2: UpConvBufs,
+    up1: UpConvBufs,
     out: Vec<f32>,
     dp1: Vec<f32>,
     dp2: Vec<f32>,
-    dcat2: Vec<f32>,
-    dcat1: Vec<f32>,
+    /// Gradients of the skip connections from the decoders (skip2, skip1).
+    dskip2: Vec<f32>,
+    dskip1: Vec<f32>,
     dshift: Vec<f32>,
     dtemb: Vec<f32>,
     dtemb_part: Vec<f32>,
@@ -68,6 +72,7 @@ pub struct ToyUNetCtx {
     dt1: Vec<f32>,
     dtpre1: Vec<f32>,
     ws: Workspace,
+    norm_ws: NormScratch,
 }
 
 /// True when a layer keeps its pre-activation (GroupNorm or SiLU need it in the backward pass).
@@ -121,13 +126,13 @@ impl ToyUNetCtx {
             am1: vec![0; px[1] * c0],
             p2: vec![0.0; px[2] * c1],
             am2: vec![0; px[2] * c1],
-            cat2: vec![0.0; px[1] * (c2 + c1)],
-            cat1: vec![0.0; px[0] * (c1 + c0)],
+            up2: up_conv(cfg, 6).bufs(n, h / 4, w / 4, train),
+            up1: up_conv(cfg, 8).bufs(n, h / 2, w / 2, train),
             out: vec![0.0; px[0] * ci],
             dp1: g(px[1] * c0),
             dp2: g(px[2] * c1),
-            dcat2: g(px[1] * (c2 + c1)),
-            dcat1: g(px[0] * (c1 + c0)),
+            dskip2: g(px[1] * c1),
+            dskip1: g(px[0] * c0),
             dshift: g(n * c0.max(c1).max(c2)),
             dtemb: g(n * th),
             dtemb_part: g(n * th),
@@ -135,6 +140,7 @@ impl ToyUNetCtx {
             dt1: g(n * th),
             dtpre1: g(n * th),
             ws: Workspace::new(),
+            norm_ws: NormScratch::default(),
         })
     }
 
@@ -147,6 +153,33 @@ impl ToyUNetCtx {
     pub fn output(&self) -> &[f32] {
         &self.out
     }
+}
+
+/// What a layer's convolution reads.
+enum Input<'a> {
+    /// One tensor at the layer's resolution.
+    Plain(&'a [f32]),
+    /// A decoder's `concat[up2(u), skip]`, with its scratch.
+    UpConcat(&'a [f32], &'a [f32], &'a mut UpConvBufs),
+}
+
+/// The decoder convolution of layer `i` (6: dec2.conv1, 8: dec1.conv1).
+fn up_conv(cfg: &ToyUNetConfig, i: usize) -> UpConcatConv {
+    let [c0, c1, c2] = cfg.channels;
+    match i {
+        6 => UpConcatConv { cu: c2, cs: c1, cout: c1 },
+        8 => UpConcatConv { cu: c1, cs: c0, cout: c0 },
+        _ => unreachable!("only dec2.conv1 and dec1.conv1 read a concatenation"),
+    }
+}
+
+/// `dst += src`, elementwise.
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.par_chunks_mut(1 << 14).zip(src.par_chunks(1 << 14)).for_each(|(d, s)| {
+        for (a, &v) in d.iter_mut().zip(s) {
+            *a += v;
+        }
+    });
 }
 
 fn conv3(cin: usize, cout: usize) -> Conv2d {
@@ -188,9 +221,9 @@ impl ToyUNet {
     /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
     /// keeping in `ctx` what the backward pass needs. Panics if the sizes do not match `ctx`.
     pub fn forward<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        let ToyUNetConfig { in_channels: ci, time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let ToyUNetConfig { in_channels: ci, time_embed_dim: te, time_hidden: th, channels: [c0, c1, _], .. } = self.cfg;
         let (n, h, w) = (ctx.n, ctx.h, ctx.w);
-        let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
+        let (h2, w2) = (h / 2, w / 2);
         assert_eq!(x.len(), n * h * w * ci, "toy U-Net forward: x is not [{n}, {h}, {w}, {ci}]");
         assert_eq!(t.len(), n, "toy U-Net forward: {} timesteps for {n} images", t.len());
         let lay = &self.layout;
@@ -207,29 +240,21 @@ impl ToyUNet {
         }
         for i in 0..LAYERS {
             let (before, rest) = c.layers.split_at_mut(i);
-            let input: &[f32] = match i {
-                0 if c.train => &c.img,
-                0 => x,
-                2 => &c.p1,
-                4 => &c.p2,
-                6 => &c.cat2,
-                8 => &c.cat1,
-                _ => &before[i - 1].post,
+            let input = match i {
+                0 if c.train => Input::Plain(&c.img),
+                0 => Input::Plain(x),
+                2 => Input::Plain(&c.p1),
+                4 => Input::Plain(&c.p2),
+                6 => Input::UpConcat(&before[5].post, &before[3].post, &mut c.up2),
+                8 => Input::UpConcat(&before[7].post, &before[1].post, &mut c.up1),
+                _ => Input::Plain(&before[i - 1].post),
             };
             let (hh, ww) = Self::hw_at(h, w, lay.layers[i].level);
-            self.layer_forward(&lay.layers[i], &mut rest[0], input, n, hh, ww, &c.temb, &mut c.ws);
+            self.layer_forward(i, &mut rest[0], input, n, hh, ww, &c.temb, &mut c.ws, &mut c.norm_ws);
             let post = &rest[0].post;
             match i {
-                1 => {
-                    max_pool2_forward(post, n, h, w, c0, &mut c.p1, &mut c.am1);
-                    copy_into_channels(post, n * h * w, c0, &mut c.cat1, c1 + c0, c1);
-                }
-                3 => {
-                    max_pool2_forward(post, n, h2, w2, c1, &mut c.p2, &mut c.am2);
-                    copy_into_channels(post, n * h2 * w2, c1, &mut c.cat2, c2 + c1, c2);
-                }
-                5 => upsample_nearest2_forward_into(post, n, h4, w4, c2, &mut c.cat2, c2 + c1, 0),
-                7 => upsample_nearest2_forward_into(post, n, h2, w2, c1, &mut c.cat1, c1 + c0, 0),
+                1 => max_pool2_forward(post, n, h, w, c0, &mut c.p1, &mut c.am1),
+                3 => max_pool2_forward(post, n, h2, w2, c1, &mut c.p2, &mut c.am2),
                 _ => {}
             }
         }
@@ -241,30 +266,45 @@ impl ToyUNet {
 
     /// One layer: `post = act(norm(conv(input) + shift))`.
     #[allow(clippy::too_many_arguments)]
-    fn layer_forward(&self, l: &LayerIdx, b: &mut LayerBufs, input: &[f32], n: usize, h: usize, w: usize, temb: &[f32], ws: &mut Workspace) {
+    fn layer_forward(&self, i: usize, b: &mut LayerBufs, input: Input, n: usize, h: usize, w: usize, temb: &[f32], ws: &mut Workspace, nws: &mut NormScratch) {
         let cfg = &self.cfg;
+        let l = &self.layout.layers[i];
         let pre = needs_pre(cfg);
         let relu_in_place = !pre && cfg.act == ToyAct::Relu;
         let fused = relu_in_place && l.proj.is_none();
         let dst = if pre { &mut b.pre } else { &mut b.post };
         let act = if fused { Act::Relu } else { Act::None };
-        conv2d_forward(&conv3(l.cin, l.cout), input, n, h, w, self.p(l.weight), Some(self.p(l.bias)), act, dst, ws);
+        let (weight, bias) = (self.p(l.weight), self.p(l.bias));
+        match input {
+            Input::Plain(x) => conv2d_forward(&conv3(l.cin, l.cout), x, n, h, w, weight, Some(bias), act, dst, ws),
+            Input::UpConcat(u, skip, bufs) => {
+                up_conv(cfg, i).forward(u, skip, n, h / 2, w / 2, weight, bias, dst, bufs, ws);
+                if fused {
+                    relu_forward_inplace(dst);
+                }
+            }
+        }
         if let Some(p) = l.proj {
             linear_forward(temb, n, cfg.time_hidden, self.p(p), None, l.cout, &mut b.shift);
-            add_shift(dst, &b.shift, h * w, l.cout, relu_in_place);
         }
         let hw = h * w;
-        match (cfg.norm, cfg.act, l.norm) {
-            (ToyNorm::Group, ToyAct::Silu, Some((g, be))) => {
-                group_norm_silu_forward(&b.pre, n, hw, l.cout, cfg.groups, GN_EPS, self.p(g), self.p(be), &mut b.post, &mut b.mean, &mut b.rstd)
+        match (cfg.norm, l.norm) {
+            (ToyNorm::Group, Some((g, be))) => {
+                let shift = l.proj.map(|_| &b.shift[..]);
+                let dims = (n, hw, l.cout, cfg.groups);
+                let (gamma, beta) = (self.p(g), self.p(be));
+                shift_norm_act_forward(&mut b.pre, shift, dims, GN_EPS, gamma, beta, norm_act(cfg.act), &mut b.post, &mut b.mean, &mut b.rstd, nws);
             }
-            (ToyNorm::Group, ToyAct::Relu, Some((g, be))) => {
-                group_norm_forward(&b.pre, n, hw, l.cout, cfg.groups, GN_EPS, self.p(g), self.p(be), &mut b.post, &mut b.mean, &mut b.rstd);
-                relu_forward_inplace(&mut b.post);
+            (ToyNorm::None, _) => {
+                if l.proj.is_some() {
+                    let dst = if pre { &mut b.pre } else { &mut b.post };
+                    add_shift(dst, &b.shift, hw, l.cout, relu_in_place);
+                }
+                if cfg.act == ToyAct::Silu {
+                    silu_forward(&b.pre, &mut b.post);
+                }
             }
-            (ToyNorm::None, ToyAct::Silu, _) => silu_forward(&b.pre, &mut b.post),
-            (ToyNorm::None, ToyAct::Relu, _) => {}
-            (ToyNorm::Group, _, None) => unreachable!("GroupNorm layers have norm parameters"),
+            (ToyNorm::Group, None) => unreachable!("GroupNorm layers have norm parameters"),
         }
     }
 
@@ -286,9 +326,9 @@ impl ToyUNet {
     }
 
     fn backward_ctx(&self, c: &mut ToyUNetCtx) {
-        let ToyUNetConfig { time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let ToyUNetConfig { time_embed_dim: te, time_hidden: th, channels: [c0, c1, _], .. } = self.cfg;
         let (n, h, w) = (c.n, c.h, c.w);
-        let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
+        let (h2, w2) = (h / 2, w / 2);
         let lay = &self.layout;
         let range = |i: usize| self.specs[i].range.clone();
 
@@ -305,25 +345,35 @@ impl ToyUNet {
             let (hh, ww) = Self::hw_at(h, w, l.level);
             let (before, rest) = c.layers.split_at_mut(i);
             let b = &mut rest[0];
-            self.act_norm_backward(l, b, n, hh * ww, &mut c.grads);
+            let ds = &mut c.dshift[..n * l.cout];
+            self.act_norm_backward(l, b, n, hh * ww, &mut c.grads, ds, &mut c.norm_ws);
             let d: &[f32] = if needs_pre(&self.cfg) { &b.dpre } else { &b.dpost };
             if let Some(p) = l.proj {
-                let ds = &mut c.dshift[..n * l.cout];
-                sum_pixels(d, hh * ww, l.cout, ds);
+                if self.cfg.norm == ToyNorm::None {
+                    sum_pixels(d, hh * ww, l.cout, ds);
+                }
                 linear_backward(&c.temb, ds, n, th, l.cout, self.p(p), Some(&mut c.dtemb_part), &mut c.grads[range(p)], None);
                 for (a, &v) in c.dtemb.iter_mut().zip(&c.dtemb_part) {
                     *a += v;
                 }
             }
+            let conv = conv3(l.cin, l.cout);
+            if i == 6 || i == 8 {
+                // The decoder's first convolution reads the layer below (up-sampled) and a skip.
+                let (bufs, dskip, skip) = if i == 6 { (&mut c.up2, &mut c.dskip2, 3) } else { (&mut c.up1, &mut c.dskip1, 1) };
+                let (lo, hi) = before.split_at_mut(i - 1);
+                let below = &mut hi[0];
+                let (gw, gb) = split2(&mut c.grads, &range(l.weight), &range(l.bias));
+                let dims = (n, hh / 2, ww / 2);
+                up_conv(&self.cfg, i).backward(&below.post, &lo[skip].post, d, dims, gw, gb, &mut below.dpost, dskip, bufs, &mut c.ws);
+                continue;
+            }
             let input: &[f32] = match i {
                 0 => &c.img,
                 2 => &c.p1,
                 4 => &c.p2,
-                6 => &c.cat2,
-                8 => &c.cat1,
                 _ => &before[i - 1].post,
             };
-            let conv = conv3(l.cin, l.cout);
             {
                 let (gw, gb) = split2(&mut c.grads, &range(l.weight), &range(l.bias));
                 conv2d_backward_weight(&conv, input, d, n, hh, ww, gw, Some(gb), &mut c.ws);
@@ -334,22 +384,18 @@ impl ToyUNet {
             let dinput: &mut [f32] = match i {
                 2 => &mut c.dp1,
                 4 => &mut c.dp2,
-                6 => &mut c.dcat2,
-                8 => &mut c.dcat1,
                 _ => &mut before[i - 1].dpost,
             };
             conv2d_backward_input(&conv, d, n, hh, ww, self.p(l.weight), dinput, &mut c.ws);
-            // Route the input gradient to the layers that produced the input.
+            // A pooled layer's gradient: through the pooling, plus the decoder's via the skip.
             match i {
-                8 => upsample_nearest2_backward_from(&c.dcat1, n, h2, w2, c1, c1 + c0, 0, &mut before[7].dpost),
-                6 => upsample_nearest2_backward_from(&c.dcat2, n, h4, w4, c2, c2 + c1, 0, &mut before[5].dpost),
                 4 => {
                     max_pool2_backward(&c.dp2, &c.am2, n, h2, w2, c1, &mut before[3].dpost);
-                    split_channels_acc(&c.dcat2, n * h2 * w2, c2 + c1, c2, &mut before[3].dpost, c1);
+                    add_into(&mut before[3].dpost, &c.dskip2);
                 }
                 2 => {
                     max_pool2_backward(&c.dp1, &c.am1, n, h, w, c0, &mut before[1].dpost);
-                    split_channels_acc(&c.dcat1, n * h * w, c1 + c0, c1, &mut before[1].dpost, c0);
+                    add_into(&mut before[1].dpost, &c.dskip1);
                 }
                 _ => {}
             }
@@ -367,24 +413,30 @@ impl ToyUNet {
     }
 
     /// From `b.dpost` to the gradient w.r.t. the pre-activation (`b.dpre`, or `b.dpost` in
-    /// place for ReLU without norm), filling the GroupNorm parameters' gradients.
-    fn act_norm_backward(&self, l: &LayerIdx, b: &mut LayerBufs, n: usize, hw: usize, grads: &mut [f32]) {
+    /// place for ReLU without norm), filling the GroupNorm parameters' gradients and, with
+    /// GroupNorm on a shifted layer, the shift's gradient `dshift` (`Σ_pixels dpre`).
+    #[allow(clippy::too_many_arguments)]
+    fn act_norm_backward(&self, l: &LayerIdx, b: &mut LayerBufs, n: usize, hw: usize, grads: &mut [f32], dshift: &mut [f32], nws: &mut NormScratch) {
         let cfg = &self.cfg;
         match (cfg.norm, cfg.act, l.norm) {
             (ToyNorm::Group, act, Some((g, be))) => {
                 let (dg, db) = split2(grads, &self.specs[g].range, &self.specs[be].range);
-                let (gamma, beta) = (self.p(g), self.p(be));
-                if act == ToyAct::Silu {
-                    group_norm_silu_backward(&b.pre, &b.dpost, n, hw, l.cout, cfg.groups, gamma, beta, &b.mean, &b.rstd, &mut b.dpre, dg, db);
-                } else {
-                    relu_backward_inplace(&b.post, &mut b.dpost);
-                    group_norm_backward(&b.pre, &b.dpost, n, hw, l.cout, cfg.groups, gamma, &b.mean, &b.rstd, &mut b.dpre, dg, db);
-                }
+                let dims = (n, hw, l.cout, cfg.groups);
+                let ds = l.proj.map(|_| dshift);
+                shift_norm_act_backward(&b.pre, &b.dpost, dims, self.p(g), self.p(be), norm_act(act), &b.mean, &b.rstd, &mut b.dpre, dg, db, ds, nws);
             }
             (ToyNorm::None, ToyAct::Silu, _) => silu_backward(&b.pre, &b.dpost, &mut b.dpre),
             (ToyNorm::None, ToyAct::Relu, _) => relu_backward_inplace(&b.post, &mut b.dpost),
             (ToyNorm::Group, _, None) => unreachable!("GroupNorm layers have norm parameters"),
         }
+    }
+}
+
+/// The normalisation kernel's activation for a config's.
+fn norm_act(a: ToyAct) -> NormAct {
+    match a {
+        ToyAct::Silu => NormAct::Silu,
+        ToyAct::Relu => NormAct::Relu,
     }
 }
 

@@ -25,6 +25,8 @@
 //! `[in, out]` linear layers); training goes through a [`ToyUNetCtx`].
 
 mod ctx;
+mod norm;
+mod upconv;
 
 pub use ctx::ToyUNetCtx;
 
