@@ -33,7 +33,14 @@ pub(crate) fn exp_f32(x: f32) -> f32 {
     let k = (x * LOG2E + ROUND) - ROUND;
     let r = x - k * C1 - k * C2;
     let z = r * r;
-    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2) * r + 1.666_666_5e-1) * r + 5.000_000_1e-1) * z + r + 1.0;
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5)
+        * z
+        + r
+        + 1.0;
     p * f32::from_bits(((k as i32 + 127) as u32) << 23)
 }
 
@@ -68,9 +75,25 @@ fn act_forward_row(act: NormAct, x: &[f32], a: &[f32], b: &[f32], y: &mut [f32])
 /// running sums `sd += dz` and `sdx += dz·x`.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-fn act_backward_row(act: NormAct, x: &[f32], dy: &[f32], a: &[f32], b: &[f32], dz: &mut [f32], sd: &mut [f32], sdx: &mut [f32]) {
+fn act_backward_row(
+    act: NormAct,
+    x: &[f32],
+    dy: &[f32],
+    a: &[f32],
+    b: &[f32],
+    dz: &mut [f32],
+    sd: &mut [f32],
+    sdx: &mut [f32],
+) {
     let c = dz.len();
-    let (x, dy, a, b, sd, sdx) = (&x[..c], &dy[..c], &a[..c], &b[..c], &mut sd[..c], &mut sdx[..c]);
+    let (x, dy, a, b, sd, sdx) = (
+        &x[..c],
+        &dy[..c],
+        &a[..c],
+        &b[..c],
+        &mut sd[..c],
+        &mut sdx[..c],
+    );
     match act {
         NormAct::Silu => {
             for j in 0..c {
@@ -134,7 +157,13 @@ fn parts<T, const K: usize>(buf: &mut [T], len: usize) -> [&mut [T]; K] {
 }
 
 /// Per-channel sums `tot[j] = Σ_rows f(x[row, j], j)` (f32 within blocks of rows, f64 across).
-fn channel_sums(x: &[f32], c: usize, f: impl Fn(f32, usize) -> f32, acc: &mut [f32], tot: &mut [f64]) {
+fn channel_sums(
+    x: &[f32],
+    c: usize,
+    f: impl Fn(f32, usize) -> f32,
+    acc: &mut [f32],
+    tot: &mut [f64],
+) {
     tot.fill(0.0);
     for block in x.chunks(BLOCK * c) {
         acc.fill(0.0);
@@ -169,8 +198,14 @@ pub(crate) fn shift_norm_act_forward(
     scratch: &mut NormScratch,
 ) {
     let len = hw * c;
-    assert!(x.len() == n * len && y.len() == n * len && gamma.len() == c && beta.len() == c, "shift_norm_act_forward: sizes");
-    assert!(groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups, "shift_norm_act_forward: groups");
+    assert!(
+        x.len() == n * len && y.len() == n * len && gamma.len() == c && beta.len() == c,
+        "shift_norm_act_forward: sizes"
+    );
+    assert!(
+        groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups,
+        "shift_norm_act_forward: groups"
+    );
     let cg = c / groups;
     let count = (hw * cg) as f64;
     let (s32, s64) = scratch.get(n, c);
@@ -236,77 +271,107 @@ pub(crate) fn shift_norm_act_backward(
     scratch: &mut NormScratch,
 ) {
     let len = hw * c;
-    assert!(x.len() == n * len && dy.len() == n * len && dx.len() == n * len, "shift_norm_act_backward: sizes");
-    assert!(dgamma.len() == c && dbeta.len() == c && gamma.len() == c && beta.len() == c, "shift_norm_act_backward: parameter sizes");
-    assert!(groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups, "shift_norm_act_backward: groups");
+    assert!(
+        x.len() == n * len && dy.len() == n * len && dx.len() == n * len,
+        "shift_norm_act_backward: sizes"
+    );
+    assert!(
+        dgamma.len() == c && dbeta.len() == c && gamma.len() == c && beta.len() == c,
+        "shift_norm_act_backward: parameter sizes"
+    );
+    assert!(
+        groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups,
+        "shift_norm_act_backward: groups"
+    );
     let cg = c / groups;
     let count = (hw * cg) as f64;
     let want_shift = dshift.is_some();
     let (s32, s64) = scratch.get(n, c);
-    dx.par_chunks_mut(len).zip(s32.par_chunks_mut(F32 * c).zip(s64.par_chunks_mut(F64 * c))).enumerate().for_each(|(b, (dx, (s32, s64)))| {
-        let x = &x[b * len..(b + 1) * len];
-        let dy = &dy[b * len..(b + 1) * len];
-        let (mean, rstd) = (&mean[b * groups..(b + 1) * groups], &rstd[b * groups..(b + 1) * groups]);
-        let [a, bb, ad, adx, p, q, r0, ash, dg, db, dsh] = parts::<f32, 11>(s32, c);
-        let [sd, sdx, sh] = parts::<f64, 3>(s64, c);
-        for j in 0..c {
-            a[j] = rstd[j / cg] * gamma[j];
-            bb[j] = beta[j] - mean[j / cg] * a[j];
-        }
-        // Pass 1: dz (through the activation) into dx, per-channel Σ dz and Σ dz·x.
-        sd.fill(0.0);
-        sdx.fill(0.0);
-        for (rows_dx, (rows_x, rows_dy)) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c).zip(dy.chunks(BLOCK * c))) {
-            ad.fill(0.0);
-            adx.fill(0.0);
-            for (dr, (xr, gr)) in rows_dx.chunks_exact_mut(c).zip(rows_x.chunks_exact(c).zip(rows_dy.chunks_exact(c))) {
-                act_backward_row(act, xr, gr, &a[..c], &bb[..c], dr, &mut ad[..c], &mut adx[..c]);
-            }
+    dx.par_chunks_mut(len)
+        .zip(s32.par_chunks_mut(F32 * c).zip(s64.par_chunks_mut(F64 * c)))
+        .enumerate()
+        .for_each(|(b, (dx, (s32, s64)))| {
+            let x = &x[b * len..(b + 1) * len];
+            let dy = &dy[b * len..(b + 1) * len];
+            let (mean, rstd) = (
+                &mean[b * groups..(b + 1) * groups],
+                &rstd[b * groups..(b + 1) * groups],
+            );
+            let [a, bb, ad, adx, p, q, r0, ash, dg, db, dsh] = parts::<f32, 11>(s32, c);
+            let [sd, sdx, sh] = parts::<f64, 3>(s64, c);
             for j in 0..c {
-                sd[j] += ad[j] as f64;
-                sdx[j] += adx[j] as f64;
+                a[j] = rstd[j / cg] * gamma[j];
+                bb[j] = beta[j] - mean[j / cg] * a[j];
             }
-        }
-        // dβ = Σ dz, dγ = r·(Σ dz·x − μ Σ dz); the group means of g and g·x̂ from those.
-        for g in 0..groups {
-            let (mu, r) = (mean[g] as f64, rstd[g] as f64);
-            let (mut sg, mut sgx) = (0.0f64, 0.0f64);
-            for j in g * cg..(g + 1) * cg {
-                let dgj = r * (sdx[j] - mu * sd[j]);
-                db[j] = sd[j] as f32;
-                dg[j] = dgj as f32;
-                sg += gamma[j] as f64 * sd[j];
-                sgx += gamma[j] as f64 * dgj;
-            }
-            let (mg, mgx) = (sg / count, sgx / count);
-            for j in g * cg..(g + 1) * cg {
-                p[j] = (r * gamma[j] as f64) as f32;
-                q[j] = (-r * r * mgx) as f32;
-                r0[j] = (r * (r * mu * mgx - mg)) as f32;
-            }
-        }
-        // Pass 2: dx = dz·P + x·Q + R, and Σ dx for the shift.
-        sh.fill(0.0);
-        for (rows_dx, rows_x) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c)) {
-            ash.fill(0.0);
-            for (dr, xr) in rows_dx.chunks_exact_mut(c).zip(rows_x.chunks_exact(c)) {
-                let (p, q, r0, ash) = (&p[..c], &q[..c], &r0[..c], &mut ash[..c]);
+            // Pass 1: dz (through the activation) into dx, per-channel Σ dz and Σ dz·x.
+            sd.fill(0.0);
+            sdx.fill(0.0);
+            for (rows_dx, (rows_x, rows_dy)) in dx
+                .chunks_mut(BLOCK * c)
+                .zip(x.chunks(BLOCK * c).zip(dy.chunks(BLOCK * c)))
+            {
+                ad.fill(0.0);
+                adx.fill(0.0);
+                for (dr, (xr, gr)) in rows_dx
+                    .chunks_exact_mut(c)
+                    .zip(rows_x.chunks_exact(c).zip(rows_dy.chunks_exact(c)))
+                {
+                    act_backward_row(
+                        act,
+                        xr,
+                        gr,
+                        &a[..c],
+                        &bb[..c],
+                        dr,
+                        &mut ad[..c],
+                        &mut adx[..c],
+                    );
+                }
                 for j in 0..c {
-                    let d = dr[j] * p[j] + xr[j] * q[j] + r0[j];
-                    dr[j] = d;
-                    ash[j] += d;
+                    sd[j] += ad[j] as f64;
+                    sdx[j] += adx[j] as f64;
                 }
             }
-            if want_shift {
-                for (s, &v) in sh.iter_mut().zip(ash.iter()) {
-                    *s += v as f64;
+            // dβ = Σ dz, dγ = r·(Σ dz·x − μ Σ dz); the group means of g and g·x̂ from those.
+            for g in 0..groups {
+                let (mu, r) = (mean[g] as f64, rstd[g] as f64);
+                let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+                for j in g * cg..(g + 1) * cg {
+                    let dgj = r * (sdx[j] - mu * sd[j]);
+                    db[j] = sd[j] as f32;
+                    dg[j] = dgj as f32;
+                    sg += gamma[j] as f64 * sd[j];
+                    sgx += gamma[j] as f64 * dgj;
+                }
+                let (mg, mgx) = (sg / count, sgx / count);
+                for j in g * cg..(g + 1) * cg {
+                    p[j] = (r * gamma[j] as f64) as f32;
+                    q[j] = (-r * r * mgx) as f32;
+                    r0[j] = (r * (r * mu * mgx - mg)) as f32;
                 }
             }
-        }
-        for (o, &s) in dsh.iter_mut().zip(sh.iter()) {
-            *o = s as f32;
-        }
-    });
+            // Pass 2: dx = dz·P + x·Q + R, and Σ dx for the shift.
+            sh.fill(0.0);
+            for (rows_dx, rows_x) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c)) {
+                ash.fill(0.0);
+                for (dr, xr) in rows_dx.chunks_exact_mut(c).zip(rows_x.chunks_exact(c)) {
+                    let (p, q, r0, ash) = (&p[..c], &q[..c], &r0[..c], &mut ash[..c]);
+                    for j in 0..c {
+                        let d = dr[j] * p[j] + xr[j] * q[j] + r0[j];
+                        dr[j] = d;
+                        ash[j] += d;
+                    }
+                }
+                if want_shift {
+                    for (s, &v) in sh.iter_mut().zip(ash.iter()) {
+                        *s += v as f64;
+                    }
+                }
+            }
+            for (o, &s) in dsh.iter_mut().zip(sh.iter()) {
+                *o = s as f32;
+            }
+        });
     dgamma.fill(0.0);
     dbeta.fill(0.0);
     for per in s32.chunks_exact(F32 * c) {
@@ -326,49 +391,124 @@ pub(crate) fn shift_norm_act_backward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::ops::{group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward};
+    use crate::nn::ops::{
+        group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
+    };
     use crate::util::rng::Rng;
 
     fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
         assert_eq!(a.len(), b.len(), "{what}: lengths");
         let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-        assert!(err <= tol * scale, "{what}: max error {err} at scale {scale}");
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            err <= tol * scale,
+            "{what}: max error {err} at scale {scale}"
+        );
     }
 
     /// The fused kernels agree with the compute core's GroupNorm(+SiLU) kernels after a shift.
     #[test]
     fn fused_kernels_match_the_core_group_norm() {
         let mut rng = Rng::seeded(3);
-        for (n, hw, c, groups, act) in [(3, 20, 12, 4, NormAct::Silu), (2, 130, 32, 8, NormAct::Silu), (2, 9, 6, 2, NormAct::Relu), (1, 70, 8, 1, NormAct::Silu)] {
-            let x0: Vec<f32> = rng.normal_vec(n * hw * c).iter().map(|v| 2.0 * v + 0.7).collect();
+        for (n, hw, c, groups, act) in [
+            (3, 20, 12, 4, NormAct::Silu),
+            (2, 130, 32, 8, NormAct::Silu),
+            (2, 9, 6, 2, NormAct::Relu),
+            (1, 70, 8, 1, NormAct::Silu),
+        ] {
+            let x0: Vec<f32> = rng
+                .normal_vec(n * hw * c)
+                .iter()
+                .map(|v| 2.0 * v + 0.7)
+                .collect();
             let shift = rng.normal_vec(n * c);
             let gamma: Vec<f32> = rng.normal_vec(c).iter().map(|v| 1.0 + 0.3 * v).collect();
             let beta = rng.normal_vec(c);
             let dy = rng.normal_vec(n * hw * c);
             let mut x = x0.clone();
-            let (mut y, mut mean, mut rstd) = (vec![0.0; x.len()], vec![0.0; n * groups], vec![0.0; n * groups]);
+            let (mut y, mut mean, mut rstd) = (
+                vec![0.0; x.len()],
+                vec![0.0; n * groups],
+                vec![0.0; n * groups],
+            );
             let mut ws = NormScratch::default();
-            shift_norm_act_forward(&mut x, Some(&shift), (n, hw, c, groups), 1e-5, &gamma, &beta, act, &mut y, &mut mean, &mut rstd, &mut ws);
-            let shifted: Vec<f32> = x0.iter().enumerate().map(|(i, v)| v + shift[(i / (hw * c)) * c + i % c]).collect();
+            shift_norm_act_forward(
+                &mut x,
+                Some(&shift),
+                (n, hw, c, groups),
+                1e-5,
+                &gamma,
+                &beta,
+                act,
+                &mut y,
+                &mut mean,
+                &mut rstd,
+                &mut ws,
+            );
+            let shifted: Vec<f32> = x0
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + shift[(i / (hw * c)) * c + i % c])
+                .collect();
             assert_eq!(x, shifted, "x keeps the shifted values");
-            let (mut want, mut m2, mut r2) = (vec![0.0; x.len()], vec![0.0; n * groups], vec![0.0; n * groups]);
+            let (mut want, mut m2, mut r2) = (
+                vec![0.0; x.len()],
+                vec![0.0; n * groups],
+                vec![0.0; n * groups],
+            );
             let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
             if act == NormAct::Silu {
-                group_norm_silu_forward(&shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2);
-                group_norm_silu_backward(&shifted, &dy, n, hw, c, groups, &gamma, &beta, &m2, &r2, &mut dx2, &mut dg2, &mut db2);
+                group_norm_silu_forward(
+                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
+                );
+                group_norm_silu_backward(
+                    &shifted, &dy, n, hw, c, groups, &gamma, &beta, &m2, &r2, &mut dx2, &mut dg2,
+                    &mut db2,
+                );
             } else {
-                group_norm_forward(&shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2);
-                let masked: Vec<f32> = dy.iter().zip(&want).map(|(&d, &z)| if z > 0.0 { d } else { 0.0 }).collect();
+                group_norm_forward(
+                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
+                );
+                let masked: Vec<f32> = dy
+                    .iter()
+                    .zip(&want)
+                    .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
+                    .collect();
                 want.iter_mut().for_each(|v| *v = v.max(0.0));
-                group_norm_backward(&shifted, &masked, n, hw, c, groups, &gamma, &m2, &r2, &mut dx2, &mut dg2, &mut db2);
+                group_norm_backward(
+                    &shifted, &masked, n, hw, c, groups, &gamma, &m2, &r2, &mut dx2, &mut dg2,
+                    &mut db2,
+                );
             }
             let tag = format!("n{n} hw{hw} c{c} g{groups} {act:?}");
             close(&y, &want, 2e-6, &format!("y {tag}"));
             close(&mean, &m2, 1e-6, &format!("mean {tag}"));
             close(&rstd, &r2, 1e-6, &format!("rstd {tag}"));
-            let (mut dx, mut dg, mut db, mut ds) = (vec![f32::NAN; x.len()], vec![f32::NAN; c], vec![f32::NAN; c], vec![f32::NAN; n * c]);
-            shift_norm_act_backward(&x, &dy, (n, hw, c, groups), &gamma, &beta, act, &mean, &rstd, &mut dx, &mut dg, &mut db, Some(&mut ds), &mut ws);
+            let (mut dx, mut dg, mut db, mut ds) = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; c],
+                vec![f32::NAN; c],
+                vec![f32::NAN; n * c],
+            );
+            shift_norm_act_backward(
+                &x,
+                &dy,
+                (n, hw, c, groups),
+                &gamma,
+                &beta,
+                act,
+                &mean,
+                &rstd,
+                &mut dx,
+                &mut dg,
+                &mut db,
+                Some(&mut ds),
+                &mut ws,
+            );
             close(&dx, &dx2, 2e-5, &format!("dx {tag}"));
             close(&dg, &dg2, 2e-5, &format!("dgamma {tag}"));
             close(&db, &db2, 2e-5, &format!("dbeta {tag}"));

@@ -13,7 +13,9 @@
 //! Layout: `u` `[n, hl, wl, cu]`, `s` `[n, 2hl, 2wl, cs]`, weight HWIO `[3, 3, cu + cs, cout]`
 //! (input channels: up-sampled part first, as in the concatenation), `y` `[n, 2hl, 2wl, cout]`.
 
-use crate::nn::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
+use crate::nn::conv::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+};
 use crate::nn::workspace::Workspace;
 use rayon::prelude::*;
 
@@ -61,7 +63,12 @@ impl UpConcatConv {
 
     /// The 2×2 convolution of parity `(a, b)` at low resolution.
     fn parity_conv(&self, a: usize, b: usize) -> Conv2d {
-        let pad = Padding { top: 1 - a, bottom: a, left: 1 - b, right: b };
+        let pad = Padding {
+            top: 1 - a,
+            bottom: a,
+            left: 1 - b,
+            right: b,
+        };
         Conv2d::new(self.cu, self.cout, 2, 1, pad)
     }
 
@@ -83,9 +90,14 @@ impl UpConcatConv {
     fn prepare(&self, weight: &[f32], bufs: &mut UpConvBufs) {
         let (cu, cs, co) = (self.cu, self.cs, self.cout);
         let cin = cu + cs;
-        assert_eq!(weight.len(), 9 * cin * co, "up-concat conv: weight is not [3, 3, {cin}, {co}]");
+        assert_eq!(
+            weight.len(),
+            9 * cin * co,
+            "up-concat conv: weight is not [3, 3, {cin}, {co}]"
+        );
         for tap in 0..9 {
-            bufs.w_skip[tap * cs * co..(tap + 1) * cs * co].copy_from_slice(&weight[(tap * cin + cu) * co..(tap + 1) * cin * co]);
+            bufs.w_skip[tap * cs * co..(tap + 1) * cs * co]
+                .copy_from_slice(&weight[(tap * cin + cu) * co..(tap + 1) * cin * co]);
         }
         let blk = cu * co;
         for (p, k) in bufs.k.chunks_exact_mut(4 * blk).enumerate() {
@@ -109,28 +121,65 @@ impl UpConcatConv {
 
     /// `y = bias + conv3×3(concat[up2(u), s])`, no activation. `hl × wl` is `u`'s size.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, u: &[f32], s: &[f32], n: usize, hl: usize, wl: usize, weight: &[f32], bias: &[f32], y: &mut [f32], bufs: &mut UpConvBufs, ws: &mut Workspace) {
+    pub fn forward(
+        &self,
+        u: &[f32],
+        s: &[f32],
+        n: usize,
+        hl: usize,
+        wl: usize,
+        weight: &[f32],
+        bias: &[f32],
+        y: &mut [f32],
+        bufs: &mut UpConvBufs,
+        ws: &mut Workspace,
+    ) {
         let (h, w, co) = (2 * hl, 2 * wl, self.cout);
         self.prepare(weight, bufs);
-        conv2d_forward(&self.skip_conv(), s, n, h, w, &bufs.w_skip, Some(bias), Act::None, y, ws);
+        conv2d_forward(
+            &self.skip_conv(),
+            s,
+            n,
+            h,
+            w,
+            &bufs.w_skip,
+            Some(bias),
+            Act::None,
+            y,
+            ws,
+        );
         let plane = n * hl * wl * co;
         let blk = 4 * self.cu * co;
         for p in 0..4 {
             let out = &mut bufs.planes[p * plane..(p + 1) * plane];
-            conv2d_forward(&self.parity_conv(p / 2, p % 2), u, n, hl, wl, &bufs.k[p * blk..(p + 1) * blk], None, Act::None, out, ws);
+            conv2d_forward(
+                &self.parity_conv(p / 2, p % 2),
+                u,
+                n,
+                hl,
+                wl,
+                &bufs.k[p * blk..(p + 1) * blk],
+                None,
+                Act::None,
+                out,
+                ws,
+            );
         }
         let planes = &bufs.planes;
-        y.par_chunks_mut(h * w * co).enumerate().for_each(|(bi, y)| {
-            for r in 0..h {
-                for c in 0..w {
-                    let p = (r % 2) * 2 + c % 2;
-                    let src = &planes[p * plane + ((bi * hl + r / 2) * wl + c / 2) * co..][..co];
-                    for (o, &v) in y[(r * w + c) * co..][..co].iter_mut().zip(src) {
-                        *o += v;
+        y.par_chunks_mut(h * w * co)
+            .enumerate()
+            .for_each(|(bi, y)| {
+                for r in 0..h {
+                    for c in 0..w {
+                        let p = (r % 2) * 2 + c % 2;
+                        let src =
+                            &planes[p * plane + ((bi * hl + r / 2) * wl + c / 2) * co..][..co];
+                        for (o, &v) in y[(r * w + c) * co..][..co].iter_mut().zip(src) {
+                            *o += v;
+                        }
                     }
                 }
-            }
-        });
+            });
     }
 
     /// Gradients given `dy` (`[n, 2hl, 2wl, cout]`, w.r.t. the convolution's output): `dweight`
@@ -157,7 +206,8 @@ impl UpConcatConv {
         conv2d_backward_input(&skip, dy, n, h, w, &bufs.w_skip, ds, ws);
         dweight.fill(0.0);
         for tap in 0..9 {
-            dweight[(tap * cin + cu) * co..(tap + 1) * cin * co].copy_from_slice(&bufs.dw_skip[tap * cs * co..(tap + 1) * cs * co]);
+            dweight[(tap * cin + cu) * co..(tap + 1) * cin * co]
+                .copy_from_slice(&bufs.dw_skip[tap * cs * co..(tap + 1) * cs * co]);
         }
         // Gather dy by parity into the low-resolution planes.
         let plane = n * hl * wl * co;
@@ -165,20 +215,23 @@ impl UpConcatConv {
         let (p1, rest) = rest.split_at_mut(plane);
         let (p2, p3) = rest.split_at_mut(plane);
         let per = hl * wl * co;
-        p0.par_chunks_mut(per).zip(p1.par_chunks_mut(per)).zip(p2.par_chunks_mut(per).zip(p3.par_chunks_mut(per))).enumerate().for_each(
-            |(bi, ((q0, q1), (q2, q3)))| {
+        p0.par_chunks_mut(per)
+            .zip(p1.par_chunks_mut(per))
+            .zip(p2.par_chunks_mut(per).zip(p3.par_chunks_mut(per)))
+            .enumerate()
+            .for_each(|(bi, ((q0, q1), (q2, q3)))| {
                 let dy = &dy[bi * h * w * co..(bi + 1) * h * w * co];
                 let qs = [q0, q1, q2, q3];
                 for (p, q) in qs.into_iter().enumerate() {
                     let (a, b) = (p / 2, p % 2);
                     for i in 0..hl {
                         for j in 0..wl {
-                            q[(i * wl + j) * co..][..co].copy_from_slice(&dy[((2 * i + a) * w + 2 * j + b) * co..][..co]);
+                            q[(i * wl + j) * co..][..co]
+                                .copy_from_slice(&dy[((2 * i + a) * w + 2 * j + b) * co..][..co]);
                         }
                     }
                 }
-            },
-        );
+            });
         let blk = cu * co;
         for p in 0..4 {
             let (a, b) = (p / 2, p % 2);
@@ -190,7 +243,10 @@ impl UpConcatConv {
                     let src = &bufs.dk[(ty * 2 + tx) * blk..][..blk];
                     for &ky in taps(a, ty) {
                         for &kx in taps(b, tx) {
-                            for (d, &v) in dweight[(ky * 3 + kx) * cin * co..][..blk].iter_mut().zip(src) {
+                            for (d, &v) in dweight[(ky * 3 + kx) * cin * co..][..blk]
+                                .iter_mut()
+                                .zip(src)
+                            {
                                 *d += v;
                             }
                         }
@@ -202,11 +258,13 @@ impl UpConcatConv {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, du, ws);
             } else {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, &mut bufs.du_part, ws);
-                du.par_chunks_mut(1 << 14).zip(bufs.du_part.par_chunks(1 << 14)).for_each(|(d, s)| {
-                    for (a, &v) in d.iter_mut().zip(s) {
-                        *a += v;
-                    }
-                });
+                du.par_chunks_mut(1 << 14)
+                    .zip(bufs.du_part.par_chunks(1 << 14))
+                    .for_each(|(d, s)| {
+                        for (a, &v) in d.iter_mut().zip(s) {
+                            *a += v;
+                        }
+                    });
             }
         }
     }
@@ -215,20 +273,35 @@ impl UpConcatConv {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nn::ops::{copy_into_channels, split_channels, upsample_nearest2_backward, upsample_nearest2_forward_into};
+    use crate::nn::ops::{
+        copy_into_channels, split_channels, upsample_nearest2_backward,
+        upsample_nearest2_forward_into,
+    };
     use crate::util::rng::Rng;
 
     fn close(a: &[f32], b: &[f32], what: &str) {
         let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let err = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
-        assert!(err <= 1e-5 * scale, "{what}: max error {err} at scale {scale}");
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            err <= 1e-5 * scale,
+            "{what}: max error {err} at scale {scale}"
+        );
     }
 
     /// Against the plain path: up-sample, concatenate, 3×3 convolution (and its backward).
     #[test]
     fn matches_upsample_concat_conv() {
         let mut rng = Rng::seeded(9);
-        for (n, hl, wl, cu, cs, co) in [(2, 3, 4, 5, 3, 4), (3, 2, 2, 8, 4, 6), (1, 7, 7, 4, 2, 3), (2, 1, 3, 3, 3, 2)] {
+        for (n, hl, wl, cu, cs, co) in [
+            (2, 3, 4, 5, 3, 4),
+            (3, 2, 2, 8, 4, 6),
+            (1, 7, 7, 4, 2, 3),
+            (2, 1, 3, 3, 3, 2),
+        ] {
             let uc = UpConcatConv { cu, cs, cout: co };
             let (h, w, cin) = (2 * hl, 2 * wl, cu + cs);
             let u = rng.normal_vec(n * hl * wl * cu);
@@ -242,14 +315,28 @@ mod tests {
             copy_into_channels(&s, n * h * w, cs, &mut cat, cin, cu);
             let conv = Conv2d::new(cin, co, 3, 1, Padding::same(3));
             let mut want = vec![0.0; n * h * w * co];
-            conv2d_forward(&conv, &cat, n, h, w, &weight, Some(&bias), Act::None, &mut want, &mut ws);
+            conv2d_forward(
+                &conv,
+                &cat,
+                n,
+                h,
+                w,
+                &weight,
+                Some(&bias),
+                Act::None,
+                &mut want,
+                &mut ws,
+            );
             let mut bufs = uc.bufs(n, hl, wl, true);
             let mut y = vec![f32::NAN; want.len()];
-            uc.forward(&u, &s, n, hl, wl, &weight, &bias, &mut y, &mut bufs, &mut ws);
+            uc.forward(
+                &u, &s, n, hl, wl, &weight, &bias, &mut y, &mut bufs, &mut ws,
+            );
             let tag = format!("n{n} {hl}x{wl} cu{cu} cs{cs} co{co}");
             close(&y, &want, &format!("forward {tag}"));
 
-            let (mut dw2, mut db2, mut dcat) = (vec![0.0; weight.len()], vec![0.0; co], vec![0.0; cat.len()]);
+            let (mut dw2, mut db2, mut dcat) =
+                (vec![0.0; weight.len()], vec![0.0; co], vec![0.0; cat.len()]);
             conv2d_backward_weight(&conv, &cat, &dy, n, h, w, &mut dw2, Some(&mut db2), &mut ws);
             conv2d_backward_input(&conv, &dy, n, h, w, &weight, &mut dcat, &mut ws);
             let (mut du2, mut ds2) = (vec![0.0; u.len()], vec![0.0; s.len()]);
@@ -257,8 +344,24 @@ mod tests {
             split_channels(&dcat, n * h * w, cin, 0, &mut dup, cu);
             upsample_nearest2_backward(&dup, n, hl, wl, cu, &mut du2);
             split_channels(&dcat, n * h * w, cin, cu, &mut ds2, cs);
-            let (mut dw, mut db, mut du, mut ds) = (vec![f32::NAN; dw2.len()], vec![f32::NAN; co], vec![f32::NAN; u.len()], vec![f32::NAN; s.len()]);
-            uc.backward(&u, &s, &dy, (n, hl, wl), &mut dw, &mut db, &mut du, &mut ds, &mut bufs, &mut ws);
+            let (mut dw, mut db, mut du, mut ds) = (
+                vec![f32::NAN; dw2.len()],
+                vec![f32::NAN; co],
+                vec![f32::NAN; u.len()],
+                vec![f32::NAN; s.len()],
+            );
+            uc.backward(
+                &u,
+                &s,
+                &dy,
+                (n, hl, wl),
+                &mut dw,
+                &mut db,
+                &mut du,
+                &mut ds,
+                &mut bufs,
+                &mut ws,
+            );
             close(&dw, &dw2, &format!("dweight {tag}"));
             close(&db, &db2, &format!("dbias {tag}"));
             close(&du, &du2, &format!("du {tag}"));
