@@ -29,6 +29,15 @@ fn border_legend() -> Vec<LegendEntry> {
     ]
 }
 
+/// A share as a percentage, "< 0.1%" for tiny non-zero shares (the noise left at t = 0).
+fn share(v: f64) -> String {
+    if v > 0.0 && v < 0.001 {
+        "< 0.1%".into()
+    } else {
+        pct(v)
+    }
+}
+
 /// "digits 0–3" or "digits 0, 3, 7".
 fn digits_text(d: &[u8]) -> String {
     let contiguous = d.windows(2).all(|w| w[1] == w[0] + 1);
@@ -81,7 +90,7 @@ impl Context<'_> {
             top.push(
                 Tile::new(self.picture(self.nth(s.x_t.data(), 0)))
                     .caption(format!("t = {}", s.t))
-                    .caption(format!("noise {}", pct(noise)))
+                    .caption(format!("noise {}", share(noise)))
                     .border(noise_color(noise)),
             );
             bottom.push(Tile::new(self.picture(self.nth(s.pred_x0.data(), 0))).caption(format!("step {} of {n}", s.index + 1)));
@@ -93,7 +102,6 @@ impl Context<'_> {
             .tile_px(96)
             .gap(12)
             .row_labels(vec!["xₜ".into(), "guess x̂₀".into()]);
-        let final_tile = Tile::new(self.picture(self.nth(run.images.data(), 0))).caption("the result").caption("sample #0");
         Figure::new()
             .title("From pure noise to a digit, one step at a time")
             .subtitle(format!(
@@ -104,8 +112,7 @@ impl Context<'_> {
             ))
             .grid(grid)
             .legend(border_legend())
-            .grid(ImageGrid::strip(vec![final_tile]).tile_px(128))
-            .note("x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂) / √ᾱₜ: the coarse shape is decided early, while xₜ still looks like noise; the last steps only sharpen.")
+            .note("x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂) / √ᾱₜ: the rough shape is decided early, while xₜ still looks like noise; the last steps only sharpen it.")
             .save_png(path)
     }
 
@@ -125,8 +132,9 @@ impl Context<'_> {
             ))
             .grid(ImageGrid::new(4).tiles(tiles).tile_px(128).gap(16))
             .note(format!(
-                "All {count} samples of this run are saved at {side}×{side} as samples/0000.png … samples/{:04}.png (sample #i is samples/{{i:04}}.png).",
-                count - 1
+                "All {count} samples of this run are saved at {side}×{side} as samples/0000.png … samples/{:04}.png (sample #{k} is samples/{k:04}.png).",
+                count - 1,
+                k = shown - 1
             ))
             .save_png(path)
     }
@@ -143,6 +151,7 @@ impl Context<'_> {
                 .caption(format!("{secs:.2} s"))
                 .caption(format!("{per_step:.1} ms per step"))
         });
+        let few = runs.iter().min_by_key(|r| r.steps).expect("at least one run");
         let eta = runs.iter().find(|r| r.kind == SchedulerKind::Ddim).map_or(0.0, |r| r.eta);
         let col_labels = steps
             .iter()
@@ -162,17 +171,19 @@ impl Context<'_> {
         Figure::new()
             .title("Fewer steps: DDPM and DDIM from the same starting noise")
             .subtitle(format!(
-                "{} · samples #0–#{} of seed {} in every cell · wall time for the {COMPARE_SAMPLES} images under each\nFewer steps skip timesteps (50 of {t_total}: t = {}, {}, …, 0); DDPM is respaced as diffusers does, each skip using β = 1 − ᾱₜ / ᾱₜ₋ₖ.",
+                "{} · in every cell samples #0–#{} of seed {}, from the same 4 noises\n{} steps visit t = {}, {}, …, {}; DDPM is respaced as diffusers does (a skip from t to t′ uses β = 1 − ᾱₜ / ᾱₜ′).",
                 self.model_text(),
                 COMPARE_SAMPLES - 1,
                 self.cfg.seed,
-                first_timesteps(runs).0,
-                first_timesteps(runs).1,
+                few.steps,
+                few.samples.timesteps[0],
+                few.samples.timesteps.get(1).copied().unwrap_or(0),
+                few.samples.timesteps.last().copied().unwrap_or(0),
             ))
             .grid(grid)
-            .note(format!(
-                "DDPM adds fresh noise at every step, so its digits change with the number of steps.\n{ddim_note}"
-            ))
+            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4)."))
+            .note("DDPM adds fresh noise at every step, so its digits change with the number of steps.")
+            .note(ddim_note)
             .save_png(path)
     }
 
@@ -248,7 +259,7 @@ impl Context<'_> {
             c.blit(&p, gx + (q * (tile + gap)) as i32, gy + (r * (tile + gap)) as i32, scale);
         }
         let cap = match t {
-            Some(_) => format!("noise {} · signal {}", pct(noise), pct(1.0 - noise)),
+            Some(_) => format!("noise {} · signal {}", share(noise), share(1.0 - noise)),
             None => format!("{count} digits from {count} different noises"),
         };
         let below = gy + grid_h as i32 + border as i32 + 14;
@@ -260,11 +271,4 @@ impl Context<'_> {
         c.fill_rect(Rect::new(bar.x, bar.y, filled.min(bar_w), 8), color);
         c
     }
-}
-
-/// The first two timesteps of the 50-step run (or the fewest-step run), for the subtitle.
-fn first_timesteps(runs: &[CompareRun]) -> (usize, usize) {
-    let r = runs.iter().min_by_key(|r| r.steps).expect("at least one run");
-    let ts = &r.samples.timesteps;
-    (ts[0], ts.get(1).copied().unwrap_or(0))
 }
