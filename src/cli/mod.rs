@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 pub mod forward;
 pub mod pretrained;
+pub mod sample;
 pub mod train;
 
 /// Options shared by every subcommand.
@@ -42,6 +43,8 @@ pub enum Command {
     Forward(forward::ForwardArgs),
     /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
     Train(train::TrainArgs),
+    /// Module 3: generate digits from pure noise with DDPM or DDIM (trajectory, samples, steps, animation).
+    Sample(sample::SampleArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
     /// Judge a trained denoiser's digits: recognised share, classes, FID against MNIST (eval.json).
@@ -74,6 +77,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
+        Command::Sample(args) => sample::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),
