@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod forward;
+pub mod lab;
 pub mod train;
 
 /// Options shared by every subcommand.
@@ -42,6 +43,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
+    /// The whole lab in one command: every module, then the report and the answer sheet.
+    Lab(lab::LabArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -69,5 +72,6 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
+        Command::Lab(args) => lab::run(args, &cli.global),
     }
 }
