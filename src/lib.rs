@@ -10,6 +10,7 @@
 //! - [`eval`]: judging generated digits: an MNIST classifier, FID in its features, reports;
 //! - [`train`]: the training loop, optimiser state and checkpoints;
 //! - [`viz`]: the figures' shared style, plots, image grids and GIFs;
+//! - [`lab`]: `difflab lab`, every module in order into one folder;
 //! - [`report`]: the lab report and answer sheet;
 //! - [`cli`]: the `difflab` command line, one thin file per subcommand.
 
@@ -19,6 +20,7 @@ pub mod data;
 pub mod diffusion;
 pub mod error;
 pub mod eval;
+pub mod lab;
 pub mod models;
 pub mod nn;
 pub mod pipelines;

@@ -4,14 +4,14 @@
 pub mod bench;
 pub mod classifier;
 pub mod eval;
-
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
-
 pub mod forward;
+pub mod lab;
 pub mod pretrained;
 pub mod sample;
 pub mod train;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
@@ -51,6 +51,8 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Module 4: run a pretrained diffusers model (google/ddpm-cifar10-32) and compare it with the toy.
     Pretrained(pretrained::PretrainedArgs),
+    /// The whole lab in one command: every module, then the report and the answer sheet.
+    Lab(lab::LabArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -81,5 +83,6 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Classifier(args) => classifier::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),
+        Command::Lab(args) => lab::run(args, &cli.global),
     }
 }

@@ -1,0 +1,297 @@
+//! The lab's stages: each calls a module's library entry point with the lab's settings and
+//! reports what happened as a [`StageRecord`].
+
+use super::record::{LabRecord, Stage, StageRecord, Status};
+use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES};
+use crate::data::{Mnist, Split};
+use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
+use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
+use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
+use crate::schedulers::{DdpmConfig, SchedulerKind};
+use crate::train::checkpoint::SCHEDULER_FILE;
+use crate::train::console::duration;
+use crate::train::{job, load_denoiser, Arch, LrSchedule, RunOptions, TrainJob, TrainSettings};
+use crate::util::fsio::{ensure_dir, write_atomic};
+use crate::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// The stages a stage's outputs depend on: it reruns when one of them reran.
+fn depends_on(stage: Stage) -> &'static [Stage] {
+    match stage {
+        Stage::Forward | Stage::Train => &[],
+        Stage::Sample | Stage::Eval => &[Stage::Train],
+        Stage::Pretrained => &[Stage::Sample],
+    }
+}
+
+/// True when `stage` can be reused: the previous lab ran it with the same `--fast` setting, its
+/// outputs are complete, and nothing it depends on has run again in this lab.
+pub(super) fn finished(
+    cfg: &LabConfig,
+    previous: &LabRecord,
+    now: &LabRecord,
+    stage: Stage,
+) -> bool {
+    let Some(prev) = previous.stage(stage) else {
+        return false;
+    };
+    let upstream_kept = depends_on(stage)
+        .iter()
+        .all(|d| now.stage(*d).is_some_and(|r| r.status == Status::Reused));
+    prev.status != Status::Skipped
+        && prev.fast == cfg.fast
+        && upstream_kept
+        && cfg
+            .out
+            .join(stage.folder())
+            .join(stage.done_file())
+            .is_file()
+}
+
+/// The record of a stage with the given outcome.
+pub(super) fn record(
+    cfg: &LabConfig,
+    stage: Stage,
+    status: Status,
+    seconds: f64,
+    reason: Option<String>,
+) -> StageRecord {
+    StageRecord {
+        stage,
+        status,
+        folder: stage.folder().into(),
+        seconds,
+        fast: cfg.fast,
+        reason,
+        command: command(cfg, stage),
+    }
+}
+
+/// Run one stage now.
+pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<StageRecord> {
+    let t0 = std::time::Instant::now();
+    let dir = cfg.out.join(stage.folder());
+    let skipped = match stage {
+        Stage::Forward => forward(cfg, &dir).map(|_| None),
+        Stage::Train => train(cfg, &dir, rec).map(|_| None),
+        Stage::Sample => Ok(Some(
+            "this build of difflab has no Module 3 command yet; Module 2's preview.png shows 16 generated digits meanwhile".to_string(),
+        )),
+        Stage::Eval => evaluate(cfg, &dir, &cfg.out.join(Stage::Train.folder())).map(|_| None),
+        Stage::Pretrained => Ok(pretrained(cfg)),
+    }?;
+    Ok(match skipped {
+        Some(reason) => record(cfg, stage, Status::Skipped, 0.0, Some(reason)),
+        None => record(cfg, stage, Status::Ran, t0.elapsed().as_secs_f64(), None),
+    })
+}
+
+/// The command that runs `stage` by hand into the lab folder.
+fn command(cfg: &LabConfig, stage: Stage) -> String {
+    let out = cfg.out.display();
+    let m2 = cfg.out.join(Stage::Train.folder());
+    let m2 = m2.display();
+    match stage {
+        Stage::Forward => format!("difflab forward --out {out}/module1"),
+        Stage::Train if cfg.fast => format!(
+            "difflab train --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3 --out {m2}"
+        ),
+        Stage::Train => format!("difflab train --out {m2}"),
+        Stage::Sample => format!("difflab sample --model {m2} --out {out}/module3"),
+        Stage::Eval => format!(
+            "difflab eval --model {m2} --count {}",
+            if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 }
+        ),
+        Stage::Pretrained => {
+            let model = if cfg.pretrained_model == crate::hub::DEFAULT_MODEL {
+                String::new()
+            } else {
+                format!(" --model {}", cfg.pretrained_model)
+            };
+            format!("difflab pretrained{model} --out {out}/module4")
+        }
+    }
+}
+
+fn forward(cfg: &LabConfig, dir: &Path) -> Result<()> {
+    let fc = ForwardConfig {
+        out_dir: dir.to_path_buf(),
+        mnist_dir: cfg.mnist_dir.clone(),
+        ..ForwardConfig::default()
+    };
+    let report = run_forward(&fc)?;
+    if cfg.progress {
+        eprint!("{}", report.text());
+    }
+    Ok(())
+}
+
+/// Module 2's settings in the lab: difflab's defaults, or a small subset for `--fast`.
+pub fn train_settings(fast: bool) -> TrainSettings {
+    let mut s = TrainSettings::defaults(Arch::Toy);
+    if fast {
+        s.data.limit = Some(FAST_IMAGES);
+        s.training.epochs = FAST_EPOCHS;
+        // The default warm-up (100 steps) is longer than the whole quick run.
+        s.training.lr_schedule = LrSchedule::Cosine {
+            warmup_steps: 8,
+            final_fraction: 0.05,
+        };
+        s.training.lr = 2e-3;
+    }
+    s
+}
+
+/// difflab's estimate of the training time before it starts (question 10): the median of three
+/// timed training steps (after one warm-up) times the planned steps.
+fn estimate_training_seconds(s: &TrainSettings, mnist_dir: Option<&Path>) -> Result<f64> {
+    let mnist = Mnist::load(Split::Train, mnist_dir)?;
+    let matching = mnist
+        .labels()
+        .iter()
+        .filter(|l| s.data.digits.contains(l))
+        .count();
+    let images = s.data.limit.map_or(matching, |l| l.min(matching));
+    let steps = (images / s.training.batch_size) * s.training.epochs;
+    let ms =
+        crate::train::bench::train_step_ms(s.model.arch(), s.training.batch_size, 1, 3, || {})?;
+    Ok(ms * 1e-3 * steps as f64)
+}
+
+fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
+    let settings = train_settings(cfg.fast);
+    let estimate = estimate_training_seconds(&settings, cfg.mnist_dir.as_deref())?;
+    rec.training_estimate_seconds = Some(estimate);
+    if cfg.progress {
+        eprintln!(
+            "  Question 10: before training starts, write down how long YOU think it will take."
+        );
+        eprintln!(
+            "  difflab's own estimate, from timing a few steps on this machine: {}",
+            duration(estimate)
+        );
+    }
+    let job = TrainJob {
+        settings,
+        out: dir.to_path_buf(),
+        resume: false,
+        resume_epochs: None,
+        mnist_dir: cfg.mnist_dir.clone(),
+        progress: cfg.progress,
+        figures: true,
+        run: RunOptions::default(),
+    };
+    job::run(&job)?.ok_or_else(|| Error::invalid("training stopped before its last epoch"))?;
+    Ok(())
+}
+
+/// The file the lab's evaluation writes (the same content as `difflab eval`'s `eval.json`).
+pub const EVAL_FILE: &str = "eval.json";
+/// The evaluation at 50 DDPM steps (full lab only), for question 19.
+pub const EVAL_50_FILE: &str = "eval-ddpm-50.json";
+
+/// The classifier that judges the digits: the shared cache (trained once, about a minute) for
+/// the full lab; for `--fast`, the cached one if there is one, else a quick one trained on
+/// 12,000 digits for one epoch and kept in the evaluation folder.
+fn classifier_path(cfg: &LabConfig, dir: &Path, size: usize) -> (Option<PathBuf>, TrainOptions) {
+    let full = TrainOptions {
+        progress: cfg.progress,
+        ..TrainOptions::for_size(size)
+    };
+    let cached = default_cache_path(size).filter(|p| p.is_file());
+    if !cfg.fast || cached.is_some() {
+        return (cached, full);
+    }
+    let quick = TrainOptions {
+        epochs: 1,
+        limit: Some(12_000),
+        ..full
+    };
+    (
+        Some(dir.join(format!("classifier-{size}-quick.safetensors"))),
+        quick,
+    )
+}
+
+fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
+    ensure_dir(dir)?;
+    let (mut model, ck) = load_denoiser(model_dir)?;
+    let size = ck.settings.data.image_size;
+    let info = ModelInfo {
+        name: model_dir.display().to_string(),
+        image_size: size,
+        digits: ck.settings.data.digits.clone(),
+        scheduler: DdpmConfig::load(model_dir.join(SCHEDULER_FILE))?,
+    };
+    let count = if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 };
+    let (path, topts) = classifier_path(cfg, dir, size);
+    let classifier =
+        cached_classifier_with(size, path.as_deref(), cfg.mnist_dir.as_deref(), &topts)?;
+    let opts = EvalOptions {
+        count,
+        mnist_dir: cfg.mnist_dir.clone(),
+        progress: cfg.progress,
+        ..EvalOptions::default()
+    };
+    let evaluator = Evaluator::with_classifier(
+        classifier,
+        &info.digits,
+        count,
+        opts.seed,
+        cfg.mnist_dir.as_deref(),
+    )?;
+    let mut runs = vec![(EVAL_FILE, opts.clone())];
+    if !cfg.fast {
+        runs.push((
+            EVAL_50_FILE,
+            EvalOptions {
+                sampler: SchedulerKind::Ddpm,
+                steps: Some(50),
+                ..opts
+            },
+        ));
+    }
+    for (file, o) in runs {
+        let report = evaluate_denoiser(model.as_mut(), &info, &evaluator, &o)?;
+        if cfg.progress {
+            eprintln!(
+                "  {} × {} {} steps: recognised {:.1}%, FID {:.2} (real digits: {:.2}), {:.1} s",
+                report.generated.count,
+                report.sampler,
+                report.steps,
+                100.0 * report.generated.recognised,
+                report.generated.fid,
+                report.floor.fid,
+                report.sample_seconds
+            );
+        }
+        let json = serde_json::to_string_pretty(&report).expect("the report serialises");
+        write_atomic(&dir.join(file), format!("{json}\n").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Module 4, or why it is skipped.
+fn pretrained(cfg: &LabConfig) -> Option<String> {
+    if cfg.skip_pretrained {
+        return Some("--skip-pretrained was given".into());
+    }
+    match crate::hub::resolve_model(&cfg.pretrained_model) {
+        Err(e) => {
+            // The hub's message ends with several lines of advice; the report gives its own.
+            let e = e.to_string();
+            let first = e
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(['.', ' '])
+                .trim_end_matches("To fix this, either:");
+            Some(format!(
+                "the model {} could not be found or fetched ({})",
+                cfg.pretrained_model,
+                first.trim_end()
+            ))
+        }
+        Ok(_) => Some("this build of difflab has no Module 4 command yet".into()),
+    }
+}
