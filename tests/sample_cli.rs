@@ -16,7 +16,11 @@ fn mnist_dir() -> PathBuf {
     let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(dir.is_dir(), "MNIST not found at {} (set DIFFLAB_MNIST_DIR)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
+        dir.display()
+    );
     dir
 }
 
@@ -32,7 +36,11 @@ fn difflab(args: &[&str]) -> Output {
 fn ok(args: &[&str]) -> String {
     let out = difflab(args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "difflab {args:?} failed:\n{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "difflab {args:?} failed:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     text
 }
 
@@ -50,7 +58,22 @@ fn checkpoint() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let o = dir.path().to_str().unwrap();
         let t = T.to_string();
-        ok(&["train", "--digits", "1,7", "--limit", "64", "--batch-size", "32", "--epochs", "1", "--timesteps", &t, "--no-figures", "--out", o]);
+        ok(&[
+            "train",
+            "--digits",
+            "1,7",
+            "--limit",
+            "64",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--timesteps",
+            &t,
+            "--no-figures",
+            "--out",
+            o,
+        ]);
         dir
     })
     .path()
@@ -79,9 +102,23 @@ fn writes_every_figure_the_samples_and_the_summary() {
     std::fs::write(out.path().join("samples/0099.png"), b"stale").unwrap();
     std::fs::write(out.path().join("samples/notes.txt"), b"mine").unwrap();
 
-    let text = ok(&["sample", "--model", ck, "--count", "18", "--seed", "7", "--out", o]);
-    for part in ["load the model", "generate 18 images (DDPM 60 steps)", "compare 50/60 steps", "draw the figures", "save 18 samples", "total", "trajectory.png", "denoise.gif"] {
-        assert!(text.contains(part), "terminal output lacks {part:?}:\n{text}");
+    let text = ok(&[
+        "sample", "--model", ck, "--count", "18", "--seed", "7", "--out", o,
+    ]);
+    for part in [
+        "load the model",
+        "generate 18 images (DDPM 60 steps)",
+        "compare 50/60 steps",
+        "draw the figures",
+        "save 18 samples",
+        "total",
+        "trajectory.png",
+        "denoise.gif",
+    ] {
+        assert!(
+            text.contains(part),
+            "terminal output lacks {part:?}:\n{text}"
+        );
     }
 
     // Every sample at native resolution, numbered from 0000.
@@ -89,17 +126,35 @@ fn writes_every_figure_the_samples_and_the_summary() {
     want.push("notes.txt".into());
     assert_eq!(sample_files(out.path()), want);
     let first = image::open(out.path().join("samples/0000.png")).unwrap();
-    assert_eq!((first.width(), first.height(), first.color()), (16, 16, image::ColorType::L8));
+    assert_eq!(
+        (first.width(), first.height(), first.color()),
+        (16, 16, image::ColorType::L8)
+    );
     let px = first.to_luma8().into_raw();
-    assert!(px.iter().any(|&v| v != px[0]), "a generated sample is not a flat image");
+    assert!(
+        px.iter().any(|&v| v != px[0]),
+        "a generated sample is not a flat image"
+    );
 
     // Figures: decodable, wide enough for their columns.
-    for (name, min_w, min_h) in [("trajectory.png", 1000, 400), ("samples.png", 600, 500), ("steps.png", 700, 500)] {
+    for (name, min_w, min_h) in [
+        ("trajectory.png", 1000, 400),
+        ("samples.png", 600, 500),
+        ("steps.png", 700, 500),
+    ] {
         let img = image::open(out.path().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(img.width() >= min_w && img.height() >= min_h, "{name} is {}×{}", img.width(), img.height());
+        assert!(
+            img.width() >= min_w && img.height() >= min_h,
+            "{name} is {}×{}",
+            img.width(),
+            img.height()
+        );
     }
     // The animation: one frame per recorded step (all 60 ≥ 48 → 48) plus the result, ~4 s.
-    let gif = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(read(&out.path().join("denoise.gif")))).unwrap();
+    let gif = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(read(
+        &out.path().join("denoise.gif"),
+    )))
+    .unwrap();
     let frames = gif.into_frames().collect_frames().unwrap();
     assert_eq!(frames.len(), 49);
     let ms: u32 = frames
@@ -122,26 +177,59 @@ fn writes_every_figure_the_samples_and_the_summary() {
     assert_eq!(s["model"]["image_size"], 16);
     let secs = s["sampling_seconds"].as_f64().unwrap();
     let ips = s["images_per_second"].as_f64().unwrap();
-    assert!(secs > 0.0 && (ips * secs - 18.0).abs() < 1e-6, "{ips} images/s over {secs} s");
+    assert!(
+        secs > 0.0 && (ips * secs - 18.0).abs() < 1e-6,
+        "{ips} images/s over {secs} s"
+    );
     assert!(s["wall_seconds"].as_f64().unwrap() >= secs);
     let runs: Vec<(String, u64)> = s["steps_comparison"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r["sampler"].as_str().unwrap().to_string(), r["steps"].as_u64().unwrap()))
+        .map(|r| {
+            (
+                r["sampler"].as_str().unwrap().to_string(),
+                r["steps"].as_u64().unwrap(),
+            )
+        })
         .collect();
-    let expect: Vec<(String, u64)> = ["ddpm", "ddim"].iter().flat_map(|k| [50, T as u64].map(|n| (k.to_string(), n))).collect();
+    let expect: Vec<(String, u64)> = ["ddpm", "ddim"]
+        .iter()
+        .flat_map(|k| [50, T as u64].map(|n| (k.to_string(), n)))
+        .collect();
     assert_eq!(runs, expect);
-    let files: Vec<&str> = s["files"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
-    assert_eq!(files, ["trajectory.png", "samples.png", "steps.png", "denoise.gif"]);
+    let files: Vec<&str> = s["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["trajectory.png", "samples.png", "steps.png", "denoise.gif"]
+    );
 
     // Sample i depends only on the seed and i: a run of 4 (one batch, no second part)
     // reproduces the first 4 of the 18 bit for bit.
     let again = tempfile::tempdir().unwrap();
-    ok(&["sample", "--model", ck, "--count", "4", "--seed", "7", "--out", again.path().to_str().unwrap()]);
+    ok(&[
+        "sample",
+        "--model",
+        ck,
+        "--count",
+        "4",
+        "--seed",
+        "7",
+        "--out",
+        again.path().to_str().unwrap(),
+    ]);
     for i in 0..4 {
         let f = format!("samples/{i:04}.png");
-        assert_eq!(read(&out.path().join(&f)), read(&again.path().join(&f)), "{f}");
+        assert_eq!(
+            read(&out.path().join(&f)),
+            read(&again.path().join(&f)),
+            "{f}"
+        );
     }
 }
 
@@ -150,25 +238,60 @@ fn the_same_seed_gives_bit_identical_output() {
     let ck = checkpoint().to_str().unwrap();
     let dirs: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let run = |d: &tempfile::TempDir, seed: &str| {
-        ok(&["sample", "--model", ck, "--sampler", "ddim", "--eta", "0.5", "--steps", "12", "--count", "5", "--seed", seed, "--out", d.path().to_str().unwrap()]);
+        ok(&[
+            "sample",
+            "--model",
+            ck,
+            "--sampler",
+            "ddim",
+            "--eta",
+            "0.5",
+            "--steps",
+            "12",
+            "--count",
+            "5",
+            "--seed",
+            seed,
+            "--out",
+            d.path().to_str().unwrap(),
+        ]);
     };
     run(&dirs[0], "3");
     run(&dirs[1], "3");
     run(&dirs[2], "4");
     let (a, b, c) = (dirs[0].path(), dirs[1].path(), dirs[2].path());
     // Everything but steps.png (its captions are wall times) and summary.json (timings).
-    let mut same = vec!["trajectory.png".to_string(), "samples.png".into(), "denoise.gif".into()];
+    let mut same = vec![
+        "trajectory.png".to_string(),
+        "samples.png".into(),
+        "denoise.gif".into(),
+    ];
     same.extend(sample_files(a).into_iter().map(|f| format!("samples/{f}")));
     assert_eq!(same.len(), 3 + 5);
     for f in &same {
-        assert_eq!(read(&a.join(f)), read(&b.join(f)), "{f} differs between two runs with seed 3");
+        assert_eq!(
+            read(&a.join(f)),
+            read(&b.join(f)),
+            "{f} differs between two runs with seed 3"
+        );
     }
     for i in 0..5 {
         let f = format!("samples/{i:04}.png");
-        assert_ne!(read(&a.join(&f)), read(&c.join(&f)), "{f}: seeds 3 and 4 give the same sample");
+        assert_ne!(
+            read(&a.join(&f)),
+            read(&c.join(&f)),
+            "{f}: seeds 3 and 4 give the same sample"
+        );
     }
     let s: Value = serde_json::from_slice(&read(&a.join("summary.json"))).unwrap();
-    assert_eq!((s["sampler"].as_str(), s["steps"].as_u64(), s["eta"].as_f64()), (Some("ddim"), Some(12), Some(0.5)));
+    assert_eq!(
+        (
+            s["sampler"].as_str(),
+            s["steps"].as_u64(),
+            s["eta"].as_f64()
+        ),
+        (Some("ddim"), Some(12), Some(0.5))
+    );
 }
 
 #[test]
@@ -182,20 +305,34 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
     let e = err(&["sample", "--model", c, "--steps", "0", "--out", o]);
     assert!(e.contains("--steps must be at least 1"), "{e}");
     let e = err(&["sample", "--model", c, "--steps", "61", "--out", o]);
-    assert!(e.contains("--steps 61") && e.contains("trained with") && e.contains("1 to 60"), "{e}");
+    assert!(
+        e.contains("--steps 61") && e.contains("trained with") && e.contains("1 to 60"),
+        "{e}"
+    );
     let e = err(&["sample", "--model", c, "--count", "0", "--out", o]);
     assert!(e.contains("--count must be at least 1"), "{e}");
     let e = err(&["sample", "--model", c, "--eta", "0.5", "--out", o]);
-    assert!(e.contains("--eta 0.5 applies only to --sampler ddim"), "{e}");
+    assert!(
+        e.contains("--eta 0.5 applies only to --sampler ddim"),
+        "{e}"
+    );
 
     // No checkpoint: the folder is missing, or holds no config.json.
     let missing = out.path().join("nowhere");
     let e = err(&["sample", "--model", missing.to_str().unwrap(), "--out", o]);
-    assert!(e.contains("does not exist") && e.contains("run `difflab train` first") && e.contains("nowhere"), "{e}");
+    assert!(
+        e.contains("does not exist")
+            && e.contains("run `difflab train` first")
+            && e.contains("nowhere"),
+        "{e}"
+    );
     let empty = out.path().join("empty");
     std::fs::create_dir(&empty).unwrap();
     let e = err(&["sample", "--model", empty.to_str().unwrap(), "--out", o]);
-    assert!(e.contains("no config.json") && e.contains("run `difflab train` first"), "{e}");
+    assert!(
+        e.contains("no config.json") && e.contains("run `difflab train` first"),
+        "{e}"
+    );
 
     // A checkpoint whose weights do not fit its config (other channel widths).
     let bad = out.path().join("bad");
@@ -205,9 +342,16 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
     }
     let mut cfg: Value = serde_json::from_slice(&read(&ck.join("config.json"))).unwrap();
     cfg["model"]["config"]["channels"] = serde_json::json!([16, 32, 64]);
-    std::fs::write(bad.join("config.json"), serde_json::to_vec_pretty(&cfg).unwrap()).unwrap();
+    std::fs::write(
+        bad.join("config.json"),
+        serde_json::to_vec_pretty(&cfg).unwrap(),
+    )
+    .unwrap();
     let e = err(&["sample", "--model", bad.to_str().unwrap(), "--out", o]);
-    assert!(e.contains("model.safetensors") && e.contains("shape"), "{e}");
+    assert!(
+        e.contains("model.safetensors") && e.contains("shape"),
+        "{e}"
+    );
 
     // A scheduler config of another T than the model's.
     let other_t = out.path().join("other-t");
@@ -217,9 +361,16 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
     }
     let mut sc: Value = serde_json::from_slice(&read(&ck.join("scheduler_config.json"))).unwrap();
     sc["num_train_timesteps"] = serde_json::json!(1000);
-    std::fs::write(other_t.join("scheduler_config.json"), serde_json::to_vec(&sc).unwrap()).unwrap();
+    std::fs::write(
+        other_t.join("scheduler_config.json"),
+        serde_json::to_vec(&sc).unwrap(),
+    )
+    .unwrap();
     let e = err(&["sample", "--model", other_t.to_str().unwrap(), "--out", o]);
-    assert!(e.contains("scheduler_config.json") && e.contains("1000") && e.contains("T = 60"), "{e}");
+    assert!(
+        e.contains("scheduler_config.json") && e.contains("1000") && e.contains("T = 60"),
+        "{e}"
+    );
 
     assert!(!Path::new(o).exists(), "failed runs write nothing");
 }

@@ -26,7 +26,12 @@ pub struct SampleArgs {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// DDIM's η: 0 is deterministic, 1 adds DDPM-like noise (DDIM only).
-    #[arg(long, value_name = "ETA", default_value_t = 0.0)]
+    #[arg(
+        long,
+        value_name = "ETA",
+        default_value_t = 0.0,
+        allow_hyphen_values = true
+    )]
     pub eta: f32,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "lab8-out/module3")]

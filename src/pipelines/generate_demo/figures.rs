@@ -6,7 +6,10 @@ use crate::diffusion::NoiseSchedule;
 use crate::pipelines::forward_demo::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 use crate::pipelines::sample::{Samples, Snapshot};
 use crate::schedulers::SchedulerKind;
-use crate::viz::{self, style, Align, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, RGBColor, Rect, Tile};
+use crate::viz::{
+    self, style, Align, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture,
+    RGBColor, Rect, Tile,
+};
 use crate::Result;
 use std::path::Path;
 
@@ -23,9 +26,21 @@ pub(super) struct Context<'a> {
 fn border_legend() -> Vec<LegendEntry> {
     let (g, o) = (pct(GREEN_BELOW), pct(ORANGE_BELOW));
     vec![
-        LegendEntry::new(KeyShape::Border, style::BAD, format!("noise ≥ {o}: still mostly noise")),
-        LegendEntry::new(KeyShape::Border, style::WARN, format!("{g}–{o}: the digit emerges")),
-        LegendEntry::new(KeyShape::Border, style::GOOD, format!("noise < {g}: the digit dominates")),
+        LegendEntry::new(
+            KeyShape::Border,
+            style::BAD,
+            format!("noise ≥ {o}: still mostly noise"),
+        ),
+        LegendEntry::new(
+            KeyShape::Border,
+            style::WARN,
+            format!("{g}–{o}: the digit emerges"),
+        ),
+        LegendEntry::new(
+            KeyShape::Border,
+            style::GOOD,
+            format!("noise < {g}: the digit dominates"),
+        ),
     ]
 }
 
@@ -44,7 +59,13 @@ fn digits_text(d: &[u8]) -> String {
     match (d.first(), d.last()) {
         (Some(a), Some(b)) if d.len() > 2 && contiguous => format!("digits {a}–{b}"),
         (Some(a), None | Some(_)) if d.len() == 1 => format!("digit {a}"),
-        _ => format!("digits {}", d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", ")),
+        _ => format!(
+            "digits {}",
+            d.iter()
+                .map(|x| x.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
     }
 }
 
@@ -71,8 +92,18 @@ impl Context<'_> {
     /// "toy U-Net trained on digits 0–3 (16×16, EMA weights)".
     fn model_text(&self) -> String {
         let i = self.info;
-        let w = if i.weights == "ema" { "EMA weights" } else { "final weights" };
-        format!("{} U-Net trained on {} ({}×{}, {w})", i.arch, digits_text(&i.digits), i.image_size, i.image_size)
+        let w = if i.weights == "ema" {
+            "EMA weights"
+        } else {
+            "final weights"
+        };
+        format!(
+            "{} U-Net trained on {} ({}×{}, {w})",
+            i.arch,
+            digits_text(&i.digits),
+            i.image_size,
+            i.image_size
+        )
     }
     fn noise_share(&self, t: usize) -> f64 {
         1.0 - self.schedule.alpha_bar(t)
@@ -81,7 +112,10 @@ impl Context<'_> {
     /// `trajectory.png`: sample #0 at the snapshot steps (top: xₜ with noise-share borders,
     /// bottom: the model's guess x̂₀), and the final digit.
     pub fn trajectory_png(&self, path: &Path, run: &Samples, at: &[usize]) -> Result<(u32, u32)> {
-        let snaps: Vec<&Snapshot> = at.iter().filter_map(|&k| run.snapshots.iter().find(|s| s.index == k)).collect();
+        let snaps: Vec<&Snapshot> = at
+            .iter()
+            .filter_map(|&k| run.snapshots.iter().find(|s| s.index == k))
+            .collect();
         let n = run.timesteps.len();
         let mut top = Vec::new();
         let mut bottom = Vec::new();
@@ -93,7 +127,10 @@ impl Context<'_> {
                     .caption(format!("noise {}", share(noise)))
                     .border(noise_color(noise)),
             );
-            bottom.push(Tile::new(self.picture(self.nth(s.pred_x0.data(), 0))).caption(format!("step {} of {n}", s.index + 1)));
+            bottom.push(
+                Tile::new(self.picture(self.nth(s.pred_x0.data(), 0)))
+                    .caption(format!("step {} of {n}", s.index + 1)),
+            );
         }
         let cols = top.len();
         let grid = ImageGrid::new(cols)
@@ -120,7 +157,8 @@ impl Context<'_> {
     pub fn samples_png(&self, path: &Path, images: &[f32]) -> Result<(u32, u32)> {
         let count = images.len() / self.per();
         let shown = count.min(GRID_SAMPLES);
-        let tiles = (0..shown).map(|i| Tile::new(self.picture(self.nth(images, i))).caption(format!("#{i}")));
+        let tiles = (0..shown)
+            .map(|i| Tile::new(self.picture(self.nth(images, i))).caption(format!("#{i}")));
         let side = self.side();
         Figure::new()
             .title(format!("{shown} digits generated from pure noise"))
@@ -143,7 +181,11 @@ impl Context<'_> {
     /// DDPM row and a DDIM row, wall time under each.
     pub fn steps_png(&self, path: &Path, runs: &[CompareRun]) -> Result<(u32, u32)> {
         let t_total = self.info.num_train_timesteps;
-        let steps: Vec<usize> = runs.iter().filter(|r| r.kind == SchedulerKind::Ddpm).map(|r| r.steps).collect();
+        let steps: Vec<usize> = runs
+            .iter()
+            .filter(|r| r.kind == SchedulerKind::Ddpm)
+            .map(|r| r.steps)
+            .collect();
         let tiles = runs.iter().map(|r| {
             let secs = r.samples.elapsed.as_secs_f64();
             let per_step = secs * 1000.0 / r.steps as f64;
@@ -151,11 +193,23 @@ impl Context<'_> {
                 .caption(format!("{secs:.2} s"))
                 .caption(format!("{per_step:.1} ms per step"))
         });
-        let few = runs.iter().min_by_key(|r| r.steps).expect("at least one run");
-        let eta = runs.iter().find(|r| r.kind == SchedulerKind::Ddim).map_or(0.0, |r| r.eta);
+        let few = runs
+            .iter()
+            .min_by_key(|r| r.steps)
+            .expect("at least one run");
+        let eta = runs
+            .iter()
+            .find(|r| r.kind == SchedulerKind::Ddim)
+            .map_or(0.0, |r| r.eta);
         let col_labels = steps
             .iter()
-            .map(|&s| if s == t_total { format!("all {s} steps") } else { format!("{s} steps") })
+            .map(|&s| {
+                if s == t_total {
+                    format!("all {s} steps")
+                } else {
+                    format!("{s} steps")
+                }
+            })
             .collect();
         let grid = ImageGrid::new(steps.len())
             .tiles(tiles)
@@ -214,11 +268,25 @@ impl Context<'_> {
         let n = run.timesteps.len();
         let mut frames: Vec<GifFrame> = Vec::new();
         for (j, &k) in at.iter().enumerate() {
-            let s = run.snapshots.iter().find(|s| s.index == k).expect("snapshot recorded");
-            let delay = if j == 0 { 60 } else { (240 / at.len().max(1)).clamp(3, 20) as u16 };
-            frames.push(GifFrame { canvas: self.gif_frame(s.x_t.data(), Some(s.t), k, n), delay_cs: delay });
+            let s = run
+                .snapshots
+                .iter()
+                .find(|s| s.index == k)
+                .expect("snapshot recorded");
+            let delay = if j == 0 {
+                60
+            } else {
+                (240 / at.len().max(1)).clamp(3, 20) as u16
+            };
+            frames.push(GifFrame {
+                canvas: self.gif_frame(s.x_t.data(), Some(s.t), k, n),
+                delay_cs: delay,
+            });
         }
-        frames.push(GifFrame { canvas: self.gif_frame(run.images.data(), None, n, n), delay_cs: 150 });
+        frames.push(GifFrame {
+            canvas: self.gif_frame(run.images.data(), None, n, n),
+            delay_cs: 150,
+        });
         viz::write_gif(path, &frames)?;
         Ok((frames[0].canvas.width(), frames[0].canvas.height()))
     }
@@ -248,22 +316,49 @@ impl Context<'_> {
             Some(t) => format!("t = {t}  ·  step {} of {n}", done + 1),
             None => format!("done: {n} of {n} steps"),
         };
-        c.text(&title, w as i32 / 2, 18, &style::bold(22.0, ink), Align::Center);
+        c.text(
+            &title,
+            w as i32 / 2,
+            18,
+            &style::bold(22.0, ink),
+            Align::Center,
+        );
         let gx = (w - grid_w) as i32 / 2;
         let gy = top + border as i32;
-        c.frame(Rect::new(gx - border as i32, top, grid_w + 2 * border, grid_h + 2 * border).grow(0), color, border);
+        c.frame(
+            Rect::new(
+                gx - border as i32,
+                top,
+                grid_w + 2 * border,
+                grid_h + 2 * border,
+            )
+            .grow(0),
+            color,
+            border,
+        );
         c.fill_rect(Rect::new(gx, gy, grid_w, grid_h), RGBColor(255, 255, 255));
         for i in 0..count {
             let (r, q) = ((i / cols) as u32, (i % cols) as u32);
             let p = self.picture(self.nth(x, i));
-            c.blit(&p, gx + (q * (tile + gap)) as i32, gy + (r * (tile + gap)) as i32, scale);
+            c.blit(
+                &p,
+                gx + (q * (tile + gap)) as i32,
+                gy + (r * (tile + gap)) as i32,
+                scale,
+            );
         }
         let cap = match t {
             Some(_) => format!("noise {} · signal {}", share(noise), share(1.0 - noise)),
             None => format!("{count} digits from {count} different noises"),
         };
         let below = gy + grid_h as i32 + border as i32 + 14;
-        c.text(&cap, w as i32 / 2, below, &style::text(18.0, ink), Align::Center);
+        c.text(
+            &cap,
+            w as i32 / 2,
+            below,
+            &style::text(18.0, ink),
+            Align::Center,
+        );
         let bar_w = grid_w + 2 * border;
         let bar = Rect::new(gx - border as i32, h as i32 - 24, bar_w, 8);
         c.fill_rect(bar, RGBColor(225, 225, 225));

@@ -17,7 +17,11 @@ pub fn encode_png(values: &[f32], shape: [usize; 3]) -> Result<Vec<u8>> {
     let color = match c {
         1 => image::ExtendedColorType::L8,
         3 => image::ExtendedColorType::Rgb8,
-        _ => return Err(Error::invalid(format!("cannot save a {c}-channel image as PNG"))),
+        _ => {
+            return Err(Error::invalid(format!(
+                "cannot save a {c}-channel image as PNG"
+            )))
+        }
     };
     if values.len() != h * w * c {
         return Err(Error::invalid(format!(

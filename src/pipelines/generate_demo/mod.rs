@@ -221,14 +221,18 @@ pub fn checkpoint_scheduler(
         SchedulerKind::Ddpm => Error::invalid(format!(
             "--eta {eta} applies only to --sampler ddim (DDPM's noise is fixed by its variance type)"
         )),
-        SchedulerKind::Ddim => e,
+        SchedulerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
     })?;
     Ok(s)
 }
 
 /// The step counts of `steps.png` for T timesteps: 50, 100 (those below T) and T.
 pub fn compare_steps(t_total: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = COMPARE_STEPS.iter().copied().filter(|&s| s < t_total).collect();
+    let mut v: Vec<usize> = COMPARE_STEPS
+        .iter()
+        .copied()
+        .filter(|&s| s < t_total)
+        .collect();
     v.push(t_total);
     v
 }
@@ -303,9 +307,16 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         )));
     }
     let mut sched = checkpoint_scheduler(&cfg.model_dir, &config, cfg.sampler, cfg.eta)?;
-    timings.push(Timing { part: "load the model".into(), seconds: secs(t0.elapsed()) });
+    timings.push(Timing {
+        part: "load the model".into(),
+        seconds: secs(t0.elapsed()),
+    });
     ensure_dir(&cfg.out_dir)?;
-    let mut loaded = Loaded { model, config, info };
+    let mut loaded = Loaded {
+        model,
+        config,
+        info,
+    };
 
     // The main run: the first GIF_SAMPLES with snapshots for the figures, the rest in big
     // batches without (sample i is the same image either way).
@@ -353,7 +364,10 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let t1 = Instant::now();
     let runs = compare_runs(cfg, &mut loaded, shape)?;
     timings.push(Timing {
-        part: format!("compare {} steps (DDPM and DDIM)", join_steps(&compare_steps(t_total))),
+        part: format!(
+            "compare {} steps (DDPM and DDIM)",
+            join_steps(&compare_steps(t_total))
+        ),
         seconds: secs(t1.elapsed()),
     });
 
@@ -367,15 +381,31 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let mut files = Vec::new();
     let mut paths = Vec::new();
     let mut record = |name: &str, size: (u32, u32)| {
-        files.push(FileInfo { name: name.into(), width: size.0, height: size.1 });
+        files.push(FileInfo {
+            name: name.into(),
+            width: size.0,
+            height: size.1,
+        });
         paths.push(cfg.out_dir.join(name));
     };
     let out = |name: &str| cfg.out_dir.join(name);
-    record("trajectory.png", ctx.trajectory_png(&out("trajectory.png"), &first, &traj_at)?);
-    record("samples.png", ctx.samples_png(&out("samples.png"), &images)?);
+    record(
+        "trajectory.png",
+        ctx.trajectory_png(&out("trajectory.png"), &first, &traj_at)?,
+    );
+    record(
+        "samples.png",
+        ctx.samples_png(&out("samples.png"), &images)?,
+    );
     record("steps.png", ctx.steps_png(&out("steps.png"), &runs)?);
-    record("denoise.gif", ctx.denoise_gif(&out("denoise.gif"), &first, &gif_at)?);
-    timings.push(Timing { part: "draw the figures and the animation".into(), seconds: secs(t2.elapsed()) });
+    record(
+        "denoise.gif",
+        ctx.denoise_gif(&out("denoise.gif"), &first, &gif_at)?,
+    );
+    timings.push(Timing {
+        part: "draw the figures and the animation".into(),
+        seconds: secs(t2.elapsed()),
+    });
 
     let t3 = Instant::now();
     let sample_paths = files::write_samples(&out("samples"), &images, shape)?;
@@ -418,7 +448,11 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         .map_err(|e| Error::invalid(format!("could not encode summary.json: {e}")))?;
     write_atomic(&json_path, format!("{json}\n").as_bytes())?;
     paths.push(json_path);
-    Ok(GenerateReport { summary, paths, sample_paths })
+    Ok(GenerateReport {
+        summary,
+        paths,
+        sample_paths,
+    })
 }
 
 /// One cell of `steps.png`.
@@ -452,14 +486,22 @@ fn compare_runs(
                 ..SampleOptions::new(shape, steps)
             };
             let samples = sample(&mut loaded.model, &mut s, &opts)?;
-            runs.push(CompareRun { kind, steps, eta, samples });
+            runs.push(CompareRun {
+                kind,
+                steps,
+                eta,
+                samples,
+            });
         }
     }
     Ok(runs)
 }
 
 fn join_steps(v: &[usize]) -> String {
-    v.iter().map(|s| s.to_string()).collect::<Vec<_>>().join("/")
+    v.iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// "DDPM, all 200 steps", "DDIM (η = 0), 50 of 200 steps".

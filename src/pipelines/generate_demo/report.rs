@@ -20,7 +20,11 @@ fn digits_text(d: &[u8]) -> String {
     let contiguous = d.windows(2).all(|w| w[1] == w[0] + 1);
     match (d.first(), d.last()) {
         (Some(a), Some(b)) if d.len() > 2 && contiguous => format!("{a}–{b}"),
-        _ => d.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(", "),
+        _ => d
+            .iter()
+            .map(|x| x.to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -58,16 +62,32 @@ impl GenerateReport {
             s.images_generated, s.sampling_seconds, s.images_per_second, s.threads
         );
         let _ = writeln!(o, "  time:");
-        let w = s.timings.iter().map(|t| t.part.chars().count()).max().unwrap_or(0);
+        let w = s
+            .timings
+            .iter()
+            .map(|t| t.part.chars().count())
+            .max()
+            .unwrap_or(0);
         for t in &s.timings {
             let pad = w - t.part.chars().count();
             let _ = writeln!(o, "    {}{}  {:>7.2} s", t.part, " ".repeat(pad), t.seconds);
         }
         let total = "total";
-        let _ = writeln!(o, "    {total}{}  {:>7.2} s", " ".repeat(w.saturating_sub(total.len())), s.wall_seconds);
+        let _ = writeln!(
+            o,
+            "    {total}{}  {:>7.2} s",
+            " ".repeat(w.saturating_sub(total.len())),
+            s.wall_seconds
+        );
         let _ = writeln!(o, "  steps.png wall times (4 images each):");
         for r in &s.steps_comparison {
-            let _ = writeln!(o, "    {:<5} {:>4} steps  {:>6.2} s", r.sampler.to_uppercase(), r.steps, r.seconds);
+            let _ = writeln!(
+                o,
+                "    {:<5} {:>4} steps  {:>6.2} s",
+                r.sampler.to_uppercase(),
+                r.steps,
+                r.seconds
+            );
         }
         let _ = writeln!(o, "  wrote:");
         for p in &self.paths {
@@ -79,14 +99,22 @@ impl GenerateReport {
                     o,
                     "    {} … {} ({} samples at {}×{})",
                     a.display(),
-                    b.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    b.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
                     self.sample_paths.len(),
                     m.image_size,
                     m.image_size
                 );
             }
             (Some(a), _) => {
-                let _ = writeln!(o, "    {} (1 sample at {}×{})", a.display(), m.image_size, m.image_size);
+                let _ = writeln!(
+                    o,
+                    "    {} (1 sample at {}×{})",
+                    a.display(),
+                    m.image_size,
+                    m.image_size
+                );
             }
             _ => {}
         }
