@@ -36,11 +36,17 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
-        Error::Io { path: path.as_ref().to_path_buf(), source }
+        Error::Io {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
     }
     /// Bad content in `path`.
     pub fn file(path: impl AsRef<Path>, msg: impl Into<String>) -> Self {
-        Error::File { path: path.as_ref().to_path_buf(), msg: msg.into() }
+        Error::File {
+            path: path.as_ref().to_path_buf(),
+            msg: msg.into(),
+        }
     }
     /// A bad argument or value.
     pub fn invalid(msg: impl Into<String>) -> Self {

@@ -5,14 +5,19 @@ use difflab::diffusion::{BetaSchedule, NoiseSchedule};
 
 fn max_rel(a: &[f64], b: &[f64]) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| ((x - y) / y).abs()).fold(0.0, f64::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| ((x - y) / y).abs())
+        .fold(0.0, f64::max)
 }
 
 #[test]
 fn schedules_match_diffusers_to_1e6_relative() {
     let fx = common::read_fixture("schedules.safetensors");
     let manifest = common::manifest();
-    let entries = manifest["files"]["schedules.safetensors"]["entries"].as_array().unwrap();
+    let entries = manifest["files"]["schedules.safetensors"]["entries"]
+        .as_array()
+        .unwrap();
     assert!(entries.len() >= 4);
     for e in entries {
         let key = e["key"].as_str().unwrap();
@@ -42,7 +47,11 @@ fn add_noise_matches_diffusers() {
     let noise = fx["noise"].f32s();
     let mut out = vec![0.0; x0.len()];
     s.add_noise(&x0, &noise, &t, &mut out).unwrap();
-    let worst = out.iter().zip(&fx["noisy"].data).map(|(a, b)| (*a as f64 - b).abs()).fold(0.0, f64::max);
+    let worst = out
+        .iter()
+        .zip(&fx["noisy"].data)
+        .map(|(a, b)| (*a as f64 - b).abs())
+        .fold(0.0, f64::max);
     assert!(worst <= 1e-6, "add_noise max abs error {worst}");
 }
 
@@ -58,7 +67,11 @@ fn snr_is_alpha_bar_over_one_minus_alpha_bar_and_decreasing() {
         // f32 betas (as diffusers) put ~1e-7 of absolute uncertainty on 1 - ᾱ.
         let tol = 1e-7 / (1.0 - prod) + 1e-6;
         assert!((s.alpha_bar(t) - prod).abs() / prod < 1e-6, "ᾱ at t={t}");
-        assert!((s.snr_at(t) - snr).abs() / snr < tol, "SNR at t={t}: {} vs {snr}", s.snr_at(t));
+        assert!(
+            (s.snr_at(t) - snr).abs() / snr < tol,
+            "SNR at t={t}: {} vs {snr}",
+            s.snr_at(t)
+        );
     }
     let snr = s.snr();
     assert!(snr.windows(2).all(|w| w[1] < w[0]), "SNR must fall with t");
@@ -71,7 +84,10 @@ fn bad_schedules_are_errors() {
     assert!(NoiseSchedule::linear(0, 1e-4, 0.02).is_err());
     assert!(NoiseSchedule::linear(10, 0.0, 0.02).is_err());
     assert!(NoiseSchedule::from_betas(vec![0.1, 1.0]).is_err());
-    assert!(BetaSchedule::parse("quadratic").unwrap_err().to_string().contains("quadratic"));
+    assert!(BetaSchedule::parse("quadratic")
+        .unwrap_err()
+        .to_string()
+        .contains("quadratic"));
     let s = NoiseSchedule::linear(10, 1e-4, 0.02).unwrap();
     let mut out = vec![0.0; 4];
     assert!(s.add_noise(&[0.0; 4], &[0.0; 4], &[10], &mut out).is_err());

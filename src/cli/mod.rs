@@ -59,7 +59,10 @@ pub enum Command {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     if let Some(n) = cli.global.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(n.max(1)).build_global() {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+        {
             eprintln!("error: could not start {n} threads: {e}");
             return 2;
         }

@@ -61,7 +61,13 @@ pub struct NoiseSchedule {
 
 fn linspace(a: f64, b: f64, n: usize) -> impl Iterator<Item = f64> {
     let step = if n > 1 { (b - a) / (n - 1) as f64 } else { 0.0 };
-    (0..n).map(move |i| if i + 1 == n && n > 1 { b } else { a + step * i as f64 })
+    (0..n).map(move |i| {
+        if i + 1 == n && n > 1 {
+            b
+        } else {
+            a + step * i as f64
+        }
+    })
 }
 
 impl NoiseSchedule {
@@ -86,11 +92,15 @@ impl NoiseSchedule {
         }
         let betas: Vec<f64> = match kind {
             BetaSchedule::Linear => linspace(beta_start, beta_end, t).collect(),
-            BetaSchedule::ScaledLinear => {
-                linspace(beta_start.sqrt(), beta_end.sqrt(), t).map(|b| b * b).collect()
-            }
+            BetaSchedule::ScaledLinear => linspace(beta_start.sqrt(), beta_end.sqrt(), t)
+                .map(|b| b * b)
+                .collect(),
             BetaSchedule::SquaredcosCapV2 => {
-                let alpha_bar = |s: f64| ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2).cos().powi(2);
+                let alpha_bar = |s: f64| {
+                    ((s + 0.008) / 1.008 * std::f64::consts::FRAC_PI_2)
+                        .cos()
+                        .powi(2)
+                };
                 (0..t)
                     .map(|i| {
                         let (t1, t2) = (i as f64 / t as f64, (i + 1) as f64 / t as f64);
@@ -107,7 +117,12 @@ impl NoiseSchedule {
 
     /// The DDPM schedule of the lab: linear β from `beta_start` to `beta_end`.
     pub fn linear(num_train_timesteps: usize, beta_start: f64, beta_end: f64) -> Result<Self> {
-        Self::new(num_train_timesteps, BetaSchedule::Linear, beta_start, beta_end)
+        Self::new(
+            num_train_timesteps,
+            BetaSchedule::Linear,
+            beta_start,
+            beta_end,
+        )
     }
 
     /// A schedule from explicit betas (diffusers' `trained_betas`). Each must lie in (0, 1).
@@ -115,7 +130,11 @@ impl NoiseSchedule {
         if betas.is_empty() {
             return Err(Error::invalid("a noise schedule needs at least 1 beta"));
         }
-        if let Some((i, b)) = betas.iter().enumerate().find(|(_, b)| !(**b > 0.0 && **b < 1.0)) {
+        if let Some((i, b)) = betas
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(**b > 0.0 && **b < 1.0))
+        {
             return Err(Error::invalid(format!("beta[{i}] = {b} is outside (0, 1)")));
         }
         // Round as diffusers does (float32 betas, α = 1 − β in float32), then accumulate in f64.
@@ -129,7 +148,11 @@ impl NoiseSchedule {
                 acc
             })
             .collect();
-        Ok(NoiseSchedule { betas, alphas, alphas_cumprod })
+        Ok(NoiseSchedule {
+            betas,
+            alphas,
+            alphas_cumprod,
+        })
     }
 
     /// T, the number of training timesteps.
@@ -162,15 +185,23 @@ impl NoiseSchedule {
     }
     /// √ᾱ_t as f32: the factor on x_0 in `add_noise`.
     pub fn sqrt_alphas_cumprod(&self) -> Vec<f32> {
-        self.alphas_cumprod.iter().map(|&v| v.sqrt() as f32).collect()
+        self.alphas_cumprod
+            .iter()
+            .map(|&v| v.sqrt() as f32)
+            .collect()
     }
     /// √(1 − ᾱ_t) as f32: the factor on ε in `add_noise`.
     pub fn sqrt_one_minus_alphas_cumprod(&self) -> Vec<f32> {
-        self.alphas_cumprod.iter().map(|&v| (1.0 - v).sqrt() as f32).collect()
+        self.alphas_cumprod
+            .iter()
+            .map(|&v| (1.0 - v).sqrt() as f32)
+            .collect()
     }
     /// SNR(t) = ᾱ_t / (1 − ᾱ_t) as f32.
     pub fn snr(&self) -> Vec<f32> {
-        (0..self.betas.len()).map(|t| self.snr_at(t) as f32).collect()
+        (0..self.betas.len())
+            .map(|t| self.snr_at(t) as f32)
+            .collect()
     }
     /// ᾱ_t at one timestep (f64). Panics if `t >= T`.
     pub fn alpha_bar(&self, t: usize) -> f64 {
@@ -190,7 +221,13 @@ impl NoiseSchedule {
     ///
     /// `x0`, `noise` and `out` hold `timesteps.len()` items of equal size, one after another
     /// (any layout inside an item). Errors on mismatched lengths or a timestep ≥ T.
-    pub fn add_noise(&self, x0: &[f32], noise: &[f32], timesteps: &[usize], out: &mut [f32]) -> Result<()> {
+    pub fn add_noise(
+        &self,
+        x0: &[f32],
+        noise: &[f32],
+        timesteps: &[usize],
+        out: &mut [f32],
+    ) -> Result<()> {
         let n = timesteps.len();
         if n == 0 || x0.len() != noise.len() || x0.len() != out.len() || x0.len() % n != 0 {
             return Err(Error::invalid(format!(

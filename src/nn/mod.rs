@@ -8,12 +8,12 @@ pub use device::Device;
 pub use tensor::Tensor;
 pub mod conv;
 pub mod cross_entropy;
-pub mod matmul;
-pub mod workspace;
 pub mod init;
+pub mod matmul;
 pub mod ops;
 pub mod optim;
 pub mod torch_bin;
 pub mod weights;
+pub mod workspace;
 
 pub use weights::Weights;

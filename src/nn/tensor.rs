@@ -26,7 +26,10 @@ impl Tensor {
     pub fn zeros(shape: impl Into<Vec<usize>>) -> Self {
         let shape = shape.into();
         let n = shape.iter().product();
-        Tensor { shape, data: vec![0.0; n] }
+        Tensor {
+            shape,
+            data: vec![0.0; n],
+        }
     }
     /// The shape.
     pub fn shape(&self) -> &[usize] {
@@ -64,7 +67,8 @@ impl Tensor {
             for ch in 0..c {
                 for y in 0..h {
                     for x in 0..w {
-                        out[((b * h + y) * w + x) * c + ch] = self.data[((b * c + ch) * h + y) * w + x];
+                        out[((b * h + y) * w + x) * c + ch] =
+                            self.data[((b * c + ch) * h + y) * w + x];
                     }
                 }
             }
@@ -79,7 +83,8 @@ impl Tensor {
             for ch in 0..c {
                 for y in 0..h {
                     for x in 0..w {
-                        out[((b * c + ch) * h + y) * w + x] = self.data[((b * h + y) * w + x) * c + ch];
+                        out[((b * c + ch) * h + y) * w + x] =
+                            self.data[((b * h + y) * w + x) * c + ch];
                     }
                 }
             }
@@ -90,13 +95,24 @@ impl Tensor {
     pub fn dims4(&self) -> Result<[usize; 4]> {
         match self.shape[..] {
             [a, b, c, d] => Ok([a, b, c, d]),
-            _ => Err(Error::invalid(format!("expected a 4-d tensor, got shape {:?}", self.shape))),
+            _ => Err(Error::invalid(format!(
+                "expected a 4-d tensor, got shape {:?}",
+                self.shape
+            ))),
         }
     }
     /// Largest absolute difference to `other` (same length required).
     pub fn max_abs_diff(&self, other: &Tensor) -> f32 {
-        assert_eq!(self.data.len(), other.data.len(), "max_abs_diff: length mismatch");
-        self.data.iter().zip(&other.data).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max)
+        assert_eq!(
+            self.data.len(),
+            other.data.len(),
+            "max_abs_diff: length mismatch"
+        );
+        self.data
+            .iter()
+            .zip(&other.data)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max)
     }
     /// True if any value is NaN or infinite.
     pub fn has_non_finite(&self) -> bool {

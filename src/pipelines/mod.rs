@@ -2,6 +2,6 @@
 //! noise-predicting model and a scheduler.
 
 pub mod forward_demo;
-pub mod pretrained_demo;
 pub mod generate_demo;
+pub mod pretrained_demo;
 pub mod sample;

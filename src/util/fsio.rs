@@ -24,7 +24,9 @@ pub fn write_atomic_with(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
     fill(tmp.as_file_mut()).map_err(|e| Error::io(path, e))?;
-    tmp.as_file_mut().sync_all().map_err(|e| Error::io(path, e))?;
+    tmp.as_file_mut()
+        .sync_all()
+        .map_err(|e| Error::io(path, e))?;
     // tempfile creates owner-only files; results are meant to be shared like any other file.
     #[cfg(unix)]
     {
