@@ -6,6 +6,9 @@ use super::{LabUNet, LabUNetConfig};
 use crate::bench::timing::{median, time_runs};
 use crate::bench::{BenchOptions, Section};
 use crate::nn::optim::{Adam, AdamConfig};
+use crate::pipelines::sample::{sample, SampleOptions};
+use crate::schedulers::config::DdpmConfig;
+use crate::schedulers::DdpmScheduler;
 use crate::util::rng::Rng;
 use crate::Result;
 use serde_json::{Map, Value};
@@ -19,7 +22,8 @@ pub fn train_section() -> Section {
 }
 
 /// The inference section (`--only lab_forward`): keys `lab_forward_b12_ms`, `lab_forward_b16_ms`
-/// (medians of 20 × runs calls each).
+/// (medians of 20 × runs calls each) and `sample_12x200_s` (12 images × 200 DDPM steps through
+/// the sampling pipeline, T = 200 linear, median of up to 3 runs).
 pub fn forward_section() -> Section {
     Section {
         name: "lab_forward",
@@ -62,7 +66,7 @@ fn run_train(opts: &BenchOptions) -> Result<Map<String, Value>> {
 
 fn run_forward(opts: &BenchOptions) -> Result<Map<String, Value>> {
     let mut rng = Rng::seeded(0);
-    let model = LabUNet::new(LabUNetConfig::default(), &mut rng)?;
+    let mut model = LabUNet::new(LabUNetConfig::default(), &mut rng)?;
     let mut out = Map::new();
 
     for b in [12usize, 16] {
@@ -82,5 +86,31 @@ fn run_forward(opts: &BenchOptions) -> Result<Map<String, Value>> {
         bar.finish_and_clear();
         out.insert(format!("lab_forward_b{b}_ms"), ms(median(&runs)));
     }
+
+    let cfg: DdpmConfig = serde_json::from_value(serde_json::json!({ "num_train_timesteps": 200 }))
+        .map_err(|e| crate::Error::invalid(format!("bench DDPM config: {e}")))?;
+    let mut sched = DdpmScheduler::new(cfg)?;
+    let mut sopts = SampleOptions::new([16, 16, 1], 200);
+    sopts.count = 12;
+    let reps = opts.runs.clamp(1, 3);
+    let bar = opts.bar(reps, "lab sample");
+    let mut result = Ok(());
+    let runs = time_runs(
+        1,
+        reps,
+        || {
+            if let Err(e) = sample(&mut model, &mut sched, &sopts) {
+                result = Err(e);
+            }
+        },
+        || bar.inc(1),
+    );
+    bar.finish_and_clear();
+    result?;
+    let secs = (median(&runs) * 1000.0).round() / 1000.0;
+    out.insert(
+        "sample_12x200_s".into(),
+        serde_json::Number::from_f64(secs).map_or(Value::Null, Value::Number),
+    );
     Ok(out)
 }
