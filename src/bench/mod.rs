@@ -74,10 +74,9 @@ pub struct Section {
 
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
-    vec![
-        Section { name: "train", run: crate::train::bench::train_section },
-        Section { name: "sample", run: crate::train::bench::sample_section },
-    ]
+    use crate::models::lab_unet::bench as lab;
+    use crate::train::bench as toy;
+    vec![lab::train_section(), lab::forward_section(), toy::train_section(), toy::sample_section()]
 }
 
 /// Everything one `difflab bench` measured.

@@ -33,12 +33,12 @@ pub struct Cli {
 /// The subcommands, one per lab module plus tools.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
-    Bench(bench::BenchArgs),
     /// Module 1: watch a digit dissolve into noise (figures, animation, summary).
     Forward(forward::ForwardArgs),
     /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
     Train(train::TrainArgs),
+    /// Measure the compute core on this machine: sgemm ceiling and conv2d GFLOP/s.
+    Bench(bench::BenchArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -62,8 +62,8 @@ pub fn main() -> i32 {
 /// Run one parsed command line.
 pub fn run(cli: Cli) -> crate::Result<()> {
     match cli.command {
-        Command::Bench(args) => bench::run(args),
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -8,7 +8,11 @@ use crate::util::rng::Rng;
 /// Fill `out` with independent draws from U(−limit, limit).
 pub fn uniform(out: &mut [f32], limit: f32, rng: &mut Rng) {
     for v in out.iter_mut() {
-        *v = if limit > 0.0 { rng.uniform(-limit, limit) } else { 0.0 };
+        *v = if limit > 0.0 {
+            rng.uniform(-limit, limit)
+        } else {
+            0.0
+        };
     }
 }
 
@@ -42,9 +46,15 @@ mod tests {
         glorot_uniform(&mut w, 9 * 65, 9 * 32, &mut rng);
         let limit = (6.0f32 / (9.0 * 97.0)).sqrt();
         let max = w.iter().fold(0.0f32, |m, v| m.max(v.abs()));
-        assert!(max <= limit && max > 0.99 * limit, "max {max} vs limit {limit}");
+        assert!(
+            max <= limit && max > 0.99 * limit,
+            "max {max} vs limit {limit}"
+        );
         let var = w.iter().map(|v| v * v).sum::<f32>() / w.len() as f32;
-        assert!((var - limit * limit / 3.0).abs() < 0.03 * limit * limit / 3.0, "variance {var}");
+        assert!(
+            (var - limit * limit / 3.0).abs() < 0.03 * limit * limit / 3.0,
+            "variance {var}"
+        );
     }
 
     #[test]

@@ -32,11 +32,22 @@ pub struct AdamConfig {
 impl AdamConfig {
     /// Adam with PyTorch's defaults (β = 0.9, 0.999; ε = 1e-8) and learning rate `lr`.
     pub fn adam(lr: f32) -> Self {
-        AdamConfig { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled: false }
+        AdamConfig {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+        }
     }
     /// AdamW with PyTorch's defaults and the given learning rate and decoupled weight decay.
     pub fn adamw(lr: f32, weight_decay: f32) -> Self {
-        AdamConfig { weight_decay, decoupled: true, ..Self::adam(lr) }
+        AdamConfig {
+            weight_decay,
+            decoupled: true,
+            ..Self::adam(lr)
+        }
     }
 }
 
@@ -60,7 +71,12 @@ pub struct Adam {
 impl Adam {
     /// Fresh state (zero moments) for `n` parameters.
     pub fn new(cfg: AdamConfig, n: usize) -> Self {
-        Adam { cfg, m: vec![0.0; n], v: vec![0.0; n], t: 0 }
+        Adam {
+            cfg,
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+            t: 0,
+        }
     }
 
     /// Restore a saved state; the moment vectors must have the same length.
@@ -90,10 +106,11 @@ impl Adam {
         let bc2 = 1.0 - (c.beta2 as f64).powi(self.t.min(i32::MAX as u64) as i32);
         let step_size = (c.lr as f64 / bc1) as f32;
         let inv_sqrt_bc2 = (1.0 / bc2.sqrt()) as f32;
-        let (l2, decay) = match (c.decoupled, c.weight_decay) {
-            (_, wd) if wd == 0.0 => (0.0, 1.0),
-            (true, wd) => (0.0, 1.0 - c.lr * wd),
-            (false, wd) => (wd, 1.0),
+        let wd = c.weight_decay;
+        let (l2, decay) = if c.decoupled {
+            (0.0, 1.0 - c.lr * wd)
+        } else {
+            (wd, 1.0)
         };
         params
             .par_chunks_mut(CHUNK)
@@ -127,18 +144,29 @@ pub struct Ema {
 impl Ema {
     /// Start the average at the current weights.
     pub fn new(params: &[f32], decay: f32) -> Self {
-        Ema { decay, shadow: params.to_vec(), updates: 0 }
+        Ema {
+            decay,
+            shadow: params.to_vec(),
+            updates: 0,
+        }
     }
 
     /// Fold the current weights into the average.
     pub fn update(&mut self, params: &[f32]) {
-        assert_eq!(params.len(), self.shadow.len(), "Ema::update: parameter count changed");
+        assert_eq!(
+            params.len(),
+            self.shadow.len(),
+            "Ema::update: parameter count changed"
+        );
         let d = self.decay;
-        self.shadow.par_chunks_mut(CHUNK).zip(params.par_chunks(CHUNK)).for_each(|(s, p)| {
-            for (s, &p) in s.iter_mut().zip(p) {
-                *s = d * *s + (1.0 - d) * p;
-            }
-        });
+        self.shadow
+            .par_chunks_mut(CHUNK)
+            .zip(params.par_chunks(CHUNK))
+            .for_each(|(s, p)| {
+                for (s, &p) in s.iter_mut().zip(p) {
+                    *s = d * *s + (1.0 - d) * p;
+                }
+            });
         self.updates += 1;
     }
 

@@ -36,7 +36,9 @@ impl Weights {
 
     /// Parse safetensors bytes; `path` (if any) is remembered for error messages.
     pub fn from_safetensors_bytes(bytes: &[u8], path: Option<&Path>) -> Result<Self> {
-        let label = path.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("<safetensors bytes>"));
+        let label = path
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("<safetensors bytes>"));
         let st = SafeTensors::deserialize(bytes)
             .map_err(|e| Error::file(&label, format!("not a valid safetensors file ({e})")))?;
         let (_, meta) = SafeTensors::read_metadata(bytes)
@@ -49,14 +51,25 @@ impl Weights {
                 .map_err(|e| Error::file(&label, format!("tensor `{name}`: {e}")))?;
             tensors.insert(name, t);
         }
-        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
-        Ok(Weights { tensors, metadata, source: path.map(Path::to_path_buf) })
+        let metadata = meta
+            .metadata()
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        Ok(Weights {
+            tensors,
+            metadata,
+            source: path.map(Path::to_path_buf),
+        })
     }
 
     /// Write all tensors (as F32) and the metadata to `path`, atomically.
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
-        let bytes = self.to_safetensors_bytes().map_err(|e| Error::file(path, e))?;
+        let bytes = self
+            .to_safetensors_bytes()
+            .map_err(|e| Error::file(path, e))?;
         write_atomic(path, &bytes)
     }
 
@@ -68,7 +81,8 @@ impl Weights {
         } else {
             Some(self.metadata.clone().into_iter().collect())
         };
-        safetensors::serialize(views, &meta).map_err(|e| format!("could not encode safetensors: {e}"))
+        safetensors::serialize(views, &meta)
+            .map_err(|e| format!("could not encode safetensors: {e}"))
     }
 
     /// The file these weights were read from, if any.
@@ -154,7 +168,11 @@ impl Weights {
             })
             .take(4)
             .collect();
-        let hint = if near.is_empty() { String::new() } else { format!(" (present nearby: {})", near.join(", ")) };
+        let hint = if near.is_empty() {
+            String::new()
+        } else {
+            format!(" (present nearby: {})", near.join(", "))
+        };
         self.err(format!("missing tensor `{name}`{hint}"))
     }
 
@@ -169,17 +187,27 @@ impl Weights {
 /// Convert raw little-endian bytes of `dtype` to f32.
 fn decode(dtype: Dtype, raw: &[u8]) -> std::result::Result<Vec<f32>, String> {
     let out = match dtype {
-        Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F32 => raw
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect(),
         Dtype::F64 => raw
             .chunks_exact(8)
             .map(|c| f64::from_le_bytes(c.try_into().expect("8 bytes")) as f32)
             .collect(),
-        Dtype::F16 => raw.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
+        Dtype::F16 => raw
+            .chunks_exact(2)
+            .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+            .collect(),
         Dtype::BF16 => raw
             .chunks_exact(2)
             .map(|c| f32::from_bits((u16::from_le_bytes([c[0], c[1]]) as u32) << 16))
             .collect(),
-        other => return Err(format!("unsupported dtype {other:?} (need F32, F64, F16 or BF16)")),
+        other => {
+            return Err(format!(
+                "unsupported dtype {other:?} (need F32, F64, F16 or BF16)"
+            ))
+        }
     };
     Ok(out)
 }

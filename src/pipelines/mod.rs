@@ -1,4 +1,5 @@
-//! Sampling loops that join a noise-predicting model and a scheduler.
+//! End-to-end processes: the Module 1 forward-diffusion demo and the sampling loops that join a
+//! noise-predicting model and a scheduler.
 
 pub mod forward_demo;
 pub mod sample;

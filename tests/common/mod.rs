@@ -7,9 +7,11 @@ use std::path::PathBuf;
 /// The diffusers reference fixtures: `$DIFFLAB_FIXTURES_DIR`, else `../shared/fixtures/diffusers`
 /// beside the checkout (where CI and every developer have it). Missing fixtures fail the test.
 pub fn fixtures_dir() -> PathBuf {
-    let dir = std::env::var_os("DIFFLAB_FIXTURES_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/diffusers")
-    });
+    let dir = std::env::var_os("DIFFLAB_FIXTURES_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/diffusers")
+        });
     assert!(
         dir.join("manifest.json").is_file(),
         "diffusers fixtures not found at {} (set DIFFLAB_FIXTURES_DIR)",
@@ -44,12 +46,27 @@ pub fn read_safetensors(path: &std::path::Path) -> HashMap<String, Fx> {
     for (name, view) in st.tensors() {
         let raw = view.data();
         let data: Vec<f64> = match view.dtype() {
-            safetensors::Dtype::F32 => raw.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
-            safetensors::Dtype::F64 => raw.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().unwrap())).collect(),
-            safetensors::Dtype::I64 => raw.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64).collect(),
+            safetensors::Dtype::F32 => raw
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
+            safetensors::Dtype::F64 => raw
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap()))
+                .collect(),
+            safetensors::Dtype::I64 => raw
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap()) as f64)
+                .collect(),
             d => panic!("{name}: unsupported dtype {d:?}"),
         };
-        out.insert(name.to_string(), Fx { shape: view.shape().to_vec(), data });
+        out.insert(
+            name.to_string(),
+            Fx {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
     }
     out
 }

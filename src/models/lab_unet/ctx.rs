@@ -3,7 +3,9 @@
 
 use super::first_conv::FirstConv;
 use super::{check_size, idx, LabUNet, LabUNetConfig};
-use crate::nn::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
+use crate::nn::conv::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+};
 use crate::nn::ops::*;
 use crate::nn::workspace::Workspace;
 use crate::{Error, Result};
@@ -60,7 +62,13 @@ pub struct LabUNetCtx {
 }
 
 impl LabUNetCtx {
-    pub(super) fn new(cfg: &LabUNetConfig, n: usize, h: usize, w: usize, train: bool) -> Result<Self> {
+    pub(super) fn new(
+        cfg: &LabUNetConfig,
+        n: usize,
+        h: usize,
+        w: usize,
+        train: bool,
+    ) -> Result<Self> {
         check_size(h, w)?;
         if n == 0 {
             return Err(Error::invalid("lab U-Net: batch size must be at least 1"));
@@ -131,26 +139,64 @@ fn conv(cin: usize, cout: usize) -> Conv2d {
 
 impl LabUNet {
     fn first_conv(&self) -> FirstConv {
-        FirstConv { ci: self.cfg.in_channels, ct: self.cfg.time_hidden, cout: self.cfg.channels[0] }
+        FirstConv {
+            ci: self.cfg.in_channels,
+            ct: self.cfg.time_hidden,
+            cout: self.cfg.channels[0],
+        }
     }
 
     /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
     /// keeping in `ctx` what [`LabUNet::backward`] needs. Panics if the sizes do not match `ctx`.
     pub fn forward<'c>(&self, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        let LabUNetConfig { in_channels: ci, time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let LabUNetConfig {
+            in_channels: ci,
+            time_embed_dim: te,
+            time_hidden: th,
+            channels: [c0, c1, c2],
+            ..
+        } = self.cfg;
         let (n, h, w) = (ctx.n, ctx.h, ctx.w);
         let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
-        assert_eq!(x.len(), n * h * w * ci, "lab U-Net forward: x is not [{n}, {h}, {w}, {ci}]");
-        assert_eq!(t.len(), n, "lab U-Net forward: {} timesteps for {n} images", t.len());
+        assert_eq!(
+            x.len(),
+            n * h * w * ci,
+            "lab U-Net forward: x is not [{n}, {h}, {w}, {ci}]"
+        );
+        assert_eq!(
+            t.len(),
+            n,
+            "lab U-Net forward: {} timesteps for {n} images",
+            t.len()
+        );
         let shapes = self.cfg.conv_shapes();
         let cv = |i: usize| conv(shapes[i].0, shapes[i].1);
-        let (wt, bs) = (|i: usize| self.p(idx::conv_w(i)), |i: usize| Some(self.p(idx::conv_b(i))));
+        let (wt, bs) = (
+            |i: usize| self.p(idx::conv_w(i)),
+            |i: usize| Some(self.p(idx::conv_b(i))),
+        );
         let c = ctx;
 
         timestep_embedding(t, te, 10000.0, false, 1.0, &mut c.sinus);
-        linear_forward(&c.sinus, n, te, self.p(idx::T1_W), Some(self.p(idx::T1_B)), th, &mut c.th1);
+        linear_forward(
+            &c.sinus,
+            n,
+            te,
+            self.p(idx::T1_W),
+            Some(self.p(idx::T1_B)),
+            th,
+            &mut c.th1,
+        );
         relu_forward_inplace(&mut c.th1);
-        linear_forward(&c.th1, n, th, self.p(idx::T2_W), Some(self.p(idx::T2_B)), th, &mut c.temb);
+        linear_forward(
+            &c.th1,
+            n,
+            th,
+            self.p(idx::T2_W),
+            Some(self.p(idx::T2_B)),
+            th,
+            &mut c.temb,
+        );
         relu_forward_inplace(&mut c.temb);
 
         let img: &[f32] = if c.train {
@@ -159,30 +205,153 @@ impl LabUNet {
         } else {
             x
         };
-        self.first_conv().forward(img, &c.temb, n, h, w, wt(0), self.p(idx::conv_b(0)), &mut c.a1, &mut c.ws);
-        conv2d_forward(&cv(1), &c.a1, n, h, w, wt(1), bs(1), Act::Relu, &mut c.skip1, &mut c.ws);
+        self.first_conv().forward(
+            img,
+            &c.temb,
+            n,
+            h,
+            w,
+            wt(0),
+            self.p(idx::conv_b(0)),
+            &mut c.a1,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(1),
+            &c.a1,
+            n,
+            h,
+            w,
+            wt(1),
+            bs(1),
+            Act::Relu,
+            &mut c.skip1,
+            &mut c.ws,
+        );
         max_pool2_forward(&c.skip1, n, h, w, c0, &mut c.p1, &mut c.am1);
-        conv2d_forward(&cv(2), &c.p1, n, h2, w2, wt(2), bs(2), Act::Relu, &mut c.a2, &mut c.ws);
-        conv2d_forward(&cv(3), &c.a2, n, h2, w2, wt(3), bs(3), Act::Relu, &mut c.skip2, &mut c.ws);
+        conv2d_forward(
+            &cv(2),
+            &c.p1,
+            n,
+            h2,
+            w2,
+            wt(2),
+            bs(2),
+            Act::Relu,
+            &mut c.a2,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(3),
+            &c.a2,
+            n,
+            h2,
+            w2,
+            wt(3),
+            bs(3),
+            Act::Relu,
+            &mut c.skip2,
+            &mut c.ws,
+        );
         max_pool2_forward(&c.skip2, n, h2, w2, c1, &mut c.p2, &mut c.am2);
-        conv2d_forward(&cv(4), &c.p2, n, h4, w4, wt(4), bs(4), Act::Relu, &mut c.m1, &mut c.ws);
-        conv2d_forward(&cv(5), &c.m1, n, h4, w4, wt(5), bs(5), Act::Relu, &mut c.m2, &mut c.ws);
+        conv2d_forward(
+            &cv(4),
+            &c.p2,
+            n,
+            h4,
+            w4,
+            wt(4),
+            bs(4),
+            Act::Relu,
+            &mut c.m1,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(5),
+            &c.m1,
+            n,
+            h4,
+            w4,
+            wt(5),
+            bs(5),
+            Act::Relu,
+            &mut c.m2,
+            &mut c.ws,
+        );
         upsample_nearest2_forward_into(&c.m2, n, h4, w4, c2, &mut c.cat2, c2 + c1, 0);
         copy_into_channels(&c.skip2, n * h2 * w2, c1, &mut c.cat2, c2 + c1, c2);
-        conv2d_forward(&cv(6), &c.cat2, n, h2, w2, wt(6), bs(6), Act::Relu, &mut c.d2a, &mut c.ws);
-        conv2d_forward(&cv(7), &c.d2a, n, h2, w2, wt(7), bs(7), Act::Relu, &mut c.d2b, &mut c.ws);
+        conv2d_forward(
+            &cv(6),
+            &c.cat2,
+            n,
+            h2,
+            w2,
+            wt(6),
+            bs(6),
+            Act::Relu,
+            &mut c.d2a,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(7),
+            &c.d2a,
+            n,
+            h2,
+            w2,
+            wt(7),
+            bs(7),
+            Act::Relu,
+            &mut c.d2b,
+            &mut c.ws,
+        );
         upsample_nearest2_forward_into(&c.d2b, n, h2, w2, c1, &mut c.cat1, c1 + c0, 0);
         copy_into_channels(&c.skip1, n * h * w, c0, &mut c.cat1, c1 + c0, c1);
-        conv2d_forward(&cv(8), &c.cat1, n, h, w, wt(8), bs(8), Act::Relu, &mut c.d1a, &mut c.ws);
-        conv2d_forward(&cv(9), &c.d1a, n, h, w, wt(9), bs(9), Act::Relu, &mut c.d1b, &mut c.ws);
-        conv2d_forward(&cv(10), &c.d1b, n, h, w, wt(10), bs(10), Act::None, &mut c.out, &mut c.ws);
+        conv2d_forward(
+            &cv(8),
+            &c.cat1,
+            n,
+            h,
+            w,
+            wt(8),
+            bs(8),
+            Act::Relu,
+            &mut c.d1a,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(9),
+            &c.d1a,
+            n,
+            h,
+            w,
+            wt(9),
+            bs(9),
+            Act::Relu,
+            &mut c.d1b,
+            &mut c.ws,
+        );
+        conv2d_forward(
+            &cv(10),
+            &c.d1b,
+            n,
+            h,
+            w,
+            wt(10),
+            bs(10),
+            Act::None,
+            &mut c.out,
+            &mut c.ws,
+        );
         &c.out
     }
 
     /// The MSE loss of the last forward output against `target` (the noise), and the backward
     /// pass of that loss: fills `ctx.grads`. Returns the loss.
     pub fn loss_backward(&self, ctx: &mut LabUNetCtx, target: &[f32]) -> f32 {
-        assert!(ctx.train, "lab U-Net: loss_backward needs a training context");
+        assert!(
+            ctx.train,
+            "lab U-Net: loss_backward needs a training context"
+        );
         let loss = mse_loss_and_grad(&ctx.out, target, &mut ctx.dout);
         self.backward_ctx(ctx);
         loss
@@ -197,7 +366,12 @@ impl LabUNet {
     }
 
     fn backward_ctx(&self, c: &mut LabUNetCtx) {
-        let LabUNetConfig { time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let LabUNetConfig {
+            time_embed_dim: te,
+            time_hidden: th,
+            channels: [c0, c1, c2],
+            ..
+        } = self.cfg;
         let (n, h, w) = (c.n, c.h, c.w);
         let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
         let shapes = self.cfg.conv_shapes();
@@ -206,70 +380,212 @@ impl LabUNet {
         // Weight and bias gradients of conv `i` from its input `x` and output gradient `dy`.
         macro_rules! dweights {
             ($i:expr, $x:expr, $dy:expr, $hh:expr, $ww:expr) => {{
-                let (gw, gb) = split2(&mut c.grads, &self.specs[idx::conv_w($i)].range, &self.specs[idx::conv_b($i)].range);
+                let (gw, gb) = split2(
+                    &mut c.grads,
+                    &self.specs[idx::conv_w($i)].range,
+                    &self.specs[idx::conv_b($i)].range,
+                );
                 conv2d_backward_weight(&cv($i), $x, $dy, n, $hh, $ww, gw, Some(gb), &mut c.ws);
             }};
         }
 
         // out, dec1
         dweights!(10, &c.d1b, &c.dout, h, w);
-        conv2d_backward_input(&cv(10), &c.dout, n, h, w, wt(10), &mut c.g_full_a, &mut c.ws);
+        conv2d_backward_input(
+            &cv(10),
+            &c.dout,
+            n,
+            h,
+            w,
+            wt(10),
+            &mut c.g_full_a,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.d1b, &mut c.g_full_a);
         dweights!(9, &c.d1a, &c.g_full_a, h, w);
-        conv2d_backward_input(&cv(9), &c.g_full_a, n, h, w, wt(9), &mut c.g_full_b, &mut c.ws);
+        conv2d_backward_input(
+            &cv(9),
+            &c.g_full_a,
+            n,
+            h,
+            w,
+            wt(9),
+            &mut c.g_full_b,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.d1a, &mut c.g_full_b);
         dweights!(8, &c.cat1, &c.g_full_b, h, w);
-        conv2d_backward_input(&cv(8), &c.g_full_b, n, h, w, wt(8), &mut c.g_cat1, &mut c.ws);
+        conv2d_backward_input(
+            &cv(8),
+            &c.g_full_b,
+            n,
+            h,
+            w,
+            wt(8),
+            &mut c.g_cat1,
+            &mut c.ws,
+        );
         // dec2
         upsample_nearest2_backward_from(&c.g_cat1, n, h2, w2, c1, c1 + c0, 0, &mut c.g_half_a);
         relu_backward_inplace(&c.d2b, &mut c.g_half_a);
         dweights!(7, &c.d2a, &c.g_half_a, h2, w2);
-        conv2d_backward_input(&cv(7), &c.g_half_a, n, h2, w2, wt(7), &mut c.g_half_b, &mut c.ws);
+        conv2d_backward_input(
+            &cv(7),
+            &c.g_half_a,
+            n,
+            h2,
+            w2,
+            wt(7),
+            &mut c.g_half_b,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.d2a, &mut c.g_half_b);
         dweights!(6, &c.cat2, &c.g_half_b, h2, w2);
-        conv2d_backward_input(&cv(6), &c.g_half_b, n, h2, w2, wt(6), &mut c.g_cat2, &mut c.ws);
+        conv2d_backward_input(
+            &cv(6),
+            &c.g_half_b,
+            n,
+            h2,
+            w2,
+            wt(6),
+            &mut c.g_cat2,
+            &mut c.ws,
+        );
         // mid
         upsample_nearest2_backward_from(&c.g_cat2, n, h4, w4, c2, c2 + c1, 0, &mut c.g_quarter_a);
         relu_backward_inplace(&c.m2, &mut c.g_quarter_a);
         dweights!(5, &c.m1, &c.g_quarter_a, h4, w4);
-        conv2d_backward_input(&cv(5), &c.g_quarter_a, n, h4, w4, wt(5), &mut c.g_quarter_b, &mut c.ws);
+        conv2d_backward_input(
+            &cv(5),
+            &c.g_quarter_a,
+            n,
+            h4,
+            w4,
+            wt(5),
+            &mut c.g_quarter_b,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.m1, &mut c.g_quarter_b);
         dweights!(4, &c.p2, &c.g_quarter_b, h4, w4);
-        conv2d_backward_input(&cv(4), &c.g_quarter_b, n, h4, w4, wt(4), &mut c.g_p2, &mut c.ws);
+        conv2d_backward_input(
+            &cv(4),
+            &c.g_quarter_b,
+            n,
+            h4,
+            w4,
+            wt(4),
+            &mut c.g_p2,
+            &mut c.ws,
+        );
         // enc2: skip2 gets the pooling's gradient plus its share of the decoder's concatenation.
         max_pool2_backward(&c.g_p2, &c.am2, n, h2, w2, c1, &mut c.g_half_a);
         split_channels_acc(&c.g_cat2, n * h2 * w2, c2 + c1, c2, &mut c.g_half_a, c1);
         relu_backward_inplace(&c.skip2, &mut c.g_half_a);
         dweights!(3, &c.a2, &c.g_half_a, h2, w2);
-        conv2d_backward_input(&cv(3), &c.g_half_a, n, h2, w2, wt(3), &mut c.g_half_b, &mut c.ws);
+        conv2d_backward_input(
+            &cv(3),
+            &c.g_half_a,
+            n,
+            h2,
+            w2,
+            wt(3),
+            &mut c.g_half_b,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.a2, &mut c.g_half_b);
         dweights!(2, &c.p1, &c.g_half_b, h2, w2);
-        conv2d_backward_input(&cv(2), &c.g_half_b, n, h2, w2, wt(2), &mut c.g_p1, &mut c.ws);
+        conv2d_backward_input(
+            &cv(2),
+            &c.g_half_b,
+            n,
+            h2,
+            w2,
+            wt(2),
+            &mut c.g_p1,
+            &mut c.ws,
+        );
         // enc1
         max_pool2_backward(&c.g_p1, &c.am1, n, h, w, c0, &mut c.g_full_a);
         split_channels_acc(&c.g_cat1, n * h * w, c1 + c0, c1, &mut c.g_full_a, c0);
         relu_backward_inplace(&c.skip1, &mut c.g_full_a);
         dweights!(1, &c.a1, &c.g_full_a, h, w);
-        conv2d_backward_input(&cv(1), &c.g_full_a, n, h, w, wt(1), &mut c.g_full_b, &mut c.ws);
+        conv2d_backward_input(
+            &cv(1),
+            &c.g_full_a,
+            n,
+            h,
+            w,
+            wt(1),
+            &mut c.g_full_b,
+            &mut c.ws,
+        );
         relu_backward_inplace(&c.a1, &mut c.g_full_b);
         {
-            let (gw, gb) = split2(&mut c.grads, &self.specs[idx::conv_w(0)].range, &self.specs[idx::conv_b(0)].range);
-            self.first_conv().backward(&c.img, &c.temb, &c.g_full_b, n, h, w, wt(0), gw, gb, &mut c.g_temb, &mut c.ws);
+            let (gw, gb) = split2(
+                &mut c.grads,
+                &self.specs[idx::conv_w(0)].range,
+                &self.specs[idx::conv_b(0)].range,
+            );
+            self.first_conv().backward(
+                &c.img,
+                &c.temb,
+                &c.g_full_b,
+                n,
+                h,
+                w,
+                wt(0),
+                gw,
+                gb,
+                &mut c.g_temb,
+                &mut c.ws,
+            );
         }
         // time MLP
         relu_backward_inplace(&c.temb, &mut c.g_temb);
         {
-            let (gw, gb) = split2(&mut c.grads, &self.specs[idx::T2_W].range, &self.specs[idx::T2_B].range);
-            linear_backward(&c.th1, &c.g_temb, n, th, th, self.p(idx::T2_W), Some(&mut c.g_th1), gw, Some(gb));
+            let (gw, gb) = split2(
+                &mut c.grads,
+                &self.specs[idx::T2_W].range,
+                &self.specs[idx::T2_B].range,
+            );
+            linear_backward(
+                &c.th1,
+                &c.g_temb,
+                n,
+                th,
+                th,
+                self.p(idx::T2_W),
+                Some(&mut c.g_th1),
+                gw,
+                Some(gb),
+            );
         }
         relu_backward_inplace(&c.th1, &mut c.g_th1);
-        let (gw, gb) = split2(&mut c.grads, &self.specs[idx::T1_W].range, &self.specs[idx::T1_B].range);
-        linear_backward(&c.sinus, &c.g_th1, n, te, th, self.p(idx::T1_W), None, gw, Some(gb));
+        let (gw, gb) = split2(
+            &mut c.grads,
+            &self.specs[idx::T1_W].range,
+            &self.specs[idx::T1_B].range,
+        );
+        linear_backward(
+            &c.sinus,
+            &c.g_th1,
+            n,
+            te,
+            th,
+            self.p(idx::T1_W),
+            None,
+            gw,
+            Some(gb),
+        );
     }
 }
 
 /// Two disjoint mutable ranges of `buf`, the first before the second.
-fn split2<'a>(buf: &'a mut [f32], a: &std::ops::Range<usize>, b: &std::ops::Range<usize>) -> (&'a mut [f32], &'a mut [f32]) {
+fn split2<'a>(
+    buf: &'a mut [f32],
+    a: &std::ops::Range<usize>,
+    b: &std::ops::Range<usize>,
+) -> (&'a mut [f32], &'a mut [f32]) {
     assert!(a.end <= b.start, "split2: ranges out of order");
     let (lo, hi) = buf.split_at_mut(b.start);
     (&mut lo[a.clone()], &mut hi[..b.end - b.start])

@@ -39,7 +39,11 @@ fn edge(i: usize, h: usize) -> usize {
 /// pixel whose row (column) border class is `e`.
 #[inline]
 fn tap_ok(t: usize, e: usize) -> bool {
-    !(t == 0 && e & 1 != 0) && !(t == 2 && e & 2 != 0)
+    match t {
+        0 => e & 1 == 0,
+        2 => e & 2 == 0,
+        _ => true,
+    }
 }
 
 impl FirstConv {
@@ -64,10 +68,27 @@ impl FirstConv {
     /// Shapes: `img` `[n, h, w, ci]`, `temb` `[n, ct]`, `weight` `[3, 3, ci + ct, cout]`, `bias`
     /// `[cout]`, `y` `[n, h, w, cout]` (overwritten). Scratch (`25·n·cout` values) from `ws`.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, img: &[f32], temb: &[f32], n: usize, h: usize, w: usize, weight: &[f32], bias: &[f32], y: &mut [f32], ws: &mut Workspace) {
+    pub fn forward(
+        &self,
+        img: &[f32],
+        temb: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        weight: &[f32],
+        bias: &[f32],
+        y: &mut [f32],
+        ws: &mut Workspace,
+    ) {
         let (ci, ct, cout) = (self.ci, self.ct, self.cout);
-        assert!(img.len() == n * h * w * ci && temb.len() == n * ct, "first conv: input sizes");
-        assert!(weight.len() == self.weight_len() && bias.len() == cout && y.len() == n * h * w * cout, "first conv: weight/bias/y sizes");
+        assert!(
+            img.len() == n * h * w * ci && temb.len() == n * ct,
+            "first conv: input sizes"
+        );
+        assert!(
+            weight.len() == self.weight_len() && bias.len() == cout && y.len() == n * h * w * cout,
+            "first conv: weight/bias/y sizes"
+        );
         if n * h * w == 0 {
             return;
         }
@@ -77,11 +98,24 @@ impl FirstConv {
         for tap in 0..9 {
             let a = View::rows(temb, ct);
             let bm = View::rows(self.time_block(weight, tap), cout);
-            gemm_view(n, ct, cout, a, bm, &mut taps[tap * cout..], 9 * cout, false, 1);
+            gemm_view(
+                n,
+                ct,
+                cout,
+                a,
+                bm,
+                &mut taps[tap * cout..],
+                9 * cout,
+                false,
+                1,
+            );
         }
         let hwc = h * w * cout;
-        y.par_chunks_mut(hwc).zip(classes.par_chunks_mut(CLASSES * cout)).zip(taps.par_chunks(9 * cout)).enumerate().for_each(
-            |(b, ((y, cls), taps))| {
+        y.par_chunks_mut(hwc)
+            .zip(classes.par_chunks_mut(CLASSES * cout))
+            .zip(taps.par_chunks(9 * cout))
+            .enumerate()
+            .for_each(|(b, ((y, cls), taps))| {
                 for (k, s) in cls.chunks_exact_mut(cout).enumerate() {
                     s.copy_from_slice(bias);
                     for ty in (0..3).filter(|&ty| tap_ok(ty, k & 3)) {
@@ -115,8 +149,7 @@ impl FirstConv {
                         }
                     }
                 }
-            },
-        );
+            });
     }
 
     /// Gradients given `dy` (w.r.t. the pre-activation, i.e. already masked by the ReLU):
@@ -140,9 +173,18 @@ impl FirstConv {
         ws: &mut Workspace,
     ) {
         let (ci, ct, cout) = (self.ci, self.ct, self.cout);
-        assert!(img.len() == n * h * w * ci && temb.len() == n * ct && dy.len() == n * h * w * cout, "first conv backward: input sizes");
-        assert!(weight.len() == self.weight_len() && dweight.len() == self.weight_len(), "first conv backward: weight sizes");
-        assert!(dbias.len() == cout && dtemb.len() == n * ct, "first conv backward: dbias/dtemb sizes");
+        assert!(
+            img.len() == n * h * w * ci && temb.len() == n * ct && dy.len() == n * h * w * cout,
+            "first conv backward: input sizes"
+        );
+        assert!(
+            weight.len() == self.weight_len() && dweight.len() == self.weight_len(),
+            "first conv backward: weight sizes"
+        );
+        assert!(
+            dbias.len() == cout && dtemb.len() == n * ct,
+            "first conv backward: dbias/dtemb sizes"
+        );
         dweight.fill(0.0);
         dbias.fill(0.0);
         dtemb.fill(0.0);
@@ -166,7 +208,11 @@ impl FirstConv {
             .for_each(|(p, ((d, e), part))| {
                 part.fill(0.0);
                 e.fill(0.0);
-                for (k, (d, e)) in d.chunks_exact_mut(9 * cout).zip(e.chunks_exact_mut(CLASSES * cout)).enumerate() {
+                for (k, (d, e)) in d
+                    .chunks_exact_mut(9 * cout)
+                    .zip(e.chunks_exact_mut(CLASSES * cout))
+                    .enumerate()
+                {
                     let b = p * per + k;
                     let dy = &dy[b * hwc..(b + 1) * hwc];
                     let img = &img[b * h * w * ci..(b + 1) * h * w * ci];
@@ -182,7 +228,8 @@ impl FirstConv {
                                     let px = ((i + ty - 1) * w + j + tx - 1) * ci;
                                     for c in 0..ci {
                                         let v = img[px + c];
-                                        let acc = &mut part[((ty * 3 + tx) * ci + c) * cout..][..cout];
+                                        let acc =
+                                            &mut part[((ty * 3 + tx) * ci + c) * cout..][..cout];
                                         for (a, &gv) in acc.iter_mut().zip(g) {
                                             *a += v * gv;
                                         }
@@ -195,7 +242,9 @@ impl FirstConv {
                         for tx in 0..3 {
                             let dt = &mut d[(ty * 3 + tx) * cout..][..cout];
                             dt.fill(0.0);
-                            for cls in (0..CLASSES).filter(|&k| tap_ok(ty, k & 3) && tap_ok(tx, k >> 2)) {
+                            for cls in
+                                (0..CLASSES).filter(|&k| tap_ok(ty, k & 3) && tap_ok(tx, k >> 2))
+                            {
                                 for (a, &v) in dt.iter_mut().zip(&e[cls * cout..][..cout]) {
                                     *a += v;
                                 }
@@ -222,9 +271,23 @@ impl FirstConv {
         }
         let threads = rayon::current_num_threads();
         for tap in 0..9 {
-            let dt = View { data: &d[tap * cout..], rs: 9 * cout, cs: 1 };
+            let dt = View {
+                data: &d[tap * cout..],
+                rs: 9 * cout,
+                cs: 1,
+            };
             let (lo, hi) = (self.row(tap, ci), self.row(tap, ci + ct));
-            gemm_view(ct, n, cout, View::transposed(temb, ct), dt, &mut dweight[lo..hi], cout, false, threads);
+            gemm_view(
+                ct,
+                n,
+                cout,
+                View::transposed(temb, ct),
+                dt,
+                &mut dweight[lo..hi],
+                cout,
+                false,
+                threads,
+            );
             let wt = View::transposed(self.time_block(weight, tap), cout);
             gemm_view(n, cout, ct, dt, wt, dtemb, ct, tap > 0, threads);
         }

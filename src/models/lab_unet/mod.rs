@@ -21,6 +21,7 @@
 //! and gradient buffer for one batch size; its gradient buffer is aligned with the parameters so
 //! an optimiser updates everything in one pass.
 
+pub mod bench;
 mod ctx;
 pub mod first_conv;
 
@@ -52,7 +53,13 @@ pub struct LabUNetConfig {
 
 impl Default for LabUNetConfig {
     fn default() -> Self {
-        LabUNetConfig { image_size: 16, in_channels: 1, time_embed_dim: 32, time_hidden: 64, channels: [32, 64, 128] }
+        LabUNetConfig {
+            image_size: 16,
+            in_channels: 1,
+            time_embed_dim: 32,
+            time_hidden: 64,
+            channels: [32, 64, 128],
+        }
     }
 }
 
@@ -64,7 +71,10 @@ impl LabUNetConfig {
             return bad(format!("channel counts must be positive, got {self:?}"));
         }
         if self.time_embed_dim < 4 || self.time_embed_dim % 2 != 0 {
-            return bad(format!("time_embed_dim must be even and at least 4, got {}", self.time_embed_dim));
+            return bad(format!(
+                "time_embed_dim must be even and at least 4, got {}",
+                self.time_embed_dim
+            ));
         }
         check_size(self.image_size, self.image_size)
     }
@@ -141,9 +151,15 @@ pub(crate) mod idx {
 
 fn param_specs(cfg: &LabUNetConfig) -> Vec<ParamSpec> {
     let mut shapes: Vec<(String, Vec<usize>)> = vec![
-        ("time.lin1.weight".into(), vec![cfg.time_embed_dim, cfg.time_hidden]),
+        (
+            "time.lin1.weight".into(),
+            vec![cfg.time_embed_dim, cfg.time_hidden],
+        ),
         ("time.lin1.bias".into(), vec![cfg.time_hidden]),
-        ("time.lin2.weight".into(), vec![cfg.time_hidden, cfg.time_hidden]),
+        (
+            "time.lin2.weight".into(),
+            vec![cfg.time_hidden, cfg.time_hidden],
+        ),
         ("time.lin2.bias".into(), vec![cfg.time_hidden]),
     ];
     for (name, (cin, cout)) in CONV_NAMES.iter().zip(cfg.conv_shapes()) {
@@ -156,7 +172,11 @@ fn param_specs(cfg: &LabUNetConfig) -> Vec<ParamSpec> {
         .map(|(name, shape)| {
             let len: usize = shape.iter().product();
             at += len;
-            ParamSpec { name, shape, range: at - len..at }
+            ParamSpec {
+                name,
+                shape,
+                range: at - len..at,
+            }
         })
         .collect()
 }
@@ -184,7 +204,12 @@ impl LabUNet {
             };
             init::glorot_uniform(&mut params[s.range.clone()], fan_in, fan_out, rng);
         }
-        Ok(LabUNet { cfg, specs, params, infer: None })
+        Ok(LabUNet {
+            cfg,
+            specs,
+            params,
+            infer: None,
+        })
     }
 
     /// A model with the named tensors of `w` (as written by [`LabUNet::to_weights`]); a missing
@@ -202,7 +227,12 @@ impl LabUNet {
             let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
             params[s.range.clone()].copy_from_slice(t.data());
         }
-        Ok(LabUNet { cfg, specs, params, infer: None })
+        Ok(LabUNet {
+            cfg,
+            specs,
+            params,
+            infer: None,
+        })
     }
 
     /// Every parameter tensor by name.
@@ -215,9 +245,14 @@ impl LabUNet {
     /// Add `values` (a flat buffer laid out like the parameters, e.g. EMA weights or an
     /// optimiser's moments) to `w` under `prefix + name`.
     pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
-        assert_eq!(values.len(), self.params.len(), "add_to_weights: buffer is not parameter-shaped");
+        assert_eq!(
+            values.len(),
+            self.params.len(),
+            "add_to_weights: buffer is not parameter-shaped"
+        );
         for s in &self.specs {
-            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec()).expect("spec shapes match their ranges");
+            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec())
+                .expect("spec shapes match their ranges");
             w.insert(format!("{prefix}{}", s.name), t);
         }
     }
@@ -275,13 +310,19 @@ impl NoisePredictor for LabUNet {
             )));
         }
         if timesteps.len() != n {
-            return Err(Error::invalid(format!("lab U-Net: {n} images but {} timesteps", timesteps.len())));
+            return Err(Error::invalid(format!(
+                "lab U-Net: {n} images but {} timesteps",
+                timesteps.len()
+            )));
         }
         let mut ctx = match self.infer.take() {
             Some(ctx) if ctx.dims() == (n, h, w) => ctx,
             _ => self.infer_ctx(n, h, w)?,
         };
-        let out = Tensor::new(vec![n, h, w, c], self.forward(&mut ctx, x.data(), timesteps).to_vec());
+        let out = Tensor::new(
+            vec![n, h, w, c],
+            self.forward(&mut ctx, x.data(), timesteps).to_vec(),
+        );
         self.infer = Some(ctx);
         out
     }
@@ -289,6 +330,9 @@ impl NoisePredictor for LabUNet {
 
 impl std::fmt::Debug for LabUNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LabUNet").field("cfg", &self.cfg).field("num_params", &self.params.len()).finish_non_exhaustive()
+        f.debug_struct("LabUNet")
+            .field("cfg", &self.cfg)
+            .field("num_params", &self.params.len())
+            .finish_non_exhaustive()
     }
 }

@@ -8,15 +8,20 @@ use rayon::prelude::*;
 /// Row-wise softmax in place: `x[r, j] ← exp(x[r, j] − max_j x[r, ·]) / Σ_j exp(…)` for a
 /// `[rows, cols]` matrix.
 pub fn softmax_rows_inplace(x: &mut [f32], rows: usize, cols: usize) {
-    assert!(x.len() >= rows * cols, "softmax_rows_inplace: buffer shorter than [{rows}, {cols}]");
+    assert!(
+        x.len() >= rows * cols,
+        "softmax_rows_inplace: buffer shorter than [{rows}, {cols}]"
+    );
     if rows * cols == 0 {
         return;
     }
-    x[..rows * cols].par_chunks_mut(cols.max(1) * 64).for_each(|block| {
-        for row in block.chunks_exact_mut(cols) {
-            softmax_scaled(row, 1.0);
-        }
-    });
+    x[..rows * cols]
+        .par_chunks_mut(cols.max(1) * 64)
+        .for_each(|block| {
+            for row in block.chunks_exact_mut(cols) {
+                softmax_scaled(row, 1.0);
+            }
+        });
 }
 
 /// `row ← softmax(scale · row)`.
@@ -55,8 +60,14 @@ pub fn attention_forward(
     let width = heads * head_dim;
     let per = seq * width;
     let total = batch * per;
-    assert!(q.len() >= total && k.len() >= total && v.len() >= total, "attention_forward: q/k/v shorter than [{batch}, {seq}, {width}]");
-    assert!(out.len() >= total, "attention_forward: out shorter than [{batch}, {seq}, {width}]");
+    assert!(
+        q.len() >= total && k.len() >= total && v.len() >= total,
+        "attention_forward: q/k/v shorter than [{batch}, {seq}, {width}]"
+    );
+    assert!(
+        out.len() >= total,
+        "attention_forward: out shorter than [{batch}, {seq}, {width}]"
+    );
     let ss = seq * seq;
     if total == 0 {
         return;
@@ -69,21 +80,44 @@ pub fn attention_forward(
         let base = b * per;
         for h in 0..heads {
             let off = base + h * head_dim;
-            let qv = View { data: &q[off..base + per], rs: width, cs: 1 };
-            let kt = View { data: &k[off..base + per], rs: 1, cs: width };
+            let qv = View {
+                data: &q[off..base + per],
+                rs: width,
+                cs: 1,
+            };
+            let kt = View {
+                data: &k[off..base + per],
+                rs: 1,
+                cs: width,
+            };
             gemm_view(seq, head_dim, seq, qv, kt, s, seq, false, threads);
             for row in s.chunks_exact_mut(seq) {
                 softmax_scaled(row, scale);
             }
-            let vv = View { data: &v[off..base + per], rs: width, cs: 1 };
-            gemm_view(seq, seq, head_dim, View::rows(s, seq), vv, &mut out[h * head_dim..], width, false, threads);
+            let vv = View {
+                data: &v[off..base + per],
+                rs: width,
+                cs: 1,
+            };
+            gemm_view(
+                seq,
+                seq,
+                head_dim,
+                View::rows(s, seq),
+                vv,
+                &mut out[h * head_dim..],
+                width,
+                false,
+                threads,
+            );
         }
     };
     if slots >= 2 {
         for (round, outs) in out[..total].chunks_mut(slots * per).enumerate() {
-            outs.par_chunks_mut(per).zip(scores.par_chunks_mut(ss)).enumerate().for_each(
-                |(i, (o, s))| one(round * slots + i, o, s, 1),
-            );
+            outs.par_chunks_mut(per)
+                .zip(scores.par_chunks_mut(ss))
+                .enumerate()
+                .for_each(|(i, (o, s))| one(round * slots + i, o, s, 1));
         }
     } else {
         for (b, o) in out[..total].chunks_mut(per).enumerate() {

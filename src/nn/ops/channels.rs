@@ -10,41 +10,85 @@ const ROWS: usize = 512;
 /// `dst[r, offset + j] = src[r, j]` for `r < rows`, `j < c_src`: place a `[rows, c_src]` tensor
 /// into channels `offset..offset + c_src` of a `[rows, c_dst]` tensor, leaving the other
 /// channels untouched. `rows` is `n·h·w`.
-pub fn copy_into_channels(src: &[f32], rows: usize, c_src: usize, dst: &mut [f32], c_dst: usize, offset: usize) {
-    assert!(offset + c_src <= c_dst, "copy_into_channels: channels {offset}+{c_src} exceed {c_dst}");
-    assert!(src.len() >= rows * c_src && dst.len() >= rows * c_dst, "copy_into_channels: buffers too short");
+pub fn copy_into_channels(
+    src: &[f32],
+    rows: usize,
+    c_src: usize,
+    dst: &mut [f32],
+    c_dst: usize,
+    offset: usize,
+) {
+    assert!(
+        offset + c_src <= c_dst,
+        "copy_into_channels: channels {offset}+{c_src} exceed {c_dst}"
+    );
+    assert!(
+        src.len() >= rows * c_src && dst.len() >= rows * c_dst,
+        "copy_into_channels: buffers too short"
+    );
     if rows == 0 || c_src == 0 {
         return;
     }
-    dst[..rows * c_dst].par_chunks_mut(ROWS * c_dst).zip(src[..rows * c_src].par_chunks(ROWS * c_src)).for_each(
-        |(d, s)| {
+    dst[..rows * c_dst]
+        .par_chunks_mut(ROWS * c_dst)
+        .zip(src[..rows * c_src].par_chunks(ROWS * c_src))
+        .for_each(|(d, s)| {
             for (drow, srow) in d.chunks_exact_mut(c_dst).zip(s.chunks_exact(c_src)) {
                 drow[offset..offset + c_src].copy_from_slice(srow);
             }
-        },
-    );
+        });
 }
 
 /// `dst[r, j] = src[r, offset + j]` for `j < c_dst`: read channels `offset..offset + c_dst` of a
 /// `[rows, c_src]` tensor into a `[rows, c_dst]` tensor (concat's backward).
-pub fn split_channels(src: &[f32], rows: usize, c_src: usize, offset: usize, dst: &mut [f32], c_dst: usize) {
+pub fn split_channels(
+    src: &[f32],
+    rows: usize,
+    c_src: usize,
+    offset: usize,
+    dst: &mut [f32],
+    c_dst: usize,
+) {
     split(src, rows, c_src, offset, dst, c_dst, false)
 }
 
 /// Like [`split_channels`] but `dst[r, j] += src[r, offset + j]`: for a tensor whose gradient
 /// also arrives by another path (a skip connection).
-pub fn split_channels_acc(src: &[f32], rows: usize, c_src: usize, offset: usize, dst: &mut [f32], c_dst: usize) {
+pub fn split_channels_acc(
+    src: &[f32],
+    rows: usize,
+    c_src: usize,
+    offset: usize,
+    dst: &mut [f32],
+    c_dst: usize,
+) {
     split(src, rows, c_src, offset, dst, c_dst, true)
 }
 
-fn split(src: &[f32], rows: usize, c_src: usize, offset: usize, dst: &mut [f32], c_dst: usize, acc: bool) {
-    assert!(offset + c_dst <= c_src, "split_channels: channels {offset}+{c_dst} exceed {c_src}");
-    assert!(src.len() >= rows * c_src && dst.len() >= rows * c_dst, "split_channels: buffers too short");
+fn split(
+    src: &[f32],
+    rows: usize,
+    c_src: usize,
+    offset: usize,
+    dst: &mut [f32],
+    c_dst: usize,
+    acc: bool,
+) {
+    assert!(
+        offset + c_dst <= c_src,
+        "split_channels: channels {offset}+{c_dst} exceed {c_src}"
+    );
+    assert!(
+        src.len() >= rows * c_src && dst.len() >= rows * c_dst,
+        "split_channels: buffers too short"
+    );
     if rows == 0 || c_dst == 0 {
         return;
     }
-    dst[..rows * c_dst].par_chunks_mut(ROWS * c_dst).zip(src[..rows * c_src].par_chunks(ROWS * c_src)).for_each(
-        |(d, s)| {
+    dst[..rows * c_dst]
+        .par_chunks_mut(ROWS * c_dst)
+        .zip(src[..rows * c_src].par_chunks(ROWS * c_src))
+        .for_each(|(d, s)| {
             for (drow, srow) in d.chunks_exact_mut(c_dst).zip(s.chunks_exact(c_src)) {
                 let part = &srow[offset..offset + c_dst];
                 if acc {
@@ -55,6 +99,5 @@ fn split(src: &[f32], rows: usize, c_src: usize, offset: usize, dst: &mut [f32],
                     drow.copy_from_slice(part);
                 }
             }
-        },
-    );
+        });
 }

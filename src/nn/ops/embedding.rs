@@ -19,11 +19,19 @@ pub fn timestep_embedding(
     downscale_freq_shift: f32,
     out: &mut [f32],
 ) {
-    assert_eq!(out.len(), t.len() * dim, "timestep_embedding: out must be [n, dim]");
+    assert_eq!(
+        out.len(),
+        t.len() * dim,
+        "timestep_embedding: out must be [n, dim]"
+    );
     let half = dim / 2;
     let neg_log = -(max_period as f64).ln() as f32;
     let denom = half as f32 - downscale_freq_shift;
-    let (sin_at, cos_at) = if flip_sin_to_cos { (half, 0) } else { (0, half) };
+    let (sin_at, cos_at) = if flip_sin_to_cos {
+        (half, 0)
+    } else {
+        (0, half)
+    };
     for (row, &tb) in out.chunks_exact_mut(dim).zip(t) {
         for i in 0..half {
             let freq = (neg_log * i as f32 / denom).exp();

@@ -9,10 +9,20 @@ use super::activation::sigmoid;
 use rayon::prelude::*;
 
 fn check(x: usize, n: usize, hw: usize, c: usize, groups: usize, gamma: usize, stats: usize) {
-    assert!(groups > 0 && c % groups == 0, "group_norm: {c} channels not divisible into {groups} groups");
-    assert!(x >= n * hw * c, "group_norm: activation shorter than [{n}, {hw}, {c}]");
+    assert!(
+        groups > 0 && c % groups == 0,
+        "group_norm: {c} channels not divisible into {groups} groups"
+    );
+    assert!(
+        x >= n * hw * c,
+        "group_norm: activation shorter than [{n}, {hw}, {c}]"
+    );
     assert!(gamma >= c, "group_norm: gamma/beta need {c} values");
-    assert!(stats >= n * groups, "group_norm: mean/rstd need n·groups = {} values", n * groups);
+    assert!(
+        stats >= n * groups,
+        "group_norm: mean/rstd need n·groups = {} values",
+        n * groups
+    );
 }
 
 /// `y = γ·(x − μ)/√(σ² + eps) + β` per (sample, group); `x`, `y` are `[n, hw, c]`, `gamma`,
@@ -32,7 +42,9 @@ pub fn group_norm_forward(
     mean_out: &mut [f32],
     rstd_out: &mut [f32],
 ) {
-    forward(x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false)
+    forward(
+        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false,
+    )
 }
 
 /// `y = silu(group_norm(x))`, the two fused in one pass; arguments as [`group_norm_forward`].
@@ -50,7 +62,9 @@ pub fn group_norm_silu_forward(
     mean_out: &mut [f32],
     rstd_out: &mut [f32],
 ) {
-    forward(x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true)
+    forward(
+        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -68,7 +82,15 @@ fn forward(
     rstd_out: &mut [f32],
     silu: bool,
 ) {
-    check(x.len().min(y.len()), n, hw, c, groups, gamma.len().min(beta.len()), mean_out.len().min(rstd_out.len()));
+    check(
+        x.len().min(y.len()),
+        n,
+        hw,
+        c,
+        groups,
+        gamma.len().min(beta.len()),
+        mean_out.len().min(rstd_out.len()),
+    );
     let cg = c / groups;
     let len = hw * c;
     if n * len == 0 {
@@ -90,7 +112,10 @@ fn forward(
                 let mean = s / (hw * cg) as f64;
                 let mut s2 = 0.0f64;
                 for row in x.chunks_exact(c) {
-                    s2 += row[lo..lo + cg].iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>();
+                    s2 += row[lo..lo + cg]
+                        .iter()
+                        .map(|&v| (v as f64 - mean).powi(2))
+                        .sum::<f64>();
                 }
                 let rstd = 1.0 / (s2 / (hw * cg) as f64 + eps as f64).sqrt();
                 let (m, r) = (mean as f32, rstd as f32);
@@ -98,7 +123,12 @@ fn forward(
                 ro[g] = r;
                 let (ga, be) = (&gamma[lo..lo + cg], &beta[lo..lo + cg]);
                 for (yrow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for (((o, &v), &ga), &be) in yrow[lo..lo + cg].iter_mut().zip(&xrow[lo..lo + cg]).zip(ga).zip(be) {
+                    for (((o, &v), &ga), &be) in yrow[lo..lo + cg]
+                        .iter_mut()
+                        .zip(&xrow[lo..lo + cg])
+                        .zip(ga)
+                        .zip(be)
+                    {
                         let z = (v - m) * r * ga + be;
                         *o = if silu { z * sigmoid(z) } else { z };
                     }
@@ -127,7 +157,9 @@ pub fn group_norm_backward(
     dbeta: &mut [f32],
 ) {
     // β only matters for the fused SiLU; γ stands in for it here.
-    backward(x, dy, n, hw, c, groups, gamma, gamma, mean, rstd, dx, dgamma, dbeta, false)
+    backward(
+        x, dy, n, hw, c, groups, gamma, gamma, mean, rstd, dx, dgamma, dbeta, false,
+    )
 }
 
 /// Gradients of [`group_norm_silu_forward`]; `dy` is the gradient w.r.t. the SiLU's output
@@ -149,7 +181,9 @@ pub fn group_norm_silu_backward(
     dgamma: &mut [f32],
     dbeta: &mut [f32],
 ) {
-    backward(x, dy, n, hw, c, groups, gamma, beta, mean, rstd, dx, dgamma, dbeta, true)
+    backward(
+        x, dy, n, hw, c, groups, gamma, beta, mean, rstd, dx, dgamma, dbeta, true,
+    )
 }
 
 /// The gradient w.r.t. the normalised output: `dy`, or `dy · silu'(z)` with `z = x̂·γ + β`.
@@ -184,13 +218,27 @@ fn backward(
     dbeta: &mut [f32],
     silu: bool,
 ) {
-    check(x.len().min(dy.len()).min(dx.len()), n, hw, c, groups, gamma.len().min(beta.len()), mean.len().min(rstd.len()));
-    assert!(dgamma.len() >= c && dbeta.len() >= c, "group_norm_backward: dgamma/dbeta need {c} values");
+    check(
+        x.len().min(dy.len()).min(dx.len()),
+        n,
+        hw,
+        c,
+        groups,
+        gamma.len().min(beta.len()),
+        mean.len().min(rstd.len()),
+    );
+    assert!(
+        dgamma.len() >= c && dbeta.len() >= c,
+        "group_norm_backward: dgamma/dbeta need {c} values"
+    );
     let cg = c / groups;
     let len = hw * c;
     // dγ, dβ: each task owns a few channels and sums over samples and pixels in a fixed order.
-    dgamma[..c].par_chunks_mut(CH_CHUNK).zip(dbeta[..c].par_chunks_mut(CH_CHUNK)).enumerate().for_each(
-        |(k, (dg, db))| {
+    dgamma[..c]
+        .par_chunks_mut(CH_CHUNK)
+        .zip(dbeta[..c].par_chunks_mut(CH_CHUNK))
+        .enumerate()
+        .for_each(|(k, (dg, db))| {
             let lo = k * CH_CHUNK;
             let mut sg = [0.0f64; CH_CHUNK];
             let mut sb = [0.0f64; CH_CHUNK];
@@ -211,36 +259,42 @@ fn backward(
                 dg[j] = sg[j] as f32;
                 db[j] = sb[j] as f32;
             }
-        },
-    );
+        });
     if n * len == 0 {
         return;
     }
-    dx[..n * len].par_chunks_mut(len).enumerate().for_each(|(b, dx)| {
-        let x = &x[b * len..(b + 1) * len];
-        let dy = &dy[b * len..(b + 1) * len];
-        for g in 0..groups {
-            let lo = g * cg;
-            let (m, r) = (mean[b * groups + g], rstd[b * groups + g]);
-            let (ga, be) = (&gamma[lo..lo + cg], &beta[lo..lo + cg]);
-            let (mut sa, mut sb) = (0.0f64, 0.0f64);
-            for (xrow, dyrow) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
-                for j in 0..cg {
-                    let xhat = (xrow[lo + j] - m) * r;
-                    let gj = dz(dyrow[lo + j], xhat, ga[j], be[j], silu) * ga[j];
-                    sa += (gj * xhat) as f64;
-                    sb += gj as f64;
+    dx[..n * len]
+        .par_chunks_mut(len)
+        .enumerate()
+        .for_each(|(b, dx)| {
+            let x = &x[b * len..(b + 1) * len];
+            let dy = &dy[b * len..(b + 1) * len];
+            for g in 0..groups {
+                let lo = g * cg;
+                let (m, r) = (mean[b * groups + g], rstd[b * groups + g]);
+                let (ga, be) = (&gamma[lo..lo + cg], &beta[lo..lo + cg]);
+                let (mut sa, mut sb) = (0.0f64, 0.0f64);
+                for (xrow, dyrow) in x.chunks_exact(c).zip(dy.chunks_exact(c)) {
+                    for j in 0..cg {
+                        let xhat = (xrow[lo + j] - m) * r;
+                        let gj = dz(dyrow[lo + j], xhat, ga[j], be[j], silu) * ga[j];
+                        sa += (gj * xhat) as f64;
+                        sb += gj as f64;
+                    }
+                }
+                let cnt = (hw * cg) as f64;
+                let (ma, mb) = ((sa / cnt) as f32, (sb / cnt) as f32);
+                for ((dxrow, xrow), dyrow) in dx
+                    .chunks_exact_mut(c)
+                    .zip(x.chunks_exact(c))
+                    .zip(dy.chunks_exact(c))
+                {
+                    for j in 0..cg {
+                        let xhat = (xrow[lo + j] - m) * r;
+                        let gj = dz(dyrow[lo + j], xhat, ga[j], be[j], silu) * ga[j];
+                        dxrow[lo + j] = r * (gj - mb - xhat * ma);
+                    }
                 }
             }
-            let cnt = (hw * cg) as f64;
-            let (ma, mb) = ((sa / cnt) as f32, (sb / cnt) as f32);
-            for ((dxrow, xrow), dyrow) in dx.chunks_exact_mut(c).zip(x.chunks_exact(c)).zip(dy.chunks_exact(c)) {
-                for j in 0..cg {
-                    let xhat = (xrow[lo + j] - m) * r;
-                    let gj = dz(dyrow[lo + j], xhat, ga[j], be[j], silu) * ga[j];
-                    dxrow[lo + j] = r * (gj - mb - xhat * ma);
-                }
-            }
-        }
-    });
+        });
 }

@@ -7,13 +7,20 @@ pub fn mse_loss(pred: &[f32], target: &[f32]) -> f32 {
     if pred.is_empty() {
         return 0.0;
     }
-    let s: f64 = pred.iter().zip(target).map(|(&a, &b)| ((a - b) as f64).powi(2)).sum();
+    let s: f64 = pred
+        .iter()
+        .zip(target)
+        .map(|(&a, &b)| ((a - b) as f64).powi(2))
+        .sum();
     (s / pred.len() as f64) as f32
 }
 
 /// `dpred = 2 (pred − target) / N`, the gradient of [`mse_loss`].
 pub fn mse_loss_grad(pred: &[f32], target: &[f32], dpred: &mut [f32]) {
-    assert!(pred.len() == target.len() && target.len() == dpred.len(), "mse_loss_grad: length mismatch");
+    assert!(
+        pred.len() == target.len() && target.len() == dpred.len(),
+        "mse_loss_grad: length mismatch"
+    );
     let scale = 2.0 / pred.len().max(1) as f32;
     for ((d, &a), &b) in dpred.iter_mut().zip(pred).zip(target) {
         *d = scale * (a - b);
@@ -22,7 +29,10 @@ pub fn mse_loss_grad(pred: &[f32], target: &[f32], dpred: &mut [f32]) {
 
 /// [`mse_loss`] and [`mse_loss_grad`] in one pass over memory; returns the loss.
 pub fn mse_loss_and_grad(pred: &[f32], target: &[f32], dpred: &mut [f32]) -> f32 {
-    assert!(pred.len() == target.len() && target.len() == dpred.len(), "mse_loss_and_grad: length mismatch");
+    assert!(
+        pred.len() == target.len() && target.len() == dpred.len(),
+        "mse_loss_and_grad: length mismatch"
+    );
     if pred.is_empty() {
         return 0.0;
     }

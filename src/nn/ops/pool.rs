@@ -6,22 +6,49 @@
 use rayon::prelude::*;
 
 fn check(name: &str, x: usize, y: usize, n: usize, h: usize, w: usize, c: usize) {
-    assert!(x >= n * h * w * c, "{name}: input too short for [{n}, {h}, {w}, {c}]");
-    assert!(y >= n * (h / 2) * (w / 2) * c, "{name}: output too short for [{n}, {}, {}, {c}]", h / 2, w / 2);
+    assert!(
+        x >= n * h * w * c,
+        "{name}: input too short for [{n}, {h}, {w}, {c}]"
+    );
+    assert!(
+        y >= n * (h / 2) * (w / 2) * c,
+        "{name}: output too short for [{n}, {}, {}, {c}]",
+        h / 2,
+        w / 2
+    );
 }
 
 /// `y[b,i,j,ch] = max over di,dj ∈ {0,1} of x[b,2i+di,2j+dj,ch]`; `argmax` records which of the
 /// four (`2·di + dj`, first maximum wins) for the backward pass. `x` is `[n,h,w,c]`, `y` and
 /// `argmax` are `[n,h/2,w/2,c]`.
-pub fn max_pool2_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, y: &mut [f32], argmax: &mut [u8]) {
-    check("max_pool2_forward", x.len(), y.len().min(argmax.len()), n, h, w, c);
+pub fn max_pool2_forward(
+    x: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    y: &mut [f32],
+    argmax: &mut [u8],
+) {
+    check(
+        "max_pool2_forward",
+        x.len(),
+        y.len().min(argmax.len()),
+        n,
+        h,
+        w,
+        c,
+    );
     let (oh, ow) = (h / 2, w / 2);
     if n * oh * ow * c == 0 {
         return;
     }
     let out = oh * ow * c;
-    y[..n * out].par_chunks_mut(out).zip(argmax[..n * out].par_chunks_mut(out)).enumerate().for_each(
-        |(b, (y, am))| {
+    y[..n * out]
+        .par_chunks_mut(out)
+        .zip(argmax[..n * out].par_chunks_mut(out))
+        .enumerate()
+        .for_each(|(b, (y, am))| {
             let xs = &x[b * h * w * c..(b + 1) * h * w * c];
             for i in 0..oh {
                 for j in 0..ow {
@@ -44,38 +71,56 @@ pub fn max_pool2_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, y: &
                     }
                 }
             }
-        },
-    );
+        });
 }
 
 /// `dx[b,2i+di,2j+dj,ch] = dy[b,i,j,ch]` where `2·di + dj = argmax[b,i,j,ch]`, else 0.
 /// `dy` and `argmax` are `[n,h/2,w/2,c]`, `dx` is `[n,h,w,c]` (fully overwritten).
-pub fn max_pool2_backward(dy: &[f32], argmax: &[u8], n: usize, h: usize, w: usize, c: usize, dx: &mut [f32]) {
-    check("max_pool2_backward", dx.len(), dy.len().min(argmax.len()), n, h, w, c);
+pub fn max_pool2_backward(
+    dy: &[f32],
+    argmax: &[u8],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    dx: &mut [f32],
+) {
+    check(
+        "max_pool2_backward",
+        dx.len(),
+        dy.len().min(argmax.len()),
+        n,
+        h,
+        w,
+        c,
+    );
     let (oh, ow) = (h / 2, w / 2);
     let out = oh * ow * c;
     if n * h * w * c == 0 {
         return;
     }
-    dx[..n * h * w * c].par_chunks_mut(h * w * c).enumerate().for_each(|(b, dx)| {
-        let dy = &dy[b * out..(b + 1) * out];
-        let am = &argmax[b * out..(b + 1) * out];
-        for r in 0..h {
-            for col in 0..w {
-                let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
-                let (i, j) = (r / 2, col / 2);
-                if i >= oh || j >= ow {
-                    row.fill(0.0);
-                    continue;
-                }
-                let which = ((r % 2) * 2 + col % 2) as u8;
-                let o = (i * ow + j) * c;
-                for ((d, &g), &a) in row.iter_mut().zip(&dy[o..o + c]).zip(&am[o..o + c]) {
-                    *d = if a == which { g } else { 0.0 };
+    dx[..n * h * w * c]
+        .par_chunks_mut(h * w * c)
+        .enumerate()
+        .for_each(|(b, dx)| {
+            let dy = &dy[b * out..(b + 1) * out];
+            let am = &argmax[b * out..(b + 1) * out];
+            for r in 0..h {
+                for col in 0..w {
+                    let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
+                    let (i, j) = (r / 2, col / 2);
+                    if i >= oh || j >= ow {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let which = ((r % 2) * 2 + col % 2) as u8;
+                    let o = (i * ow + j) * c;
+                    for ((d, &g), &a) in row.iter_mut().zip(&dy[o..o + c]).zip(&am[o..o + c]) {
+                        *d = if a == which { g } else { 0.0 };
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// `y[b,i,j,ch] = ¼ Σ over di,dj ∈ {0,1} of x[b,2i+di,2j+dj,ch]`. `x` is `[n,h,w,c]`, `y` is
@@ -87,19 +132,23 @@ pub fn avg_pool2_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, y: &
     if n * out == 0 {
         return;
     }
-    y[..n * out].par_chunks_mut(out).enumerate().for_each(|(b, y)| {
-        let xs = &x[b * h * w * c..(b + 1) * h * w * c];
-        for i in 0..oh {
-            for j in 0..ow {
-                let p00 = ((2 * i) * w + 2 * j) * c;
-                let p10 = p00 + w * c;
-                let o = (i * ow + j) * c;
-                for ch in 0..c {
-                    y[o + ch] = 0.25 * (xs[p00 + ch] + xs[p00 + c + ch] + xs[p10 + ch] + xs[p10 + c + ch]);
+    y[..n * out]
+        .par_chunks_mut(out)
+        .enumerate()
+        .for_each(|(b, y)| {
+            let xs = &x[b * h * w * c..(b + 1) * h * w * c];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let p00 = ((2 * i) * w + 2 * j) * c;
+                    let p10 = p00 + w * c;
+                    let o = (i * ow + j) * c;
+                    for ch in 0..c {
+                        y[o + ch] = 0.25
+                            * (xs[p00 + ch] + xs[p00 + c + ch] + xs[p10 + ch] + xs[p10 + c + ch]);
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// `dx[b,2i+di,2j+dj,ch] = ¼ dy[b,i,j,ch]` (0 in a dropped odd last row or column).
@@ -111,23 +160,26 @@ pub fn avg_pool2_backward(dy: &[f32], n: usize, h: usize, w: usize, c: usize, dx
     if n * h * w * c == 0 {
         return;
     }
-    dx[..n * h * w * c].par_chunks_mut(h * w * c).enumerate().for_each(|(b, dx)| {
-        let dy = &dy[b * out..(b + 1) * out];
-        for r in 0..h {
-            for col in 0..w {
-                let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
-                let (i, j) = (r / 2, col / 2);
-                if i >= oh || j >= ow {
-                    row.fill(0.0);
-                    continue;
-                }
-                let o = (i * ow + j) * c;
-                for (d, &g) in row.iter_mut().zip(&dy[o..o + c]) {
-                    *d = 0.25 * g;
+    dx[..n * h * w * c]
+        .par_chunks_mut(h * w * c)
+        .enumerate()
+        .for_each(|(b, dx)| {
+            let dy = &dy[b * out..(b + 1) * out];
+            for r in 0..h {
+                for col in 0..w {
+                    let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
+                    let (i, j) = (r / 2, col / 2);
+                    if i >= oh || j >= ow {
+                        row.fill(0.0);
+                        continue;
+                    }
+                    let o = (i * ow + j) * c;
+                    for (d, &g) in row.iter_mut().zip(&dy[o..o + c]) {
+                        *d = 0.25 * g;
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// `y[b,2i+di,2j+dj,ch] = x[b,i,j,ch]`: nearest-neighbour 2× upsampling. `x` is `[n,h,w,c]`,
@@ -150,27 +202,43 @@ pub fn upsample_nearest2_forward_into(
     c_dst: usize,
     offset: usize,
 ) {
-    assert!(offset + c <= c_dst, "upsample_nearest2: channels {offset}+{c} exceed {c_dst}");
-    assert!(x.len() >= n * h * w * c, "upsample_nearest2: input too short");
+    assert!(
+        offset + c <= c_dst,
+        "upsample_nearest2: channels {offset}+{c} exceed {c_dst}"
+    );
+    assert!(
+        x.len() >= n * h * w * c,
+        "upsample_nearest2: input too short"
+    );
     let out = 4 * h * w * c_dst;
     assert!(y.len() >= n * out, "upsample_nearest2: output too short");
     if n * out == 0 {
         return;
     }
-    y[..n * out].par_chunks_mut(out).enumerate().for_each(|(b, y)| {
-        let xs = &x[b * h * w * c..(b + 1) * h * w * c];
-        for r in 0..2 * h {
-            for col in 0..2 * w {
-                let src = &xs[((r / 2) * w + col / 2) * c..][..c];
-                y[(r * 2 * w + col) * c_dst + offset..][..c].copy_from_slice(src);
+    y[..n * out]
+        .par_chunks_mut(out)
+        .enumerate()
+        .for_each(|(b, y)| {
+            let xs = &x[b * h * w * c..(b + 1) * h * w * c];
+            for r in 0..2 * h {
+                for col in 0..2 * w {
+                    let src = &xs[((r / 2) * w + col / 2) * c..][..c];
+                    y[(r * 2 * w + col) * c_dst + offset..][..c].copy_from_slice(src);
+                }
             }
-        }
-    });
+        });
 }
 
 /// `dx[b,i,j,ch] = Σ over di,dj of dy[b,2i+di,2j+dj,ch]`. `dy` is `[n,2h,2w,c]`, `dx` is
 /// `[n,h,w,c]`.
-pub fn upsample_nearest2_backward(dy: &[f32], n: usize, h: usize, w: usize, c: usize, dx: &mut [f32]) {
+pub fn upsample_nearest2_backward(
+    dy: &[f32],
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    dx: &mut [f32],
+) {
     upsample_nearest2_backward_from(dy, n, h, w, c, c, 0, dx)
 }
 
@@ -187,25 +255,42 @@ pub fn upsample_nearest2_backward_from(
     offset: usize,
     dx: &mut [f32],
 ) {
-    assert!(offset + c <= c_src, "upsample_nearest2_backward: channels {offset}+{c} exceed {c_src}");
+    assert!(
+        offset + c <= c_src,
+        "upsample_nearest2_backward: channels {offset}+{c} exceed {c_src}"
+    );
     let src = 4 * h * w * c_src;
-    assert!(dy.len() >= n * src, "upsample_nearest2_backward: gradient too short");
-    assert!(dx.len() >= n * h * w * c, "upsample_nearest2_backward: output too short");
+    assert!(
+        dy.len() >= n * src,
+        "upsample_nearest2_backward: gradient too short"
+    );
+    assert!(
+        dx.len() >= n * h * w * c,
+        "upsample_nearest2_backward: output too short"
+    );
     if n * h * w * c == 0 {
         return;
     }
     let w2 = 2 * w;
-    dx[..n * h * w * c].par_chunks_mut(h * w * c).enumerate().for_each(|(b, dx)| {
-        let dy = &dy[b * src..(b + 1) * src];
-        for i in 0..h {
-            for j in 0..w {
-                let at = |r: usize, col: usize| (r * w2 + col) * c_src + offset;
-                let (a, bb, cc, d) = (at(2 * i, 2 * j), at(2 * i, 2 * j + 1), at(2 * i + 1, 2 * j), at(2 * i + 1, 2 * j + 1));
-                let row = &mut dx[(i * w + j) * c..][..c];
-                for (ch, v) in row.iter_mut().enumerate() {
-                    *v = dy[a + ch] + dy[bb + ch] + dy[cc + ch] + dy[d + ch];
+    dx[..n * h * w * c]
+        .par_chunks_mut(h * w * c)
+        .enumerate()
+        .for_each(|(b, dx)| {
+            let dy = &dy[b * src..(b + 1) * src];
+            for i in 0..h {
+                for j in 0..w {
+                    let at = |r: usize, col: usize| (r * w2 + col) * c_src + offset;
+                    let (a, bb, cc, d) = (
+                        at(2 * i, 2 * j),
+                        at(2 * i, 2 * j + 1),
+                        at(2 * i + 1, 2 * j),
+                        at(2 * i + 1, 2 * j + 1),
+                    );
+                    let row = &mut dx[(i * w + j) * c..][..c];
+                    for (ch, v) in row.iter_mut().enumerate() {
+                        *v = dy[a + ch] + dy[bb + ch] + dy[cc + ch] + dy[d + ch];
+                    }
                 }
             }
-        }
-    });
+        });
 }
