@@ -3,7 +3,8 @@
 
 use difflab::data::idx::{encode_idx, read_maybe_gzip};
 use difflab::data::{
-    cache_dir_from, download_mnist, find_file, missing_files, sha256_hex, MnistLocator, MnistSource, MNIST_FILES,
+    cache_dir_from, download_mnist, find_file, missing_files, sha256_hex, MnistLocator,
+    MnistSource, MNIST_FILES,
 };
 use std::collections::HashMap;
 use std::io::{Read, Write};
@@ -17,7 +18,11 @@ use std::time::{Duration, Instant};
 fn complete_dir(gz: bool) -> tempfile::TempDir {
     let d = tempfile::tempdir().unwrap();
     for f in &MNIST_FILES {
-        let name = if gz { format!("{}.gz", f.name) } else { f.name.to_string() };
+        let name = if gz {
+            format!("{}.gz", f.name)
+        } else {
+            f.name.to_string()
+        };
         std::fs::write(d.path().join(name), encode_idx(&[1], &[0])).unwrap();
     }
     d
@@ -35,12 +40,22 @@ fn offline(flag: Option<&Path>, env: Option<&Path>, cache: Option<&Path>) -> Mni
 #[test]
 fn the_flag_wins_over_the_env_which_wins_over_the_cache() {
     let (flag, env, cache) = (complete_dir(true), complete_dir(false), complete_dir(true));
-    let l = offline(Some(flag.path()), Some(env.path()), Some(cache.path())).locate().unwrap();
-    assert_eq!((l.dir.as_path(), l.source), (flag.path(), MnistSource::Flag));
-    let l = offline(None, Some(env.path()), Some(cache.path())).locate().unwrap();
+    let l = offline(Some(flag.path()), Some(env.path()), Some(cache.path()))
+        .locate()
+        .unwrap();
+    assert_eq!(
+        (l.dir.as_path(), l.source),
+        (flag.path(), MnistSource::Flag)
+    );
+    let l = offline(None, Some(env.path()), Some(cache.path()))
+        .locate()
+        .unwrap();
     assert_eq!((l.dir.as_path(), l.source), (env.path(), MnistSource::Env));
     let l = offline(None, None, Some(cache.path())).locate().unwrap();
-    assert_eq!((l.dir.as_path(), l.source), (cache.path(), MnistSource::Cache));
+    assert_eq!(
+        (l.dir.as_path(), l.source),
+        (cache.path(), MnistSource::Cache)
+    );
 }
 
 #[test]
@@ -48,23 +63,51 @@ fn an_incomplete_flag_or_env_folder_is_an_error_not_a_fallback() {
     let cache = complete_dir(false);
     let partial = complete_dir(true);
     std::fs::remove_file(partial.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
-    let e = offline(Some(partial.path()), None, Some(cache.path())).locate().unwrap_err().to_string();
-    assert!(e.contains("given by the --mnist-dir flag") && e.contains("does not hold t10k-labels-idx1-ubyte ("), "{e}");
+    let e = offline(Some(partial.path()), None, Some(cache.path()))
+        .locate()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("given by the --mnist-dir flag")
+            && e.contains("does not hold t10k-labels-idx1-ubyte ("),
+        "{e}"
+    );
     assert!(e.contains(&partial.path().display().to_string()), "{e}");
-    let e = offline(None, Some(&partial.path().join("nowhere")), Some(cache.path())).locate().unwrap_err().to_string();
-    assert!(e.contains("DIFFLAB_MNIST_DIR") && e.contains("does not exist"), "{e}");
+    let e = offline(
+        None,
+        Some(&partial.path().join("nowhere")),
+        Some(cache.path()),
+    )
+    .locate()
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("DIFFLAB_MNIST_DIR") && e.contains("does not exist"),
+        "{e}"
+    );
 }
 
 #[test]
 fn nothing_anywhere_and_no_network_says_how_to_work_offline() {
     let empty = tempfile::tempdir().unwrap();
-    let e = offline(None, None, Some(&empty.path().join("cache"))).locate().unwrap_err().to_string();
+    let e = offline(None, None, Some(&empty.path().join("cache")))
+        .locate()
+        .unwrap_err()
+        .to_string();
     for f in &MNIST_FILES {
         assert!(e.contains(f.name), "{e}");
     }
-    assert!(e.contains("DIFFLAB_MNIST_DIR") && e.contains("--mnist-dir"), "{e}");
+    assert!(
+        e.contains("DIFFLAB_MNIST_DIR") && e.contains("--mnist-dir"),
+        "{e}"
+    );
     let e = offline(None, None, None).locate().unwrap_err().to_string();
-    assert!(e.contains("DIFFLAB_MNIST_DIR") && e.contains("--mnist-dir") && e.contains("train-images-idx3-ubyte"), "{e}");
+    assert!(
+        e.contains("DIFFLAB_MNIST_DIR")
+            && e.contains("--mnist-dir")
+            && e.contains("train-images-idx3-ubyte"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -73,7 +116,10 @@ fn cache_folder_follows_xdg_then_home() {
     assert_eq!(p, Some(PathBuf::from("/x/cache/difflab/mnist")));
     let p = cache_dir_from(Some("relative/cache".into()), Some("/home/u".into()));
     assert_eq!(p, Some(PathBuf::from("/home/u/.cache/difflab/mnist")));
-    assert_eq!(cache_dir_from(None, Some("/home/u".into())), Some(PathBuf::from("/home/u/.cache/difflab/mnist")));
+    assert_eq!(
+        cache_dir_from(None, Some("/home/u".into())),
+        Some(PathBuf::from("/home/u/.cache/difflab/mnist"))
+    );
     assert_eq!(cache_dir_from(None, None), None);
 }
 
@@ -83,7 +129,10 @@ fn raw_files_are_preferred_to_gz_and_missing_ones_are_listed() {
     let raw = d.path().join("train-images-idx3-ubyte");
     std::fs::write(&raw, b"x").unwrap();
     assert_eq!(find_file(d.path(), "train-images-idx3-ubyte"), Some(raw));
-    assert_eq!(find_file(d.path(), "t10k-images-idx3-ubyte"), Some(d.path().join("t10k-images-idx3-ubyte.gz")));
+    assert_eq!(
+        find_file(d.path(), "t10k-images-idx3-ubyte"),
+        Some(d.path().join("t10k-images-idx3-ubyte.gz"))
+    );
     std::fs::remove_file(d.path().join("t10k-images-idx3-ubyte.gz")).unwrap();
     assert_eq!(missing_files(d.path()), vec!["t10k-images-idx3-ubyte"]);
 }
@@ -123,7 +172,9 @@ impl Server {
                 conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
                 let mut head = Vec::new();
                 let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false) {
+                while !head.ends_with(b"\r\n\r\n")
+                    && conn.read(&mut byte).map(|n| n == 1).unwrap_or(false)
+                {
                     head.push(byte[0]);
                 }
                 let head = String::from_utf8_lossy(&head);
@@ -140,7 +191,12 @@ impl Server {
                 };
             }
         });
-        Server { base, log, stop, thread: Some(thread) }
+        Server {
+            base,
+            log,
+            stop,
+            thread: Some(thread),
+        }
     }
     fn requests(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
@@ -158,7 +214,10 @@ impl Drop for Server {
 
 /// The real MNIST files (as found by the product's lookup), gzipped, by name.
 fn real_gz() -> HashMap<&'static str, Vec<u8>> {
-    let dir = MnistLocator::from_env(None).locate().expect("MNIST (set DIFFLAB_MNIST_DIR)").dir;
+    let dir = MnistLocator::from_env(None)
+        .locate()
+        .expect("MNIST (set DIFFLAB_MNIST_DIR)")
+        .dir;
     MNIST_FILES
         .iter()
         .map(|f| {
@@ -174,7 +233,10 @@ fn real_gz() -> HashMap<&'static str, Vec<u8>> {
 #[test]
 fn download_falls_back_across_mirrors_and_verifies_content() {
     let gz = real_gz();
-    let files = gz.iter().map(|(n, b)| (format!("/good/{n}.gz"), b.clone())).collect();
+    let files = gz
+        .iter()
+        .map(|(n, b)| (format!("/good/{n}.gz"), b.clone()))
+        .collect();
     let server = Server::start(files);
     let cache = tempfile::tempdir().unwrap();
     let cache_dir = cache.path().join("difflab").join("mnist");
@@ -182,10 +244,16 @@ fn download_falls_back_across_mirrors_and_verifies_content() {
         flag_dir: None,
         env_dir: None,
         cache_dir: Some(cache_dir.clone()),
-        mirrors: vec![format!("{}/missing", server.base), format!("{}/good/", server.base)],
+        mirrors: vec![
+            format!("{}/missing", server.base),
+            format!("{}/good/", server.base),
+        ],
     };
     let l = loc.locate().unwrap();
-    assert_eq!((l.dir.as_path(), l.source), (cache_dir.as_path(), MnistSource::Downloaded));
+    assert_eq!(
+        (l.dir.as_path(), l.source),
+        (cache_dir.as_path(), MnistSource::Downloaded)
+    );
     for f in &MNIST_FILES {
         // Stored decompressed, with the known checksum.
         let bytes = std::fs::read(cache_dir.join(f.name)).unwrap();
@@ -205,20 +273,38 @@ fn a_checksum_mismatch_is_an_error_and_writes_nothing() {
     let gz = real_gz();
     // Every name serves the (valid, gzipped) test labels: the right format, the wrong content.
     let wrong = gz["t10k-labels-idx1-ubyte"].clone();
-    let files = MNIST_FILES.iter().map(|f| (format!("/m/{}.gz", f.name), wrong.clone())).collect();
+    let files = MNIST_FILES
+        .iter()
+        .map(|f| (format!("/m/{}.gz", f.name), wrong.clone()))
+        .collect();
     let server = Server::start(files);
     let dest = tempfile::tempdir().unwrap();
-    let e = download_mnist(dest.path(), &[format!("{}/m", server.base)]).unwrap_err().to_string();
-    assert!(e.contains("train-images-idx3-ubyte") && e.contains("SHA-256 mismatch"), "{e}");
+    let e = download_mnist(dest.path(), &[format!("{}/m", server.base)])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("SHA-256 mismatch"),
+        "{e}"
+    );
     assert!(e.contains(MNIST_FILES[0].sha256), "{e}");
-    assert!(e.contains("--mnist-dir") && e.contains("DIFFLAB_MNIST_DIR"), "{e}");
-    assert_eq!(std::fs::read_dir(dest.path()).unwrap().count(), 0, "nothing may be written");
+    assert!(
+        e.contains("--mnist-dir") && e.contains("DIFFLAB_MNIST_DIR"),
+        "{e}"
+    );
+    assert_eq!(
+        std::fs::read_dir(dest.path()).unwrap().count(),
+        0,
+        "nothing may be written"
+    );
 }
 
 #[test]
 fn download_keeps_verified_files_and_fetches_only_the_rest() {
     let gz = real_gz();
-    let files = gz.iter().map(|(n, b)| (format!("/m/{n}.gz"), b.clone())).collect();
+    let files = gz
+        .iter()
+        .map(|(n, b)| (format!("/m/{n}.gz"), b.clone()))
+        .collect();
     let server = Server::start(files);
     let dest = tempfile::tempdir().unwrap();
     // A correct file already there is kept; a corrupt one is replaced.

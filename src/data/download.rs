@@ -29,9 +29,11 @@ const MAX_BODY_BYTES: u64 = 128 << 20;
 /// The mirrors to use: `DIFFLAB_MNIST_MIRRORS` if set, else [`DEFAULT_MIRRORS`].
 pub fn mirrors_from_env() -> Vec<String> {
     match std::env::var(ENV_MNIST_MIRRORS) {
-        Ok(v) if !v.trim().is_empty() => {
-            v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
-        }
+        Ok(v) if !v.trim().is_empty() => v
+            .split(',')
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect(),
         _ => DEFAULT_MIRRORS.iter().map(|s| s.to_string()).collect(),
     }
 }
@@ -53,7 +55,11 @@ pub fn download_mnist(dest: &Path, mirrors: &[String]) -> Result<()> {
         .build();
     for file in &MNIST_FILES {
         let target = dest.join(file.name);
-        if target.is_file() && std::fs::read(&target).map(|b| sha256_hex(&b) == file.sha256).unwrap_or(false) {
+        if target.is_file()
+            && std::fs::read(&target)
+                .map(|b| sha256_hex(&b) == file.sha256)
+                .unwrap_or(false)
+        {
             continue;
         }
         let mut attempts = Vec::new();
@@ -87,7 +93,11 @@ pub fn download_mnist(dest: &Path, mirrors: &[String]) -> Result<()> {
 }
 
 /// Fetch `url`, decompress it and check it is `file`; the error is a short reason.
-fn fetch_verified(agent: &ureq::Agent, url: &str, file: &MnistFile) -> std::result::Result<Vec<u8>, String> {
+fn fetch_verified(
+    agent: &ureq::Agent,
+    url: &str,
+    file: &MnistFile,
+) -> std::result::Result<Vec<u8>, String> {
     let resp = agent.get(url).call().map_err(|e| match e {
         ureq::Error::Status(code, r) => format!("HTTP {code} {}", r.status_text()),
         ureq::Error::Transport(t) => match t.message() {
@@ -95,7 +105,9 @@ fn fetch_verified(agent: &ureq::Agent, url: &str, file: &MnistFile) -> std::resu
             None => t.kind().to_string(),
         },
     })?;
-    let len = resp.header("Content-Length").and_then(|s| s.parse::<u64>().ok());
+    let len = resp
+        .header("Content-Length")
+        .and_then(|s| s.parse::<u64>().ok());
     let bar = match len {
         Some(n) => indicatif::ProgressBar::new(n).with_style(
             indicatif::ProgressStyle::with_template(

@@ -65,7 +65,10 @@ pub fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx> {
     if bytes.len() < 4 {
         return Err(Error::file(
             path,
-            format!("is truncated: {} bytes, too short for an IDX header ({what})", bytes.len()),
+            format!(
+                "is truncated: {} bytes, too short for an IDX header ({what})",
+                bytes.len()
+            ),
         ));
     }
     let found = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
@@ -89,12 +92,21 @@ pub fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    if dims.iter().any(|&d| d == 0) {
-        return Err(Error::file(path, format!("has a zero dimension in its header {dims:?}")));
+    if dims.contains(&0) {
+        return Err(Error::file(
+            path,
+            format!("has a zero dimension in its header {dims:?}"),
+        ));
     }
-    let expected = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-        Error::file(path, format!("header dimensions {dims:?} are impossibly large"))
-    })?;
+    let expected = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::file(
+                path,
+                format!("header dimensions {dims:?} are impossibly large"),
+            )
+        })?;
     let body = bytes.len() - header;
     if body < expected {
         return Err(Error::file(
@@ -120,7 +132,10 @@ pub fn parse_idx(path: &Path, mut bytes: Vec<u8>, magic: u32) -> Result<Idx> {
 }
 
 fn dims_text(dims: &[usize]) -> String {
-    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(" × ")
+    dims.iter()
+        .map(|d| d.to_string())
+        .collect::<Vec<_>>()
+        .join(" × ")
 }
 
 /// Read an MNIST image file (raw or gzip): returns `(count, rows, cols, pixels)`, pixels
@@ -137,7 +152,10 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>> {
     let bytes = read_maybe_gzip(path)?;
     let idx = parse_idx(path, bytes, LABELS_MAGIC)?;
     if let Some((i, &l)) = idx.data.iter().enumerate().find(|(_, &l)| l > 9) {
-        return Err(Error::file(path, format!("label {l} at position {i} is not a digit 0-9")));
+        return Err(Error::file(
+            path,
+            format!("label {l} at position {i} is not a digit 0-9"),
+        ));
     }
     Ok(idx.data)
 }

@@ -29,9 +29,12 @@ pub fn load_gray_image(path: &Path, size: usize) -> Result<GrayImport> {
         .map_err(|e| Error::io(path, e))?
         .with_guessed_format()
         .map_err(|e| Error::io(path, e))?;
-    let img = reader
-        .decode()
-        .map_err(|e| Error::file(path, format!("could not be read as a PNG or JPEG image ({e})")))?;
+    let img = reader.decode().map_err(|e| {
+        Error::file(
+            path,
+            format!("could not be read as a PNG or JPEG image ({e})"),
+        )
+    })?;
     let rgba = img.to_rgba32f();
     let (w, h) = (rgba.width() as usize, rgba.height() as usize);
     let mut gray: Vec<f32> = rgba
@@ -55,8 +58,13 @@ pub fn load_gray_image(path: &Path, size: usize) -> Result<GrayImport> {
     let mut square = vec![0.0f32; side * side];
     let (ox, oy) = ((side - w) / 2, (side - h) / 2);
     for y in 0..h {
-        square[(oy + y) * side + ox..(oy + y) * side + ox + w].copy_from_slice(&gray[y * w..(y + 1) * w]);
+        square[(oy + y) * side + ox..(oy + y) * side + ox + w]
+            .copy_from_slice(&gray[y * w..(y + 1) * w]);
     }
     let pixels = resize(&square, side, side, size, size, ResizeFilter::Area);
-    Ok(GrayImport { pixels, original_size: (w as u32, h as u32), inverted })
+    Ok(GrayImport {
+        pixels,
+        original_size: (w as u32, h as u32),
+        inverted,
+    })
 }

@@ -87,7 +87,9 @@ impl MnistLocator {
     pub fn from_env(flag_dir: Option<&Path>) -> Self {
         MnistLocator {
             flag_dir: flag_dir.map(Path::to_path_buf),
-            env_dir: std::env::var_os(ENV_MNIST_DIR).filter(|v| !v.is_empty()).map(PathBuf::from),
+            env_dir: std::env::var_os(ENV_MNIST_DIR)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             cache_dir: default_cache_dir(),
             mirrors: mirrors_from_env(),
         }
@@ -97,11 +99,17 @@ impl MnistLocator {
     pub fn locate(&self) -> Result<MnistLocation> {
         if let Some(dir) = &self.flag_dir {
             require_complete(dir, "the --mnist-dir flag")?;
-            return Ok(MnistLocation { dir: dir.clone(), source: MnistSource::Flag });
+            return Ok(MnistLocation {
+                dir: dir.clone(),
+                source: MnistSource::Flag,
+            });
         }
         if let Some(dir) = &self.env_dir {
             require_complete(dir, &format!("the {ENV_MNIST_DIR} environment variable"))?;
-            return Ok(MnistLocation { dir: dir.clone(), source: MnistSource::Env });
+            return Ok(MnistLocation {
+                dir: dir.clone(),
+                source: MnistSource::Env,
+            });
         }
         let Some(cache) = &self.cache_dir else {
             return Err(Error::Unavailable(format!(
@@ -110,7 +118,10 @@ impl MnistLocator {
             )));
         };
         if missing_files(cache).is_empty() {
-            return Ok(MnistLocation { dir: cache.clone(), source: MnistSource::Cache });
+            return Ok(MnistLocation {
+                dir: cache.clone(),
+                source: MnistSource::Cache,
+            });
         }
         download_mnist(cache, &self.mirrors).map_err(|e| {
             Error::Unavailable(format!(
@@ -118,7 +129,10 @@ impl MnistLocator {
                 cache.display()
             ))
         })?;
-        Ok(MnistLocation { dir: cache.clone(), source: MnistSource::Downloaded })
+        Ok(MnistLocation {
+            dir: cache.clone(),
+            source: MnistSource::Downloaded,
+        })
     }
 }
 
@@ -130,8 +144,13 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 /// `$XDG_CACHE_HOME/difflab/mnist` if that variable is an absolute path (the XDG rule: relative
 /// values are ignored), else `$HOME/.cache/difflab/mnist`, else `None`.
 pub fn cache_dir_from(xdg_cache_home: Option<OsString>, home: Option<OsString>) -> Option<PathBuf> {
-    let xdg = xdg_cache_home.map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = xdg.or_else(|| home.filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
+    let xdg = xdg_cache_home
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute());
+    let base = xdg.or_else(|| {
+        home.filter(|h| !h.is_empty())
+            .map(|h| PathBuf::from(h).join(".cache"))
+    })?;
     Some(base.join("difflab").join("mnist"))
 }
 
@@ -147,7 +166,11 @@ pub fn find_file(dir: &Path, name: &str) -> Option<PathBuf> {
 
 /// The names of the MNIST files that `dir` lacks (neither raw nor `.gz`).
 pub fn missing_files(dir: &Path) -> Vec<&'static str> {
-    MNIST_FILES.iter().filter(|f| find_file(dir, f.name).is_none()).map(|f| f.name).collect()
+    MNIST_FILES
+        .iter()
+        .filter(|f| find_file(dir, f.name).is_none())
+        .map(|f| f.name)
+        .collect()
 }
 
 fn require_complete(dir: &Path, given_by: &str) -> Result<()> {
@@ -155,7 +178,11 @@ fn require_complete(dir: &Path, given_by: &str) -> Result<()> {
     if missing.is_empty() {
         return Ok(());
     }
-    let what = if dir.is_dir() { "does not hold" } else { "does not exist, so it lacks" };
+    let what = if dir.is_dir() {
+        "does not hold"
+    } else {
+        "does not exist, so it lacks"
+    };
     Err(Error::file(
         dir,
         format!(

@@ -67,7 +67,10 @@ impl Mnist {
         let (img, lab) = split.file_names();
         let path = |name: &str| {
             find_file(dir, name).ok_or_else(|| {
-                Error::file(dir.join(name), "missing: neither it nor its .gz is in this folder")
+                Error::file(
+                    dir.join(name),
+                    "missing: neither it nor its .gz is in this folder",
+                )
             })
         };
         Self::from_files(&path(img)?, &path(lab)?, split)
@@ -81,10 +84,21 @@ impl Mnist {
         if labels_v.len() != count {
             return Err(Error::file(
                 labels,
-                format!("has {} labels but {} has {count} images", labels_v.len(), images.display()),
+                format!(
+                    "has {} labels but {} has {count} images",
+                    labels_v.len(),
+                    images.display()
+                ),
             ));
         }
-        Ok(Mnist { split, rows, cols, pixels, labels: labels_v, images_path: images.to_path_buf() })
+        Ok(Mnist {
+            split,
+            rows,
+            cols,
+            pixels,
+            labels: labels_v,
+            images_path: images.to_path_buf(),
+        })
     }
 
     /// Which split this is.
@@ -147,36 +161,53 @@ impl Mnist {
             return Err(Error::invalid("the image size must be at least 1 pixel"));
         }
         if sel.limit == Some(0) {
-            return Err(Error::invalid("the selection limit must be at least 1 image"));
+            return Err(Error::invalid(
+                "the selection limit must be at least 1 image",
+            ));
         }
-        let mut indices: Vec<usize> = (0..self.len()).filter(|&i| sel.digits.contains(self.labels[i])).collect();
+        let mut indices: Vec<usize> = (0..self.len())
+            .filter(|&i| sel.digits.contains(self.labels[i]))
+            .collect();
         if let Some(limit) = sel.limit {
             indices.truncate(limit);
         }
         if indices.is_empty() {
             return Err(Error::file(
                 &self.images_path,
-                format!("the selection is empty: no image of {} in this file", sel.digits.describe()),
+                format!(
+                    "the selection is empty: no image of {} in this file",
+                    sel.digits.describe()
+                ),
             ));
         }
         let s = sel.size;
         let mut images = vec![0.0f32; indices.len() * s * s];
         let same = s == self.rows && s == self.cols;
         let resizer = (!same).then(|| Resizer::new(self.rows, self.cols, s, s, sel.filter));
-        images.par_chunks_mut(s * s).zip(indices.par_iter()).for_each_init(
-            || vec![0.0f32; self.rows * self.cols],
-            |src, (out, &i)| {
-                for (d, &v) in src.iter_mut().zip(self.image_u8(i)) {
-                    *d = v as f32 / 255.0;
-                }
-                match &resizer {
-                    Some(r) => r.apply(src, out),
-                    None => out.copy_from_slice(src),
-                }
-            },
-        );
+        images
+            .par_chunks_mut(s * s)
+            .zip(indices.par_iter())
+            .with_min_len(256)
+            .for_each_init(
+                || (vec![0.0f32; self.rows * self.cols], Vec::new()),
+                |(src, scratch), (out, &i)| {
+                    for (d, &v) in src.iter_mut().zip(self.image_u8(i)) {
+                        *d = v as f32 / 255.0;
+                    }
+                    match &resizer {
+                        Some(r) => r.apply_with(src, out, scratch),
+                        None => out.copy_from_slice(src),
+                    }
+                },
+            );
         let labels = indices.iter().map(|&i| self.labels[i]).collect();
-        Ok(Dataset { split: self.split, size: s, images, labels, indices })
+        Ok(Dataset {
+            split: self.split,
+            size: s,
+            images,
+            labels,
+            indices,
+        })
     }
 }
 
@@ -197,14 +228,18 @@ impl Digits {
     /// Digits `0..n`; `n` must be 1..=10.
     pub fn classes(n: usize) -> Result<Self> {
         if !(1..=10).contains(&n) {
-            return Err(Error::invalid(format!("--classes {n} is out of range: use 1 to 10 (digits 0..N-1)")));
+            return Err(Error::invalid(format!(
+                "--classes {n} is out of range: use 1 to 10 (digits 0..N-1)"
+            )));
         }
         Ok(Digits::Classes(n as u8))
     }
     /// An explicit list of digits, each 0-9, without duplicates.
     pub fn list(digits: &[u8]) -> Result<Self> {
         if digits.is_empty() {
-            return Err(Error::invalid("--digits is empty: give at least one digit 0-9"));
+            return Err(Error::invalid(
+                "--digits is empty: give at least one digit 0-9",
+            ));
         }
         for (i, &d) in digits.iter().enumerate() {
             if d > 9 {
@@ -223,8 +258,11 @@ impl Digits {
             .map(|p| p.trim())
             .filter(|p| !p.is_empty())
             .map(|p| {
-                p.parse::<u8>()
-                    .map_err(|_| Error::invalid(format!("--digits: '{p}' is not a digit 0-9 (expected a list like 0,3,7)")))
+                p.parse::<u8>().map_err(|_| {
+                    Error::invalid(format!(
+                        "--digits: '{p}' is not a digit 0-9 (expected a list like 0,3,7)"
+                    ))
+                })
             })
             .collect::<Result<Vec<u8>>>()?;
         Self::list(&digits)
@@ -246,7 +284,13 @@ impl Digits {
             Digits::Classes(1) => "digit 0".to_string(),
             Digits::Classes(n) => format!("digits 0-{}", n - 1),
             Digits::List(v) if v.len() == 1 => format!("digit {}", v[0]),
-            Digits::List(v) => format!("digits {}", v.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")),
+            Digits::List(v) => format!(
+                "digits {}",
+                v.iter()
+                    .map(|d| d.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         }
     }
 }
@@ -267,11 +311,21 @@ pub struct Selection {
 impl Selection {
     /// The training default: `digits`, 16 × 16, bilinear (as the Python lab), no limit.
     pub fn training(digits: Digits) -> Self {
-        Selection { digits, size: 16, filter: ResizeFilter::Bilinear, limit: None }
+        Selection {
+            digits,
+            size: 16,
+            filter: ResizeFilter::Bilinear,
+            limit: None,
+        }
     }
     /// Full-size 28 × 28 images of `digits` (Module 1 and display).
     pub fn full_size(digits: Digits) -> Self {
-        Selection { digits, size: 28, filter: ResizeFilter::Bilinear, limit: None }
+        Selection {
+            digits,
+            size: 28,
+            filter: ResizeFilter::Bilinear,
+            limit: None,
+        }
     }
     /// The same selection at another size.
     pub fn with_size(mut self, size: usize) -> Self {

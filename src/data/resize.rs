@@ -71,7 +71,10 @@ impl Resizer {
     /// A resizer between the given sizes. All sizes must be ≥ 1 (panics otherwise: callers
     /// validate user input first).
     pub fn new(in_h: usize, in_w: usize, out_h: usize, out_w: usize, filter: ResizeFilter) -> Self {
-        assert!(in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0, "resize sizes must be positive");
+        assert!(
+            in_h > 0 && in_w > 0 && out_h > 0 && out_w > 0,
+            "resize sizes must be positive"
+        );
         Resizer {
             in_w,
             in_h,
@@ -85,9 +88,15 @@ impl Resizer {
     /// Resize one image: `src` is `in_h × in_w`, `out` is `out_h × out_w` (row-major).
     /// Rows are interpolated horizontally first, then vertically (the Python lab's order).
     pub fn apply(&self, src: &[f32], out: &mut [f32]) {
+        self.apply_with(src, out, &mut Vec::new());
+    }
+
+    /// [`Resizer::apply`] with a caller-kept scratch buffer (no allocation once it has grown).
+    pub fn apply_with(&self, src: &[f32], out: &mut [f32], scratch: &mut Vec<f32>) {
         assert_eq!(src.len(), self.in_h * self.in_w, "resize: source size");
         assert_eq!(out.len(), self.out_h * self.out_w, "resize: output size");
-        let mut rows = vec![0.0f32; self.in_h * self.out_w];
+        scratch.resize(self.in_h * self.out_w, 0.0);
+        let rows = scratch;
         for (r, row) in rows.chunks_exact_mut(self.out_w).enumerate() {
             let line = &src[r * self.in_w..(r + 1) * self.in_w];
             for (o, taps) in row.iter_mut().zip(&self.taps_x) {
@@ -108,7 +117,14 @@ impl Resizer {
 }
 
 /// Resize one `h × w` image to `out_h × out_w` with `filter`.
-pub fn resize(src: &[f32], h: usize, w: usize, out_h: usize, out_w: usize, filter: ResizeFilter) -> Vec<f32> {
+pub fn resize(
+    src: &[f32],
+    h: usize,
+    w: usize,
+    out_h: usize,
+    out_w: usize,
+    filter: ResizeFilter,
+) -> Vec<f32> {
     let mut out = vec![0.0; out_h * out_w];
     Resizer::new(h, w, out_h, out_w, filter).apply(src, &mut out);
     out

@@ -9,7 +9,8 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, VPos};
 use plotters_backend::{
-    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind, FontStyle, FontTransform,
+    BackendColor, BackendCoord, BackendStyle, BackendTextStyle, DrawingErrorKind, FontStyle,
+    FontTransform,
 };
 use std::path::Path;
 
@@ -33,7 +34,12 @@ impl Rect {
     }
     /// The rectangle grown by `by` pixels on every side.
     pub fn grow(&self, by: u32) -> Self {
-        Rect::new(self.x - by as i32, self.y - by as i32, self.w + 2 * by, self.h + 2 * by)
+        Rect::new(
+            self.x - by as i32,
+            self.y - by as i32,
+            self.w + 2 * by,
+            self.h + 2 * by,
+        )
     }
     /// The horizontal centre.
     pub fn center_x(&self) -> i32 {
@@ -107,8 +113,14 @@ impl Canvas {
     }
     /// Fill `rect` (clipped to the canvas) with `color`.
     pub fn fill_rect(&mut self, rect: Rect, color: RGBColor) {
-        let (x0, x1) = (rect.x.max(0) as u32, (rect.right().max(0) as u32).min(self.width));
-        let (y0, y1) = (rect.y.max(0) as u32, (rect.bottom().max(0) as u32).min(self.height));
+        let (x0, x1) = (
+            rect.x.max(0) as u32,
+            (rect.right().max(0) as u32).min(self.width),
+        );
+        let (y0, y1) = (
+            rect.y.max(0) as u32,
+            (rect.bottom().max(0) as u32).min(self.height),
+        );
         for y in y0..y1 {
             for x in x0..x1 {
                 let o = ((y * self.width + x) * 3) as usize;
@@ -158,11 +170,23 @@ impl Canvas {
             Align::Center => HPos::Center,
             Align::Right => HPos::Right,
         };
-        self.draw_text_at(text, (x, y), style_parts(style), (h, VPos::Top), FontTransform::None);
+        self.draw_text_at(
+            text,
+            (x, y),
+            style_parts(style),
+            (h, VPos::Top),
+            FontTransform::None,
+        );
     }
     /// Draw `text` rotated to read upwards, centred on (x, y).
     pub fn text_vertical(&mut self, text: &str, x: i32, y: i32, style: &TextStyle) {
-        self.draw_text_at(text, (x, y), style_parts(style), (HPos::Center, VPos::Center), FontTransform::Rotate270);
+        self.draw_text_at(
+            text,
+            (x, y),
+            style_parts(style),
+            (HPos::Center, VPos::Center),
+            FontTransform::Rotate270,
+        );
     }
     /// The width and height `text` takes in `style` (unrotated).
     pub fn text_size(text: &str, style: &TextStyle) -> (u32, u32) {
@@ -204,7 +228,12 @@ impl Canvas {
         use image::ImageEncoder;
         let mut out = Vec::new();
         image::codecs::png::PngEncoder::new(&mut out)
-            .write_image(&self.rgb, self.width, self.height, image::ExtendedColorType::Rgb8)
+            .write_image(
+                &self.rgb,
+                self.width,
+                self.height,
+                image::ExtendedColorType::Rgb8,
+            )
             .map_err(|e| Error::invalid(format!("PNG encoding failed: {e}")))?;
         Ok(out)
     }
@@ -215,7 +244,11 @@ impl Canvas {
 }
 
 fn style_parts(style: &TextStyle) -> (f64, bool, BackendColor) {
-    (style.font.get_size(), matches!(style.font.get_style(), FontStyle::Bold), style.color)
+    (
+        style.font.get_size(),
+        matches!(style.font.get_style(), FontStyle::Bold),
+        style.color,
+    )
 }
 
 /// The plotters backend over a [`Canvas`]: lines, paths and circles are antialiased, text uses
@@ -240,7 +273,11 @@ impl DrawingBackend for CanvasBackend<'_> {
     fn present(&mut self) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         Ok(())
     }
-    fn draw_pixel(&mut self, p: BackendCoord, c: BackendColor) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
+    fn draw_pixel(
+        &mut self,
+        p: BackendCoord,
+        c: BackendColor,
+    ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         self.canvas.blend(p.0, p.1, rgb_of(c), c.alpha as f32);
         Ok(())
     }
@@ -261,10 +298,14 @@ impl DrawingBackend for CanvasBackend<'_> {
         if c.alpha <= 0.0 {
             return Ok(());
         }
-        let pts: Vec<(f64, f64)> = path.into_iter().map(|(x, y)| (x as f64 + 0.5, y as f64 + 0.5)).collect();
+        let pts: Vec<(f64, f64)> = path
+            .into_iter()
+            .map(|(x, y)| (x as f64 + 0.5, y as f64 + 0.5))
+            .collect();
         let all = Rect::new(0, 0, self.canvas.width, self.canvas.height);
         let w = style.stroke_width().max(1) as f64;
-        self.canvas.stroke(&pts, w, rgb_of(c), all, None, c.alpha as f32);
+        self.canvas
+            .stroke(&pts, w, rgb_of(c), all, None, c.alpha as f32);
         Ok(())
     }
     fn draw_circle<S: BackendStyle>(
@@ -287,7 +328,13 @@ impl DrawingBackend for CanvasBackend<'_> {
                 })
                 .collect();
             let all = Rect::new(0, 0, self.canvas.width, self.canvas.height);
-            self.canvas.polyline(&pts, style.stroke_width().max(1) as f64, rgb_of(c), all, None);
+            self.canvas.polyline(
+                &pts,
+                style.stroke_width().max(1) as f64,
+                rgb_of(c),
+                all,
+                None,
+            );
         }
         Ok(())
     }
@@ -299,7 +346,13 @@ impl DrawingBackend for CanvasBackend<'_> {
     ) -> std::result::Result<(), DrawingErrorKind<Self::ErrorType>> {
         let a = style.anchor();
         let bold = matches!(style.style(), FontStyle::Bold);
-        self.canvas.draw_text_at(text, pos, (style.size(), bold, style.color()), (a.h_pos, a.v_pos), style.transform());
+        self.canvas.draw_text_at(
+            text,
+            pos,
+            (style.size(), bold, style.color()),
+            (a.h_pos, a.v_pos),
+            style.transform(),
+        );
         Ok(())
     }
     fn estimate_text_size<T: BackendTextStyle>(
@@ -307,7 +360,11 @@ impl DrawingBackend for CanvasBackend<'_> {
         text: &str,
         style: &T,
     ) -> std::result::Result<(u32, u32), DrawingErrorKind<Self::ErrorType>> {
-        Ok(text::measure(text, style.size(), matches!(style.style(), FontStyle::Bold)))
+        Ok(text::measure(
+            text,
+            style.size(),
+            matches!(style.style(), FontStyle::Bold),
+        ))
     }
 }
 
@@ -330,7 +387,14 @@ impl Canvas {
 
     /// An antialiased polyline `width` pixels thick through `points`, clipped to `clip`;
     /// `dash = Some((on, off))` draws it dashed (lengths in pixels along the line).
-    pub fn polyline(&mut self, points: &[(f64, f64)], width: f64, color: RGBColor, clip: Rect, dash: Option<(f64, f64)>) {
+    pub fn polyline(
+        &mut self,
+        points: &[(f64, f64)],
+        width: f64,
+        color: RGBColor,
+        clip: Rect,
+        dash: Option<(f64, f64)>,
+    ) {
         self.stroke(points, width, color, clip, dash, 1.0);
     }
 
@@ -350,10 +414,26 @@ impl Canvas {
             Some((on, off)) => dashed_segments(points, on.max(1.0), off.max(1.0)),
             None => points.windows(2).map(|w| (w[0], w[1])).collect(),
         };
-        // Coverage of each clip pixel: the maximum over segments, so joints are not drawn twice.
+        let half = width / 2.0;
+        // Work only inside the stroke's bounding box (within the clip).
+        let (mut bx0, mut by0, mut bx1, mut by1) = (f64::MAX, f64::MAX, f64::MIN, f64::MIN);
+        for &(a, b) in &segments {
+            bx0 = bx0.min(a.0.min(b.0));
+            by0 = by0.min(a.1.min(b.1));
+            bx1 = bx1.max(a.0.max(b.0));
+            by1 = by1.max(a.1.max(b.1));
+        }
+        let x0 = ((bx0 - half - 1.0).floor() as i32).max(clip.x);
+        let y0 = ((by0 - half - 1.0).floor() as i32).max(clip.y);
+        let x1 = ((bx1 + half + 1.0).ceil() as i32).min(clip.right());
+        let y1 = ((by1 + half + 1.0).ceil() as i32).min(clip.bottom());
+        if segments.is_empty() || x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let clip = Rect::new(x0, y0, (x1 - x0) as u32, (y1 - y0) as u32);
+        // Coverage of each pixel: the maximum over segments, so joints are not drawn twice.
         let (cw, ch) = (clip.w as usize, clip.h as usize);
         let mut cov = vec![0.0f32; cw * ch];
-        let half = width / 2.0;
         for (a, b) in segments {
             let x_lo = ((a.0.min(b.0) - half - 1.0).floor() as i32).max(clip.x);
             let x_hi = ((a.0.max(b.0) + half + 1.0).ceil() as i32).min(clip.right());
@@ -372,7 +452,12 @@ impl Canvas {
         }
         for (i, &c) in cov.iter().enumerate() {
             if c > 0.0 {
-                self.blend(clip.x + (i % cw) as i32, clip.y + (i / cw) as i32, color, c * alpha);
+                self.blend(
+                    clip.x + (i % cw) as i32,
+                    clip.y + (i / cw) as i32,
+                    color,
+                    c * alpha,
+                );
             }
         }
     }
@@ -391,7 +476,11 @@ impl Canvas {
 fn segment_distance(p: (f64, f64), a: (f64, f64), b: (f64, f64)) -> f64 {
     let (dx, dy) = (b.0 - a.0, b.1 - a.1);
     let len2 = dx * dx + dy * dy;
-    let t = if len2 > 0.0 { (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0) } else { 0.0 };
+    let t = if len2 > 0.0 {
+        (((p.0 - a.0) * dx + (p.1 - a.1) * dy) / len2).clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     ((p.0 - a.0 - t * dx).powi(2) + (p.1 - a.1 - t * dy).powi(2)).sqrt()
 }
 

@@ -47,7 +47,11 @@ pub struct LegendEntry {
 impl LegendEntry {
     /// An entry with a key of `shape`.
     pub fn new(shape: KeyShape, color: RGBColor, label: impl Into<String>) -> Self {
-        LegendEntry { color, label: label.into(), shape }
+        LegendEntry {
+            color,
+            label: label.into(),
+            shape,
+        }
     }
 }
 
@@ -92,8 +96,13 @@ impl Panel {
         match self {
             Panel::Grid(g) => g.size().0,
             Panel::Legend(entries) => legend_width(entries),
-            Panel::Row(ps) => ps.iter().map(Panel::natural_width).sum::<u32>() + style::PANEL_GAP * (ps.len() as u32).saturating_sub(1),
-            Panel::ColorBar(cb) => COLORBAR_W + Canvas::text_size(&cb.label, &legend_style()).0 + 120,
+            Panel::Row(ps) => {
+                ps.iter().map(Panel::natural_width).sum::<u32>()
+                    + style::PANEL_GAP * (ps.len() as u32).saturating_sub(1)
+            }
+            Panel::ColorBar(cb) => {
+                COLORBAR_W + Canvas::text_size(&cb.label, &legend_style()).0 + 120
+            }
             _ => 0,
         }
     }
@@ -157,7 +166,10 @@ fn legend_style() -> plotters::style::TextStyle<'static> {
 }
 
 fn legend_width(entries: &[LegendEntry]) -> u32 {
-    entries.iter().map(|e| LEGEND_KEY + 8 + Canvas::text_size(&e.label, &legend_style()).0).sum::<u32>()
+    entries
+        .iter()
+        .map(|e| LEGEND_KEY + 8 + Canvas::text_size(&e.label, &legend_style()).0)
+        .sum::<u32>()
         + LEGEND_SPACING * (entries.len() as u32).saturating_sub(1)
 }
 
@@ -170,13 +182,26 @@ fn draw_legend(canvas: &mut Canvas, rect: Rect, entries: &[LegendEntry]) {
             KeyShape::Swatch => canvas.fill_rect(key, e.color),
             KeyShape::Border => {
                 canvas.fill_rect(key, RGBColor(60, 60, 60));
-                canvas.frame(Rect::new(x + 4, y + 4, LEGEND_KEY - 8, LEGEND_KEY - 8), e.color, 4);
+                canvas.frame(
+                    Rect::new(x + 4, y + 4, LEGEND_KEY - 8, LEGEND_KEY - 8),
+                    e.color,
+                    4,
+                );
             }
-            KeyShape::Line => canvas.fill_rect(Rect::new(x, y + LEGEND_KEY as i32 / 2 - 2, LEGEND_KEY, 4), e.color),
+            KeyShape::Line => canvas.fill_rect(
+                Rect::new(x, y + LEGEND_KEY as i32 / 2 - 2, LEGEND_KEY, 4),
+                e.color,
+            ),
         }
         let st = legend_style();
         let (tw, th) = Canvas::text_size(&e.label, &st);
-        canvas.text(&e.label, x + LEGEND_KEY as i32 + 8, y + (LEGEND_KEY as i32 - th as i32) / 2, &st, Align::Left);
+        canvas.text(
+            &e.label,
+            x + LEGEND_KEY as i32 + 8,
+            y + (LEGEND_KEY as i32 - th as i32) / 2,
+            &st,
+            Align::Left,
+        );
         x += (LEGEND_KEY + 8 + tw + LEGEND_SPACING) as i32;
     }
 }
@@ -186,19 +211,42 @@ fn draw_colorbar(canvas: &mut Canvas, rect: Rect, cb: &ColorBar) {
     let (lw, lh) = Canvas::text_size(&cb.label, &st);
     let total = lw + 16 + COLORBAR_W;
     let x0 = rect.center_x() - total as i32 / 2;
-    canvas.text(&cb.label, x0, rect.y + (COLORBAR_H as i32 - lh as i32) / 2, &st, Align::Left);
+    canvas.text(
+        &cb.label,
+        x0,
+        rect.y + (COLORBAR_H as i32 - lh as i32) / 2,
+        &st,
+        Align::Left,
+    );
     let bx = x0 + lw as i32 + 16;
     for i in 0..COLORBAR_W {
         let v = i as f32 / (COLORBAR_W - 1) as f32 * 2.0 - 1.0;
-        canvas.fill_rect(Rect::new(bx + i as i32, rect.y, 1, COLORBAR_H), diverging(v));
+        canvas.fill_rect(
+            Rect::new(bx + i as i32, rect.y, 1, COLORBAR_H),
+            diverging(v),
+        );
     }
-    canvas.frame(Rect::new(bx, rect.y, COLORBAR_W, COLORBAR_H), style::AXIS, 1);
+    canvas.frame(
+        Rect::new(bx, rect.y, COLORBAR_W, COLORBAR_H),
+        style::AXIS,
+        1,
+    );
     let tick = style::text(style::TICK_SIZE, style::MUTED);
     let s = cb.scale as f64;
-    for (frac, text) in [(0.0, format!("−{}", nice_number(s))), (0.5, "0".to_string()), (1.0, format!("+{}", nice_number(s)))] {
+    for (frac, text) in [
+        (0.0, format!("−{}", nice_number(s))),
+        (0.5, "0".to_string()),
+        (1.0, format!("+{}", nice_number(s))),
+    ] {
         let x = bx + (frac * (COLORBAR_W - 1) as f64) as i32;
         canvas.fill_rect(Rect::new(x, rect.y + COLORBAR_H as i32, 1, 5), style::AXIS);
-        canvas.text(&text, x, rect.y + COLORBAR_H as i32 + 7, &tick, Align::Center);
+        canvas.text(
+            &text,
+            x,
+            rect.y + COLORBAR_H as i32 + 7,
+            &tick,
+            Align::Center,
+        );
     }
 }
 
@@ -224,7 +272,12 @@ impl Default for Figure {
 impl Figure {
     /// An empty figure of the standard width.
     pub fn new() -> Self {
-        Figure { min_width: style::FIGURE_WIDTH, title: None, subtitle: None, panels: Vec::new() }
+        Figure {
+            min_width: style::FIGURE_WIDTH,
+            title: None,
+            subtitle: None,
+            panels: Vec::new(),
+        }
     }
     /// Set the minimum width.
     pub fn width(mut self, w: u32) -> Self {
@@ -282,7 +335,8 @@ impl Figure {
         }
         if let Some(t) = &self.subtitle {
             for line in t.lines() {
-                h += Canvas::text_size(line, &style::text(style::SUBTITLE_SIZE, style::MUTED)).1 + 8;
+                h +=
+                    Canvas::text_size(line, &style::text(style::SUBTITLE_SIZE, style::MUTED)).1 + 8;
             }
         }
         if h > 0 {
@@ -294,7 +348,12 @@ impl Figure {
 
     /// The rendered size (width, height) in pixels.
     pub fn size(&self) -> (u32, u32) {
-        let content = self.panels.iter().map(Panel::natural_width).max().unwrap_or(0);
+        let content = self
+            .panels
+            .iter()
+            .map(Panel::natural_width)
+            .max()
+            .unwrap_or(0);
         let width = self.min_width.max(content + 2 * style::MARGIN);
         let inner = width - 2 * style::MARGIN;
         let panels: u32 = self.panels.iter().map(|p| p.height(inner)).sum::<u32>()

@@ -41,13 +41,20 @@ fn palette_of(frames: &[Vec<u8>]) -> Option<HashMap<[u8; 3], u8>> {
 
 /// Encode `frames` (all the same size) as a GIF that loops forever.
 pub fn encode_gif(frames: &[GifFrame]) -> Result<Vec<u8>> {
-    let first = frames.first().ok_or_else(|| Error::invalid("a GIF needs at least one frame"))?;
+    let first = frames
+        .first()
+        .ok_or_else(|| Error::invalid("a GIF needs at least one frame"))?;
     let (w, h) = (first.canvas.width(), first.canvas.height());
-    if frames.iter().any(|f| f.canvas.width() != w || f.canvas.height() != h) {
+    if frames
+        .iter()
+        .any(|f| f.canvas.width() != w || f.canvas.height() != h)
+    {
         return Err(Error::invalid("all GIF frames must have the same size"));
     }
     if w > u16::MAX as u32 || h > u16::MAX as u32 {
-        return Err(Error::invalid(format!("a GIF frame of {w}×{h} is too large")));
+        return Err(Error::invalid(format!(
+            "a GIF frame of {w}×{h} is too large"
+        )));
     }
     let gif_err = |e: gif::EncodingError| Error::invalid(format!("GIF encoding failed: {e}"));
     let mut rgbs: Vec<Vec<u8>> = frames.iter().map(|f| f.canvas.rgb().to_vec()).collect();
@@ -82,7 +89,11 @@ pub fn encode_gif(frames: &[GifFrame]) -> Result<Vec<u8>> {
                 Some(map) => gif::Frame {
                     width: w as u16,
                     height: h as u16,
-                    buffer: Cow::Owned(rgb.chunks_exact(3).map(|p| map[&[p[0], p[1], p[2]]]).collect()),
+                    buffer: Cow::Owned(
+                        rgb.chunks_exact(3)
+                            .map(|p| map[&[p[0], p[1], p[2]]])
+                            .collect(),
+                    ),
                     ..Default::default()
                 },
                 None => gif::Frame::from_rgb_speed(w as u16, h as u16, rgb, 10),

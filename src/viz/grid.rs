@@ -30,7 +30,11 @@ pub struct Tile {
 impl Tile {
     /// A tile without caption or border.
     pub fn new(picture: Picture) -> Self {
-        Tile { picture, caption: Vec::new(), border: None }
+        Tile {
+            picture,
+            caption: Vec::new(),
+            border: None,
+        }
     }
     /// Add a caption line.
     pub fn caption(mut self, line: impl Into<String>) -> Self {
@@ -143,28 +147,64 @@ impl ImageGrid {
     }
 
     fn layout(&self) -> Layout {
-        let max_w = self.tiles.iter().map(|t| t.picture.width()).max().unwrap_or(1);
-        let max_h = self.tiles.iter().map(|t| t.picture.height()).max().unwrap_or(1);
+        let max_w = self
+            .tiles
+            .iter()
+            .map(|t| t.picture.width())
+            .max()
+            .unwrap_or(1);
+        let max_h = self
+            .tiles
+            .iter()
+            .map(|t| t.picture.height())
+            .max()
+            .unwrap_or(1);
         let scale = (self.tile_px / max_w.max(max_h)).max(1);
-        let border = if self.tiles.iter().any(|t| t.border.is_some()) { self.border_px } else { 0 };
-        let caption_lines = self.tiles.iter().map(|t| t.caption.len()).max().unwrap_or(0);
+        let border = if self.tiles.iter().any(|t| t.border.is_some()) {
+            self.border_px
+        } else {
+            0
+        };
+        let caption_lines = self
+            .tiles
+            .iter()
+            .map(|t| t.caption.len())
+            .max()
+            .unwrap_or(0);
         let caption_w = self
             .tiles
             .iter()
-            .flat_map(|t| t.caption.iter().enumerate().map(|(i, l)| Canvas::text_size(l, &caption_style(i)).0))
-            .chain(self.col_labels.iter().map(|l| Canvas::text_size(l, &caption_style(0)).0))
+            .flat_map(|t| {
+                t.caption
+                    .iter()
+                    .enumerate()
+                    .map(|(i, l)| Canvas::text_size(l, &caption_style(i)).0)
+            })
+            .chain(
+                self.col_labels
+                    .iter()
+                    .map(|l| Canvas::text_size(l, &caption_style(0)).0),
+            )
             .max()
             .unwrap_or(0);
         let (pic_w, pic_h) = (max_w * scale, max_h * scale);
         let cell_w = (pic_w + 2 * border).max(caption_w + 4);
-        let captions_h = if caption_lines > 0 { 6 + caption_lines as u32 * line_height() } else { 0 };
+        let captions_h = if caption_lines > 0 {
+            6 + caption_lines as u32 * line_height()
+        } else {
+            0
+        };
         let row_label_w = self
             .row_labels
             .iter()
             .map(|l| Canvas::text_size(l, &style::bold(style::CAPTION_SIZE, style::TEXT)).0 + 14)
             .max()
             .unwrap_or(0);
-        let col_label_h = if self.col_labels.is_empty() { 0 } else { line_height() + 4 };
+        let col_label_h = if self.col_labels.is_empty() {
+            0
+        } else {
+            line_height() + 4
+        };
         Layout {
             scale,
             pic_h,
@@ -192,7 +232,12 @@ impl ImageGrid {
     pub fn fitted(&self, width: u32) -> ImageGrid {
         let mut g = self.clone();
         while g.size().0 > width && g.layout().scale > 1 {
-            let max_side = g.tiles.iter().map(|t| t.picture.width().max(t.picture.height())).max().unwrap_or(1);
+            let max_side = g
+                .tiles
+                .iter()
+                .map(|t| t.picture.width().max(t.picture.height()))
+                .max()
+                .unwrap_or(1);
             g.tile_px = (g.layout().scale - 1) * max_side;
         }
         g
@@ -206,16 +251,27 @@ impl ImageGrid {
             canvas.text(label, cx, y, &caption_style(0), Align::Center);
         }
         for (r, label) in self.row_labels.iter().enumerate().take(self.rows()) {
-            let cy = y + (l.col_label_h + r as u32 * (l.cell_h + self.gap) + l.border + l.pic_h / 2) as i32;
+            let cy = y
+                + (l.col_label_h + r as u32 * (l.cell_h + self.gap) + l.border + l.pic_h / 2)
+                    as i32;
             let st = style::bold(style::CAPTION_SIZE, style::TEXT);
             let (_, h) = Canvas::text_size(label, &st);
-            canvas.text(label, x + l.row_label_w as i32 - 14, cy - h as i32 / 2, &st, Align::Right);
+            canvas.text(
+                label,
+                x + l.row_label_w as i32 - 14,
+                cy - h as i32 / 2,
+                &st,
+                Align::Right,
+            );
         }
         for (i, tile) in self.tiles.iter().enumerate() {
             let (r, c) = ((i / self.cols) as u32, (i % self.cols) as u32);
             let cell_x = x + (l.row_label_w + c * (l.cell_w + self.gap)) as i32;
             let cell_y = y + (l.col_label_h + r * (l.cell_h + self.gap)) as i32;
-            let (pw, ph) = (tile.picture.width() * l.scale, tile.picture.height() * l.scale);
+            let (pw, ph) = (
+                tile.picture.width() * l.scale,
+                tile.picture.height() * l.scale,
+            );
             let px = cell_x + (l.cell_w as i32 - pw as i32) / 2;
             let py = cell_y + l.border as i32 + (l.pic_h as i32 - ph as i32) / 2;
             if let Some(color) = tile.border {
@@ -224,7 +280,13 @@ impl ImageGrid {
             canvas.blit(&tile.picture, px, py, l.scale);
             let mut ty = cell_y + (l.pic_h + 2 * l.border + 6) as i32;
             for (k, line) in tile.caption.iter().enumerate().take(l.caption_lines) {
-                canvas.text(line, cell_x + l.cell_w as i32 / 2, ty, &caption_style(k), Align::Center);
+                canvas.text(
+                    line,
+                    cell_x + l.cell_w as i32 / 2,
+                    ty,
+                    &caption_style(k),
+                    Align::Center,
+                );
                 ty += line_height() as i32;
             }
         }

@@ -14,6 +14,7 @@ pub mod gif;
 pub mod grid;
 pub mod picture;
 pub mod plot;
+mod plot_draw;
 pub mod style;
 pub mod text;
 

@@ -48,7 +48,11 @@ impl Picture {
     /// A colour picture from `height × width × 3` (HWC) values in [0, 1].
     pub fn rgb(width: u32, height: u32, values: &[f32]) -> Result<Self> {
         check_len("an RGB", width, height, 3, values.len())?;
-        Ok(Picture { width, height, rgb: values.iter().map(|&v| to_byte(v)).collect() })
+        Ok(Picture {
+            width,
+            height,
+            rgb: values.iter().map(|&v| to_byte(v)).collect(),
+        })
     }
     /// A colour picture from HWC model-range values in [−1, 1].
     pub fn rgb_model(width: u32, height: u32, values: &[f32]) -> Result<Self> {
@@ -60,7 +64,11 @@ impl Picture {
     /// (see [`max_abs`]) and show it with a colour bar.
     pub fn signed(width: u32, height: u32, values: &[f32], scale: f32) -> Result<Self> {
         check_len("a signed", width, height, 1, values.len())?;
-        let s = if scale > 0.0 && scale.is_finite() { scale } else { 1.0 };
+        let s = if scale > 0.0 && scale.is_finite() {
+            scale
+        } else {
+            1.0
+        };
         let rgb = values
             .iter()
             .flat_map(|&v| {

@@ -100,13 +100,17 @@ pub fn series_color(i: usize) -> RGBColor {
 /// A regular-weight text style of `size` px in `color`.
 pub fn text(size: f64, color: RGBColor) -> TextStyle<'static> {
     register_fonts();
-    (FontFamily::Name(FONT_FAMILY), size).into_font().color(&color)
+    (FontFamily::Name(FONT_FAMILY), size)
+        .into_font()
+        .color(&color)
 }
 
 /// A bold text style of `size` px in `color`.
 pub fn bold(size: f64, color: RGBColor) -> TextStyle<'static> {
     register_fonts();
-    (FontFamily::Name(FONT_FAMILY), size, FontStyle::Bold).into_font().color(&color)
+    (FontFamily::Name(FONT_FAMILY), size, FontStyle::Bold)
+        .into_font()
+        .color(&color)
 }
 
 /// Mix `color` with white: `amount` 0 gives `color`, 1 gives white (for light fills that stay

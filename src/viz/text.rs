@@ -57,7 +57,12 @@ fn layout(text: &str, size: f64, bold: bool) -> Line {
         x += f.h_advance(id);
         prev = Some(id);
     }
-    Line { glyphs, width: x, ascent: f.ascent(), descent: f.descent() }
+    Line {
+        glyphs,
+        width: x,
+        ascent: f.ascent(),
+        descent: f.descent(),
+    }
 }
 
 /// Width and height (ascent + descent) of `text` at `size` px, rounded up.
@@ -78,7 +83,11 @@ pub fn rasterize(text: &str, size: f64, bold: bool, mut put: impl FnMut(i32, i32
             let b = outline.px_bounds();
             outline.draw(|gx, gy, c| {
                 if c > 0.0 {
-                    put(b.min.x as i32 + gx as i32, b.min.y as i32 + gy as i32, c.min(1.0));
+                    put(
+                        b.min.x as i32 + gx as i32,
+                        b.min.y as i32 + gy as i32,
+                        c.min(1.0),
+                    );
                 }
             });
         }

@@ -4,8 +4,8 @@ use super::{noised, pct, strip_timesteps, Digit, ForwardConfig, IMAGE_SIZE};
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::rng::Rng;
 use crate::viz::{
-    self, style, Align, Annotation, Band, Canvas, ColorBar, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry,
-    LegendPos, LinePlot, Panel, Picture, RGBColor, Rect, RefLine, Series, Tile,
+    self, style, Align, Annotation, Band, Canvas, ColorBar, Figure, GifFrame, ImageGrid, KeyShape,
+    LegendEntry, LegendPos, LinePlot, Panel, Picture, RGBColor, Rect, RefLine, Series, Tile,
 };
 use crate::Result;
 use std::path::Path;
@@ -28,7 +28,11 @@ pub fn noise_color(noise_weight: f64) -> RGBColor {
 
 fn border_legend() -> Vec<LegendEntry> {
     vec![
-        LegendEntry::new(KeyShape::Border, style::GOOD, "noise < 30%: the digit dominates"),
+        LegendEntry::new(
+            KeyShape::Border,
+            style::GOOD,
+            "noise < 30%: the digit dominates",
+        ),
         LegendEntry::new(KeyShape::Border, style::WARN, "30–70%: balanced"),
         LegendEntry::new(KeyShape::Border, style::BAD, "noise ≥ 70%: noise dominates"),
     ]
@@ -38,17 +42,24 @@ fn picture(x: &[f32]) -> Picture {
     Picture::gray_model(IMAGE_SIZE as u32, IMAGE_SIZE as u32, x).expect("28×28 values")
 }
 
-/// A short description of a schedule for subtitles.
-pub fn describe(kind: BetaSchedule, cfg: &ForwardConfig) -> String {
-    let name = match kind {
+fn short_name(kind: BetaSchedule) -> &'static str {
+    match kind {
         BetaSchedule::Linear => "linear",
         BetaSchedule::ScaledLinear => "scaled-linear",
         BetaSchedule::SquaredcosCapV2 => "cosine",
         BetaSchedule::Sigmoid => "sigmoid",
-    };
+    }
+}
+
+/// A short description of a schedule for subtitles.
+pub fn describe(kind: BetaSchedule, cfg: &ForwardConfig) -> String {
+    let name = short_name(kind);
     match kind {
         BetaSchedule::SquaredcosCapV2 => format!("{name} schedule, T = {}", cfg.timesteps),
-        _ => format!("{name} schedule, β from {} to {}, T = {}", cfg.beta_start, cfg.beta_end, cfg.timesteps),
+        _ => format!(
+            "{name} schedule, β from {} to {}, T = {}",
+            cfg.beta_start, cfg.beta_end, cfg.timesteps
+        ),
     }
 }
 
@@ -84,7 +95,11 @@ impl Context<'_> {
         let ab = self.sched.alphas_cumprod_f64();
         let t_max = (ab.len() - 1) as f64;
         let signal: Vec<(f64, f64)> = ab.iter().enumerate().map(|(t, &a)| (t as f64, a)).collect();
-        let noise: Vec<(f64, f64)> = ab.iter().enumerate().map(|(t, &a)| (t as f64, 1.0 - a)).collect();
+        let noise: Vec<(f64, f64)> = ab
+            .iter()
+            .enumerate()
+            .map(|(t, &a)| (t as f64, 1.0 - a))
+            .collect();
         let mut plot = LinePlot::new("timestep t", "share of the variance of xₜ")
             .series(Series::new("signal weight ᾱₜ", signal).color(style::SIGNAL))
             .series(Series::new("noise weight 1 − ᾱₜ", noise).color(style::NOISE))
@@ -95,7 +110,13 @@ impl Context<'_> {
             .legend(LegendPos::MiddleLeft);
         if let Some(t) = ab.iter().position(|&a| a < 0.5) {
             plot = plot.annotate(
-                Annotation::new(t as f64, ab[t], format!("half signal, half noise at t = {t}")).left().offset(12, -30),
+                Annotation::new(
+                    t as f64,
+                    ab[t],
+                    format!("half signal, half noise at t = {t}"),
+                )
+                .left()
+                .offset(12, -30),
             );
         }
         Figure::new()
@@ -125,8 +146,12 @@ impl Context<'_> {
         let snr: Vec<f64> = (0..t_total).map(|t| s.snr_at(t)).collect();
         // Region edges where the noise weight crosses 30 % and 70 % (the border colours).
         let first = |pred: &dyn Fn(f64) -> bool| (0..t_total).find(|&t| pred(1.0 - s.alpha_bar(t)));
-        let t_a = first(&|n| n >= GREEN_BELOW).map(|t| t as f64 - 0.5).unwrap_or(t_max + 0.5);
-        let t_b = first(&|n| n >= ORANGE_BELOW).map(|t| t as f64 - 0.5).unwrap_or(t_max + 0.5);
+        let t_a = first(&|n| n >= GREEN_BELOW)
+            .map(|t| t as f64 - 0.5)
+            .unwrap_or(t_max + 0.5);
+        let t_b = first(&|n| n >= ORANGE_BELOW)
+            .map(|t| t as f64 - 0.5)
+            .unwrap_or(t_max + 0.5);
         let bands = vec![
             Band::x(-0.5, t_a, style::GOOD, "signal dominates"),
             Band::x(t_a, t_b, style::WARN, "balanced"),
@@ -147,15 +172,25 @@ impl Context<'_> {
         if snr[0] > y_cap {
             // Note where the curve enters the chart, to its right.
             lin = lin.annotate(
-                Annotation::new(enter, y_cap, format!("↑ SNR(0) = {:.0}, far above the chart", snr[0]))
-                    .text_only()
-                    .offset(24, 36),
+                Annotation::new(
+                    enter,
+                    y_cap,
+                    format!("↑ SNR(0) = {:.0}, far above the chart", snr[0]),
+                )
+                .text_only()
+                .offset(24, 36),
             );
         }
         let db: Vec<f64> = snr.iter().map(|v| 10.0 * v.log10()).collect();
         let mut dbp = LinePlot::new("timestep t", "SNR in decibels, 10·log₁₀ SNR")
             .title("Decibel scale")
-            .series(Series::new("SNR(t) in dB", db.iter().enumerate().map(|(t, &v)| (t as f64, v)).collect()).color(style::SIGNAL))
+            .series(
+                Series::new(
+                    "SNR(t) in dB",
+                    db.iter().enumerate().map(|(t, &v)| (t as f64, v)).collect(),
+                )
+                .color(style::SIGNAL),
+            )
             .ref_line(RefLine::horizontal(0.0, "SNR = 1 (0 dB)"))
             .x_range(0.0, t_max)
             .legend(LegendPos::Hidden);
@@ -171,7 +206,11 @@ impl Context<'_> {
         if let Some(t) = s.first_t_with_snr_below(0.1) {
             dbp = dbp
                 .ref_line(RefLine::horizontal(-10.0, "SNR = 0.1 (−10 dB)"))
-                .annotate(Annotation::new(t as f64, db[t], format!("SNR < 0.1 from t = {t}")).left().offset(10, 8));
+                .annotate(
+                    Annotation::new(t as f64, db[t], format!("SNR < 0.1 from t = {t}"))
+                        .left()
+                        .offset(10, 8),
+                );
         }
         Figure::new()
             .title("Signal-to-noise ratio along the forward process")
@@ -187,18 +226,24 @@ impl Context<'_> {
         let t = self.cfg.timesteps / 2;
         let ab = self.sched.alpha_bar(t);
         let n = self.digit.x0.len();
-        let draws: Vec<Vec<f32>> = (1..=5).map(|k| Rng::stream(self.cfg.seed, k).normal_vec(n)).collect();
+        let draws: Vec<Vec<f32>> = (1..=5)
+            .map(|k| Rng::stream(self.cfg.seed, k).normal_vec(n))
+            .collect();
         // One shared scale for the five draws: ±3 (3 standard deviations; rarer values saturate).
         let scale = 3.0;
         let side = IMAGE_SIZE as u32;
         let mut tiles = vec![Tile::new(picture(&self.digit.x0)).caption("original x₀")];
         for (k, e) in draws.iter().enumerate() {
-            tiles.push(Tile::new(picture(&noised(self.sched, &self.digit.x0, e, t))).caption(format!("draw {}", k + 1)));
+            tiles.push(
+                Tile::new(picture(&noised(self.sched, &self.digit.x0, e, t)))
+                    .caption(format!("draw {}", k + 1)),
+            );
         }
         tiles.push(Tile::new(blank(side)).caption(""));
         for (k, e) in draws.iter().enumerate() {
             tiles.push(
-                Tile::new(Picture::signed(side, side, e, scale).expect("28×28")).caption(format!("noise {}", k + 1)),
+                Tile::new(Picture::signed(side, side, e, scale).expect("28×28"))
+                    .caption(format!("noise {}", k + 1)),
             );
         }
         let grid = ImageGrid::new(6)
@@ -237,17 +282,32 @@ impl Context<'_> {
             .y_percent()
             .legend(LegendPos::UpperRight);
         for (i, (k, s)) in kinds.iter().zip(&scheds).enumerate() {
-            let pts = s.alphas_cumprod_f64().iter().enumerate().map(|(t, &a)| (t as f64, a)).collect();
-            plot = plot.series(Series::new(describe(*k, self.cfg), pts).color(style::series_color(i)));
+            let pts = s
+                .alphas_cumprod_f64()
+                .iter()
+                .enumerate()
+                .map(|(t, &a)| (t as f64, a))
+                .collect();
+            plot =
+                plot.series(Series::new(describe(*k, self.cfg), pts).color(style::series_color(i)));
         }
         let mut fig = Figure::new()
-            .title("Linear vs cosine schedule")
+            .title(if kinds.len() > 2 {
+                format!(
+                    "Linear vs cosine schedule, and the {} one you chose",
+                    short_name(self.cfg.schedule)
+                )
+            } else {
+                "Linear vs cosine schedule".to_string()
+            })
             .subtitle(compare_text(&scheds[0], &scheds[1], t_total))
             .plot_h(plot, 360);
         for (i, (k, s)) in kinds.iter().zip(&scheds).enumerate() {
             let name = describe(*k, self.cfg);
             let swatch = LegendEntry::new(KeyShape::Line, style::series_color(i), name);
-            fig = fig.push(Panel::Legend(vec![swatch])).grid(self.strip(s, 84, false));
+            fig = fig
+                .push(Panel::Legend(vec![swatch]))
+                .grid(self.strip(s, 84, false));
         }
         fig.legend(border_legend()).save_png(path)
     }
@@ -265,7 +325,10 @@ impl Context<'_> {
             .enumerate()
             .map(|(i, &t)| {
                 let hold = i == 0 || i + 1 == ts.len();
-                GifFrame { canvas: self.gif_frame(t), delay_cs: if hold { 40 } else { 4 } }
+                GifFrame {
+                    canvas: self.gif_frame(t),
+                    delay_cs: if hold { 40 } else { 4 },
+                }
             })
             .collect();
         viz::write_gif(path, &frames)?;
@@ -280,12 +343,24 @@ impl Context<'_> {
         let ab = self.sched.alpha_bar(t);
         let side = IMAGE_SIZE as u32 * SCALE;
         let x = (w - side) as i32 / 2;
-        c.text(&format!("t = {t}  (T = {})", self.cfg.timesteps), w as i32 / 2, 16, &style::bold(22.0, gray), Align::Center);
+        c.text(
+            &format!("t = {t}  (T = {})", self.cfg.timesteps),
+            w as i32 / 2,
+            16,
+            &style::bold(22.0, gray),
+            Align::Center,
+        );
         let pic = picture(&noised(self.sched, &self.digit.x0, self.eps, t));
         c.frame(Rect::new(x, 58, side, side), noise_color(1.0 - ab), 6);
         c.blit(&pic, x, 58, SCALE);
         let cap = format!("signal {} · noise {}", pct(ab), pct(1.0 - ab));
-        c.text(&cap, w as i32 / 2, 58 + side as i32 + 16, &style::text(18.0, gray), Align::Center);
+        c.text(
+            &cap,
+            w as i32 / 2,
+            58 + side as i32 + 16,
+            &style::text(18.0, gray),
+            Align::Center,
+        );
         let bar = Rect::new(x, h as i32 - 22, side, 8);
         c.fill_rect(bar, RGBColor(225, 225, 225));
         let done = ((t + 1) as f64 / self.cfg.timesteps as f64 * side as f64).round() as u32;
@@ -312,20 +387,25 @@ fn compare_text(linear: &NoiseSchedule, cosine: &NoiseSchedule, t_total: usize) 
     } else if cm > lm {
         "The cosine schedule keeps more of the digit through the middle steps and loses it gently at the end.".to_string()
     } else {
-        "Both end in pure noise; compare how fast each loses the digit in the middle steps.".to_string()
+        "Both end in pure noise; compare how fast each loses the digit in the middle steps."
+            .to_string()
     };
     format!("{first}\n{second}")
 }
 
 /// `n` in subscript digits (x₁₀₀).
 fn subscript(n: usize) -> String {
-    n.to_string().chars().map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c)).collect()
+    n.to_string()
+        .chars()
+        .map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c))
+        .collect()
 }
 
 /// A background-coloured square (an empty grid cell).
 fn blank(side: u32) -> Picture {
     let b = style::BACKGROUND;
-    Picture::from_rgb8(side, side, [b.0, b.1, b.2].repeat((side * side) as usize)).expect("size matches")
+    Picture::from_rgb8(side, side, [b.0, b.1, b.2].repeat((side * side) as usize))
+        .expect("size matches")
 }
 
 /// The points of `ys` (x = index) with values above `cap` cut off; the curve enters the chart

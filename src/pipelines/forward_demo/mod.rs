@@ -170,7 +170,11 @@ fn load_digit(cfg: &ForwardConfig, notes: &mut Vec<String>) -> Result<Digit> {
         let label = m.label(i);
         Ok(Digit {
             x0,
-            info: ImageInfo { source: "mnist-train".into(), index: Some(i), label: Some(label) },
+            info: ImageInfo {
+                source: "mnist-train".into(),
+                index: Some(i),
+                label: Some(label),
+            },
             caption: format!("MNIST training image #{i} (a {label})"),
         })
     };
@@ -180,9 +184,9 @@ fn load_digit(cfg: &ForwardConfig, notes: &mut Vec<String>) -> Result<Digit> {
                 return Err(Error::invalid(format!("--digit {d} is not a digit 0-9")));
             }
             let m = mnist()?;
-            let i = m
-                .first_index_of(*d)
-                .ok_or_else(|| Error::file(m.images_path(), format!("holds no image of the digit {d}")))?;
+            let i = m.first_index_of(*d).ok_or_else(|| {
+                Error::file(m.images_path(), format!("holds no image of the digit {d}"))
+            })?;
             from_mnist(&m, i)
         }
         ImageChoice::Index(i) => from_mnist(&mnist()?, *i),
@@ -194,11 +198,25 @@ fn load_digit(cfg: &ForwardConfig, notes: &mut Vec<String>) -> Result<Digit> {
                     path.display()
                 ));
             }
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             Ok(Digit {
-                x0: g.pixels.iter().map(|&v| PixelRange::Symmetric.from_unit(v)).collect(),
-                info: ImageInfo { source: path.display().to_string(), index: None, label: None },
-                caption: format!("your image {name} ({}×{} → 28×28)", g.original_size.0, g.original_size.1),
+                x0: g
+                    .pixels
+                    .iter()
+                    .map(|&v| PixelRange::Symmetric.from_unit(v))
+                    .collect(),
+                info: ImageInfo {
+                    source: path.display().to_string(),
+                    index: None,
+                    label: None,
+                },
+                caption: format!(
+                    "your image {name} ({}×{} → 28×28)",
+                    g.original_size.0, g.original_size.1
+                ),
             })
         }
     }
@@ -215,40 +233,75 @@ pub fn strip_timesteps(t_total: usize) -> Vec<usize> {
 
 /// The named timesteps of the summary: 0, T/4, T/2, 3T/4, T − 1 (integer division).
 pub fn summary_timesteps(t_total: usize) -> [(&'static str, usize); 5] {
-    [("0", 0), ("T/4", t_total / 4), ("T/2", t_total / 2), ("3T/4", 3 * t_total / 4), ("T-1", t_total - 1)]
+    [
+        ("0", 0),
+        ("T/4", t_total / 4),
+        ("T/2", t_total / 2),
+        ("3T/4", 3 * t_total / 4),
+        ("T-1", t_total - 1),
+    ]
 }
 
 /// x_t for one image and one ε.
 pub(crate) fn noised(sched: &NoiseSchedule, x0: &[f32], eps: &[f32], t: usize) -> Vec<f32> {
     let mut out = vec![0.0; x0.len()];
-    sched.add_noise(x0, eps, &[t], &mut out).expect("lengths match and t < T");
+    sched
+        .add_noise(x0, eps, &[t], &mut out)
+        .expect("lengths match and t < T");
     out
 }
 
 /// Run Module 1: write the six figures/animation and `summary.json` into `cfg.out_dir`.
 pub fn run_forward(cfg: &ForwardConfig) -> Result<ForwardReport> {
     if cfg.timesteps < 2 {
-        return Err(Error::invalid(format!("--timesteps {} is too small: use at least 2", cfg.timesteps)));
+        return Err(Error::invalid(format!(
+            "--timesteps {} is too small: use at least 2",
+            cfg.timesteps
+        )));
     }
     let sched = NoiseSchedule::new(cfg.timesteps, cfg.schedule, cfg.beta_start, cfg.beta_end)?;
     let mut notes = Vec::new();
     let digit = load_digit(cfg, &mut notes)?;
     ensure_dir(&cfg.out_dir)?;
     let eps = Rng::seeded(cfg.seed).normal_vec(digit.x0.len());
-    let ctx = figures::Context { cfg, sched: &sched, digit: &digit, eps: &eps };
+    let ctx = figures::Context {
+        cfg,
+        sched: &sched,
+        digit: &digit,
+        eps: &eps,
+    };
 
     let mut files = Vec::new();
     let mut paths = Vec::new();
     let mut record = |name: &str, size: (u32, u32)| {
-        files.push(FileInfo { name: name.into(), width: size.0, height: size.1 });
+        files.push(FileInfo {
+            name: name.into(),
+            width: size.0,
+            height: size.1,
+        });
         paths.push(cfg.out_dir.join(name));
     };
-    record("schedule.png", ctx.schedule_png(&cfg.out_dir.join("schedule.png"))?);
-    record("noising.png", ctx.noising_png(&cfg.out_dir.join("noising.png"))?);
+    record(
+        "schedule.png",
+        ctx.schedule_png(&cfg.out_dir.join("schedule.png"))?,
+    );
+    record(
+        "noising.png",
+        ctx.noising_png(&cfg.out_dir.join("noising.png"))?,
+    );
     record("snr.png", ctx.snr_png(&cfg.out_dir.join("snr.png"))?);
-    record("realizations.png", ctx.realizations_png(&cfg.out_dir.join("realizations.png"))?);
-    record("schedules.png", ctx.schedules_png(&cfg.out_dir.join("schedules.png"))?);
-    record("forward.gif", ctx.forward_gif(&cfg.out_dir.join("forward.gif"))?);
+    record(
+        "realizations.png",
+        ctx.realizations_png(&cfg.out_dir.join("realizations.png"))?,
+    );
+    record(
+        "schedules.png",
+        ctx.schedules_png(&cfg.out_dir.join("schedules.png"))?,
+    );
+    record(
+        "forward.gif",
+        ctx.forward_gif(&cfg.out_dir.join("forward.gif"))?,
+    );
 
     let t_total = cfg.timesteps;
     let t34 = 3 * t_total / 4;
@@ -263,18 +316,30 @@ pub fn run_forward(cfg: &ForwardConfig) -> Result<ForwardReport> {
         seed: cfg.seed,
         alpha_bar: summary_timesteps(t_total)
             .iter()
-            .map(|&(at, t)| AlphaBarAt { at: at.into(), t, alpha_bar: sched.alpha_bar(t) })
+            .map(|&(at, t)| AlphaBarAt {
+                at: at.into(),
+                t,
+                alpha_bar: sched.alpha_bar(t),
+            })
             .collect(),
         first_t_snr_below_1: sched.first_t_with_snr_below(1.0),
         first_t_snr_below_0_1: sched.first_t_with_snr_below(0.1),
-        signal_share_at_3t_4: ShareAt { t: t34, signal: sched.alpha_bar(t34), noise: 1.0 - sched.alpha_bar(t34) },
+        signal_share_at_3t_4: ShareAt {
+            t: t34,
+            signal: sched.alpha_bar(t34),
+            noise: 1.0 - sched.alpha_bar(t34),
+        },
         files,
     };
     let json_path = cfg.out_dir.join("summary.json");
     let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
     write_atomic(&json_path, format!("{json}\n").as_bytes())?;
     paths.push(json_path);
-    Ok(ForwardReport { summary, paths, notes })
+    Ok(ForwardReport {
+        summary,
+        paths,
+        notes,
+    })
 }
 
 /// A share as a percentage: one decimal below 10 %, none above ("4.3%", "60%").
@@ -292,7 +357,10 @@ impl ForwardReport {
     pub fn text(&self) -> String {
         let s = &self.summary;
         let mut o = String::new();
-        let _ = writeln!(o, "Module 1 · forward diffusion: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε");
+        let _ = writeln!(
+            o,
+            "Module 1 · forward diffusion: x_t = √ᾱ_t·x₀ + √(1−ᾱ_t)·ε"
+        );
         let img = match (s.image.index, s.image.label) {
             (Some(i), Some(l)) => format!("MNIST training image #{i} (label {l})"),
             _ => s.image.source.clone(),
@@ -307,20 +375,56 @@ impl ForwardReport {
         } else {
             format!(", β {} … {}", sc.beta_start, sc.beta_end)
         };
-        let _ = writeln!(o, "  schedule  {}{betas}, T = {}, seed {}", sc.beta_schedule, sc.num_train_timesteps, s.seed);
-        let _ = writeln!(o, "  signal weight ᾱ_t (share of x_t's variance that is still the digit):");
+        let _ = writeln!(
+            o,
+            "  schedule  {}{betas}, T = {}, seed {}",
+            sc.beta_schedule, sc.num_train_timesteps, s.seed
+        );
+        let _ = writeln!(
+            o,
+            "  signal weight ᾱ_t (share of x_t's variance that is still the digit):"
+        );
         for a in &s.alpha_bar {
-            let _ = writeln!(o, "    t = {:>4} ({:>4})  ᾱ = {:.4}  signal {:>5} · noise {:>5}", a.t, a.at, a.alpha_bar, pct(a.alpha_bar), pct(1.0 - a.alpha_bar));
+            let _ = writeln!(
+                o,
+                "    t = {:>4} ({:>4})  ᾱ = {:.4}  signal {:>5} · noise {:>5}",
+                a.t,
+                a.at,
+                a.alpha_bar,
+                pct(a.alpha_bar),
+                pct(1.0 - a.alpha_bar)
+            );
         }
-        let min_snr = s.alpha_bar.last().map(|a| a.alpha_bar / (1.0 - a.alpha_bar)).unwrap_or(0.0);
+        let min_snr = s
+            .alpha_bar
+            .last()
+            .map(|a| a.alpha_bar / (1.0 - a.alpha_bar))
+            .unwrap_or(0.0);
         let when = |v: Option<usize>| {
-            v.map(|t| format!("t = {t}"))
-                .unwrap_or_else(|| format!("none (the lowest SNR, at t = {}, is {min_snr:.3})", s.schedule.num_train_timesteps - 1))
+            v.map(|t| format!("t = {t}")).unwrap_or_else(|| {
+                format!(
+                    "none (the lowest SNR, at t = {}, is {min_snr:.3})",
+                    s.schedule.num_train_timesteps - 1
+                )
+            })
         };
-        let _ = writeln!(o, "  first t with SNR < 1 (noise outweighs the digit): {}", when(s.first_t_snr_below_1));
-        let _ = writeln!(o, "  first t with SNR < 0.1 (noise 10× the digit):     {}", when(s.first_t_snr_below_0_1));
+        let _ = writeln!(
+            o,
+            "  first t with SNR < 1 (noise outweighs the digit): {}",
+            when(s.first_t_snr_below_1)
+        );
+        let _ = writeln!(
+            o,
+            "  first t with SNR < 0.1 (noise 10× the digit):     {}",
+            when(s.first_t_snr_below_0_1)
+        );
         let sh = &s.signal_share_at_3t_4;
-        let _ = writeln!(o, "  at 3T/4 (t = {}) only {} of the signal is left", sh.t, pct(sh.signal));
+        let _ = writeln!(
+            o,
+            "  at 3T/4 (t = {}) only {} of the signal is left",
+            sh.t,
+            pct(sh.signal)
+        );
         let _ = writeln!(o, "  wrote:");
         for p in &self.paths {
             let _ = writeln!(o, "    {}", p.display());
