@@ -127,4 +127,32 @@ fn a_short_run_writes_checkpoint_figures_and_summary() {
         (ck.config.stats.epochs_done, ck.config.stats.steps_done),
         (2, 8)
     );
+
+    // The lab architecture at 28×28 (28 → 14 → 7 and back).
+    let out28 = tempfile::tempdir().unwrap();
+    let o28 = out28.path().to_str().unwrap();
+    train(&[
+        "--arch",
+        "lab",
+        "--size",
+        "28",
+        "--limit",
+        "128",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--no-figures",
+        "--out",
+        o28,
+    ])
+    .unwrap();
+    let s: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out28.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (s.arch.as_str(), s.image_size, s.steps, s.params),
+        ("lab", 28, 2, 495_937)
+    );
+    assert!(s.final_loss.is_finite());
 }

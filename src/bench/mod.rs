@@ -76,17 +76,13 @@ pub struct Section {
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
     use crate::models::lab_unet::bench as lab;
+    use crate::train::bench as toy;
     vec![
+        lab::train_section(),
         lab::forward_section(),
+        toy::train_section(),
+        toy::sample_section(),
         crate::models::unet_2d::bench::section(),
-        Section {
-            name: "train",
-            run: crate::train::bench::train_section,
-        },
-        Section {
-            name: "sample",
-            run: crate::train::bench::sample_section,
-        },
     ]
 }
 

@@ -1,18 +1,37 @@
-//! `difflab bench` measurements of Module 2: one training step (forward, backward, Adam) of the
-//! lab and toy models at batch 128 on 16×16 images, and 12 images × 200 DDPM steps of each.
+//! `difflab bench` sections for Module 2's default model, the toy U-Net (the lab U-Net's have
+//! theirs in `models::lab_unet::bench`): one training step (forward, backward, Adam) at the
+//! bench's batch size on 16×16 images, and 12 images × 200 DDPM steps.
 
 use super::model::{Arch, Denoiser, ModelConfig};
 use super::preview::ddpm_sample;
 use super::settings::ScheduleConfig;
 use crate::bench::timing::{median, time_runs};
-use crate::bench::BenchOptions;
+use crate::bench::{BenchOptions, Section};
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::util::rng::Rng;
 use crate::Result;
 use serde_json::{Map, Value};
 
-/// Milliseconds per training step of `arch` (median of `runs` after `warmup`), on random
-/// images and timesteps at batch `batch`, 16×16.
+/// The training-step section (`--only toy_train`): keys `toy_train_step_ms` (median) and
+/// `toy_train_images_per_s` (batch / median).
+pub fn train_section() -> Section {
+    Section {
+        name: "toy_train",
+        run: run_train,
+    }
+}
+
+/// The sampling section (`--only toy_sample`): key `toy_sample_12x200_s` (12 images × 200 DDPM
+/// steps through the sampling pipeline, median of up to 3 runs).
+pub fn sample_section() -> Section {
+    Section {
+        name: "toy_sample",
+        run: run_sample,
+    }
+}
+
+/// Milliseconds per training step of `arch` (median of `runs` after `warmup`) on random images
+/// and timesteps, batch `batch`, 16×16; `tick` after each timed step.
 pub fn train_step_ms(
     arch: Arch,
     batch: usize,
@@ -40,7 +59,8 @@ pub fn train_step_ms(
     Ok(1e3 * median(&times))
 }
 
-/// Seconds for 12 images × 200 DDPM steps of a (randomly initialised) `arch` model, median.
+/// Seconds for 12 images × 200 DDPM steps of a (randomly initialised) `arch` model, median of
+/// `runs` after `warmup`.
 pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut()) -> Result<f64> {
     let mut model = Denoiser::new(&ModelConfig::new(arch, 16), &mut Rng::seeded(8))?;
     let schedule = ScheduleConfig::linear(200);
@@ -68,39 +88,25 @@ fn round(v: f64, digits: i32) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// The bench section `train`: `train_step_ms` (lab), `toy_train_step_ms`, and the images/s
-/// they imply.
-pub fn train_section(opts: &BenchOptions) -> Result<Map<String, Value>> {
+fn run_train(opts: &BenchOptions) -> Result<Map<String, Value>> {
+    let bar = opts.bar(opts.runs, "toy train");
+    let ms = train_step_ms(Arch::Toy, opts.batch, opts.warmup, opts.runs, || bar.inc(1))?;
+    bar.finish_and_clear();
     let mut m = Map::new();
-    let runs = opts.runs.max(10);
-    for (arch, key) in [
-        (Arch::Lab, "train_step_ms"),
-        (Arch::Toy, "toy_train_step_ms"),
-    ] {
-        let bar = opts.bar(runs, &format!("{} step", arch.name()));
-        let ms = train_step_ms(arch, opts.batch, opts.warmup.max(2), runs, || bar.inc(1))?;
-        bar.finish_and_clear();
-        m.insert(key.into(), round(ms, 2));
-        m.insert(
-            format!("{}_train_images_per_s", arch.name()),
-            round(opts.batch as f64 * 1e3 / ms, 0),
-        );
-    }
+    m.insert("toy_train_step_ms".into(), round(ms, 2));
+    m.insert(
+        "toy_train_images_per_s".into(),
+        round(opts.batch as f64 * 1e3 / ms, 0),
+    );
     Ok(m)
 }
 
-/// The bench section `sample`: `sample_12x200_s` (lab) and `toy_sample_12x200_s`.
-pub fn sample_section(opts: &BenchOptions) -> Result<Map<String, Value>> {
+fn run_sample(opts: &BenchOptions) -> Result<Map<String, Value>> {
+    let runs = opts.runs.clamp(1, 3);
+    let bar = opts.bar(runs, "toy sample");
+    let s = sample_12x200_s(Arch::Toy, 1, runs, || bar.inc(1))?;
+    bar.finish_and_clear();
     let mut m = Map::new();
-    let runs = opts.runs.clamp(1, 5);
-    for (arch, key) in [
-        (Arch::Lab, "sample_12x200_s"),
-        (Arch::Toy, "toy_sample_12x200_s"),
-    ] {
-        let bar = opts.bar(runs, &format!("{} sample", arch.name()));
-        let s = sample_12x200_s(arch, 1, runs, || bar.inc(1))?;
-        bar.finish_and_clear();
-        m.insert(key.into(), round(s, 3));
-    }
+    m.insert("toy_sample_12x200_s".into(), round(s, 3));
     Ok(m)
 }

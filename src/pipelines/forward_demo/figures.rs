@@ -42,14 +42,18 @@ fn picture(x: &[f32]) -> Picture {
     Picture::gray_model(IMAGE_SIZE as u32, IMAGE_SIZE as u32, x).expect("28×28 values")
 }
 
-/// A short description of a schedule for subtitles.
-pub fn describe(kind: BetaSchedule, cfg: &ForwardConfig) -> String {
-    let name = match kind {
+fn short_name(kind: BetaSchedule) -> &'static str {
+    match kind {
         BetaSchedule::Linear => "linear",
         BetaSchedule::ScaledLinear => "scaled-linear",
         BetaSchedule::SquaredcosCapV2 => "cosine",
         BetaSchedule::Sigmoid => "sigmoid",
-    };
+    }
+}
+
+/// A short description of a schedule for subtitles.
+pub fn describe(kind: BetaSchedule, cfg: &ForwardConfig) -> String {
+    let name = short_name(kind);
     match kind {
         BetaSchedule::SquaredcosCapV2 => format!("{name} schedule, T = {}", cfg.timesteps),
         _ => format!(
@@ -288,7 +292,14 @@ impl Context<'_> {
                 plot.series(Series::new(describe(*k, self.cfg), pts).color(style::series_color(i)));
         }
         let mut fig = Figure::new()
-            .title("Linear vs cosine schedule")
+            .title(if kinds.len() > 2 {
+                format!(
+                    "Linear vs cosine schedule, and the {} one you chose",
+                    short_name(self.cfg.schedule)
+                )
+            } else {
+                "Linear vs cosine schedule".to_string()
+            })
             .subtitle(compare_text(&scheds[0], &scheds[1], t_total))
             .plot_h(plot, 360);
         for (i, (k, s)) in kinds.iter().zip(&scheds).enumerate() {
