@@ -63,6 +63,19 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         mnist_dir: global.mnist_dir.clone(),
         progress: true,
     };
+    let steps = args.steps.map_or("all".to_string(), |n| n.to_string());
+    println!(
+        "Evaluating {}: {} digits, {} with {steps} steps, seed {}{}",
+        args.model.display(),
+        args.count,
+        args.sampler.name().to_uppercase(),
+        args.seed,
+        if args.sweep {
+            ", then the sweep over samplers and steps"
+        } else {
+            ""
+        }
+    );
     let eval_json = args.out.join("eval.json");
     if args.sweep {
         let sweep = sweep_model(&args.model, &opts)?;

@@ -2,6 +2,11 @@
 //! the digits the model was trained on and in what proportions, and their FID against the
 //! MNIST test digits of those classes — with the same scores for real training digits beside
 //! them as the floor.
+//!
+//! "Recognised" is only as honest as the classifier's doubt: trained on digits alone, a CNN
+//! calls noise an "8" with certainty. difflab's classifier is also shown synthetic non-digits
+//! with a uniform target ([`crate::models::classifier::outliers`]), so pure noise is recognised
+//! about 0% of the time while about 97% of real test digits are.
 
 use super::fid::feature_gaussian;
 use super::frechet::{frechet_distance, Gaussian};
