@@ -28,7 +28,11 @@ fn cross_entropy_matches_the_definition_and_finite_differences() {
     let loss = softmax_cross_entropy(&logits, &labels, c, Some(&mut grad));
     let want = reference_loss(&logits, &labels, c);
     assert!((loss as f64 - want).abs() < 1e-6, "loss {loss} vs {want}");
-    assert_eq!(softmax_cross_entropy(&logits, &labels, c, None), loss, "same loss without the gradient");
+    assert_eq!(
+        softmax_cross_entropy(&logits, &labels, c, None),
+        loss,
+        "same loss without the gradient"
+    );
     // Central differences of the f64 reference.
     let h = 1e-3f32;
     for k in 0..m * c {
@@ -38,7 +42,11 @@ fn cross_entropy_matches_the_definition_and_finite_differences() {
         down[k] -= h;
         let step = up[k] as f64 - down[k] as f64;
         let fd = (reference_loss(&up, &labels, c) - reference_loss(&down, &labels, c)) / step;
-        assert!((grad[k] as f64 - fd).abs() < 1e-5, "d/dz[{k}]: {} vs {fd}", grad[k]);
+        assert!(
+            (grad[k] as f64 - fd).abs() < 1e-5,
+            "d/dz[{k}]: {} vs {fd}",
+            grad[k]
+        );
     }
     // Each row of the gradient sums to 0 (softmax sums to 1, the one-hot too).
     for row in grad.chunks(c) {
@@ -64,7 +72,12 @@ fn cross_entropy_rejects_out_of_range_labels() {
 }
 
 fn tiny() -> ClassifierConfig {
-    ClassifierConfig { image_size: 8, channels: [3, 4], hidden: 6, classes: 5 }
+    ClassifierConfig {
+        image_size: 8,
+        channels: [3, 4],
+        hidden: 6,
+        classes: 5,
+    }
 }
 
 /// The loss of `model` on `x` (n images) with `labels`, via the training context.
@@ -115,7 +128,10 @@ fn classifier_backward_matches_finite_differences() {
             model.params_mut()[k] = orig;
             let fd = (up - down) / (2.0 * h as f64);
             let g = grads[k] as f64;
-            assert!((g - fd).abs() < 3e-4 + 2e-2 * fd.abs(), "tensor {t}, parameter {k}: backward {g} vs finite difference {fd}");
+            assert!(
+                (g - fd).abs() < 3e-4 + 2e-2 * fd.abs(),
+                "tensor {t}, parameter {k}: backward {g} vs finite difference {fd}"
+            );
             checked += 1;
         }
     }
@@ -125,12 +141,21 @@ fn classifier_backward_matches_finite_differences() {
 #[test]
 fn parameter_counts_match_the_documented_sizes() {
     let mut rng = Rng::seeded(0);
-    let n16 = Classifier::new(ClassifierConfig::for_size(16), &mut rng).unwrap().num_params();
-    let n28 = Classifier::new(ClassifierConfig::for_size(28), &mut rng).unwrap().num_params();
+    let n16 = Classifier::new(ClassifierConfig::for_size(16), &mut rng)
+        .unwrap()
+        .num_params();
+    let n28 = Classifier::new(ClassifierConfig::for_size(28), &mut rng)
+        .unwrap()
+        .num_params();
     // conv1 9·16+16, conv2 9·16·32+32, fc1 (s/4)²·32·128+128, fc2 128·10+10.
     assert_eq!(n16, 160 + 4640 + (16 * 32 * 128 + 128) + 1290);
     assert_eq!(n28, 160 + 4640 + (49 * 32 * 128 + 128) + 1290);
     assert_eq!((n16, n28), (71_754, 206_922));
-    let err = Classifier::new(ClassifierConfig::for_size(18), &mut rng).unwrap_err().to_string();
-    assert!(err.contains("divisible by 4") && err.contains("18"), "{err}");
+    let err = Classifier::new(ClassifierConfig::for_size(18), &mut rng)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("divisible by 4") && err.contains("18"),
+        "{err}"
+    );
 }

@@ -389,10 +389,12 @@ fn run_all(case: &Case, ws: &mut Workspace) -> [Vec<f32>; 4] {
 
 #[test]
 fn results_are_bit_identical_run_to_run() {
-    // 8×8 takes the im2col route, 16×16 the band route (see src/nn/conv/band.rs).
+    // 8×8 takes the im2col route, 16×16 the band route (see src/nn/conv/band.rs), and one
+    // 4×4 image is a single task whose products gemm splits over the threads.
     let cases = [
         Case::new(Conv2d::new(32, 64, 3, 1, Padding::same(3)), 16, 8, 8, 9),
         Case::new(Conv2d::new(24, 16, 3, 1, Padding::same(3)), 7, 16, 16, 11),
+        Case::new(Conv2d::new(128, 128, 3, 1, Padding::same(3)), 1, 4, 4, 12),
     ];
     for (case, threads) in cases.iter().flat_map(|c| [1, 2, 3].map(|t| (c, t))) {
         let pool = rayon::ThreadPoolBuilder::new()

@@ -25,7 +25,7 @@ pub struct BenchOptions {
     /// Side of the square sgemm product.
     pub sgemm_size: usize,
     /// Only the measurements whose name contains one of these (all when empty): `sgemm`,
-    /// `conv`, a section's name, or part of a conv workload's "<layer> <pass>" such as
+    /// `conv`, a section's name, or part of a conv workload's `"<layer> <pass>"` such as
     /// `8x8 192->64 forward`.
     pub only: Vec<String>,
     /// Draw progress bars on stderr.

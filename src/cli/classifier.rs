@@ -2,7 +2,9 @@
 //! test accuracy, and keep it in the cache (logic in `crate::models::classifier`).
 
 use crate::cli::Global;
-use crate::models::classifier::{default_cache_path, save_classifier, train_and_test, TrainOptions};
+use crate::models::classifier::{
+    default_cache_path, save_classifier, train_and_test, TrainOptions,
+};
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;

@@ -3,12 +3,14 @@
 
 pub mod bench;
 pub mod classifier;
+pub mod eval;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod forward;
 pub mod lab;
+pub mod pretrained;
 pub mod train;
 
 /// Options shared by every subcommand.
@@ -45,6 +47,10 @@ pub enum Command {
     Classifier(classifier::ClassifierArgs),
     /// The whole lab in one command: every module, then the report and the answer sheet.
     Lab(lab::LabArgs),
+    /// Judge a trained denoiser's digits: recognised share, classes, FID against MNIST (eval.json).
+    Eval(eval::EvalArgs),
+    /// Module 4: run a pretrained diffusers model (google/ddpm-cifar10-32) and compare it with the toy.
+    Pretrained(pretrained::PretrainedArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -73,5 +79,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Train(args) => train::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
         Command::Lab(args) => lab::run(args, &cli.global),
+        Command::Eval(args) => eval::run(args, &cli.global),
+        Command::Pretrained(args) => pretrained::run(args, &cli.global),
     }
 }

@@ -20,5 +20,8 @@ pub fn feature_gaussian(classifier: &Classifier, images: &[f32]) -> Result<Gauss
 
 /// FID between two sets of digits (each `n × s × s` values in [0, 1], at least two images).
 pub fn fid(classifier: &Classifier, a: &[f32], b: &[f32]) -> Result<f64> {
-    frechet_distance(&feature_gaussian(classifier, a)?, &feature_gaussian(classifier, b)?)
+    frechet_distance(
+        &feature_gaussian(classifier, a)?,
+        &feature_gaussian(classifier, b)?,
+    )
 }

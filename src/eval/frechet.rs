@@ -31,12 +31,22 @@ impl Gaussian {
     pub fn new(mean: Vec<f64>, cov: Vec<f64>) -> Result<Self> {
         let dim = mean.len();
         if cov.len() != dim * dim {
-            return Err(Error::invalid(format!("Gaussian: a mean of {dim} values needs a {dim}×{dim} covariance, got {} values", cov.len())));
+            return Err(Error::invalid(format!(
+                "Gaussian: a mean of {dim} values needs a {dim}×{dim} covariance, got {} values",
+                cov.len()
+            )));
         }
         if mean.iter().chain(&cov).any(|v| !v.is_finite()) {
-            return Err(Error::invalid("Gaussian: NaN or infinite mean or covariance"));
+            return Err(Error::invalid(
+                "Gaussian: NaN or infinite mean or covariance",
+            ));
         }
-        Ok(Gaussian { dim, count: 0, mean, cov })
+        Ok(Gaussian {
+            dim,
+            count: 0,
+            mean,
+            cov,
+        })
     }
 
     /// The maximum-likelihood mean and the unbiased covariance (divisor `count − 1`, as
@@ -44,14 +54,21 @@ impl Gaussian {
     /// Needs at least two vectors.
     pub fn fit(features: &[f32], dim: usize) -> Result<Self> {
         if dim == 0 || features.len() % dim != 0 {
-            return Err(Error::invalid(format!("Gaussian::fit: {} values are not vectors of {dim}", features.len())));
+            return Err(Error::invalid(format!(
+                "Gaussian::fit: {} values are not vectors of {dim}",
+                features.len()
+            )));
         }
         let count = features.len() / dim;
         if count < 2 {
-            return Err(Error::invalid(format!("Gaussian::fit: a covariance needs at least 2 vectors, got {count}")));
+            return Err(Error::invalid(format!(
+                "Gaussian::fit: a covariance needs at least 2 vectors, got {count}"
+            )));
         }
         if features.iter().any(|v| !v.is_finite()) {
-            return Err(Error::invalid("Gaussian::fit: the features contain NaN or infinite values"));
+            return Err(Error::invalid(
+                "Gaussian::fit: the features contain NaN or infinite values",
+            ));
         }
         let mut mean = vec![0.0f64; dim];
         for row in features.chunks_exact(dim) {
@@ -81,7 +98,12 @@ impl Gaussian {
                 cov[i * dim + j] = cov[j * dim + i];
             }
         }
-        Ok(Gaussian { dim, count, mean, cov })
+        Ok(Gaussian {
+            dim,
+            count,
+            mean,
+            cov,
+        })
     }
 }
 
@@ -91,10 +113,18 @@ impl Gaussian {
 /// 1e-12 · tr Σ below 0 for identical inputs; it is returned as 0.
 pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
     if a.dim != b.dim {
-        return Err(Error::invalid(format!("Fréchet distance between Gaussians of dimensions {} and {}", a.dim, b.dim)));
+        return Err(Error::invalid(format!(
+            "Fréchet distance between Gaussians of dimensions {} and {}",
+            a.dim, b.dim
+        )));
     }
     let n = a.dim;
-    let mean_term: f64 = a.mean.iter().zip(&b.mean).map(|(x, y)| (x - y).powi(2)).sum();
+    let mean_term: f64 = a
+        .mean
+        .iter()
+        .zip(&b.mean)
+        .map(|(x, y)| (x - y).powi(2))
+        .sum();
     let s = sqrt_psd(&a.cov, n)?;
     let mut m = matmul_square(&matmul_square(&s, &b.cov, n), &s, n);
     // S Σ₂ S is symmetric in exact arithmetic; make it so in floating point too.
@@ -105,7 +135,11 @@ pub fn frechet_distance(a: &Gaussian, b: &Gaussian) -> Result<f64> {
             m[j * n + i] = avg;
         }
     }
-    let tr_sqrt: f64 = symmetric_eigen(&m, n)?.values.iter().map(|&l| l.max(0.0).sqrt()).sum();
+    let tr_sqrt: f64 = symmetric_eigen(&m, n)?
+        .values
+        .iter()
+        .map(|&l| l.max(0.0).sqrt())
+        .sum();
     let d = mean_term + trace(&a.cov, n) + trace(&b.cov, n) - 2.0 * tr_sqrt;
     Ok(d.max(0.0))
 }

@@ -35,10 +35,15 @@ const MAX_SWEEPS: usize = 100;
 /// rounding (an error otherwise), and finite.
 pub fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
     if a.len() != n * n {
-        return Err(Error::invalid(format!("symmetric_eigen: {} values for a {n}×{n} matrix", a.len())));
+        return Err(Error::invalid(format!(
+            "symmetric_eigen: {} values for a {n}×{n} matrix",
+            a.len()
+        )));
     }
     if a.iter().any(|v| !v.is_finite()) {
-        return Err(Error::invalid("symmetric_eigen: the matrix has NaN or infinite entries"));
+        return Err(Error::invalid(
+            "symmetric_eigen: the matrix has NaN or infinite entries",
+        ));
     }
     let norm2: f64 = a.iter().map(|v| v * v).sum();
     let asym = (0..n)
@@ -46,7 +51,9 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
         .map(|(i, j)| (a[i * n + j] - a[j * n + i]).abs())
         .fold(0.0, f64::max);
     if asym > 1e-9 * norm2.sqrt().max(f64::MIN_POSITIVE) {
-        return Err(Error::invalid(format!("symmetric_eigen: the matrix is not symmetric (|a_ij − a_ji| up to {asym:e})")));
+        return Err(Error::invalid(format!(
+            "symmetric_eigen: the matrix is not symmetric (|a_ij − a_ji| up to {asym:e})"
+        )));
     }
     let mut m = a.to_vec();
     let mut v = vec![0.0; n * n];
@@ -55,7 +62,14 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
     }
     let tol = (1e-15f64).powi(2) * norm2;
     for _ in 0..MAX_SWEEPS {
-        let off: f64 = (0..n).map(|i| (0..n).filter(|&j| j != i).map(|j| m[i * n + j].powi(2)).sum::<f64>()).sum();
+        let off: f64 = (0..n)
+            .map(|i| {
+                (0..n)
+                    .filter(|&j| j != i)
+                    .map(|j| m[i * n + j].powi(2))
+                    .sum::<f64>()
+            })
+            .sum();
         if off <= tol || off == 0.0 {
             break;
         }
@@ -64,7 +78,8 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> Result<SymmetricEigen> {
                 let apq = m[p * n + q];
                 let (app, aqq) = (m[p * n + p].abs(), m[q * n + q].abs());
                 // An entry below rounding next to both diagonal entries is zero already.
-                if apq == 0.0 || (app + 100.0 * apq.abs() == app && aqq + 100.0 * apq.abs() == aqq) {
+                if apq == 0.0 || (app + 100.0 * apq.abs() == app && aqq + 100.0 * apq.abs() == aqq)
+                {
                     m[p * n + q] = 0.0;
                     m[q * n + p] = 0.0;
                     continue;
@@ -119,7 +134,9 @@ impl SymmetricEigen {
         let mut out = vec![0.0; n * n];
         for i in 0..n {
             for j in i..n {
-                let s: f64 = (0..n).map(|k| self.vectors[i * n + k] * fl[k] * self.vectors[j * n + k]).sum();
+                let s: f64 = (0..n)
+                    .map(|k| self.vectors[i * n + k] * fl[k] * self.vectors[j * n + k])
+                    .sum();
                 out[i * n + j] = s;
                 out[j * n + i] = s;
             }

@@ -9,15 +9,24 @@
 //! - [`score`]: the [`Evaluator`] — recognised share, in-classes share, class histogram, FID
 //!   against the MNIST test digits, and the floor (the same for real training digits);
 //! - [`run`]: generate with the sampling pipeline and score ([`evaluate_denoiser`]), across
-//!   samplers and step counts ([`sweep_denoiser`]).
+//!   samplers and step counts ([`sweep_denoiser`]);
+//! - [`model`]: the same for a checkpoint folder ([`evaluate_model`], [`sweep_model`]);
+//! - [`report`]: tables, JSON, and `quality_vs_steps.png`.
 
 pub mod fid;
 pub mod frechet;
 pub mod linalg;
+pub mod model;
+pub mod report;
 pub mod run;
 pub mod score;
 
 pub use fid::{feature_gaussian, fid};
 pub use frechet::{frechet_distance, Gaussian};
-pub use run::{evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport, ModelInfo, SweepReport};
+pub use model::{evaluate_model, model_info, sweep_model};
+pub use report::write_json;
+pub use run::{
+    evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
+    ModelInfo, SweepReport,
+};
 pub use score::{Evaluator, SetScores, CONFIDENCE};

@@ -122,12 +122,19 @@ pub fn evaluator_for(info: &ModelInfo, opts: &EvalOptions) -> Result<Evaluator> 
 }
 
 /// Generate `opts.count` digits with `model` (sampler and steps from `opts`) and score them.
-pub fn evaluate_denoiser(model: &mut dyn NoisePredictor, info: &ModelInfo, evaluator: &Evaluator, opts: &EvalOptions) -> Result<EvalReport> {
+pub fn evaluate_denoiser(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    evaluator: &Evaluator,
+    opts: &EvalOptions,
+) -> Result<EvalReport> {
     let mut scheduler = AnyScheduler::new(opts.sampler, &info.scheduler)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
     if steps == 0 || steps > t_max {
-        return Err(Error::invalid(format!("--steps {steps} is out of range: the model has T = {t_max}, use 1 to {t_max}")));
+        return Err(Error::invalid(format!(
+            "--steps {steps} is out of range: the model has T = {t_max}, use 1 to {t_max}"
+        )));
     }
     if evaluator.image_size() != info.image_size {
         return Err(Error::invalid(format!(
@@ -174,7 +181,10 @@ pub fn evaluate_denoiser(model: &mut dyn NoisePredictor, info: &ModelInfo, evalu
 
 /// The step counts of a sweep: 10, 25, 50, 100 and T (those ≤ T, without repeats).
 pub fn sweep_steps(num_train_timesteps: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = [10, 25, 50, 100, num_train_timesteps].into_iter().filter(|&n| n <= num_train_timesteps).collect();
+    let mut v: Vec<usize> = [10, 25, 50, 100, num_train_timesteps]
+        .into_iter()
+        .filter(|&n| n <= num_train_timesteps)
+        .collect();
     v.sort_unstable();
     v.dedup();
     v
@@ -193,13 +203,27 @@ pub struct SweepReport {
 
 /// Evaluate `model` with DDPM and DDIM at each of `steps` (see [`sweep_steps`]); `opts.sampler`
 /// and `opts.steps` are ignored.
-pub fn sweep_denoiser(model: &mut dyn NoisePredictor, info: &ModelInfo, evaluator: &Evaluator, opts: &EvalOptions, steps: &[usize]) -> Result<SweepReport> {
+pub fn sweep_denoiser(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    evaluator: &Evaluator,
+    opts: &EvalOptions,
+    steps: &[usize],
+) -> Result<SweepReport> {
     let mut runs = Vec::new();
     for sampler in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
         for &n in steps {
-            let o = EvalOptions { sampler, steps: Some(n), ..opts.clone() };
+            let o = EvalOptions {
+                sampler,
+                steps: Some(n),
+                ..opts.clone()
+            };
             runs.push(evaluate_denoiser(model, info, evaluator, &o)?);
         }
     }
-    Ok(SweepReport { model: info.name.clone(), floor: evaluator.floor.clone(), runs })
+    Ok(SweepReport {
+        model: info.name.clone(),
+        floor: evaluator.floor.clone(),
+        runs,
+    })
 }

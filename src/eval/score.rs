@@ -5,6 +5,7 @@
 
 use super::fid::feature_gaussian;
 use super::frechet::{frechet_distance, Gaussian};
+use crate::data::Split;
 use crate::models::classifier::{cached_classifier, load_digits, CachedClassifier, Classifier};
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
@@ -52,7 +53,9 @@ fn checked_digits(digits: &[u8]) -> Result<Vec<u8>> {
     d.sort_unstable();
     d.dedup();
     if d.is_empty() || d.len() != digits.len() || d.iter().any(|&v| v > 9) {
-        return Err(Error::invalid(format!("trained digits must be distinct digits 0-9, got {digits:?}")));
+        return Err(Error::invalid(format!(
+            "trained digits must be distinct digits 0-9, got {digits:?}"
+        )));
     }
     Ok(d)
 }
@@ -60,24 +63,55 @@ fn checked_digits(digits: &[u8]) -> Result<Vec<u8>> {
 impl Evaluator {
     /// Get the classifier for `image_size` (the cache at `classifier_path` or the default one,
     /// trained if needed) and prepare the reference and the floor for sets of `count` digits.
-    pub fn new(image_size: usize, digits: &[u8], count: usize, seed: u64, classifier_path: Option<&Path>, mnist_dir: Option<&Path>, progress: bool) -> Result<Self> {
+    pub fn new(
+        image_size: usize,
+        digits: &[u8],
+        count: usize,
+        seed: u64,
+        classifier_path: Option<&Path>,
+        mnist_dir: Option<&Path>,
+        progress: bool,
+    ) -> Result<Self> {
         let classifier = cached_classifier(image_size, classifier_path, mnist_dir, progress)?;
         Self::with_classifier(classifier, digits, count, seed, mnist_dir)
     }
 
     /// Like [`Evaluator::new`] with a classifier at hand. The floor uses `count` training
     /// digits of `digits` drawn at random with `seed`.
-    pub fn with_classifier(classifier: CachedClassifier, digits: &[u8], count: usize, seed: u64, mnist_dir: Option<&Path>) -> Result<Self> {
+    pub fn with_classifier(
+        classifier: CachedClassifier,
+        digits: &[u8],
+        count: usize,
+        seed: u64,
+        mnist_dir: Option<&Path>,
+    ) -> Result<Self> {
         let digits = checked_digits(digits)?;
         if count < 2 {
-            return Err(Error::invalid(format!("an evaluation needs at least 2 digits (FID fits a covariance), got {count}")));
+            return Err(Error::invalid(format!(
+                "an evaluation needs at least 2 digits (FID fits a covariance), got {count}"
+            )));
         }
         let size = classifier.classifier.image_size();
-        let test = load_digits(false, size, mnist_dir)?;
-        let reference = feature_gaussian(&classifier.classifier, &select(&test.images, &test.labels, size, &digits, None, seed))?;
-        let train = load_digits(true, size, mnist_dir)?;
-        let real = select(&train.images, &train.labels, size, &digits, Some(count), seed);
-        let mut ev = Evaluator { classifier, digits, reference, floor: empty_scores() };
+        let test = load_digits(Split::Test, size, mnist_dir)?;
+        let reference = feature_gaussian(
+            &classifier.classifier,
+            &select(&test.images, &test.labels, size, &digits, None, seed),
+        )?;
+        let train = load_digits(Split::Train, size, mnist_dir)?;
+        let real = select(
+            &train.images,
+            &train.labels,
+            size,
+            &digits,
+            Some(count),
+            seed,
+        );
+        let mut ev = Evaluator {
+            classifier,
+            digits,
+            reference,
+            floor: empty_scores(),
+        };
         ev.floor = ev.score_unit(&real)?;
         Ok(ev)
     }
@@ -97,7 +131,9 @@ impl Evaluator {
         let c = self.model().classify(images)?;
         let n = c.len();
         if n < 2 {
-            return Err(Error::invalid(format!("scoring needs at least 2 digits, got {n}")));
+            return Err(Error::invalid(format!(
+                "scoring needs at least 2 digits, got {n}"
+            )));
         }
         let predicted = c.predicted();
         let mut class_histogram = vec![0usize; c.classes];
@@ -105,7 +141,10 @@ impl Evaluator {
             class_histogram[p] += 1;
         }
         let recognised = c.top_probs().iter().filter(|&&p| p >= CONFIDENCE).count();
-        let in_classes = predicted.iter().filter(|&&p| self.digits.contains(&(p as u8))).count();
+        let in_classes = predicted
+            .iter()
+            .filter(|&&p| self.digits.contains(&(p as u8)))
+            .count();
         let gen = Gaussian::fit(&c.features, c.feature_dim)?;
         Ok(SetScores {
             count: n,
@@ -128,23 +167,44 @@ impl Evaluator {
                 )))
             }
         }
-        let unit: Vec<f32> = samples.data().iter().map(|&v| (v.clamp(-1.0, 1.0) + 1.0) * 0.5).collect();
+        let unit: Vec<f32> = samples
+            .data()
+            .iter()
+            .map(|&v| (v.clamp(-1.0, 1.0) + 1.0) * 0.5)
+            .collect();
         self.score_unit(&unit)
     }
 }
 
 fn empty_scores() -> SetScores {
-    SetScores { count: 0, recognised: 0.0, in_classes: 0.0, class_histogram: vec![0; 10], fid: 0.0 }
+    SetScores {
+        count: 0,
+        recognised: 0.0,
+        in_classes: 0.0,
+        class_histogram: vec![0; 10],
+        fid: 0.0,
+    }
 }
 
 /// The images whose label is in `digits`: all of them in file order, or `limit` of them drawn
 /// at random without replacement with `seed`.
-fn select(images: &[f32], labels: &[u8], size: usize, digits: &[u8], limit: Option<usize>, seed: u64) -> Vec<f32> {
+fn select(
+    images: &[f32],
+    labels: &[u8],
+    size: usize,
+    digits: &[u8],
+    limit: Option<usize>,
+    seed: u64,
+) -> Vec<f32> {
     let px = size * size;
-    let mut idx: Vec<usize> = (0..labels.len()).filter(|&i| digits.contains(&labels[i])).collect();
+    let mut idx: Vec<usize> = (0..labels.len())
+        .filter(|&i| digits.contains(&labels[i]))
+        .collect();
     if let Some(k) = limit {
         Rng::seeded(seed).shuffle(&mut idx);
         idx.truncate(k);
     }
-    idx.iter().flat_map(|&i| images[i * px..(i + 1) * px].iter().copied()).collect()
+    idx.iter()
+        .flat_map(|&i| images[i * px..(i + 1) * px].iter().copied())
+        .collect()
 }

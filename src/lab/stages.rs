@@ -2,11 +2,12 @@
 //! reports what happened as a [`StageRecord`].
 
 use super::record::{LabRecord, Stage, StageRecord, Status};
-use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES};
+use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
 use crate::data::{Mnist, Split};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
 use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
+use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::schedulers::{DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
 use crate::train::console::duration;
@@ -78,7 +79,7 @@ pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<
             "this build of difflab has no Module 3 command yet; Module 2's preview.png shows 16 generated digits meanwhile".to_string(),
         )),
         Stage::Eval => evaluate(cfg, &dir, &cfg.out.join(Stage::Train.folder())).map(|_| None),
-        Stage::Pretrained => Ok(pretrained(cfg)),
+        Stage::Pretrained => Ok(pretrained(cfg, &dir)),
     }?;
     Ok(match skipped {
         Some(reason) => record(cfg, stage, Status::Skipped, 0.0, Some(reason)),
@@ -271,27 +272,55 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Module 4, or why it is skipped.
-fn pretrained(cfg: &LabConfig) -> Option<String> {
+/// Module 4 (`None`), or why it is skipped.
+fn pretrained(cfg: &LabConfig, dir: &Path) -> Option<String> {
     if cfg.skip_pretrained {
         return Some("--skip-pretrained was given".into());
     }
-    match crate::hub::resolve_model(&cfg.pretrained_model) {
-        Err(e) => {
-            // The hub's message ends with several lines of advice; the report gives its own.
-            let e = e.to_string();
-            let first = e
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_end_matches(['.', ' '])
-                .trim_end_matches("To fix this, either:");
-            Some(format!(
-                "the model {} could not be found or fetched ({})",
-                cfg.pretrained_model,
-                first.trim_end()
-            ))
+    if let Err(e) = crate::hub::resolve_model(&cfg.pretrained_model) {
+        // The hub's message ends with lines of advice; the report gives its own.
+        let e = e.to_string();
+        let first = e
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['.', ' '])
+            .trim_end_matches("To fix this, either:");
+        return Some(format!(
+            "the model {} could not be found or fetched ({})",
+            cfg.pretrained_model,
+            first.trim_end()
+        ));
+    }
+    let (count, steps, step_counts) = if cfg.fast {
+        (
+            FAST_PRETRAINED.0,
+            FAST_PRETRAINED.1,
+            FAST_PRETRAINED.2.to_vec(),
+        )
+    } else {
+        (16, 50, DEFAULT_STEP_COUNTS.to_vec())
+    };
+    let pc = PretrainedConfig {
+        model: cfg.pretrained_model.clone(),
+        count,
+        steps,
+        out_dir: dir.to_path_buf(),
+        toy_dirs: vec![
+            cfg.out.join(Stage::Sample.folder()),
+            cfg.out.join(Stage::Train.folder()),
+        ],
+        step_counts,
+        progress: cfg.progress,
+        ..PretrainedConfig::default()
+    };
+    match run_pretrained(&pc) {
+        Ok(report) => {
+            if cfg.progress {
+                eprint!("{}", report.text());
+            }
+            None
         }
-        Ok(_) => Some("this build of difflab has no Module 4 command yet".into()),
+        Err(e) => Some(format!("Module 4 stopped with an error: {e}")),
     }
 }

@@ -12,12 +12,28 @@
 /// with the gradient `(softmax(z) − onehot(y)) / m`. Returns the loss (0 for `m = 0`).
 ///
 /// Panics if the lengths disagree, `classes` is 0 or a label is out of range.
-pub fn softmax_cross_entropy(logits: &[f32], labels: &[usize], classes: usize, mut dlogits: Option<&mut [f32]>) -> f32 {
-    assert!(classes > 0, "softmax_cross_entropy: classes must be positive");
+pub fn softmax_cross_entropy(
+    logits: &[f32],
+    labels: &[usize],
+    classes: usize,
+    mut dlogits: Option<&mut [f32]>,
+) -> f32 {
+    assert!(
+        classes > 0,
+        "softmax_cross_entropy: classes must be positive"
+    );
     let m = labels.len();
-    assert_eq!(logits.len(), m * classes, "softmax_cross_entropy: logits must be [{m}, {classes}]");
+    assert_eq!(
+        logits.len(),
+        m * classes,
+        "softmax_cross_entropy: logits must be [{m}, {classes}]"
+    );
     if let Some(d) = dlogits.as_deref() {
-        assert_eq!(d.len(), m * classes, "softmax_cross_entropy: dlogits must be [{m}, {classes}]");
+        assert_eq!(
+            d.len(),
+            m * classes,
+            "softmax_cross_entropy: dlogits must be [{m}, {classes}]"
+        );
     }
     if m == 0 {
         return 0.0;
@@ -25,7 +41,10 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[usize], classes: usize, m
     let inv_m = 1.0 / m as f64;
     let mut total = 0.0f64;
     for (r, (row, &y)) in logits.chunks_exact(classes).zip(labels).enumerate() {
-        assert!(y < classes, "softmax_cross_entropy: label {y} of row {r} is not below {classes}");
+        assert!(
+            y < classes,
+            "softmax_cross_entropy: label {y} of row {r} is not below {classes}"
+        );
         let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
         let sum: f64 = row.iter().map(|&v| (v as f64 - max).exp()).sum();
         let log_sum = sum.ln();
@@ -44,9 +63,17 @@ pub fn softmax_cross_entropy(logits: &[f32], labels: &[usize], classes: usize, m
 
 /// The index of the largest value of each `classes`-wide row (the first one on ties).
 pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
-    assert!(classes > 0 && values.len() % classes == 0, "argmax_rows: {} values are not rows of {classes}", values.len());
+    assert!(
+        classes > 0 && values.len() % classes == 0,
+        "argmax_rows: {} values are not rows of {classes}",
+        values.len()
+    );
     values
         .chunks_exact(classes)
-        .map(|row| row.iter().enumerate().fold(0, |best, (j, &v)| if v > row[best] { j } else { best }))
+        .map(|row| {
+            row.iter()
+                .enumerate()
+                .fold(0, |best, (j, &v)| if v > row[best] { j } else { best })
+        })
         .collect()
 }

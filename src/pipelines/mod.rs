@@ -2,4 +2,5 @@
 //! noise-predicting model and a scheduler.
 
 pub mod forward_demo;
+pub mod pretrained_demo;
 pub mod sample;

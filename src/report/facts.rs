@@ -195,8 +195,38 @@ impl RunData {
                     }
                 }
             }
+            22 => {
+                for (sampler, steps, s) in self.pretrained_step_runs() {
+                    v.push(m(
+                        &format!("{sampler}, {steps} steps"),
+                        secs(s),
+                        "module4/summary.json: timings.steps_figure",
+                    ));
+                }
+            }
             _ => {}
         }
         v
+    }
+
+    /// Module 4's `steps.png` runs as (sampler in capitals, steps, seconds).
+    pub fn pretrained_step_runs(&self) -> Vec<(String, u64, f64)> {
+        let runs = self
+            .pretrained
+            .as_ref()
+            .and_then(|p| p.pointer("/timings/steps_figure"))
+            .and_then(Value::as_array);
+        runs.map(|r| {
+            r.iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("sampler")?.as_str()?.to_uppercase(),
+                        e.get("steps")?.as_u64()?,
+                        e.get("seconds")?.as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }

@@ -46,7 +46,7 @@ pub fn index_html(data: &RunData) -> Result<String> {
         data,
         Stage::Pretrained,
         Part::Pretrained,
-        &generic_numbers(&data.pretrained, "Module 4"),
+        &pretrained_numbers(data),
     )?;
     scale(&mut b, data);
     let _ = write!(
@@ -413,6 +413,51 @@ fn generic_numbers(v: &Option<Value>, name: &str) -> String {
     }
     b.push_str("</table></div>\n");
     b
+}
+
+fn pretrained_numbers(data: &RunData) -> String {
+    let p = &data.pretrained;
+    if p.is_none() {
+        return String::new();
+    }
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<p>You ran <code>{}</code> ({}): a diffusers UNet2DModel with <b>{}</b> parameters that makes {}×{} colour images and was trained with T = {} noise levels. Its {} images × {} steps ({}) took <b>{}</b>, {} per step.</p>\n",
+        esc(&text(p, "/model/id").unwrap_or_default()),
+        esc(&text(p, "/model/source").unwrap_or_default()),
+        thousands(num(p, "/model/parameters").unwrap_or(0.0)),
+        text(p, "/model/height").unwrap_or_default(),
+        text(p, "/model/width").unwrap_or_default(),
+        text(p, "/model/num_train_timesteps").unwrap_or_default(),
+        text(p, "/count").unwrap_or_default(),
+        text(p, "/steps").unwrap_or_default(),
+        esc(&text(p, "/scheduler/sampler").unwrap_or_default()),
+        secs(num(p, "/timings/samples_seconds").unwrap_or(f64::NAN)),
+        ms(num(p, "/timings/seconds_per_step").unwrap_or(f64::NAN))
+    );
+    let runs = data.pretrained_step_runs();
+    if !runs.is_empty() {
+        b.push_str("<p>The same starting noise with different numbers of steps (<code>steps.png</code>):</p><div class=\"scroll\"><table><tr><th>sampler</th><th>steps</th><th>time</th></tr>");
+        for (sampler, steps, s) in runs {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=\"num\">{steps}</td><td class=\"num\">{}</td></tr>",
+                esc(&sampler),
+                secs(s)
+            );
+        }
+        b.push_str("</table></div>\n");
+    }
+    b
+}
+
+fn ms(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        secs(s)
+    }
 }
 
 fn eval_numbers(data: &RunData) -> String {

@@ -8,7 +8,10 @@
 //! other sizes) is not an error: difflab prints a warning naming the file and what is wrong,
 //! retrains, and replaces it.
 
-use super::{load_digits, train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainReport};
+use super::{
+    load_digits, train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainReport,
+};
+use crate::data::{default_cache_dir, Split};
 use crate::nn::Weights;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -43,12 +46,16 @@ pub struct CachedClassifier {
     pub trained_now: bool,
 }
 
-/// `$XDG_CACHE_HOME/difflab/classifier-{size}.safetensors` when that variable is an absolute
-/// path, else `$HOME/.cache/difflab/classifier-{size}.safetensors`, else `None`.
+/// `classifier-{size}.safetensors` beside the MNIST cache ([`default_cache_dir`]):
+/// `$XDG_CACHE_HOME/difflab/` when that variable is an absolute path, else `~/.cache/difflab/`;
+/// `None` when neither is known.
 pub fn default_cache_path(size: usize) -> Option<PathBuf> {
-    let xdg = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = xdg.or_else(|| std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("difflab").join(format!("classifier-{size}.safetensors")))
+    let mnist = default_cache_dir()?;
+    Some(
+        mnist
+            .parent()?
+            .join(format!("classifier-{size}.safetensors")),
+    )
 }
 
 /// Write `classifier` and `info` to `path` atomically.
@@ -56,7 +63,10 @@ pub fn save_classifier(path: &Path, classifier: &Classifier, info: &ClassifierIn
     let mut w = classifier.to_weights();
     w.set_metadata("format", FORMAT);
     w.set_metadata("version", VERSION.to_string());
-    w.set_metadata("config", serde_json::to_string(classifier.config()).expect("serialisable"));
+    w.set_metadata(
+        "config",
+        serde_json::to_string(classifier.config()).expect("serialisable"),
+    );
     w.set_metadata("info", serde_json::to_string(info).expect("serialisable"));
     w.save_safetensors(path)
 }
@@ -67,19 +77,32 @@ pub fn save_classifier(path: &Path, classifier: &Classifier, info: &ClassifierIn
 pub fn load_classifier(path: &Path) -> Result<(Classifier, ClassifierInfo)> {
     let w = Weights::load_safetensors(path)?;
     let meta = w.metadata();
-    let field = |k: &str| meta.get(k).ok_or_else(|| Error::file(path, format!("no `{k}` metadata: not a difflab classifier file")));
+    let field = |k: &str| {
+        meta.get(k).ok_or_else(|| {
+            Error::file(
+                path,
+                format!("no `{k}` metadata: not a difflab classifier file"),
+            )
+        })
+    };
     let format = field("format")?;
     if format != FORMAT {
-        return Err(Error::file(path, format!("format is `{format}`, expected `{FORMAT}`")));
+        return Err(Error::file(
+            path,
+            format!("format is `{format}`, expected `{FORMAT}`"),
+        ));
     }
     let version = field("version")?;
     if version.parse::<u32>().ok() != Some(VERSION) {
-        return Err(Error::file(path, format!("classifier version {version}, this difflab uses version {VERSION}")));
+        return Err(Error::file(
+            path,
+            format!("classifier version {version}, this difflab uses version {VERSION}"),
+        ));
     }
-    let cfg: ClassifierConfig =
-        serde_json::from_str(field("config")?).map_err(|e| Error::file(path, format!("bad `config` metadata ({e})")))?;
-    let info: ClassifierInfo =
-        serde_json::from_str(field("info")?).map_err(|e| Error::file(path, format!("bad `info` metadata ({e})")))?;
+    let cfg: ClassifierConfig = serde_json::from_str(field("config")?)
+        .map_err(|e| Error::file(path, format!("bad `config` metadata ({e})")))?;
+    let info: ClassifierInfo = serde_json::from_str(field("info")?)
+        .map_err(|e| Error::file(path, format!("bad `info` metadata ({e})")))?;
     let model = Classifier::from_weights(cfg, &w).map_err(|e| match e {
         Error::Invalid(msg) => Error::file(path, msg),
         other => other,
@@ -89,29 +112,55 @@ pub fn load_classifier(path: &Path) -> Result<(Classifier, ClassifierInfo)> {
 
 /// Train a classifier for `size × size` digits with `opts` on the MNIST training digits (all
 /// 60,000 unless `opts.limit`) and measure it on the 10,000 test digits.
-pub fn train_and_test(size: usize, opts: &TrainOptions, mnist_dir: Option<&Path>) -> Result<(Classifier, ClassifierInfo)> {
+pub fn train_and_test(
+    size: usize,
+    opts: &TrainOptions,
+    mnist_dir: Option<&Path>,
+) -> Result<(Classifier, ClassifierInfo)> {
     let cfg = ClassifierConfig::for_size(size);
     cfg.validate()?;
-    let train = load_digits(true, size, mnist_dir)?;
-    let test = load_digits(false, size, mnist_dir)?;
+    let train = load_digits(Split::Train, size, mnist_dir)?;
+    let test = load_digits(Split::Test, size, mnist_dir)?;
     let (model, report) = train_classifier(&cfg, &train, opts)?;
     let test_accuracy = model.classify(&test.images)?.accuracy(&test.labels);
-    Ok((model, ClassifierInfo { test_accuracy, options: opts.clone(), report }))
+    Ok((
+        model,
+        ClassifierInfo {
+            test_accuracy,
+            options: opts.clone(),
+            report,
+        },
+    ))
 }
 
 /// The classifier for `size × size` digits: read from `path` (default [`default_cache_path`])
 /// if it holds a usable one of that size, else trained now with [`TrainOptions::for_size`] (see
 /// [`train_and_test`]) and written there. An unusable cache file gives a warning on stderr and
 /// is replaced.
-pub fn cached_classifier(size: usize, path: Option<&Path>, mnist_dir: Option<&Path>, progress: bool) -> Result<CachedClassifier> {
-    let opts = TrainOptions { progress, ..TrainOptions::for_size(size) };
+pub fn cached_classifier(
+    size: usize,
+    path: Option<&Path>,
+    mnist_dir: Option<&Path>,
+    progress: bool,
+) -> Result<CachedClassifier> {
+    let opts = TrainOptions {
+        progress,
+        ..TrainOptions::for_size(size)
+    };
     cached_classifier_with(size, path, mnist_dir, &opts)
 }
 
 /// [`cached_classifier`] with another training recipe for the case that it must train.
-pub fn cached_classifier_with(size: usize, path: Option<&Path>, mnist_dir: Option<&Path>, opts: &TrainOptions) -> Result<CachedClassifier> {
+pub fn cached_classifier_with(
+    size: usize,
+    path: Option<&Path>,
+    mnist_dir: Option<&Path>,
+    opts: &TrainOptions,
+) -> Result<CachedClassifier> {
     ClassifierConfig::for_size(size).validate()?;
-    let path = path.map(Path::to_path_buf).or_else(|| default_cache_path(size));
+    let path = path
+        .map(Path::to_path_buf)
+        .or_else(|| default_cache_path(size));
     if let Some(p) = path.as_deref().filter(|p| p.exists()) {
         match load_classifier(p) {
             Ok((classifier, info)) if classifier.image_size() == size => {
@@ -133,5 +182,10 @@ pub fn cached_classifier_with(size: usize, path: Option<&Path>, mnist_dir: Optio
         Some(p) => save_classifier(p, &classifier, &info)?,
         None => eprintln!("warning: no cache folder (neither XDG_CACHE_HOME nor HOME is set): the classifier is not kept"),
     }
-    Ok(CachedClassifier { classifier, info, path, trained_now: true })
+    Ok(CachedClassifier {
+        classifier,
+        info,
+        path,
+        trained_now: true,
+    })
 }

@@ -2,8 +2,13 @@
 //! and allocated once per batch capacity.
 
 use super::{split_params, Classifier, ClassifierConfig};
-use crate::nn::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding, Workspace};
-use crate::nn::ops::{linear_backward, linear_forward, max_pool2_backward, max_pool2_forward, relu_backward_inplace, relu_forward_inplace};
+use crate::nn::conv::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding, Workspace,
+};
+use crate::nn::ops::{
+    linear_backward, linear_forward, max_pool2_backward, max_pool2_forward, relu_backward_inplace,
+    relu_forward_inplace,
+};
 
 /// Activations (and, for training, gradients) of the classifier for batches of up to
 /// `capacity` images. Fill [`input_mut`](ClassifierCtx::input_mut), call
@@ -52,9 +57,20 @@ impl ClassifierCtx {
         let s = cfg.image_size;
         let [c1, c2] = cfg.channels;
         let n = capacity;
-        let (l_a1, l_p1, l_a2, l_p2) = (n * s * s * c1, n * (s / 2).pow(2) * c1, n * (s / 2).pow(2) * c2, n * cfg.flat_features());
+        let (l_a1, l_p1, l_a2, l_p2) = (
+            n * s * s * c1,
+            n * (s / 2).pow(2) * c1,
+            n * (s / 2).pow(2) * c2,
+            n * cfg.flat_features(),
+        );
         let grads = train.then(|| Grads {
-            params: vec![0.0; cfg.param_shapes().iter().map(|s| s.iter().product::<usize>()).sum()],
+            params: vec![
+                0.0;
+                cfg.param_shapes()
+                    .iter()
+                    .map(|s| s.iter().product::<usize>())
+                    .sum()
+            ],
             dlogits: vec![0.0; n * cfg.classes],
             dh: vec![0.0; n * cfg.hidden],
             dp2: vec![0.0; l_p2],
@@ -106,18 +122,34 @@ impl ClassifierCtx {
     /// [`backward`](Self::backward). Panics if the context was made without `train`.
     pub fn dlogits_mut(&mut self, n: usize) -> &mut [f32] {
         let c = self.cfg.classes;
-        &mut self.train.as_mut().expect("ClassifierCtx made for inference").dlogits[..n * c]
+        &mut self
+            .train
+            .as_mut()
+            .expect("ClassifierCtx made for inference")
+            .dlogits[..n * c]
     }
 
     /// The parameter gradients of the last backward pass, aligned with `Classifier::params`.
     pub fn grads(&self) -> &[f32] {
-        &self.train.as_ref().expect("ClassifierCtx made for inference").params
+        &self
+            .train
+            .as_ref()
+            .expect("ClassifierCtx made for inference")
+            .params
     }
 
     /// The forward pass over the first `n ≤ capacity` images of the input.
     pub fn forward(&mut self, model: &Classifier, n: usize) {
-        assert!(n <= self.capacity, "ClassifierCtx: batch of {n} exceeds the capacity {}", self.capacity);
-        assert_eq!(model.config(), &self.cfg, "ClassifierCtx: made for another classifier config");
+        assert!(
+            n <= self.capacity,
+            "ClassifierCtx: batch of {n} exceeds the capacity {}",
+            self.capacity
+        );
+        assert_eq!(
+            model.config(),
+            &self.cfg,
+            "ClassifierCtx: made for another classifier config"
+        );
         let cfg = &self.cfg;
         let s = cfg.image_size;
         let [c1, c2] = cfg.channels;
@@ -127,26 +159,73 @@ impl ClassifierCtx {
         let ws = &mut self.ws;
 
         let a1 = &mut self.a1[..n * s * s * c1];
-        conv2d_forward(&self.conv1, &self.input[..n * s * s], n, s, s, &p[r[0].clone()], Some(&p[r[1].clone()]), Act::Relu, a1, ws);
-        let (p1, am1) = (&mut self.p1[..n * h2 * h2 * c1], &mut self.am1[..n * h2 * h2 * c1]);
+        conv2d_forward(
+            &self.conv1,
+            &self.input[..n * s * s],
+            n,
+            s,
+            s,
+            &p[r[0].clone()],
+            Some(&p[r[1].clone()]),
+            Act::Relu,
+            a1,
+            ws,
+        );
+        let (p1, am1) = (
+            &mut self.p1[..n * h2 * h2 * c1],
+            &mut self.am1[..n * h2 * h2 * c1],
+        );
         max_pool2_forward(a1, n, s, s, c1, p1, am1);
         let a2 = &mut self.a2[..n * h2 * h2 * c2];
-        conv2d_forward(&self.conv2, p1, n, h2, h2, &p[r[2].clone()], Some(&p[r[3].clone()]), Act::Relu, a2, ws);
-        let (p2, am2) = (&mut self.p2[..n * h4 * h4 * c2], &mut self.am2[..n * h4 * h4 * c2]);
+        conv2d_forward(
+            &self.conv2,
+            p1,
+            n,
+            h2,
+            h2,
+            &p[r[2].clone()],
+            Some(&p[r[3].clone()]),
+            Act::Relu,
+            a2,
+            ws,
+        );
+        let (p2, am2) = (
+            &mut self.p2[..n * h4 * h4 * c2],
+            &mut self.am2[..n * h4 * h4 * c2],
+        );
         max_pool2_forward(a2, n, h2, h2, c2, p2, am2);
         let flat = cfg.flat_features();
         let h = &mut self.h[..n * cfg.hidden];
-        linear_forward(p2, n, flat, &p[r[4].clone()], Some(&p[r[5].clone()]), cfg.hidden, h);
+        linear_forward(
+            p2,
+            n,
+            flat,
+            &p[r[4].clone()],
+            Some(&p[r[5].clone()]),
+            cfg.hidden,
+            h,
+        );
         relu_forward_inplace(h);
         let logits = &mut self.logits[..n * cfg.classes];
-        linear_forward(h, n, cfg.hidden, &p[r[6].clone()], Some(&p[r[7].clone()]), cfg.classes, logits);
+        linear_forward(
+            h,
+            n,
+            cfg.hidden,
+            &p[r[6].clone()],
+            Some(&p[r[7].clone()]),
+            cfg.classes,
+            logits,
+        );
     }
 
     /// The backward pass for the first `n` images of the last forward pass, from
     /// [`dlogits_mut`](Self::dlogits_mut); overwrites [`grads`](Self::grads).
     pub fn backward(&mut self, model: &Classifier, n: usize) {
         let cfg = &self.cfg;
-        let g = self.train.as_mut().expect("ClassifierCtx made for inference");
+        let g = self
+            .train
+            .as_mut()
+            .expect("ClassifierCtx made for inference");
         let s = cfg.image_size;
         let [c1, c2] = cfg.channels;
         let (h2, h4) = (s / 2, s / 4);
@@ -160,13 +239,33 @@ impl ClassifierCtx {
         let dh = &mut g.dh[..n * hid];
         {
             let (dw, db) = dp.split_at_mut(7);
-            linear_backward(h, &g.dlogits[..n * cls], n, hid, cls, &p[r[6].clone()], Some(dh), dw[6], Some(db[0]));
+            linear_backward(
+                h,
+                &g.dlogits[..n * cls],
+                n,
+                hid,
+                cls,
+                &p[r[6].clone()],
+                Some(dh),
+                dw[6],
+                Some(db[0]),
+            );
         }
         relu_backward_inplace(h, dh);
         let dp2 = &mut g.dp2[..n * flat];
         {
             let (dw, db) = dp.split_at_mut(5);
-            linear_backward(&self.p2[..n * flat], dh, n, flat, hid, &p[r[4].clone()], Some(dp2), dw[4], Some(db[0]));
+            linear_backward(
+                &self.p2[..n * flat],
+                dh,
+                n,
+                flat,
+                hid,
+                &p[r[4].clone()],
+                Some(dp2),
+                dw[4],
+                Some(db[0]),
+            );
         }
         let a2 = &self.a2[..n * h2 * h2 * c2];
         let da2 = &mut g.da2[..n * h2 * h2 * c2];
@@ -184,6 +283,16 @@ impl ClassifierCtx {
         max_pool2_backward(dp1, &self.am1[..n * h2 * h2 * c1], n, s, s, c1, da1);
         relu_backward_inplace(a1, da1);
         let (dw, db) = dp.split_at_mut(1);
-        conv2d_backward_weight(&self.conv1, &self.input[..n * s * s], da1, n, s, s, dw[0], Some(db[0]), ws);
+        conv2d_backward_weight(
+            &self.conv1,
+            &self.input[..n * s * s],
+            da1,
+            n,
+            s,
+            s,
+            dw[0],
+            Some(db[0]),
+            ws,
+        );
     }
 }

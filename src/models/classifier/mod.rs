@@ -19,7 +19,10 @@ mod ctx;
 pub mod digits;
 pub mod train;
 
-pub use cache::{cached_classifier, cached_classifier_with, default_cache_path, load_classifier, save_classifier, train_and_test, CachedClassifier, ClassifierInfo};
+pub use cache::{
+    cached_classifier, cached_classifier_with, default_cache_path, load_classifier,
+    save_classifier, train_and_test, CachedClassifier, ClassifierInfo,
+};
 pub use ctx::ClassifierCtx;
 pub use digits::{load_digits, LabeledDigits};
 pub use train::{train_classifier, TrainOptions, TrainReport};
@@ -53,7 +56,12 @@ impl Default for ClassifierConfig {
 impl ClassifierConfig {
     /// difflab's classifier for `size × size` digits: channels 16 and 32, 128 features, 10 classes.
     pub fn for_size(size: usize) -> Self {
-        ClassifierConfig { image_size: size, channels: [16, 32], hidden: 128, classes: 10 }
+        ClassifierConfig {
+            image_size: size,
+            channels: [16, 32],
+            hidden: 128,
+            classes: 10,
+        }
     }
 
     /// An error unless every size is usable (positive, side divisible by 4 and at least 4).
@@ -65,7 +73,9 @@ impl ClassifierConfig {
             )));
         }
         if self.channels.contains(&0) || self.hidden == 0 || self.classes < 2 {
-            return Err(Error::invalid(format!("classifier config: sizes must be positive (and ≥ 2 classes), got {self:?}")));
+            return Err(Error::invalid(format!(
+                "classifier config: sizes must be positive (and ≥ 2 classes), got {self:?}"
+            )));
         }
         Ok(())
     }
@@ -149,7 +159,11 @@ impl Classifier {
                 init::kaiming_uniform(&mut params[r.clone()], fan_in, 0.0, rng);
             }
         }
-        Ok(Classifier { cfg, ranges, params })
+        Ok(Classifier {
+            cfg,
+            ranges,
+            params,
+        })
     }
 
     /// A model with the named tensors of `w` (as written by [`Classifier::to_weights`]); a
@@ -163,17 +177,31 @@ impl Classifier {
             params[r.clone()].copy_from_slice(t.data());
         }
         if params.iter().any(|v| !v.is_finite()) {
-            let src = w.source().map(|p| p.display().to_string()).unwrap_or_else(|| "classifier weights".into());
-            return Err(Error::invalid(format!("{src}: the classifier weights contain NaN or infinite values")));
+            let src = w
+                .source()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "classifier weights".into());
+            return Err(Error::invalid(format!(
+                "{src}: the classifier weights contain NaN or infinite values"
+            )));
         }
-        Ok(Classifier { cfg, ranges, params })
+        Ok(Classifier {
+            cfg,
+            ranges,
+            params,
+        })
     }
 
     /// The parameters as named tensors (no metadata).
     pub fn to_weights(&self) -> Weights {
         let mut w = Weights::new();
-        for ((name, shape), r) in PARAM_NAMES.iter().zip(self.cfg.param_shapes()).zip(&self.ranges) {
-            let t = crate::nn::Tensor::new(shape, self.params[r.clone()].to_vec()).expect("shape matches range");
+        for ((name, shape), r) in PARAM_NAMES
+            .iter()
+            .zip(self.cfg.param_shapes())
+            .zip(&self.ranges)
+        {
+            let t = crate::nn::Tensor::new(shape, self.params[r.clone()].to_vec())
+                .expect("shape matches range");
             w.insert(*name, t);
         }
         w
@@ -227,14 +255,20 @@ impl Classifier {
         let mut features = vec![0.0f32; n * f];
         for start in (0..n).step_by(BATCH) {
             let len = BATCH.min(n - start);
-            ctx.input_mut(len).copy_from_slice(&images[start * px..(start + len) * px]);
+            ctx.input_mut(len)
+                .copy_from_slice(&images[start * px..(start + len) * px]);
             ctx.forward(self, len);
             features[start * f..(start + len) * f].copy_from_slice(ctx.features(len));
             let p = &mut probs[start * c..(start + len) * c];
             p.copy_from_slice(ctx.logits(len));
             crate::nn::ops::softmax_rows_inplace(p, len, c);
         }
-        Ok(Classification { classes: c, feature_dim: f, probs, features })
+        Ok(Classification {
+            classes: c,
+            feature_dim: f,
+            probs,
+            features,
+        })
     }
 }
 
@@ -266,12 +300,19 @@ impl Classification {
     }
     /// The probability of each image's most probable class.
     pub fn top_probs(&self) -> Vec<f32> {
-        self.probs.chunks_exact(self.classes).map(|r| r.iter().fold(0.0f32, |a, &v| a.max(v))).collect()
+        self.probs
+            .chunks_exact(self.classes)
+            .map(|r| r.iter().fold(0.0f32, |a, &v| a.max(v)))
+            .collect()
     }
     /// The share of images whose predicted class equals `labels[i]`.
     pub fn accuracy(&self, labels: &[u8]) -> f64 {
         let pred = self.predicted();
-        let right = pred.iter().zip(labels).filter(|(&p, &l)| p == l as usize).count();
+        let right = pred
+            .iter()
+            .zip(labels)
+            .filter(|(&p, &l)| p == l as usize)
+            .count();
         right as f64 / pred.len().max(1) as f64
     }
 }

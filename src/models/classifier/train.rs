@@ -82,17 +82,25 @@ fn shifted(src: &[f32], s: usize, dy: isize, dx: isize, dst: &mut [f32]) {
         }
         let d = (y * si) as usize;
         let so = (sy * si) as usize;
-        dst[d + x0 as usize..d + x1 as usize].copy_from_slice(&src[so + (x0 - dx) as usize..so + (x1 - dx) as usize]);
+        dst[d + x0 as usize..d + x1 as usize]
+            .copy_from_slice(&src[so + (x0 - dx) as usize..so + (x1 - dx) as usize]);
     }
 }
 
 /// Train a fresh classifier of `cfg` on `data` (whose images must be `cfg.image_size` square).
-pub fn train_classifier(cfg: &ClassifierConfig, data: &LabeledDigits, opts: &TrainOptions) -> Result<(Classifier, TrainReport)> {
+pub fn train_classifier(
+    cfg: &ClassifierConfig,
+    data: &LabeledDigits,
+    opts: &TrainOptions,
+) -> Result<(Classifier, TrainReport)> {
     let s = cfg.image_size;
     if data.size != s {
-        return Err(Error::invalid(format!("training digits are {0}×{0} but the classifier takes {s}×{s}", data.size)));
+        return Err(Error::invalid(format!(
+            "training digits are {0}×{0} but the classifier takes {s}×{s}",
+            data.size
+        )));
     }
-    if opts.epochs == 0 || opts.batch_size == 0 || !(opts.lr > 0.0) {
+    if opts.epochs == 0 || opts.batch_size == 0 || !(opts.lr.is_finite() && opts.lr > 0.0) {
         return Err(Error::invalid(format!(
             "classifier training needs epochs, batch size and learning rate above 0 (got {}, {}, {})",
             opts.epochs, opts.batch_size, opts.lr
@@ -126,7 +134,10 @@ pub fn train_classifier(cfg: &ClassifierConfig, data: &LabeledDigits, opts: &Tra
             let input = ctx.input_mut(len);
             for ((dst, &i), l) in input.chunks_exact_mut(px).zip(chunk).zip(labels.iter_mut()) {
                 let (dy, dx) = if r > 0 {
-                    (erng.below(2 * r as usize + 1) as isize - r, erng.below(2 * r as usize + 1) as isize - r)
+                    (
+                        erng.below(2 * r as usize + 1) as isize - r,
+                        erng.below(2 * r as usize + 1) as isize - r,
+                    )
                 } else {
                     (0, 0)
                 };
@@ -135,9 +146,16 @@ pub fn train_classifier(cfg: &ClassifierConfig, data: &LabeledDigits, opts: &Tra
             }
             ctx.forward(&model, len);
             let logits = ctx.logits(len).to_vec();
-            let loss = softmax_cross_entropy(&logits, &labels[..len], cfg.classes, Some(ctx.dlogits_mut(len)));
+            let loss = softmax_cross_entropy(
+                &logits,
+                &labels[..len],
+                cfg.classes,
+                Some(ctx.dlogits_mut(len)),
+            );
             if !loss.is_finite() {
-                return Err(Error::invalid(format!("classifier training diverged at step {step} (loss {loss})")));
+                return Err(Error::invalid(format!(
+                    "classifier training diverged at step {step} (loss {loss})"
+                )));
             }
             ctx.backward(&model, len);
             adam.cfg.lr = lr_at(opts.lr, step, total);
@@ -145,7 +163,12 @@ pub fn train_classifier(cfg: &ClassifierConfig, data: &LabeledDigits, opts: &Tra
             loss_sum += loss as f64 * len as f64;
             seen += len;
             step += 1;
-            bar.set_message(format!("epoch {}/{} loss {:.4}", epoch + 1, opts.epochs, loss_sum / seen as f64));
+            bar.set_message(format!(
+                "epoch {}/{} loss {:.4}",
+                epoch + 1,
+                opts.epochs,
+                loss_sum / seen as f64
+            ));
             bar.inc(1);
         }
         final_loss = (loss_sum / seen as f64) as f32;

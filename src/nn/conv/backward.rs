@@ -4,9 +4,9 @@
 use rayon::prelude::*;
 
 use super::band::{weight_grad_bands, Bands};
-use super::forward::{forward_into, forward_scratch_len, Split};
+use super::forward::{forward_into, forward_scratch_len};
 use super::im2col::{add_into, col2im_add, im2col};
-use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Workspace};
+use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Split, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
 /// The gradient with respect to the input:
@@ -179,7 +179,12 @@ pub fn conv2d_backward_weight(
         return;
     }
     let pointwise = c.is_pointwise();
-    let Split { chunk, tasks, part } = Split::new(&g);
+    let Split {
+        chunk,
+        tasks,
+        part,
+        gemm_threads,
+    } = Split::new(&g);
     let kkc = g.kkc;
     let col_len = if pointwise { 0 } else { chunk * kkc };
     let dw_len = kkc * cout;
@@ -213,7 +218,7 @@ pub fn conv2d_backward_weight(
                     dw,
                     (cout, 1),
                     done > 0,
-                    1,
+                    gemm_threads,
                 );
                 if done == 0 {
                     db.fill(0.0);

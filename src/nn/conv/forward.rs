@@ -4,7 +4,7 @@ use rayon::prelude::*;
 
 use super::band::{forward_bands, Bands};
 use super::im2col::im2col;
-use super::{check_len, chunk_rows, tasks_for, Act, Conv2d, Geom, Workspace};
+use super::{check_len, Act, Conv2d, Geom, Split, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
 /// `y[n, oh, ow, co] = act(bias[co] + Σ_{kh, kw, ci} x[n, oh·s − top + kh, ow·s − left + kw, ci]
@@ -12,7 +12,7 @@ use crate::nn::matmul::{gemm_view, View};
 ///
 /// Shapes: `x` is `[n, h, w, cin]`, `weight` is `[k, k, cin, cout]` (HWIO), `bias` is `[cout]`,
 /// `y` is `[n, oh, ow, cout]` with `(oh, ow) = c.out_hw(h, w)`; `y` is overwritten. Scratch
-/// (im2col blocks, one per thread) comes from `ws`. Panics if a slice has the wrong length.
+/// (im2col blocks or padded bands, one per thread) comes from `ws`. Panics if a slice has the wrong length.
 #[allow(clippy::too_many_arguments)]
 pub fn conv2d_forward(
     c: &Conv2d,
@@ -36,26 +36,6 @@ pub fn conv2d_forward(
     check_len(K, "y", y.len(), g.pixels() * c.cout);
     let scratch = ws.scratch(forward_scratch_len(c, &g));
     forward_into(c, &g, x, weight, bias, act, y, scratch);
-}
-
-/// How the pixels of a pass are cut: `tasks` contiguous parts of `part` pixels, each worked
-/// through `chunk` pixels at a time.
-pub(super) struct Split {
-    pub chunk: usize,
-    pub tasks: usize,
-    pub part: usize,
-}
-
-impl Split {
-    pub fn new(g: &Geom) -> Self {
-        let chunk = chunk_rows(g.kkc);
-        let tasks = tasks_for(g.pixels(), chunk);
-        Split {
-            chunk,
-            tasks,
-            part: g.pixels().div_ceil(tasks),
-        }
-    }
 }
 
 /// Scratch one thread needs: an im2col block.
@@ -95,7 +75,12 @@ pub(super) fn forward_into(
         forward_bands(c, g, &bands, x, weight, bias, act, y, scratch);
         return;
     }
-    let Split { chunk, part, .. } = Split::new(g);
+    let Split {
+        chunk,
+        part,
+        gemm_threads,
+        ..
+    } = Split::new(g);
     let pointwise = c.is_pointwise();
     let per_task = per_task_len(c, g, chunk);
     let cout = c.cout;
@@ -126,7 +111,7 @@ pub(super) fn forward_into(
                     yc,
                     (cout, 1),
                     false,
-                    1,
+                    gemm_threads,
                 );
                 bias_act(yc, cout, bias, act);
                 done += rows;
@@ -134,6 +119,7 @@ pub(super) fn forward_into(
         });
 }
 
+simd_dispatch! {
 /// `y[r, co] = act(y[r, co] + bias[co])` over a block of rows, while it is still in cache.
 pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Act) {
     match (bias, act) {
@@ -154,6 +140,7 @@ pub(super) fn bias_act(y: &mut [f32], cout: usize, bias: Option<&[f32]>, act: Ac
         }
         (None, Act::Relu) => y.iter_mut().for_each(|v| *v = relu(*v)),
     }
+}
 }
 
 /// `max(0, v)` as a select rather than a branch, so that loops vectorise; NaN stays NaN.

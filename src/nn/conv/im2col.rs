@@ -58,6 +58,7 @@ pub(super) fn im2col(c: &Conv2d, g: &Geom, x: &[f32], p0: usize, rows: usize, co
     }
 }
 
+simd_dispatch! {
 /// The adjoint of [`im2col`]: `dx[b, iy, ix, ci] += col[r, (kh·k + kw)·cin + ci]` for every
 /// pixel `p0 + r` whose receptive field covers `(iy, ix)`.
 ///
@@ -97,6 +98,7 @@ pub(super) fn col2im_add(
             }
         }
     }
+}
 }
 
 /// `dst += src`, element-wise.

@@ -4,14 +4,54 @@
 //! Layout: `x[n, h, w, cin]`, `weight[kh, kw, cin, cout]`, `y[n, oh, ow, cout]`, all row-major.
 //! With that layout a convolution is a matrix product: each output pixel's receptive field,
 //! laid out `[kh, kw, cin]`, is one row of an "im2col" matrix `col[pixels, k·k·cin]`, and
-//! `y = col · W` with `W` the weight seen as `[k·k·cin, cout]`. The kernels build `col` a few
-//! hundred pixels at a time (so that it stays in the core's L2 cache) and hand the products to
-//! `gemm`; 1×1 stride-1 unpadded convolutions need no `col` at all.
+//! `y = col · W` with `W` the weight seen as `[k·k·cin, cout]`. All products go to `gemm`.
+//! Three routes, picked per layer by what measured fastest (see `difflab bench`):
+//! - im2col (`im2col.rs`): `col` is built a few hundred pixels at a time, so that it stays in
+//!   the core's L2 cache; 1×1 stride-1 unpadded convolutions use `x` itself as `col`.
+//! - bands (`band.rs`): for stride 1 on wide images, `gemm` reads each kernel row's im2col matrix
+//!   in place from a zero-padded copy of the input, so no `k·k×` copy is made.
+//! - the input gradient of a stride-1 layer with `cin ≥ cout` is the forward pass of a flipped,
+//!   transposed kernel over `dy` (`backward.rs`); otherwise it is `col2im(dy · Wᵀ)`.
 //!
-//! Threads: the pixels are split into one contiguous part per rayon thread (whole images for the
-//! input gradient, whose scatter crosses pixel boundaries). Every output value is computed by one
-//! thread in a fixed order, and the weight gradient adds per-part partials in part order, so
-//! results are bit-identical run to run for a given thread count.
+//! Threads: the pixels are split into one contiguous part per rayon thread (whole images where
+//! a scatter or a band crosses pixel boundaries). Every output value is computed by one thread
+//! in a fixed order, and weight gradients add per-part partials in part order, so results are
+//! bit-identical run to run for a given thread count.
+
+/// Defines a function whose body runs compiled for AVX-512F or AVX2+FMA when the CPU has them:
+/// difflab is built for baseline x86-64, so plain loops would otherwise use 128-bit SSE. (`gemm`
+/// dispatches on its own.)
+macro_rules! simd_dispatch {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) {
+            #[inline(always)]
+            fn imp($($arg: $ty),*) $body
+            #[cfg(target_arch = "x86_64")]
+            {
+                #[target_feature(enable = "avx512f")]
+                unsafe fn avx512($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                #[target_feature(enable = "avx2,fma")]
+                unsafe fn avx2($($arg: $ty),*) {
+                    imp($($arg),*)
+                }
+                if std::arch::is_x86_feature_detected!("avx512f") {
+                    // SAFETY: the CPU has AVX-512F.
+                    return unsafe { avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
+                    // SAFETY: the CPU has AVX2 and FMA.
+                    return unsafe { avx2($($arg),*) };
+                }
+            }
+            imp($($arg),*)
+        }
+    };
+}
 
 mod backward;
 mod band;
@@ -200,9 +240,28 @@ fn chunk_rows(kkc: usize) -> usize {
     (COL_FLOATS / kkc).clamp(32, 4096)
 }
 
-/// Threads to split a pass over: rayon's, but not more than there are pixel chunks.
-fn tasks_for(rows: usize, chunk: usize) -> usize {
-    rayon::current_num_threads()
-        .min(rows.div_ceil(chunk))
-        .max(1)
+/// How the pixels of a pass are cut: `tasks` contiguous parts of `part` pixels, each worked
+/// through `chunk` pixels at a time.
+struct Split {
+    chunk: usize,
+    tasks: usize,
+    part: usize,
+    /// Threads each task's products may use: more than 1 only when a small input leaves
+    /// fewer tasks than threads (e.g. sampling one image at 4×4).
+    gemm_threads: usize,
+}
+
+impl Split {
+    fn new(g: &Geom) -> Self {
+        let chunk = chunk_rows(g.kkc);
+        let tasks = rayon::current_num_threads()
+            .min(g.pixels().div_ceil(chunk))
+            .max(1);
+        Split {
+            chunk,
+            tasks,
+            part: g.pixels().div_ceil(tasks),
+            gemm_threads: rayon::current_num_threads().div_ceil(tasks),
+        }
+    }
 }

@@ -1,0 +1,99 @@
+//! `difflab eval`: judge a trained denoiser's digits with the MNIST classifier and FID
+//! (logic in `crate::eval`).
+
+use crate::cli::Global;
+use crate::eval::{evaluate_model, sweep_model, write_json, EvalOptions};
+use crate::schedulers::SchedulerKind;
+use crate::{Error, Result};
+use clap::Args;
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options of `difflab eval`.
+#[derive(Args, Debug, Clone)]
+pub struct EvalArgs {
+    /// The checkpoint folder written by `difflab train`.
+    #[arg(long, value_name = "DIR", default_value = "lab8-out/module2")]
+    pub model: PathBuf,
+    /// Digits to generate (and real digits in the floor).
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub count: usize,
+    /// Sampler.
+    #[arg(long, value_enum, default_value = "ddpm")]
+    pub sampler: SchedulerKind,
+    /// Sampling steps [default: all T of the model].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Seed of the generation and of the floor's choice of real digits.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Also run DDPM and DDIM at 10, 25, 50, 100 and all steps, and plot quality_vs_steps.png.
+    #[arg(long)]
+    pub sweep: bool,
+    /// Most digits sent through the model at once.
+    #[arg(long, default_value_t = 250, value_name = "N")]
+    pub batch_size: usize,
+    /// The classifier file [default: the cache, trained on first use].
+    #[arg(long, value_name = "FILE")]
+    pub classifier: Option<PathBuf>,
+    /// Output folder (eval.json; with --sweep also quality_vs_steps.json and .png).
+    #[arg(long, value_name = "DIR", default_value = "lab8-out/eval")]
+    pub out: PathBuf,
+}
+
+/// Evaluate, print the table(s), write the files.
+pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
+    if args.count < 2 {
+        return Err(Error::invalid(format!(
+            "--count {} is too small: FID needs at least 2 digits",
+            args.count
+        )));
+    }
+    if args.batch_size == 0 {
+        return Err(Error::invalid("--batch-size must be at least 1"));
+    }
+    let started = Instant::now();
+    let opts = EvalOptions {
+        count: args.count,
+        sampler: args.sampler,
+        steps: args.steps,
+        seed: args.seed,
+        batch_size: args.batch_size,
+        classifier: args.classifier.clone(),
+        mnist_dir: global.mnist_dir.clone(),
+        progress: true,
+    };
+    let eval_json = args.out.join("eval.json");
+    if args.sweep {
+        let sweep = sweep_model(&args.model, &opts)?;
+        print!("{}", sweep.table());
+        let main = sweep
+            .runs
+            .iter()
+            .find(|r| {
+                r.sampler == args.sampler.name()
+                    && r.steps == args.steps.unwrap_or(r.num_train_timesteps)
+            })
+            .ok_or_else(|| Error::invalid("the sweep lacks the requested sampler and steps"))?;
+        println!();
+        print!("{}", main.table());
+        write_json(&eval_json, main)?;
+        let json = args.out.join("quality_vs_steps.json");
+        write_json(&json, &sweep)?;
+        let png = args.out.join("quality_vs_steps.png");
+        let (w, h) = sweep.plot_png(&png)?;
+        println!(
+            "Wrote {}, {} and {} ({w}×{h})",
+            eval_json.display(),
+            json.display(),
+            png.display()
+        );
+    } else {
+        let report = evaluate_model(&args.model, &opts)?;
+        print!("{}", report.table());
+        write_json(&eval_json, &report)?;
+        println!("Wrote {}", eval_json.display());
+    }
+    println!("Done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
