@@ -1,7 +1,9 @@
 //! Softmax cross-entropy and the classifier's backward pass against finite differences.
 
 use difflab::models::classifier::{Classifier, ClassifierConfig, ClassifierCtx};
-use difflab::nn::cross_entropy::{argmax_rows, softmax_cross_entropy};
+use difflab::nn::cross_entropy::{
+    argmax_rows, softmax_cross_entropy, softmax_cross_entropy_uniform,
+};
 use difflab::util::rng::Rng;
 
 /// Reference loss in f64, straight from the definition −log(e^{z_y} / Σ e^{z_k}), mean over rows.
@@ -52,6 +54,42 @@ fn cross_entropy_matches_the_definition_and_finite_differences() {
     for row in grad.chunks(c) {
         assert!(row.iter().sum::<f32>().abs() < 1e-7);
     }
+}
+
+#[test]
+fn uniform_cross_entropy_matches_the_definition_and_finite_differences() {
+    // −(1/C) Σ_j log p_j per row, mean over rows, in f64.
+    let reference = |z: &[f32], c: usize| -> f64 {
+        let rows = z.len() / c;
+        z.chunks(c)
+            .map(|row| {
+                let lse = row.iter().map(|&v| (v as f64).exp()).sum::<f64>().ln();
+                row.iter().map(|&v| lse - v as f64).sum::<f64>() / c as f64
+            })
+            .sum::<f64>()
+            / rows as f64
+    };
+    let mut rng = Rng::seeded(2);
+    let (m, c) = (4, 10);
+    let logits: Vec<f32> = (0..m * c).map(|_| 3.0 * rng.normal()).collect();
+    let mut grad = vec![0.0; m * c];
+    let loss = softmax_cross_entropy_uniform(&logits, c, Some(&mut grad));
+    assert!((loss as f64 - reference(&logits, c)).abs() < 1e-6);
+    for k in 0..m * c {
+        let (mut up, mut down) = (logits.clone(), logits.clone());
+        up[k] += 1e-3;
+        down[k] -= 1e-3;
+        let fd = (reference(&up, c) - reference(&down, c)) / (up[k] as f64 - down[k] as f64);
+        assert!(
+            (grad[k] as f64 - fd).abs() < 1e-5,
+            "d/dz[{k}]: {} vs {fd}",
+            grad[k]
+        );
+    }
+    // Equal logits are the minimum: loss log C, gradient 0.
+    let flat = softmax_cross_entropy_uniform(&[0.5; 10], 10, Some(&mut grad[..10]));
+    assert!((flat - 10f32.ln()).abs() < 1e-6);
+    assert!(grad[..10].iter().all(|g| g.abs() < 1e-8));
 }
 
 #[test]

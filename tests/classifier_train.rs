@@ -29,15 +29,8 @@ fn quick() -> &'static (Classifier, ClassifierInfo) {
         let opts = quick_options();
         let (model, report) =
             train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
-        let test_accuracy = model.classify(&test.images).unwrap().accuracy(&test.labels);
-        (
-            model,
-            ClassifierInfo {
-                test_accuracy,
-                options: opts,
-                report,
-            },
-        )
+        let info = ClassifierInfo::measure(&model, &test, &opts, report).unwrap();
+        (model, info)
     })
 }
 
@@ -55,6 +48,23 @@ fn a_short_run_on_10k_digits_clears_95_percent_on_the_test_set() {
         info.test_accuracy >= 0.95,
         "test accuracy {:.4} after 1 epoch on 10k digits",
         info.test_accuracy
+    );
+}
+
+#[test]
+fn noise_is_not_recognised_but_test_digits_are() {
+    // Outlier exposure: trained to be unsure of non-digits, the classifier does not call the
+    // output of an untrained denoiser a digit.
+    let (_, info) = quick();
+    assert!(
+        info.noise_recognised < 0.02,
+        "pure noise recognised: {}",
+        info.noise_recognised
+    );
+    assert!(
+        info.test_recognised > 0.8,
+        "test digits recognised: {}",
+        info.test_recognised
     );
 }
 

@@ -33,18 +33,9 @@ fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
         let (model, report) =
             train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
         let test = load_digits(Split::Test, 16, None).unwrap();
-        let test_accuracy = model.classify(&test.images).unwrap().accuracy(&test.labels);
+        let info = ClassifierInfo::measure(&model, &test, &opts, report).unwrap();
         let classifier = dir.path().join("classifier-16.safetensors");
-        save_classifier(
-            &classifier,
-            &model,
-            &ClassifierInfo {
-                test_accuracy,
-                options: opts,
-                report,
-            },
-        )
-        .unwrap();
+        save_classifier(&classifier, &model, &info).unwrap();
 
         let mut s = TrainSettings::defaults(Arch::Toy);
         s.model = ModelConfig::Toy(ToyUNetConfig {

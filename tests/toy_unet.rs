@@ -22,13 +22,23 @@ fn tiny(norm: ToyNorm, act: ToyAct) -> ToyUNetConfig {
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 #[test]
 fn default_model_has_the_lab_widths_and_readable_names() {
     let m = ToyUNet::new(ToyUNetConfig::default(), &mut Rng::seeded(0)).unwrap();
-    let spec = |n: &str| m.param_specs().iter().find(|s| s.name == n).unwrap_or_else(|| panic!("no {n}")).shape.clone();
+    let spec = |n: &str| {
+        m.param_specs()
+            .iter()
+            .find(|s| s.name == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+            .shape
+            .clone()
+    };
     assert_eq!(spec("enc1.conv1.weight"), vec![3, 3, 1, 32]);
     assert_eq!(spec("enc1.time_proj.weight"), vec![64, 32]);
     assert_eq!(spec("mid.conv2.weight"), vec![3, 3, 128, 128]);
@@ -41,16 +51,31 @@ fn default_model_has_the_lab_widths_and_readable_names() {
     assert_eq!(m.num_params(), 495_937 - 9 * 64 * 32 + 64 * 320 + 2 * 640);
     // Zero-initialised output: the untrained model predicts exactly 0.
     let mut m = m;
-    let y = m.predict(&Tensor::new(vec![2, 16, 16, 1], Rng::seeded(1).normal_vec(512)).unwrap(), &[3.0, 100.0]).unwrap();
+    let y = m
+        .predict(
+            &Tensor::new(vec![2, 16, 16, 1], Rng::seeded(1).normal_vec(512)).unwrap(),
+            &[3.0, 100.0],
+        )
+        .unwrap();
     assert!(y.data().iter().all(|&v| v == 0.0));
-    let norm_gamma = &m.params()[m.param_specs().iter().find(|s| s.name == "mid.norm1.weight").unwrap().range.clone()];
+    let norm_gamma = &m.params()[m
+        .param_specs()
+        .iter()
+        .find(|s| s.name == "mid.norm1.weight")
+        .unwrap()
+        .range
+        .clone()];
     assert!(norm_gamma.iter().all(|&g| g == 1.0));
 }
 
 /// The loss `mean((out − target)²)` in f64 from an f32 forward pass.
 fn loss64(m: &ToyUNet, ctx: &mut ToyUNetCtx, x: &[f32], t: &[f32], target: &[f32]) -> f64 {
     let out = m.forward(ctx, x, t);
-    out.iter().zip(target).map(|(&a, &b)| (a as f64 - b as f64).powi(2)).sum::<f64>() / out.len() as f64
+    out.iter()
+        .zip(target)
+        .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
+        .sum::<f64>()
+        / out.len() as f64
 }
 
 fn check_gradients(cfg: ToyUNetConfig, seed: u64) {
@@ -96,7 +121,11 @@ fn check_gradients(cfg: ToyUNetConfig, seed: u64) {
         }
         let dn = d.iter().map(|v| v * v).sum::<f32>().sqrt();
         d.iter_mut().for_each(|v| *v /= dn);
-        let analytic: f64 = ids.iter().zip(&d).map(|(&i, &dv)| grads[i] as f64 * dv as f64).sum();
+        let analytic: f64 = ids
+            .iter()
+            .zip(&d)
+            .map(|(&i, &dv)| grads[i] as f64 * dv as f64)
+            .sum();
         let p0 = m.params().to_vec();
         let mut shifted = |step: f32| {
             let p = m.params_mut();
@@ -116,7 +145,11 @@ fn check_gradients(cfg: ToyUNetConfig, seed: u64) {
         est.sort_by(f64::total_cmp);
         let numeric = est[1];
         let err = (numeric - analytic).abs();
-        assert!(err <= tol * analytic.abs() + 1e-5, "{tag} {}: analytic {analytic:e}, numeric {numeric:e}", s.name);
+        assert!(
+            err <= tol * analytic.abs() + 1e-5,
+            "{tag} {}: analytic {analytic:e}, numeric {numeric:e}",
+            s.name
+        );
     }
 }
 
@@ -153,22 +186,72 @@ fn weights_round_trip_bit_for_bit_and_bad_weights_are_errors() {
     assert_eq!(back.params(), m.params());
     assert_eq!(back.predict(&x, &t).unwrap(), y, "same outputs bit for bit");
 
-    let err = ToyUNet::from_weights(ToyUNetConfig { channels: [4, 6, 10], ..cfg.clone() }, &w).unwrap_err().to_string();
-    assert!(err.contains("model.safetensors") && err.contains("mid.conv1.weight") && err.contains("[3, 3, 6, 10]"), "{err}");
-    let err = ToyUNet::from_weights(ToyUNetConfig { norm: ToyNorm::None, ..cfg.clone() }, &w);
-    assert!(err.is_ok(), "a model without norm reads a subset of the tensors");
+    let err = ToyUNet::from_weights(
+        ToyUNetConfig {
+            channels: [4, 6, 10],
+            ..cfg.clone()
+        },
+        &w,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("model.safetensors")
+            && err.contains("mid.conv1.weight")
+            && err.contains("[3, 3, 6, 10]"),
+        "{err}"
+    );
+    let err = ToyUNet::from_weights(
+        ToyUNetConfig {
+            norm: ToyNorm::None,
+            ..cfg.clone()
+        },
+        &w,
+    );
+    assert!(
+        err.is_ok(),
+        "a model without norm reads a subset of the tensors"
+    );
     let mut partial = Weights::new();
     for (k, v) in w.iter().filter(|(k, _)| *k != "dec2.time_proj.weight") {
         partial.insert(k, v.clone());
     }
-    let err = ToyUNet::from_weights(cfg.clone(), &partial).unwrap_err().to_string();
-    assert!(err.contains("missing tensor `dec2.time_proj.weight`"), "{err}");
+    let err = ToyUNet::from_weights(cfg.clone(), &partial)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("missing tensor `dec2.time_proj.weight`"),
+        "{err}"
+    );
 
-    let err = ToyUNet::new(ToyUNetConfig { groups: 3, ..cfg.clone() }, &mut rng).err().unwrap().to_string();
+    let err = ToyUNet::new(
+        ToyUNetConfig {
+            groups: 3,
+            ..cfg.clone()
+        },
+        &mut rng,
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(err.contains("3 groups"), "{err}");
-    let err = ToyUNet::new(ToyUNetConfig { image_size: 18, ..cfg.clone() }, &mut rng).err().unwrap().to_string();
-    assert!(err.contains("divisible by 4") && err.contains("18×18"), "{err}");
-    assert!(m.predict(&Tensor::zeros(vec![1, 10, 8, 1]), &[1.0]).is_err());
+    let err = ToyUNet::new(
+        ToyUNetConfig {
+            image_size: 18,
+            ..cfg.clone()
+        },
+        &mut rng,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        err.contains("divisible by 4") && err.contains("18×18"),
+        "{err}"
+    );
+    assert!(m
+        .predict(&Tensor::zeros(vec![1, 10, 8, 1]), &[1.0])
+        .is_err());
     assert!(m.predict(&Tensor::zeros(vec![2, 8, 8, 1]), &[1.0]).is_err());
     assert!(m.predict(&Tensor::zeros(vec![1, 8, 8, 3]), &[1.0]).is_err());
 }
@@ -176,15 +259,30 @@ fn weights_round_trip_bit_for_bit_and_bad_weights_are_errors() {
 #[test]
 fn works_at_28_pixels_and_predict_matches_forward() {
     let mut rng = Rng::seeded(4);
-    let cfg = ToyUNetConfig { image_size: 28, zero_init_out: false, ..ToyUNetConfig::default() };
+    let cfg = ToyUNetConfig {
+        image_size: 28,
+        zero_init_out: false,
+        ..ToyUNetConfig::default()
+    };
     let mut m = ToyUNet::new(cfg, &mut rng).unwrap();
     let x = rng.normal_vec(2 * 28 * 28);
     let t = [0.0, 199.0];
     let mut ctx = m.train_ctx(2, 28, 28).unwrap();
     let y = m.forward(&mut ctx, &x, &t).to_vec();
     assert!(y.iter().all(|v| v.is_finite()) && y.iter().any(|&v| v != 0.0));
-    let p = m.predict(&Tensor::new(vec![2, 28, 28, 1], x.clone()).unwrap(), &t).unwrap();
-    assert_eq!(p.data(), &y[..], "inference context gives the training forward's values");
-    let single = m.predict(&Tensor::new(vec![1, 28, 28, 1], x[784..].to_vec()).unwrap(), &t[1..]).unwrap();
+    let p = m
+        .predict(&Tensor::new(vec![2, 28, 28, 1], x.clone()).unwrap(), &t)
+        .unwrap();
+    assert_eq!(
+        p.data(),
+        &y[..],
+        "inference context gives the training forward's values"
+    );
+    let single = m
+        .predict(
+            &Tensor::new(vec![1, 28, 28, 1], x[784..].to_vec()).unwrap(),
+            &t[1..],
+        )
+        .unwrap();
     assert!(max_abs_diff(single.data(), &y[784..]) < 1e-5);
 }

@@ -40,28 +40,81 @@ fn bad_options_are_clear_errors() {
     let e = err(&["--recipe", "keras", "--out", o]);
     assert!(e.contains("the only recipe is `lab`"), "{e}");
     let e = err(&["--recipe", "lab", "--lr", "0.01", "--out", o]);
-    assert!(e.contains("--recipe lab fixes every training setting") && e.contains("--lr"), "{e}");
+    assert!(
+        e.contains("--recipe lab fixes every training setting") && e.contains("--lr"),
+        "{e}"
+    );
     let e = err(&["--resume", "--out", o]);
-    assert!(e.contains("--resume: no checkpoint in") && e.contains(o), "{e}");
+    assert!(
+        e.contains("--resume: no checkpoint in") && e.contains(o),
+        "{e}"
+    );
     let e = err(&["--resume", "--batch-size", "64", "--out", o]);
     assert!(e.contains("drop --batch-size"), "{e}");
     let e = err(&["--batch-size", "512", "--limit", "300", "--out", o]);
-    assert!(e.contains("300 training images are fewer than one batch of 512"), "{e}");
-    assert!(Cli::try_parse_from(["difflab", "train", "--classes", "3", "--digits", "1,2"]).is_err(), "--classes and --digits conflict");
-    assert!(!out.path().join("config.json").exists(), "nothing written by failed runs");
+    assert!(
+        e.contains("300 training images are fewer than one batch of 512"),
+        "{e}"
+    );
+    assert!(
+        Cli::try_parse_from(["difflab", "train", "--classes", "3", "--digits", "1,2"]).is_err(),
+        "--classes and --digits conflict"
+    );
+    assert!(
+        !out.path().join("config.json").exists(),
+        "nothing written by failed runs"
+    );
 }
 
 #[test]
 fn a_short_run_writes_checkpoint_figures_and_summary() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
-    train(&["--digits", "1,7", "--limit", "256", "--batch-size", "64", "--epochs", "1", "--out", o]).unwrap();
-    for f in ["config.json", "model.safetensors", "optimizer.safetensors", "scheduler_config.json", "summary.json", "loss.png", "denoising.png", "filters.png", "preview.png"] {
+    train(&[
+        "--digits",
+        "1,7",
+        "--limit",
+        "256",
+        "--batch-size",
+        "64",
+        "--epochs",
+        "1",
+        "--out",
+        o,
+    ])
+    .unwrap();
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "scheduler_config.json",
+        "summary.json",
+        "loss.png",
+        "denoising.png",
+        "filters.png",
+        "preview.png",
+    ] {
         assert!(out.path().join(f).is_file(), "{f} missing");
     }
-    let s: Summary = serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
-    assert_eq!((s.arch.as_str(), s.images, s.steps, s.epochs, s.digits.as_slice()), ("toy", 256, 4, 1, &[1u8, 7][..]));
-    assert!(s.final_loss.is_finite() && s.final_loss > 0.0 && s.images_per_second > 0.0 && s.wall_seconds >= s.train_seconds);
+    let s: Summary =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (
+            s.arch.as_str(),
+            s.images,
+            s.steps,
+            s.epochs,
+            s.digits.as_slice()
+        ),
+        ("toy", 256, 4, 1, &[1u8, 7][..])
+    );
+    assert!(
+        s.final_loss.is_finite()
+            && s.final_loss > 0.0
+            && s.images_per_second > 0.0
+            && s.wall_seconds >= s.train_seconds
+    );
     let ck = Checkpoint::load(out.path()).unwrap();
     assert_eq!(ck.config.stats.params, s.params);
     let img = image::open(out.path().join("preview.png")).unwrap();
@@ -70,5 +123,8 @@ fn a_short_run_writes_checkpoint_figures_and_summary() {
     // --resume with more epochs continues from the checkpoint.
     train(&["--resume", "--epochs", "2", "--no-figures", "--out", o]).unwrap();
     let ck = Checkpoint::load(out.path()).unwrap();
-    assert_eq!((ck.config.stats.epochs_done, ck.config.stats.steps_done), (2, 8));
+    assert_eq!(
+        (ck.config.stats.epochs_done, ck.config.stats.steps_done),
+        (2, 8)
+    );
 }

@@ -161,7 +161,13 @@ impl Report {
             .conv
             .iter()
             .map(|r| {
-                serde_json::json!({ "layer": r.layer, "pass": r.pass.name(), "ms": round(r.ms, 4), "gflops": round(r.gflops, 2) })
+                serde_json::json!({
+                    "layer": r.layer,
+                    "pass": r.pass.name(),
+                    "ms": round(r.ms, 4),
+                    "gflops": round(r.gflops, 2),
+                    "best_gflops": round(r.best_gflops, 2),
+                })
             })
             .collect();
         m.insert("conv".into(), Value::Array(conv));
@@ -177,22 +183,24 @@ impl Report {
         }
         if !self.conv.is_empty() {
             s += &format!(
-                "\n{:<22}{:>16}{:>10}{:>12}\n",
-                "conv2d layer", "pass", "ms", "GFLOP/s"
+                "\n{:<22}{:>16}{:>10}{:>10}{:>8}{:>10}\n",
+                "conv2d layer", "pass", "ms", "GFLOP/s", "%sgemm", "best"
             );
             for r in &self.conv {
                 let pct = self
                     .sgemm_gflops
-                    .map(|g| format!("{:>6.0}%", 100.0 * r.gflops / g))
+                    .map(|g| format!("{:.0}%", 100.0 * r.gflops / g))
                     .unwrap_or_default();
                 s += &format!(
-                    "{:<22}{:>16}{:>10.2}{:>12.1}{pct}\n",
+                    "{:<22}{:>16}{:>10.2}{:>10.1}{pct:>8}{:>10.1}\n",
                     r.layer,
                     r.pass.name(),
                     r.ms,
-                    r.gflops
+                    r.gflops,
+                    r.best_gflops
                 );
             }
+            s += "(ms and GFLOP/s: median run; best: fastest run)\n";
         }
         if !self.extra.is_empty() {
             s += "\n";

@@ -4,14 +4,14 @@
 pub mod bench;
 pub mod classifier;
 pub mod eval;
-
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
-
 pub mod forward;
 pub mod lab;
 pub mod pretrained;
+pub mod sample;
 pub mod train;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
 
 /// Options shared by every subcommand.
 #[derive(Args, Debug, Clone, Default)]
@@ -43,14 +43,16 @@ pub enum Command {
     Forward(forward::ForwardArgs),
     /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
     Train(train::TrainArgs),
+    /// Module 3: generate digits from pure noise with DDPM or DDIM (trajectory, samples, steps, animation).
+    Sample(sample::SampleArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
-    /// The whole lab in one command: every module, then the report and the answer sheet.
-    Lab(lab::LabArgs),
     /// Judge a trained denoiser's digits: recognised share, classes, FID against MNIST (eval.json).
     Eval(eval::EvalArgs),
     /// Module 4: run a pretrained diffusers model (google/ddpm-cifar10-32) and compare it with the toy.
     Pretrained(pretrained::PretrainedArgs),
+    /// The whole lab in one command: every module, then the report and the answer sheet.
+    Lab(lab::LabArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -77,9 +79,10 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Bench(args) => bench::run(args),
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
+        Command::Sample(args) => sample::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
-        Command::Lab(args) => lab::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),
+        Command::Lab(args) => lab::run(args, &cli.global),
     }
 }

@@ -107,7 +107,9 @@ impl TrainArgs {
     pub fn settings(&self) -> Result<TrainSettings> {
         if let Some(r) = &self.recipe {
             if r != "lab" {
-                return Err(Error::invalid(format!("--recipe {r}: the only recipe is `lab`")));
+                return Err(Error::invalid(format!(
+                    "--recipe {r}: the only recipe is `lab`"
+                )));
             }
             let mut given = self.explicit();
             if self.epochs.is_some() {
@@ -134,7 +136,9 @@ impl TrainArgs {
         };
         if let Some(size) = self.size {
             if size != 16 && size != 28 {
-                return Err(Error::invalid(format!("--size must be 16 or 28, got {size}")));
+                return Err(Error::invalid(format!(
+                    "--size must be 16 or 28, got {size}"
+                )));
             }
             s.data.image_size = size;
             s.model = ModelConfig::new(arch, size);
@@ -146,7 +150,9 @@ impl TrainArgs {
         t.seed = self.seed.unwrap_or(t.seed);
         match self.lr_schedule {
             Some(LrChoice::Constant) => t.lr_schedule = LrSchedule::Constant,
-            Some(LrChoice::Cosine) => t.lr_schedule = TrainSettings::defaults(Arch::Toy).training.lr_schedule,
+            Some(LrChoice::Cosine) => {
+                t.lr_schedule = TrainSettings::defaults(Arch::Toy).training.lr_schedule
+            }
             None => {}
         }
         if self.no_ema {
@@ -189,7 +195,11 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<()> {
             return Err(Error::invalid("--epochs must be at least 1"));
         }
     }
-    let settings = if args.resume { TrainSettings::defaults(Arch::Toy) } else { args.settings()? };
+    let settings = if args.resume {
+        TrainSettings::defaults(Arch::Toy)
+    } else {
+        args.settings()?
+    };
     let job = TrainJob {
         settings,
         out: args.out.clone(),
@@ -198,7 +208,9 @@ pub fn run(args: TrainArgs, global: &Global) -> Result<()> {
         mnist_dir: global.mnist_dir.clone(),
         progress: true,
         figures: !args.no_figures,
-        run: RunOptions { stop_after_epoch: args.stop_after_epoch },
+        run: RunOptions {
+            stop_after_epoch: args.stop_after_epoch,
+        },
     };
     job::run(&job)?;
     Ok(())

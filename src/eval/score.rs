@@ -13,9 +13,7 @@ use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
-/// A digit counts as recognised when the classifier gives its top class at least this
-/// probability.
-pub const CONFIDENCE: f32 = 0.9;
+pub use crate::models::classifier::CONFIDENCE;
 
 /// The scores of one set of digits.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -140,7 +138,6 @@ impl Evaluator {
         for &p in &predicted {
             class_histogram[p] += 1;
         }
-        let recognised = c.top_probs().iter().filter(|&&p| p >= CONFIDENCE).count();
         let in_classes = predicted
             .iter()
             .filter(|&&p| self.digits.contains(&(p as u8)))
@@ -148,7 +145,7 @@ impl Evaluator {
         let gen = Gaussian::fit(&c.features, c.feature_dim)?;
         Ok(SetScores {
             count: n,
-            recognised: recognised as f64 / n as f64,
+            recognised: c.recognised_share(),
             in_classes: in_classes as f64 / n as f64,
             class_histogram,
             fid: frechet_distance(&gen, &self.reference)?,

@@ -7,6 +7,7 @@ use crate::data::{Mnist, Split};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
 use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
+use crate::pipelines::generate_demo::{run_generate, GenerateConfig};
 use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::schedulers::{DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
@@ -39,7 +40,11 @@ pub(super) fn finished(
     let upstream_kept = depends_on(stage)
         .iter()
         .all(|d| now.stage(*d).is_some_and(|r| r.status == Status::Reused));
+    let same_model = stage != Stage::Pretrained
+        || pretrained_model_of(&cfg.out.join(stage.folder())).as_deref()
+            == Some(cfg.pretrained_model.as_str());
     prev.status != Status::Skipped
+        && same_model
         && prev.fast == cfg.fast
         && upstream_kept
         && cfg
@@ -47,6 +52,13 @@ pub(super) fn finished(
             .join(stage.folder())
             .join(stage.done_file())
             .is_file()
+}
+
+/// The model id recorded in Module 4's `summary.json`.
+fn pretrained_model_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.pointer("/model/id")?.as_str().map(str::to_string)
 }
 
 /// The record of a stage with the given outcome.
@@ -75,9 +87,7 @@ pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<
     let skipped = match stage {
         Stage::Forward => forward(cfg, &dir).map(|_| None),
         Stage::Train => train(cfg, &dir, rec).map(|_| None),
-        Stage::Sample => Ok(Some(
-            "this build of difflab has no Module 3 command yet; Module 2's preview.png shows 16 generated digits meanwhile".to_string(),
-        )),
+        Stage::Sample => sample(cfg, &dir).map(|_| None),
         Stage::Eval => evaluate(cfg, &dir, &cfg.out.join(Stage::Train.folder())).map(|_| None),
         Stage::Pretrained => Ok(pretrained(cfg, &dir)),
     }?;
@@ -157,6 +167,17 @@ fn estimate_training_seconds(s: &TrainSettings, mnist_dir: Option<&Path>) -> Res
     let ms =
         crate::train::bench::train_step_ms(s.model.arch(), s.training.batch_size, 1, 3, || {})?;
     Ok(ms * 1e-3 * steps as f64)
+}
+
+fn sample(cfg: &LabConfig, dir: &Path) -> Result<()> {
+    let gc = GenerateConfig {
+        model_dir: cfg.out.join(Stage::Train.folder()),
+        out_dir: dir.to_path_buf(),
+        progress: cfg.progress,
+        ..GenerateConfig::default()
+    };
+    run_generate(&gc)?;
+    Ok(())
 }
 
 fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {

@@ -77,3 +77,49 @@ pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
         })
         .collect()
 }
+
+/// Mean cross-entropy of `logits` (`[m, classes]`) against the uniform distribution:
+/// `ℓ = −(1/C) Σ_j log p_j = log Σ_k exp(z_k − max z) − (1/C) Σ_j (z_j − max z)` per row, the
+/// loss that teaches a classifier to be unsure ("outlier exposure", Hendrycks et al. 2019).
+/// When `dlogits` is given it is overwritten with the gradient `(softmax(z) − 1/C) / m`.
+/// Returns the loss (0 for `m = 0`). Panics if the lengths disagree or `classes` is 0.
+pub fn softmax_cross_entropy_uniform(
+    logits: &[f32],
+    classes: usize,
+    mut dlogits: Option<&mut [f32]>,
+) -> f32 {
+    assert!(
+        classes > 0 && logits.len() % classes == 0,
+        "softmax_cross_entropy_uniform: {} logits are not rows of {classes}",
+        logits.len()
+    );
+    let m = logits.len() / classes;
+    if let Some(d) = dlogits.as_deref() {
+        assert_eq!(
+            d.len(),
+            logits.len(),
+            "softmax_cross_entropy_uniform: dlogits must be [{m}, {classes}]"
+        );
+    }
+    if m == 0 {
+        return 0.0;
+    }
+    let (inv_m, inv_c) = (1.0 / m as f64, 1.0 / classes as f64);
+    let mut total = 0.0f64;
+    for (r, row) in logits.chunks_exact(classes).enumerate() {
+        let max = row.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v)) as f64;
+        let log_sum = row
+            .iter()
+            .map(|&v| (v as f64 - max).exp())
+            .sum::<f64>()
+            .ln();
+        let mean = row.iter().map(|&v| v as f64 - max).sum::<f64>() * inv_c;
+        total += log_sum - mean;
+        if let Some(d) = dlogits.as_deref_mut() {
+            for (g, &v) in d[r * classes..(r + 1) * classes].iter_mut().zip(row) {
+                *g = (((v as f64 - max - log_sum).exp() - inv_c) * inv_m) as f32;
+            }
+        }
+    }
+    (total * inv_m) as f32
+}

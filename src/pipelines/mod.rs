@@ -3,4 +3,5 @@
 
 pub mod forward_demo;
 pub mod pretrained_demo;
+pub mod generate_demo;
 pub mod sample;

@@ -177,6 +177,24 @@ impl RunData {
                 }
             }
             19 => {
+                let runs = self
+                    .sample
+                    .as_ref()
+                    .and_then(|p| p.get("steps_comparison"))
+                    .and_then(Value::as_array);
+                for r in runs.into_iter().flatten() {
+                    if let (Some(sampler), Some(steps), Some(s)) = (
+                        r.get("sampler").and_then(Value::as_str),
+                        r.get("steps").and_then(Value::as_u64),
+                        r.get("seconds").and_then(Value::as_f64),
+                    ) {
+                        v.push(m(
+                            &format!("{}, {steps} steps", sampler.to_uppercase()),
+                            secs(s),
+                            "module3/summary.json: steps_comparison",
+                        ));
+                    }
+                }
                 for (data, file) in [
                     (&self.eval, "evaluation/eval.json"),
                     (&self.eval50, "evaluation/eval-ddpm-50.json"),

@@ -313,11 +313,16 @@ fn forward_numbers(data: &RunData) -> String {
             .map(|t| format!("t = {t}"))
             .unwrap_or_else(|| "never".into())
     };
+    let tenfold = match num(f, "/first_t_snr_below_0_1") {
+        Some(t) => format!("is ten times stronger (SNR below 0.1) from <b>t = {t}</b>"),
+        None => {
+            "never becomes ten times stronger within these T steps (SNR stays above 0.1)".into()
+        }
+    };
     let _ = writeln!(
         b,
-        "<p>The noise outweighs the digit (SNR below 1) from <b>{}</b>, and is ten times stronger (SNR below 0.1) from <b>{}</b>. At t = {} only <b>{:.1}%</b> of the signal is left.</p>",
+        "<p>The noise outweighs the digit (SNR below 1) from <b>{}</b>, and {tenfold}. At t = {} only <b>{:.1}%</b> of the signal is left.</p>",
         when("/first_t_snr_below_1"),
-        when("/first_t_snr_below_0_1"),
         text(f, "/signal_share_at_3t_4/t").unwrap_or_default(),
         100.0 * num(f, "/signal_share_at_3t_4/signal").unwrap_or(f64::NAN)
     );

@@ -13,7 +13,13 @@ use serde_json::{Map, Value};
 
 /// Milliseconds per training step of `arch` (median of `runs` after `warmup`), on random
 /// images and timesteps at batch `batch`, 16×16.
-pub fn train_step_ms(arch: Arch, batch: usize, warmup: usize, runs: usize, tick: impl FnMut()) -> Result<f64> {
+pub fn train_step_ms(
+    arch: Arch,
+    batch: usize,
+    warmup: usize,
+    runs: usize,
+    tick: impl FnMut(),
+) -> Result<f64> {
     let mut rng = Rng::seeded(7);
     let mut model = Denoiser::new(&ModelConfig::new(arch, 16), &mut rng)?;
     let mut ctx = model.train_ctx(batch, 16, 16)?;
@@ -57,7 +63,9 @@ pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut(
 
 fn round(v: f64, digits: i32) -> Value {
     let p = 10f64.powi(digits);
-    serde_json::Number::from_f64((v * p).round() / p).map(Value::Number).unwrap_or(Value::Null)
+    serde_json::Number::from_f64((v * p).round() / p)
+        .map(Value::Number)
+        .unwrap_or(Value::Null)
 }
 
 /// The bench section `train`: `train_step_ms` (lab), `toy_train_step_ms`, and the images/s
@@ -65,12 +73,18 @@ fn round(v: f64, digits: i32) -> Value {
 pub fn train_section(opts: &BenchOptions) -> Result<Map<String, Value>> {
     let mut m = Map::new();
     let runs = opts.runs.max(10);
-    for (arch, key) in [(Arch::Lab, "train_step_ms"), (Arch::Toy, "toy_train_step_ms")] {
+    for (arch, key) in [
+        (Arch::Lab, "train_step_ms"),
+        (Arch::Toy, "toy_train_step_ms"),
+    ] {
         let bar = opts.bar(runs, &format!("{} step", arch.name()));
         let ms = train_step_ms(arch, opts.batch, opts.warmup.max(2), runs, || bar.inc(1))?;
         bar.finish_and_clear();
         m.insert(key.into(), round(ms, 2));
-        m.insert(format!("{}_train_images_per_s", arch.name()), round(opts.batch as f64 * 1e3 / ms, 0));
+        m.insert(
+            format!("{}_train_images_per_s", arch.name()),
+            round(opts.batch as f64 * 1e3 / ms, 0),
+        );
     }
     Ok(m)
 }
@@ -79,7 +93,10 @@ pub fn train_section(opts: &BenchOptions) -> Result<Map<String, Value>> {
 pub fn sample_section(opts: &BenchOptions) -> Result<Map<String, Value>> {
     let mut m = Map::new();
     let runs = opts.runs.clamp(1, 5);
-    for (arch, key) in [(Arch::Lab, "sample_12x200_s"), (Arch::Toy, "toy_sample_12x200_s")] {
+    for (arch, key) in [
+        (Arch::Lab, "sample_12x200_s"),
+        (Arch::Toy, "toy_sample_12x200_s"),
+    ] {
         let bar = opts.bar(runs, &format!("{} sample", arch.name()));
         let s = sample_12x200_s(arch, 1, runs, || bar.inc(1))?;
         bar.finish_and_clear();

@@ -47,17 +47,27 @@ impl CheckpointConfig {
     /// Read and check a `config.json`; every error names the file.
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::file(path, format!("not valid JSON ({e})")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::file(path, format!("not valid JSON ({e})")))?;
         match v.get("format").and_then(|f| f.as_str()) {
             Some(FORMAT) => {}
             Some(other) => return Err(Error::file(path, format!("format is `{other}`, expected `{FORMAT}` (not a difflab denoiser checkpoint)"))),
             None => return Err(Error::file(path, format!("no `format` field: not a difflab denoiser checkpoint (expected \"format\": \"{FORMAT}\")"))),
         }
-        let cfg: CheckpointConfig = serde_json::from_value(v).map_err(|e| Error::file(path, format!("bad checkpoint config: {e}")))?;
+        let cfg: CheckpointConfig = serde_json::from_value(v)
+            .map_err(|e| Error::file(path, format!("bad checkpoint config: {e}")))?;
         if cfg.version > VERSION {
-            return Err(Error::file(path, format!("checkpoint version {} is newer than this difflab understands ({VERSION})", cfg.version)));
+            return Err(Error::file(
+                path,
+                format!(
+                    "checkpoint version {} is newer than this difflab understands ({VERSION})",
+                    cfg.version
+                ),
+            ));
         }
-        cfg.settings.validate().map_err(|e| Error::file(path, e.to_string()))?;
+        cfg.settings
+            .validate()
+            .map_err(|e| Error::file(path, e.to_string()))?;
         Ok(cfg)
     }
 
@@ -83,7 +93,10 @@ pub struct Checkpoint {
 /// Replace `e`'s message with `msg(old)` when it is about a file.
 fn annotate(e: Error, hint: &str) -> Error {
     match e {
-        Error::File { path, msg } => Error::File { path, msg: format!("{msg} ({hint})") },
+        Error::File { path, msg } => Error::File {
+            path,
+            msg: format!("{msg} ({hint})"),
+        },
         other => other,
     }
 }
@@ -100,14 +113,30 @@ impl Checkpoint {
         let arch = config.model().arch().name();
         if let Some(saved) = w.metadata().get("arch") {
             if saved != arch {
-                return Err(Error::file(&path, format!("holds a `{saved}` model but {CONFIG_FILE} describes a `{arch}` model")));
+                return Err(Error::file(
+                    &path,
+                    format!("holds a `{saved}` model but {CONFIG_FILE} describes a `{arch}` model"),
+                ));
             }
         }
         let hint = format!("{CONFIG_FILE} describes a `{arch}` model");
-        let model = Denoiser::from_weights(config.model(), &w, "").map_err(|e| annotate(e, &hint))?;
+        let model =
+            Denoiser::from_weights(config.model(), &w, "").map_err(|e| annotate(e, &hint))?;
         let has_ema = w.keys().any(|k| k.starts_with(EMA_PREFIX));
-        let ema = if has_ema { Some(Denoiser::from_weights(config.model(), &w, EMA_PREFIX).map_err(|e| annotate(e, &hint))?) } else { None };
-        Ok(Checkpoint { dir: dir.to_path_buf(), config, model, ema })
+        let ema = if has_ema {
+            Some(
+                Denoiser::from_weights(config.model(), &w, EMA_PREFIX)
+                    .map_err(|e| annotate(e, &hint))?,
+            )
+        } else {
+            None
+        };
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            config,
+            model,
+            ema,
+        })
     }
 
     /// The model to sample from: the EMA weights when present, else the trained weights.
@@ -136,12 +165,22 @@ pub struct OptimizerState {
 
 /// Write a checkpoint into `dir` (created if needed): optimiser state, weights, scheduler config,
 /// then `config.json`, each atomically.
-pub fn save(dir: &Path, config: &CheckpointConfig, model: &Denoiser, ema: Option<&Ema>, adam: &Adam, step_losses: &[f32]) -> Result<()> {
+pub fn save(
+    dir: &Path,
+    config: &CheckpointConfig,
+    model: &Denoiser,
+    ema: Option<&Ema>,
+    adam: &Adam,
+    step_losses: &[f32],
+) -> Result<()> {
     let epochs = config.stats.epochs_done.to_string();
     let mut opt = Weights::new();
     model.add_to_weights(&mut opt, "adam.m.", &adam.m);
     model.add_to_weights(&mut opt, "adam.v.", &adam.v);
-    opt.insert("history.step_loss", Tensor::new(vec![step_losses.len()], step_losses.to_vec())?);
+    opt.insert(
+        "history.step_loss",
+        Tensor::new(vec![step_losses.len()], step_losses.to_vec())?,
+    );
     opt.set_metadata("adam_step", adam.t.to_string());
     opt.set_metadata("epochs_done", epochs.clone());
     opt.save_safetensors(dir.join(OPTIMIZER_FILE))?;
@@ -164,13 +203,20 @@ pub fn save(dir: &Path, config: &CheckpointConfig, model: &Denoiser, ema: Option
     };
     sched.save(dir.join(SCHEDULER_FILE))?;
 
-    let json = serde_json::to_string_pretty(config).map_err(|e| Error::invalid(format!("could not encode {CONFIG_FILE}: {e}")))?;
+    let json = serde_json::to_string_pretty(config)
+        .map_err(|e| Error::invalid(format!("could not encode {CONFIG_FILE}: {e}")))?;
     write_atomic(&dir.join(CONFIG_FILE), json.as_bytes())
 }
 
 /// Read the optimiser state and the EMA of a checkpoint for `--resume`, checking that all files
 /// come from the same epoch.
-pub fn load_for_resume(dir: &Path, model: &Denoiser, adam_cfg: AdamConfig, ema_decay: Option<f32>, epochs_done: usize) -> Result<(OptimizerState, Option<Ema>)> {
+pub fn load_for_resume(
+    dir: &Path,
+    model: &Denoiser,
+    adam_cfg: AdamConfig,
+    ema_decay: Option<f32>,
+    epochs_done: usize,
+) -> Result<(OptimizerState, Option<Ema>)> {
     let path = dir.join(OPTIMIZER_FILE);
     let opt = Weights::load_safetensors(&path)?;
     let flat = |w: &Weights, prefix: &str| -> Result<Vec<f32>> {
@@ -181,15 +227,29 @@ pub fn load_for_resume(dir: &Path, model: &Denoiser, adam_cfg: AdamConfig, ema_d
         Ok(v)
     };
     let meta_num = |w: &Weights, p: &Path, key: &str| -> Result<u64> {
-        w.metadata().get(key).and_then(|v| v.parse().ok()).ok_or_else(|| Error::file(p, format!("metadata `{key}` missing or not a number")))
+        w.metadata()
+            .get(key)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Error::file(p, format!("metadata `{key}` missing or not a number")))
     };
     let opt_epochs = meta_num(&opt, &path, "epochs_done")? as usize;
     if opt_epochs != epochs_done {
         return Err(Error::file(&path, format!("written after epoch {opt_epochs}, but {CONFIG_FILE} after epoch {epochs_done}: the run was interrupted while saving; cannot resume")));
     }
-    let adam = Adam::from_state(adam_cfg, flat(&opt, "adam.m.")?, flat(&opt, "adam.v.")?, meta_num(&opt, &path, "adam_step")?)?;
-    let losses = opt.get_any("history.step_loss").ok_or_else(|| Error::file(&path, "missing tensor `history.step_loss`"))?;
-    let state = OptimizerState { adam, step_losses: losses.data().to_vec(), epochs_done };
+    let adam = Adam::from_state(
+        adam_cfg,
+        flat(&opt, "adam.m.")?,
+        flat(&opt, "adam.v.")?,
+        meta_num(&opt, &path, "adam_step")?,
+    )?;
+    let losses = opt
+        .get_any("history.step_loss")
+        .ok_or_else(|| Error::file(&path, "missing tensor `history.step_loss`"))?;
+    let state = OptimizerState {
+        adam,
+        step_losses: losses.data().to_vec(),
+        epochs_done,
+    };
 
     let mpath = dir.join(MODEL_FILE);
     let w = Weights::load_safetensors(&mpath)?;
@@ -201,7 +261,11 @@ pub fn load_for_resume(dir: &Path, model: &Denoiser, adam_cfg: AdamConfig, ema_d
         Some(decay) => {
             let shadow = flat(&w, EMA_PREFIX)?;
             let updates = meta_num(&w, &mpath, "ema_updates")?;
-            Some(Ema { decay, shadow, updates })
+            Some(Ema {
+                decay,
+                shadow,
+                updates,
+            })
         }
         None => None,
     };

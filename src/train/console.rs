@@ -14,7 +14,11 @@ pub struct Console {
 impl Console {
     /// A console observer; `header` is printed first (what is trained on what).
     pub fn new(header: String) -> Self {
-        Console { bar: ProgressBar::hidden(), header, epochs: 0 }
+        Console {
+            bar: ProgressBar::hidden(),
+            header,
+            epochs: 0,
+        }
     }
 
     /// Print a line above the bar.
@@ -66,12 +70,21 @@ impl Observer for Console {
             thousands(plan.steps_per_epoch),
             plan.batch_size,
             thousands(plan.total_steps()),
-            if plan.steps_done > 0 { format!(" ({} done, resuming)", thousands(plan.steps_done)) } else { String::new() }
+            if plan.steps_done > 0 {
+                format!(" ({} done, resuming)", thousands(plan.steps_done))
+            } else {
+                String::new()
+            }
         );
-        let bar = ProgressBar::with_draw_target(Some(plan.total_steps() as u64), ProgressDrawTarget::stderr_with_hz(4));
-        let style = ProgressStyle::with_template("  {prefix} [{bar:28}] {pos}/{len} {msg} ETA {eta} ({elapsed})")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> ");
+        let bar = ProgressBar::with_draw_target(
+            Some(plan.total_steps() as u64),
+            ProgressDrawTarget::stderr_with_hz(4),
+        );
+        let style = ProgressStyle::with_template(
+            "  {prefix} [{bar:28}] {pos}/{len} {msg} ETA {eta} ({elapsed})",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
         bar.set_style(style);
         bar.set_position(plan.steps_done as u64);
         bar.reset_eta();
@@ -87,12 +100,19 @@ impl Observer for Console {
     }
 
     fn step(&mut self, p: &StepProgress) {
-        self.bar.set_prefix(format!("epoch {}/{}", p.epoch, self.epochs));
+        self.bar
+            .set_prefix(format!("epoch {}/{}", p.epoch, self.epochs));
         self.bar.set_position(p.step as u64);
-        self.bar.set_message(format!("loss {:.4} {:.0} img/s", p.running_loss, p.images_per_second));
+        self.bar.set_message(format!(
+            "loss {:.4} {:.0} img/s",
+            p.running_loss, p.images_per_second
+        ));
     }
 
     fn epoch(&mut self, e: &EpochReport) {
-        self.line(&format!("  epoch {}/{}: mean loss {:.4}, elapsed {:.1} s", e.epoch, e.epochs, e.mean_loss, e.elapsed));
+        self.line(&format!(
+            "  epoch {}/{}: mean loss {:.4}, elapsed {:.1} s",
+            e.epoch, e.epochs, e.mean_loss, e.elapsed
+        ));
     }
 }

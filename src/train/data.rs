@@ -48,13 +48,27 @@ pub fn digit_list(digits: &[u8]) -> Result<Vec<u8>> {
 /// The training images of `digits` at `size × size`, in file order, at most `limit` of them.
 /// MNIST is found as everywhere in difflab: `dir` (`--mnist-dir`), `DIFFLAB_MNIST_DIR`, the
 /// cache, a download.
-pub fn load_training_set(dir: Option<&Path>, digits: &[u8], size: usize, limit: Option<usize>) -> Result<TrainingSet> {
+pub fn load_training_set(
+    dir: Option<&Path>,
+    digits: &[u8],
+    size: usize,
+    limit: Option<usize>,
+) -> Result<TrainingSet> {
     let mnist = Mnist::load(Split::Train, dir)?;
     let mut sel = Selection::training(Digits::list(digits)?).with_size(size);
     if let Some(n) = limit {
         sel = sel.with_limit(n);
     }
     let d = mnist.select(&sel)?;
-    let images = d.images.iter().map(|&v| PixelRange::Symmetric.from_unit(v)).collect();
-    Ok(TrainingSet { size, images, labels: d.labels, source: mnist.images_path().to_path_buf() })
+    let images = d
+        .images
+        .iter()
+        .map(|&v| PixelRange::Symmetric.from_unit(v))
+        .collect();
+    Ok(TrainingSet {
+        size,
+        images,
+        labels: d.labels,
+        source: mnist.images_path().to_path_buf(),
+    })
 }

@@ -10,7 +10,10 @@ use crate::diffusion::NoiseSchedule;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
-use crate::viz::{max_abs, style, Annotation, ColorBar, Figure, ImageGrid, LegendPos, LinePlot, Panel, Picture, Series, Tile};
+use crate::viz::{
+    max_abs, style, Annotation, ColorBar, Figure, ImageGrid, LegendPos, LinePlot, Panel, Picture,
+    Series, Tile,
+};
 use crate::Result;
 use std::path::Path;
 
@@ -35,8 +38,16 @@ pub fn smooth(v: &[f32], span: usize) -> Vec<f64> {
 
 fn describe_run(s: &TrainSettings) -> String {
     let t = &s.training;
-    let ema = t.ema_decay.map_or("no EMA".to_string(), |d| format!("EMA {d}"));
-    format!("{} U-Net · batch {} · Adam {} ({}) · {ema}", s.model.arch().name(), t.batch_size, t.lr, lr_name(s))
+    let ema = t
+        .ema_decay
+        .map_or("no EMA".to_string(), |d| format!("EMA {d}"));
+    format!(
+        "{} U-Net · batch {} · Adam {} ({}) · {ema}",
+        s.model.arch().name(),
+        t.batch_size,
+        t.lr,
+        lr_name(s)
+    )
 }
 
 fn lr_name(s: &TrainSettings) -> &'static str {
@@ -48,23 +59,65 @@ fn lr_name(s: &TrainSettings) -> &'static str {
 
 /// `loss.png`: the loss of every step (faint), smoothed, and each epoch's mean, on a linear and
 /// a log scale, with the final epoch's mean marked.
-pub fn loss_png(path: &Path, steps: &[f32], epochs: &[f32], steps_per_epoch: usize, s: &TrainSettings) -> Result<(u32, u32)> {
-    let raw: Vec<(f64, f64)> = steps.iter().enumerate().map(|(i, &l)| ((i + 1) as f64, l as f64)).collect();
+pub fn loss_png(
+    path: &Path,
+    steps: &[f32],
+    epochs: &[f32],
+    steps_per_epoch: usize,
+    s: &TrainSettings,
+) -> Result<(u32, u32)> {
+    let raw: Vec<(f64, f64)> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| ((i + 1) as f64, l as f64))
+        .collect();
     let span = (steps_per_epoch / 4).clamp(10, 100);
-    let sm: Vec<(f64, f64)> = smooth(steps, span).into_iter().enumerate().map(|(i, l)| ((i + 1) as f64, l)).collect();
-    let ep: Vec<(f64, f64)> = epochs.iter().enumerate().map(|(e, &l)| (((e + 1) * steps_per_epoch) as f64, l as f64)).collect();
+    let sm: Vec<(f64, f64)> = smooth(steps, span)
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| ((i + 1) as f64, l))
+        .collect();
+    let ep: Vec<(f64, f64)> = epochs
+        .iter()
+        .enumerate()
+        .map(|(e, &l)| (((e + 1) * steps_per_epoch) as f64, l as f64))
+        .collect();
     let final_loss = epochs.last().copied().unwrap_or(f32::NAN) as f64;
     let x_max = steps.len().max(1) as f64;
     let plot = |log: bool| {
-        let mut p = LinePlot::new("training step", if log { "MSE loss (log scale)" } else { "MSE loss" })
-            .title(if log { "log scale" } else { "linear scale" })
-            .series(Series::new("every step", raw.clone()).color(style::lighten(style::SIGNAL, 0.65)).width(1))
-            .series(Series::new(format!("smoothed ({span} steps)"), sm.clone()).color(style::SIGNAL).width(2))
-            .series(Series::new("epoch mean", ep.clone()).color(style::NOISE).markers())
-            .x_range(0.0, x_max)
-            .legend(LegendPos::UpperRight);
+        let mut p = LinePlot::new(
+            "training step",
+            if log {
+                "MSE loss (log scale)"
+            } else {
+                "MSE loss"
+            },
+        )
+        .title(if log { "log scale" } else { "linear scale" })
+        .series(
+            Series::new("every step", raw.clone())
+                .color(style::lighten(style::SIGNAL, 0.65))
+                .width(1),
+        )
+        .series(
+            Series::new(format!("smoothed ({span} steps)"), sm.clone())
+                .color(style::SIGNAL)
+                .width(2),
+        )
+        .series(
+            Series::new("epoch mean", ep.clone())
+                .color(style::NOISE)
+                .markers(),
+        )
+        .x_range(0.0, x_max)
+        .legend(LegendPos::UpperRight);
         if let Some(&(x, y)) = ep.last() {
-            p = p.annotate(Annotation::new(x, y, format!("final {final_loss:.4}")).color(style::NOISE).left().offset(-10, -26));
+            p = p.annotate(
+                Annotation::new(x, y, format!("final {final_loss:.4}"))
+                    .color(style::NOISE)
+                    .left()
+                    .offset(-10, -26),
+            );
         }
         if log {
             p = p.y_log();
@@ -88,7 +141,11 @@ pub fn loss_png(path: &Path, steps: &[f32], epochs: &[f32], steps_per_epoch: usi
 
 /// The timesteps of `denoising.png` for a schedule of `t_total` steps.
 pub fn denoising_timesteps(t_total: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = DENOISING_T.iter().map(|&t| ((t * t_total) as f64 / 200.0).round() as usize).map(|t| t.clamp(1, t_total - 1)).collect();
+    let mut v: Vec<usize> = DENOISING_T
+        .iter()
+        .map(|&t| ((t * t_total) as f64 / 200.0).round() as usize)
+        .map(|t| t.clamp(1, t_total - 1))
+        .collect();
     v.dedup();
     v
 }
@@ -96,7 +153,13 @@ pub fn denoising_timesteps(t_total: usize) -> Vec<usize> {
 /// `denoising.png`: one training digit at four noise levels: original, noisy, the actual noise,
 /// the model's predicted noise (same diverging scale), and the one-step denoised estimate
 /// x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂)/√ᾱₜ.
-pub fn denoising_png(path: &Path, model: &mut dyn NoisePredictor, data: &TrainingSet, sched: &NoiseSchedule, seed: u64) -> Result<(u32, u32)> {
+pub fn denoising_png(
+    path: &Path,
+    model: &mut dyn NoisePredictor,
+    data: &TrainingSet,
+    sched: &NoiseSchedule,
+    seed: u64,
+) -> Result<(u32, u32)> {
     let size = data.size;
     let px = size * size;
     let x0 = data.image(0).to_vec();
@@ -119,8 +182,17 @@ pub fn denoising_png(path: &Path, model: &mut dyn NoisePredictor, data: &Trainin
         let r = k * px..(k + 1) * px;
         let ab = sched.alpha_bar(t);
         let (sa, sb) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
-        let x0_hat: Vec<f32> = xt[r.clone()].iter().zip(&pred[r.clone()]).map(|(&x, &e)| (x - sb * e) / sa).collect();
-        let mse = eps[r.clone()].iter().zip(&pred[r.clone()]).map(|(a, b)| (a - b).powi(2)).sum::<f32>() / px as f32;
+        let x0_hat: Vec<f32> = xt[r.clone()]
+            .iter()
+            .zip(&pred[r.clone()])
+            .map(|(&x, &e)| (x - sb * e) / sa)
+            .collect();
+        let mse = eps[r.clone()]
+            .iter()
+            .zip(&pred[r.clone()])
+            .map(|(a, b)| (a - b).powi(2))
+            .sum::<f32>()
+            / px as f32;
         tiles.push(Tile::new(pic(&x0)));
         tiles.push(Tile::new(pic(&xt[r.clone()])).caption(format!("signal ᾱ = {ab:.2}")));
         tiles.push(Tile::new(sig(&eps[r.clone()])));
@@ -130,7 +202,13 @@ pub fn denoising_png(path: &Path, model: &mut dyn NoisePredictor, data: &Trainin
     let grid = ImageGrid::new(5)
         .tiles(tiles)
         .tile_px(112)
-        .col_labels(vec!["original".into(), "noisy xₜ".into(), "actual noise ε".into(), "predicted ε̂".into(), "denoised x̂₀".into()])
+        .col_labels(vec![
+            "original".into(),
+            "noisy xₜ".into(),
+            "actual noise ε".into(),
+            "predicted ε̂".into(),
+            "denoised x̂₀".into(),
+        ])
         .row_labels(ts.iter().map(|t| format!("t = {t}")).collect());
     Figure::new()
         .title("The trained denoiser at work on one training digit")
@@ -163,13 +241,33 @@ pub fn filters_png(path: &Path, model: &Denoiser) -> Result<(u32, u32)> {
 }
 
 /// `preview.png`: [`PREVIEW_COUNT`] digits generated with every DDPM step from the trained model.
-pub fn preview_png(path: &Path, model: &mut dyn NoisePredictor, s: &TrainSettings, progress: bool) -> Result<(u32, u32)> {
+pub fn preview_png(
+    path: &Path,
+    model: &mut dyn NoisePredictor,
+    s: &TrainSettings,
+    progress: bool,
+) -> Result<(u32, u32)> {
     let size = s.data.image_size;
-    let x = ddpm_sample(model, &s.schedule, PREVIEW_COUNT, size, 1, s.training.seed, progress)?;
+    let x = ddpm_sample(
+        model,
+        &s.schedule,
+        PREVIEW_COUNT,
+        size,
+        1,
+        s.training.seed,
+        progress,
+    )?;
     let side = size as u32;
     let px = size * size;
-    let tiles = x.data().chunks_exact(px).map(|v| Tile::new(Picture::gray_model(side, side, v).expect("image-sized")));
-    let weights = if s.training.ema_decay.is_some() { "EMA weights" } else { "final weights" };
+    let tiles = x
+        .data()
+        .chunks_exact(px)
+        .map(|v| Tile::new(Picture::gray_model(side, side, v).expect("image-sized")));
+    let weights = if s.training.ema_decay.is_some() {
+        "EMA weights"
+    } else {
+        "final weights"
+    };
     Figure::new()
         .title(format!("{PREVIEW_COUNT} digits generated from pure noise"))
         .subtitle(format!("{} · DDPM, all {} steps · {weights} · seed {}", describe_run(s), s.schedule.num_train_timesteps, s.training.seed))

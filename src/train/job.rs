@@ -86,25 +86,42 @@ pub fn run(job: &TrainJob) -> Result<Option<Summary>> {
     let started = Instant::now();
     let mut trainer = if job.resume {
         if !job.out.join(checkpoint::CONFIG_FILE).is_file() {
-            return Err(Error::invalid(format!("--resume: no checkpoint in {} (no {})", job.out.display(), checkpoint::CONFIG_FILE)));
+            return Err(Error::invalid(format!(
+                "--resume: no checkpoint in {} (no {})",
+                job.out.display(),
+                checkpoint::CONFIG_FILE
+            )));
         }
         Trainer::resume(&job.out, job.resume_epochs)?
     } else {
         Trainer::new(job.settings.clone())?
     };
     let s = &trainer.settings;
-    let data = load_training_set(job.mnist_dir.as_deref(), &s.data.digits, s.data.image_size, s.data.limit)?;
+    let data = load_training_set(
+        job.mnist_dir.as_deref(),
+        &s.data.digits,
+        s.data.image_size,
+        s.data.limit,
+    )?;
     let header = format!(
         "difflab train: {} U-Net{} on digits {} at {}×{} → {}",
         s.model.arch().name(),
-        if s.training.recipe.is_some() { " (the lab's recipe)" } else { "" },
+        if s.training.recipe.is_some() {
+            " (the lab's recipe)"
+        } else {
+            ""
+        },
         digits_text(&s.data.digits),
         s.data.image_size,
         s.data.image_size,
         job.out.display()
     );
     let mut console = Console::new(header);
-    let obs: &mut dyn Observer = if job.progress { &mut console } else { &mut Silent };
+    let obs: &mut dyn Observer = if job.progress {
+        &mut console
+    } else {
+        &mut Silent
+    };
     trainer.run(&data, &job.out, &job.run, obs)?;
     console.finish();
     let done = trainer.stats.epochs_done >= trainer.settings.training.epochs;
@@ -115,7 +132,8 @@ pub fn run(job: &TrainJob) -> Result<Option<Summary>> {
         write_figures(&trainer, &data, &job.out, job.progress)?;
     }
     let summary = summary(&trainer, started.elapsed().as_secs_f64());
-    let json = serde_json::to_string_pretty(&summary).map_err(|e| Error::invalid(format!("could not encode {SUMMARY_FILE}: {e}")))?;
+    let json = serde_json::to_string_pretty(&summary)
+        .map_err(|e| Error::invalid(format!("could not encode {SUMMARY_FILE}: {e}")))?;
     write_atomic(&job.out.join(SUMMARY_FILE), json.as_bytes())?;
     if job.progress {
         console.line(&format!(
@@ -136,14 +154,30 @@ fn digits_text(d: &[u8]) -> String {
     match d {
         [one] => one.to_string(),
         [first, .., last] if contiguous => format!("{first}-{last}"),
-        _ => d.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(","),
+        _ => d
+            .iter()
+            .map(|v| v.to_string())
+            .collect::<Vec<_>>()
+            .join(","),
     }
 }
 
 fn write_figures(tr: &Trainer, data: &TrainingSet, out: &Path, progress: bool) -> Result<()> {
     let mut model = tr.sampling_model();
-    figures::loss_png(&out.join("loss.png"), &tr.step_losses, &tr.stats.epoch_losses, tr.stats.steps_per_epoch, &tr.settings)?;
-    figures::denoising_png(&out.join("denoising.png"), &mut model, data, tr.schedule(), tr.settings.training.seed)?;
+    figures::loss_png(
+        &out.join("loss.png"),
+        &tr.step_losses,
+        &tr.stats.epoch_losses,
+        tr.stats.steps_per_epoch,
+        &tr.settings,
+    )?;
+    figures::denoising_png(
+        &out.join("denoising.png"),
+        &mut model,
+        data,
+        tr.schedule(),
+        tr.settings.training.seed,
+    )?;
     figures::filters_png(&out.join("filters.png"), &model)?;
     figures::preview_png(&out.join("preview.png"), &mut model, &tr.settings, progress)?;
     Ok(())

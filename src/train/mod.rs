@@ -15,7 +15,9 @@ pub mod settings;
 pub mod trainer;
 
 pub use checkpoint::{load_denoiser, Checkpoint, CheckpointConfig};
-pub use model::{Arch, Denoiser, DenoiserCtx, ModelConfig};
-pub use settings::{DataConfig, LrSchedule, ScheduleConfig, TrainSettings, TrainingConfig, TrainingStats};
-pub use trainer::{EpochReport, Observer, Plan, RunOptions, Silent, StepProgress, Trainer};
 pub use job::{Summary, TrainJob};
+pub use model::{Arch, Denoiser, DenoiserCtx, ModelConfig};
+pub use settings::{
+    DataConfig, LrSchedule, ScheduleConfig, TrainSettings, TrainingConfig, TrainingStats,
+};
+pub use trainer::{EpochReport, Observer, Plan, RunOptions, Silent, StepProgress, Trainer};

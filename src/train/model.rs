@@ -43,8 +43,14 @@ impl ModelConfig {
     /// The default configuration of `arch` for `image_size × image_size` images.
     pub fn new(arch: Arch, image_size: usize) -> Self {
         match arch {
-            Arch::Toy => ModelConfig::Toy(ToyUNetConfig { image_size, ..ToyUNetConfig::default() }),
-            Arch::Lab => ModelConfig::Lab(LabUNetConfig { image_size, ..LabUNetConfig::default() }),
+            Arch::Toy => ModelConfig::Toy(ToyUNetConfig {
+                image_size,
+                ..ToyUNetConfig::default()
+            }),
+            Arch::Lab => ModelConfig::Lab(LabUNetConfig {
+                image_size,
+                ..LabUNetConfig::default()
+            }),
         }
     }
     /// Which architecture.
@@ -71,6 +77,8 @@ impl ModelConfig {
 }
 
 /// A trainable denoiser of either architecture.
+// A few per process, never moved in a loop: the variants' size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Denoiser {
     /// The toy U-Net.
@@ -80,6 +88,8 @@ pub enum Denoiser {
 }
 
 /// The training buffers of a [`Denoiser`] for one batch shape.
+// One per training run, never moved in a loop: the size difference does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum DenoiserCtx {
     /// Buffers of a toy U-Net.
     Toy(ToyUNetCtx),
@@ -119,8 +129,12 @@ impl Denoiser {
     /// the file, the key and the shapes.
     pub fn from_weights(cfg: &ModelConfig, w: &Weights, prefix: &str) -> Result<Self> {
         Ok(match cfg {
-            ModelConfig::Toy(c) => Denoiser::Toy(ToyUNet::from_weights_prefixed(c.clone(), w, prefix)?),
-            ModelConfig::Lab(c) => Denoiser::Lab(LabUNet::from_weights_prefixed(c.clone(), w, prefix)?),
+            ModelConfig::Toy(c) => {
+                Denoiser::Toy(ToyUNet::from_weights_prefixed(c.clone(), w, prefix)?)
+            }
+            ModelConfig::Lab(c) => {
+                Denoiser::Lab(LabUNet::from_weights_prefixed(c.clone(), w, prefix)?)
+            }
         })
     }
 
@@ -188,7 +202,11 @@ impl Denoiser {
     /// The first convolution's 3×3 filters on the image channel `0`, as `[3, 3, cout]`
     /// (row-major), and `cout`.
     pub fn first_filters(&self) -> (Vec<f32>, usize) {
-        let spec = self.param_specs().iter().find(|s| s.name == "enc1.conv1.weight").expect("both U-Nets have enc1.conv1");
+        let spec = self
+            .param_specs()
+            .iter()
+            .find(|s| s.name == "enc1.conv1.weight")
+            .expect("both U-Nets have enc1.conv1");
         let (cin, cout) = (spec.shape[2], spec.shape[3]);
         let w = &self.params()[spec.range.clone()];
         let mut out = Vec::with_capacity(9 * cout);

@@ -11,12 +11,25 @@ use crate::Result;
 
 /// The DDPM scheduler config matching a training schedule (diffusers' defaults otherwise).
 pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
-    DdpmConfig { num_train_timesteps: s.num_train_timesteps, beta_start: s.beta_start, beta_end: s.beta_end, ..DdpmConfig::default() }
+    DdpmConfig {
+        num_train_timesteps: s.num_train_timesteps,
+        beta_start: s.beta_start,
+        beta_end: s.beta_end,
+        ..DdpmConfig::default()
+    }
 }
 
 /// `n` samples of `size × size × channels` (NHWC, model range) after all T reverse steps, in
 /// one batch, seeded by `seed`; a progress bar when `progress`.
-pub fn ddpm_sample(model: &mut dyn NoisePredictor, schedule: &ScheduleConfig, n: usize, size: usize, channels: usize, seed: u64, progress: bool) -> Result<Tensor> {
+pub fn ddpm_sample(
+    model: &mut dyn NoisePredictor,
+    schedule: &ScheduleConfig,
+    n: usize,
+    size: usize,
+    channels: usize,
+    seed: u64,
+    progress: bool,
+) -> Result<Tensor> {
     let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
     let opts = SampleOptions {
         count: n,

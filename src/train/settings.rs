@@ -23,15 +23,28 @@ pub struct ScheduleConfig {
 impl ScheduleConfig {
     /// The lab's schedule with `t` steps: linear 1e-4 … 0.02.
     pub fn linear(t: usize) -> Self {
-        ScheduleConfig { num_train_timesteps: t, beta_schedule: "linear".into(), beta_start: 1e-4, beta_end: 0.02 }
+        ScheduleConfig {
+            num_train_timesteps: t,
+            beta_schedule: "linear".into(),
+            beta_start: 1e-4,
+            beta_end: 0.02,
+        }
     }
     /// The schedule itself.
     pub fn build(&self) -> Result<NoiseSchedule> {
         if self.num_train_timesteps < 2 {
-            return Err(Error::invalid(format!("--timesteps must be at least 2, got {}", self.num_train_timesteps)));
+            return Err(Error::invalid(format!(
+                "--timesteps must be at least 2, got {}",
+                self.num_train_timesteps
+            )));
         }
         let kind = crate::diffusion::BetaSchedule::parse(&self.beta_schedule)?;
-        NoiseSchedule::new(self.num_train_timesteps, kind, self.beta_start, self.beta_end)
+        NoiseSchedule::new(
+            self.num_train_timesteps,
+            kind,
+            self.beta_start,
+            self.beta_end,
+        )
     }
 }
 
@@ -68,7 +81,10 @@ impl LrSchedule {
     pub fn at(&self, lr: f32, step: usize, total: usize) -> f32 {
         match *self {
             LrSchedule::Constant => lr,
-            LrSchedule::Cosine { warmup_steps, final_fraction } => {
+            LrSchedule::Cosine {
+                warmup_steps,
+                final_fraction,
+            } => {
                 if step < warmup_steps {
                     return lr * (step + 1) as f32 / warmup_steps as f32;
                 }
@@ -120,14 +136,32 @@ impl TrainSettings {
     /// seed 42, and for `toy` the EMA and learning-rate schedule chosen by experiment.
     pub fn defaults(arch: Arch) -> Self {
         let (lr_schedule, ema_decay) = match arch {
-            Arch::Toy => (LrSchedule::Cosine { warmup_steps: 100, final_fraction: 0.05 }, Some(0.995)),
+            Arch::Toy => (
+                LrSchedule::Cosine {
+                    warmup_steps: 100,
+                    final_fraction: 0.05,
+                },
+                Some(0.995),
+            ),
             Arch::Lab => (LrSchedule::Constant, Some(0.995)),
         };
         TrainSettings {
             model: ModelConfig::new(arch, 16),
             schedule: ScheduleConfig::linear(200),
-            data: DataConfig { digits: vec![0, 1, 2, 3], image_size: 16, limit: None },
-            training: TrainingConfig { epochs: 8, batch_size: 128, lr: 1e-3, lr_schedule, ema_decay, seed: 42, recipe: None },
+            data: DataConfig {
+                digits: vec![0, 1, 2, 3],
+                image_size: 16,
+                limit: None,
+            },
+            training: TrainingConfig {
+                epochs: 8,
+                batch_size: 128,
+                lr: 1e-3,
+                lr_schedule,
+                ema_decay,
+                seed: 42,
+                recipe: None,
+            },
         }
     }
 
@@ -151,16 +185,23 @@ impl TrainSettings {
             return Err(Error::invalid("--batch-size must be at least 1"));
         }
         if !(t.lr.is_finite() && t.lr > 0.0) {
-            return Err(Error::invalid(format!("--lr must be a positive number, got {}", t.lr)));
+            return Err(Error::invalid(format!(
+                "--lr must be a positive number, got {}",
+                t.lr
+            )));
         }
         if let Some(d) = t.ema_decay {
             if !(0.0..1.0).contains(&d) {
-                return Err(Error::invalid(format!("--ema-decay must lie in [0, 1), got {d}")));
+                return Err(Error::invalid(format!(
+                    "--ema-decay must lie in [0, 1), got {d}"
+                )));
             }
         }
         if let LrSchedule::Cosine { final_fraction, .. } = t.lr_schedule {
             if !(0.0..=1.0).contains(&final_fraction) {
-                return Err(Error::invalid(format!("the cosine schedule's final fraction must lie in [0, 1], got {final_fraction}")));
+                return Err(Error::invalid(format!(
+                    "the cosine schedule's final fraction must lie in [0, 1], got {final_fraction}"
+                )));
             }
         }
         if self.data.image_size != self.model.image_size() {
@@ -171,7 +212,10 @@ impl TrainSettings {
             )));
         }
         if ![16, 28].contains(&self.data.image_size) {
-            return Err(Error::invalid(format!("--size must be 16 or 28, got {}", self.data.image_size)));
+            return Err(Error::invalid(format!(
+                "--size must be 16 or 28, got {}",
+                self.data.image_size
+            )));
         }
         super::data::digit_list(&self.data.digits)?;
         self.schedule.build()?;

@@ -121,12 +121,29 @@ impl Trainer {
     /// A fresh run: weights initialised from the seed.
     pub fn new(settings: TrainSettings) -> Result<Self> {
         settings.validate()?;
-        let model = Denoiser::new(&settings.model, &mut Rng::stream(settings.training.seed, STREAM_INIT))?;
+        let model = Denoiser::new(
+            &settings.model,
+            &mut Rng::stream(settings.training.seed, STREAM_INIT),
+        )?;
         let adam = Adam::new(AdamConfig::adam(settings.training.lr), model.num_params());
-        let ema = settings.training.ema_decay.map(|d| Ema::new(model.params(), d));
+        let ema = settings
+            .training
+            .ema_decay
+            .map(|d| Ema::new(model.params(), d));
         let schedule = settings.schedule.build()?;
-        let stats = TrainingStats { params: model.num_params(), ..TrainingStats::default() };
-        Ok(Trainer { settings, model, adam, ema, stats, step_losses: Vec::new(), schedule })
+        let stats = TrainingStats {
+            params: model.num_params(),
+            ..TrainingStats::default()
+        };
+        Ok(Trainer {
+            settings,
+            model,
+            adam,
+            ema,
+            stats,
+            step_losses: Vec::new(),
+            schedule,
+        })
     }
 
     /// Continue the run saved in `dir`, optionally with a different number of epochs.
@@ -139,12 +156,33 @@ impl Trainer {
         settings.validate()?;
         let stats = ck.config.stats.clone();
         let adam_cfg = AdamConfig::adam(settings.training.lr);
-        let (opt, ema) = checkpoint::load_for_resume(dir, &ck.model, adam_cfg, settings.training.ema_decay, stats.epochs_done)?;
+        let (opt, ema) = checkpoint::load_for_resume(
+            dir,
+            &ck.model,
+            adam_cfg,
+            settings.training.ema_decay,
+            stats.epochs_done,
+        )?;
         if opt.step_losses.len() != stats.steps_done {
-            return Err(Error::file(dir.join(checkpoint::OPTIMIZER_FILE), format!("{} step losses for {} steps done", opt.step_losses.len(), stats.steps_done)));
+            return Err(Error::file(
+                dir.join(checkpoint::OPTIMIZER_FILE),
+                format!(
+                    "{} step losses for {} steps done",
+                    opt.step_losses.len(),
+                    stats.steps_done
+                ),
+            ));
         }
         let schedule = settings.schedule.build()?;
-        Ok(Trainer { settings, model: ck.model, adam: opt.adam, ema, stats, step_losses: opt.step_losses, schedule })
+        Ok(Trainer {
+            settings,
+            model: ck.model,
+            adam: opt.adam,
+            ema,
+            stats,
+            step_losses: opt.step_losses,
+            schedule,
+        })
     }
 
     /// The noise schedule.
@@ -154,45 +192,86 @@ impl Trainer {
 
     /// The checkpoint config describing the current state.
     pub fn checkpoint_config(&self) -> CheckpointConfig {
-        CheckpointConfig { format: checkpoint::FORMAT.into(), version: checkpoint::VERSION, settings: self.settings.clone(), stats: self.stats.clone() }
+        CheckpointConfig {
+            format: checkpoint::FORMAT.into(),
+            version: checkpoint::VERSION,
+            settings: self.settings.clone(),
+            stats: self.stats.clone(),
+        }
     }
 
     /// Write the checkpoint into `dir`.
     pub fn save(&self, dir: &Path) -> Result<()> {
-        checkpoint::save(dir, &self.checkpoint_config(), &self.model, self.ema.as_ref(), &self.adam, &self.step_losses)
+        checkpoint::save(
+            dir,
+            &self.checkpoint_config(),
+            &self.model,
+            self.ema.as_ref(),
+            &self.adam,
+            &self.step_losses,
+        )
     }
 
     /// The model to sample from: a copy with the EMA weights when there is an EMA.
     pub fn sampling_model(&self) -> Denoiser {
         let cfg = self.model.config();
         let mut m = Denoiser::new(&cfg, &mut Rng::seeded(0)).expect("the config was validated");
-        m.params_mut().copy_from_slice(self.ema.as_ref().map_or(self.model.params(), |e| e.weights()));
+        m.params_mut().copy_from_slice(
+            self.ema
+                .as_ref()
+                .map_or(self.model.params(), |e| e.weights()),
+        );
         m
     }
 
     /// Train on `data` until the planned epochs are done, checkpointing into `out` after every
     /// epoch. Returns early (with everything saved) after `opts.stop_after_epoch`.
-    pub fn run(&mut self, data: &TrainingSet, out: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<()> {
+    pub fn run(
+        &mut self,
+        data: &TrainingSet,
+        out: &Path,
+        opts: &RunOptions,
+        obs: &mut dyn Observer,
+    ) -> Result<()> {
         let t = &self.settings.training;
         let (b, size) = (t.batch_size, data.size);
         if data.size != self.settings.data.image_size {
-            return Err(Error::invalid(format!("the data are {0}×{0}, the run expects {1}×{1}", data.size, self.settings.data.image_size)));
+            return Err(Error::invalid(format!(
+                "the data are {0}×{0}, the run expects {1}×{1}",
+                data.size, self.settings.data.image_size
+            )));
         }
         if data.len() < b {
-            return Err(Error::invalid(format!("{} training images are fewer than one batch of {b}: lower --batch-size", data.len())));
+            return Err(Error::invalid(format!(
+                "{} training images are fewer than one batch of {b}: lower --batch-size",
+                data.len()
+            )));
         }
         let spe = data.len() / b;
-        if self.stats.epochs_done > 0 && (self.stats.images != data.len() || self.stats.steps_per_epoch != spe) {
+        if self.stats.epochs_done > 0
+            && (self.stats.images != data.len() || self.stats.steps_per_epoch != spe)
+        {
             return Err(Error::file(
                 out.join(CONFIG_FILE),
-                format!("the checkpoint was trained on {} images, the data now hold {}: cannot resume", self.stats.images, data.len()),
+                format!(
+                    "the checkpoint was trained on {} images, the data now hold {}: cannot resume",
+                    self.stats.images,
+                    data.len()
+                ),
             ));
         }
         self.stats.images = data.len();
         self.stats.steps_per_epoch = spe;
         self.stats.threads = rayon::current_num_threads();
         let (epochs, seed, lr, lr_schedule) = (t.epochs, t.seed, t.lr, t.lr_schedule);
-        let plan = Plan { images: data.len(), params: self.model.num_params(), steps_per_epoch: spe, epochs, steps_done: self.stats.steps_done, batch_size: b };
+        let plan = Plan {
+            images: data.len(),
+            params: self.model.num_params(),
+            steps_per_epoch: spe,
+            epochs,
+            steps_done: self.stats.steps_done,
+            batch_size: b,
+        };
         obs.start(&plan);
         if self.stats.epochs_done >= epochs {
             return Ok(());
@@ -200,7 +279,11 @@ impl Trainer {
 
         let px = size * size * self.settings.model.in_channels();
         let mut ctx: DenoiserCtx = self.model.train_ctx(b, size, size)?;
-        let (mut x0, mut noise, mut xt) = (vec![0.0f32; b * px], vec![0.0f32; b * px], vec![0.0f32; b * px]);
+        let (mut x0, mut noise, mut xt) = (
+            vec![0.0f32; b * px],
+            vec![0.0f32; b * px],
+            vec![0.0f32; b * px],
+        );
         let (mut ts, mut tf) = (vec![0usize; b], vec![0.0f32; b]);
         let total = spe * epochs;
         let started = Instant::now();
@@ -228,7 +311,10 @@ impl Trainer {
                 self.model.forward(&mut ctx, &xt, &tf);
                 let loss = self.model.loss_backward(&mut ctx, &noise);
                 if !loss.is_finite() {
-                    return Err(Error::invalid(format!("the loss became {loss} at step {}: lower --lr", step + 1)));
+                    return Err(Error::invalid(format!(
+                        "the loss became {loss} at step {}: lower --lr",
+                        step + 1
+                    )));
                 }
                 self.adam.cfg.lr = lr_schedule.at(lr, step, total);
                 self.adam.step(self.model.params_mut(), ctx.grads());
@@ -254,7 +340,8 @@ impl Trainer {
                     step: self.stats.steps_done,
                     loss,
                     running_loss: (sum / (k + 1) as f64) as f32,
-                    images_per_second: ((self.stats.steps_done - steps_before) * b) as f64 / el.max(1e-9),
+                    images_per_second: ((self.stats.steps_done - steps_before) * b) as f64
+                        / el.max(1e-9),
                 });
             }
             let mean = (sum / spe as f64) as f32;
@@ -262,9 +349,15 @@ impl Trainer {
             self.stats.epochs_done = epoch + 1;
             let el = started.elapsed().as_secs_f64();
             self.stats.train_seconds = seconds_before + el;
-            self.stats.images_per_second = (self.stats.steps_done * b) as f64 / self.stats.train_seconds.max(1e-9);
+            self.stats.images_per_second =
+                (self.stats.steps_done * b) as f64 / self.stats.train_seconds.max(1e-9);
             self.save(out)?;
-            obs.epoch(&EpochReport { epoch: epoch + 1, epochs, mean_loss: mean, elapsed: el });
+            obs.epoch(&EpochReport {
+                epoch: epoch + 1,
+                epochs,
+                mean_loss: mean,
+                elapsed: el,
+            });
             if opts.stop_after_epoch == Some(epoch + 1) {
                 break;
             }

@@ -9,10 +9,12 @@
 //! retrains, and replaces it.
 
 use super::{
-    load_digits, train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainReport,
+    load_digits, train_classifier, Classifier, ClassifierConfig, LabeledDigits, TrainOptions,
+    TrainReport,
 };
 use crate::data::{default_cache_dir, Split};
 use crate::nn::Weights;
+use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -27,6 +29,11 @@ pub const VERSION: u32 = 1;
 pub struct ClassifierInfo {
     /// Accuracy on the 10,000 MNIST test digits at the classifier's size.
     pub test_accuracy: f64,
+    /// Share of the test digits it recognises (top probability ≥ [`super::CONFIDENCE`]).
+    pub test_recognised: f64,
+    /// Share of 1,000 pure-noise images (what an untrained denoiser makes) it "recognises":
+    /// should be near 0.
+    pub noise_recognised: f64,
     /// The recipe it was trained with.
     pub options: TrainOptions,
     /// What the training did (images, steps, loss, seconds).
@@ -122,15 +129,35 @@ pub fn train_and_test(
     let train = load_digits(Split::Train, size, mnist_dir)?;
     let test = load_digits(Split::Test, size, mnist_dir)?;
     let (model, report) = train_classifier(&cfg, &train, opts)?;
-    let test_accuracy = model.classify(&test.images)?.accuracy(&test.labels);
-    Ok((
-        model,
-        ClassifierInfo {
-            test_accuracy,
-            options: opts.clone(),
+    let info = ClassifierInfo::measure(&model, &test, opts, report)?;
+    Ok((model, info))
+}
+
+impl ClassifierInfo {
+    /// Measure `model` on the MNIST `test` digits and on 1,000 pure-noise images
+    /// (`(clamp(z, −1, 1) + 1)/2` for z ~ N(0, 1), seed 0: a sampler's output from a model that
+    /// learned nothing), and record how it was trained.
+    pub fn measure(
+        model: &Classifier,
+        test: &LabeledDigits,
+        options: &TrainOptions,
+        report: TrainReport,
+    ) -> Result<Self> {
+        let c = model.classify(&test.images)?;
+        let s = model.image_size();
+        let noise: Vec<f32> = Rng::seeded(0)
+            .normal_vec(1000 * s * s)
+            .iter()
+            .map(|z| (z.clamp(-1.0, 1.0) + 1.0) * 0.5)
+            .collect();
+        Ok(ClassifierInfo {
+            test_accuracy: c.accuracy(&test.labels),
+            test_recognised: c.recognised_share(),
+            noise_recognised: model.classify(&noise)?.recognised_share(),
+            options: options.clone(),
             report,
-        },
-    ))
+        })
+    }
 }
 
 /// The classifier for `size × size` digits: read from `path` (default [`default_cache_path`])

@@ -12,11 +12,13 @@
 //! 71,754 parameters, at 28×28 206,922. Parameters live in one flat buffer in [`PARAM_NAMES`]
 //! order, conv weights HWIO `[3, 3, cin, cout]`, linear weights `[in, out]`; training goes
 //! through a [`ClassifierCtx`] that owns the activations and gradients of one batch size.
-//! Training, the cache and the data are in [`train`], [`cache`] and [`digits`].
+//! Training, the synthetic non-digits it learns to doubt, the cache and the data are in
+//! [`train`], [`outliers`], [`cache`] and [`digits`].
 
 pub mod cache;
 mod ctx;
 pub mod digits;
+pub mod outliers;
 pub mod train;
 
 pub use cache::{
@@ -100,6 +102,10 @@ impl ClassifierConfig {
         ]
     }
 }
+
+/// A digit counts as recognised when the classifier gives its top class at least this
+/// probability.
+pub const CONFIDENCE: f32 = 0.9;
 
 /// Names of the parameter tensors, in the order of the flat buffer.
 pub const PARAM_NAMES: [&str; 8] = [
@@ -304,6 +310,15 @@ impl Classification {
             .chunks_exact(self.classes)
             .map(|r| r.iter().fold(0.0f32, |a, &v| a.max(v)))
             .collect()
+    }
+    /// The share of images whose top class probability is at least [`CONFIDENCE`].
+    pub fn recognised_share(&self) -> f64 {
+        let n = self
+            .top_probs()
+            .iter()
+            .filter(|&&p| p >= CONFIDENCE)
+            .count();
+        n as f64 / self.len().max(1) as f64
     }
     /// The share of images whose predicted class equals `labels[i]`.
     pub fn accuracy(&self, labels: &[u8]) -> f64 {

@@ -1,8 +1,14 @@
 //! Training the classifier: softmax cross-entropy, Adam with a cosine learning-rate decay,
-//! light random shifts of the digits, a progress bar, and the test accuracy at the end.
+//! light random shifts of the digits, synthetic non-digits with a uniform target (see
+//! [`super::outliers`]), and a progress bar.
+//!
+//! A batch holds `batch_size` digits followed by `k = round(outlier_fraction · batch_size)`
+//! non-digits; the loss is the mean over all rows of the digits' cross-entropy and the
+//! non-digits' cross-entropy against the uniform distribution.
 
+use super::outliers::synth_outlier;
 use super::{Classifier, ClassifierConfig, ClassifierCtx, LabeledDigits};
-use crate::nn::cross_entropy::softmax_cross_entropy;
+use crate::nn::cross_entropy::{softmax_cross_entropy, softmax_cross_entropy_uniform};
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
@@ -21,6 +27,8 @@ pub struct TrainOptions {
     /// Each training image is shifted by a random whole number of pixels in
     /// `−max_shift ..= max_shift` along each axis (zero fill) every time it is seen.
     pub max_shift: usize,
+    /// Synthetic non-digits added to each batch, as a fraction of the batch size (0 = none).
+    pub outlier_fraction: f32,
     /// Train on only the first `limit` training images (tests, quick runs).
     pub limit: Option<usize>,
     /// Fixes the initial weights, the order of the images and the shifts.
@@ -30,14 +38,16 @@ pub struct TrainOptions {
 }
 
 impl TrainOptions {
-    /// difflab's recipe for `size × size` digits: 3 epochs of batch 64, Adam at 3e-3 (cosine
-    /// decay), shifts of ±1 px at 16×16 and ±2 px at 28×28, seed 0, with a progress bar.
+    /// difflab's recipe for `size × size` digits: 3 epochs of batch 64 (plus 8 non-digits),
+    /// Adam at 3e-3 (cosine decay), shifts of ±1 px at 16×16 and ±2 px at 28×28, seed 0, with a
+    /// progress bar.
     pub fn for_size(size: usize) -> Self {
         TrainOptions {
             epochs: 3,
             batch_size: 64,
             lr: 3e-3,
             max_shift: if size >= 24 { 2 } else { 1 },
+            outlier_fraction: 0.125,
             limit: None,
             seed: 0,
             progress: true,
@@ -54,7 +64,7 @@ pub struct TrainReport {
     pub epochs: usize,
     /// Adam steps taken.
     pub steps: usize,
-    /// Mean loss over the last epoch.
+    /// Mean loss of the digits (cross-entropy against their labels) over the last epoch.
     pub final_loss: f32,
     /// Wall time of the training loop in seconds (not counting data loading or the test pass).
     pub train_seconds: f64,
@@ -100,6 +110,12 @@ pub fn train_classifier(
             data.size
         )));
     }
+    if !(0.0..=4.0).contains(&opts.outlier_fraction) {
+        return Err(Error::invalid(format!(
+            "the outlier fraction must lie in [0, 4], got {}",
+            opts.outlier_fraction
+        )));
+    }
     if opts.epochs == 0 || opts.batch_size == 0 || !(opts.lr.is_finite() && opts.lr > 0.0) {
         return Err(Error::invalid(format!(
             "classifier training needs epochs, batch size and learning rate above 0 (got {}, {}, {})",
@@ -113,7 +129,8 @@ pub fn train_classifier(
     let mut rng = Rng::seeded(opts.seed);
     let mut model = Classifier::new(cfg.clone(), &mut rng)?;
     let batch = opts.batch_size.min(n);
-    let mut ctx = ClassifierCtx::new(cfg, batch, true);
+    let k = (opts.outlier_fraction * batch as f32).round() as usize;
+    let mut ctx = ClassifierCtx::new(cfg, batch + k, true);
     let mut adam = Adam::new(AdamConfig::adam(opts.lr), model.num_params());
     let steps_per_epoch = n.div_ceil(batch);
     let total = steps_per_epoch * opts.epochs;
@@ -131,8 +148,17 @@ pub fn train_classifier(
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for chunk in order.chunks(batch) {
             let len = chunk.len();
-            let input = ctx.input_mut(len);
-            for ((dst, &i), l) in input.chunks_exact_mut(px).zip(chunk).zip(labels.iter_mut()) {
+            let rows = len + k;
+            let input = ctx.input_mut(rows);
+            let (digits, outliers) = input.split_at_mut(len * px);
+            for out in outliers.chunks_exact_mut(px) {
+                synth_outlier(&mut erng, s, out);
+            }
+            for ((dst, &i), l) in digits
+                .chunks_exact_mut(px)
+                .zip(chunk)
+                .zip(labels.iter_mut())
+            {
                 let (dy, dx) = if r > 0 {
                     (
                         erng.below(2 * r as usize + 1) as isize - r,
@@ -144,20 +170,24 @@ pub fn train_classifier(
                 shifted(data.image(i), s, dy, dx, dst);
                 *l = data.labels[i] as usize;
             }
-            ctx.forward(&model, len);
-            let logits = ctx.logits(len).to_vec();
-            let loss = softmax_cross_entropy(
-                &logits,
-                &labels[..len],
-                cfg.classes,
-                Some(ctx.dlogits_mut(len)),
-            );
-            if !loss.is_finite() {
+            ctx.forward(&model, rows);
+            let c = cfg.classes;
+            let logits = ctx.logits(rows).to_vec();
+            let dlogits = ctx.dlogits_mut(rows);
+            let (d_digits, d_outliers) = dlogits.split_at_mut(len * c);
+            let loss = softmax_cross_entropy(&logits[..len * c], &labels[..len], c, Some(d_digits));
+            let loss_out =
+                softmax_cross_entropy_uniform(&logits[len * c..], c, Some(&mut *d_outliers));
+            // Each kernel averages over its own rows; weight them into one mean over all rows.
+            let (wd, wo) = (len as f32 / rows as f32, k as f32 / rows as f32);
+            d_digits.iter_mut().for_each(|g| *g *= wd);
+            d_outliers.iter_mut().for_each(|g| *g *= wo);
+            if !(loss.is_finite() && loss_out.is_finite()) {
                 return Err(Error::invalid(format!(
-                    "classifier training diverged at step {step} (loss {loss})"
+                    "classifier training diverged at step {step} (loss {loss}, non-digit loss {loss_out})"
                 )));
             }
-            ctx.backward(&model, len);
+            ctx.backward(&model, rows);
             adam.cfg.lr = lr_at(opts.lr, step, total);
             adam.step(model.params_mut(), ctx.grads());
             loss_sum += loss as f64 * len as f64;

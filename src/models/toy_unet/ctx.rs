@@ -1,8 +1,12 @@
 //! The toy U-Net's context (every activation and gradient buffer for one batch shape, allocated
 //! once) and its explicit forward and backward passes.
 
+use super::norm::{shift_norm_act_backward, shift_norm_act_forward, NormAct, NormScratch};
+use super::upconv::{UpConcatConv, UpConvBufs};
 use super::{check_size, LayerIdx, Layout, ToyAct, ToyNorm, ToyUNet, ToyUNetConfig, LAYERS};
-use crate::nn::conv::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
+use crate::nn::conv::{
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+};
 use crate::nn::ops::*;
 use crate::nn::workspace::Workspace;
 use crate::{Error, Result};
@@ -54,13 +58,15 @@ pub struct ToyUNetCtx {
     am1: Vec<u8>,
     p2: Vec<f32>,
     am2: Vec<u8>,
-    cat2: Vec<f32>,
-    cat1: Vec<f32>,
+    /// Scratch of the decoders' first convolutions (dec2, dec1).
+    up2: UpConvBufs,
+    up1: UpConvBufs,
     out: Vec<f32>,
     dp1: Vec<f32>,
     dp2: Vec<f32>,
-    dcat2: Vec<f32>,
-    dcat1: Vec<f32>,
+    /// Gradients of the skip connections from the decoders (skip2, skip1).
+    dskip2: Vec<f32>,
+    dskip1: Vec<f32>,
     dshift: Vec<f32>,
     dtemb: Vec<f32>,
     dtemb_part: Vec<f32>,
@@ -68,6 +74,7 @@ pub struct ToyUNetCtx {
     dt1: Vec<f32>,
     dtpre1: Vec<f32>,
     ws: Workspace,
+    norm_ws: NormScratch,
 }
 
 /// True when a layer keeps its pre-activation (GroupNorm or SiLU need it in the backward pass).
@@ -76,7 +83,15 @@ fn needs_pre(cfg: &ToyUNetConfig) -> bool {
 }
 
 impl ToyUNetCtx {
-    pub(super) fn new(cfg: &ToyUNetConfig, layout: &Layout, nparams: usize, n: usize, h: usize, w: usize, train: bool) -> Result<Self> {
+    pub(super) fn new(
+        cfg: &ToyUNetConfig,
+        layout: &Layout,
+        nparams: usize,
+        n: usize,
+        h: usize,
+        w: usize,
+        train: bool,
+    ) -> Result<Self> {
         check_size(h, w)?;
         if n == 0 {
             return Err(Error::invalid("toy U-Net: batch size must be at least 1"));
@@ -86,7 +101,11 @@ impl ToyUNetCtx {
         let px = [n * h * w, n * (h / 2) * (w / 2), n * (h / 4) * (w / 4)];
         let g = |len: usize| if train { vec![0.0f32; len] } else { Vec::new() };
         let pre = needs_pre(cfg);
-        let groups = if cfg.norm == ToyNorm::Group { cfg.groups } else { 0 };
+        let groups = if cfg.norm == ToyNorm::Group {
+            cfg.groups
+        } else {
+            0
+        };
         let layers = layout
             .layers
             .iter()
@@ -97,7 +116,11 @@ impl ToyUNetCtx {
                     post: vec![0.0; len],
                     mean: vec![0.0; n * groups],
                     rstd: vec![0.0; n * groups],
-                    shift: if l.proj.is_some() { vec![0.0; n * l.cout] } else { Vec::new() },
+                    shift: if l.proj.is_some() {
+                        vec![0.0; n * l.cout]
+                    } else {
+                        Vec::new()
+                    },
                     dpost: g(len),
                     dpre: if pre { g(len) } else { Vec::new() },
                 }
@@ -121,13 +144,13 @@ impl ToyUNetCtx {
             am1: vec![0; px[1] * c0],
             p2: vec![0.0; px[2] * c1],
             am2: vec![0; px[2] * c1],
-            cat2: vec![0.0; px[1] * (c2 + c1)],
-            cat1: vec![0.0; px[0] * (c1 + c0)],
+            up2: up_conv(cfg, 6).bufs(n, h / 4, w / 4, train),
+            up1: up_conv(cfg, 8).bufs(n, h / 2, w / 2, train),
             out: vec![0.0; px[0] * ci],
             dp1: g(px[1] * c0),
             dp2: g(px[2] * c1),
-            dcat2: g(px[1] * (c2 + c1)),
-            dcat1: g(px[0] * (c1 + c0)),
+            dskip2: g(px[1] * c1),
+            dskip1: g(px[0] * c0),
             dshift: g(n * c0.max(c1).max(c2)),
             dtemb: g(n * th),
             dtemb_part: g(n * th),
@@ -135,6 +158,7 @@ impl ToyUNetCtx {
             dt1: g(n * th),
             dtpre1: g(n * th),
             ws: Workspace::new(),
+            norm_ws: NormScratch::default(),
         })
     }
 
@@ -149,34 +173,75 @@ impl ToyUNetCtx {
     }
 }
 
+/// What a layer's convolution reads.
+enum Input<'a> {
+    /// One tensor at the layer's resolution.
+    Plain(&'a [f32]),
+    /// A decoder's `concat[up2(u), skip]`, with its scratch.
+    UpConcat(&'a [f32], &'a [f32], &'a mut UpConvBufs),
+}
+
+/// The decoder convolution of layer `i` (6: dec2.conv1, 8: dec1.conv1).
+fn up_conv(cfg: &ToyUNetConfig, i: usize) -> UpConcatConv {
+    let [c0, c1, c2] = cfg.channels;
+    match i {
+        6 => UpConcatConv {
+            cu: c2,
+            cs: c1,
+            cout: c1,
+        },
+        8 => UpConcatConv {
+            cu: c1,
+            cs: c0,
+            cout: c0,
+        },
+        _ => unreachable!("only dec2.conv1 and dec1.conv1 read a concatenation"),
+    }
+}
+
+/// `dst += src`, elementwise.
+fn add_into(dst: &mut [f32], src: &[f32]) {
+    dst.par_chunks_mut(1 << 14)
+        .zip(src.par_chunks(1 << 14))
+        .for_each(|(d, s)| {
+            for (a, &v) in d.iter_mut().zip(s) {
+                *a += v;
+            }
+        });
+}
+
 fn conv3(cin: usize, cout: usize) -> Conv2d {
     Conv2d::new(cin, cout, 3, 1, Padding::same(3))
 }
 
 /// `y[b, p, c] += shift[b, c]` over the `hw` pixels of each sample, then `max(·, 0)` if `relu`.
 fn add_shift(y: &mut [f32], shift: &[f32], hw: usize, c: usize, relu: bool) {
-    y.par_chunks_mut(hw * c).zip(shift.par_chunks(c)).for_each(|(y, s)| {
-        for row in y.chunks_exact_mut(c) {
-            for (v, &sv) in row.iter_mut().zip(s) {
-                *v += sv;
-                if relu && *v < 0.0 {
-                    *v = 0.0;
+    y.par_chunks_mut(hw * c)
+        .zip(shift.par_chunks(c))
+        .for_each(|(y, s)| {
+            for row in y.chunks_exact_mut(c) {
+                for (v, &sv) in row.iter_mut().zip(s) {
+                    *v += sv;
+                    if relu && *v < 0.0 {
+                        *v = 0.0;
+                    }
                 }
             }
-        }
-    });
+        });
 }
 
 /// `out[b, c] = Σ_p d[b, p, c]`: the gradient of a shift broadcast over `hw` pixels.
 fn sum_pixels(d: &[f32], hw: usize, c: usize, out: &mut [f32]) {
-    out.par_chunks_mut(c).zip(d.par_chunks(hw * c)).for_each(|(o, d)| {
-        o.fill(0.0);
-        for row in d.chunks_exact(c) {
-            for (a, &v) in o.iter_mut().zip(row) {
-                *a += v;
+    out.par_chunks_mut(c)
+        .zip(d.par_chunks(hw * c))
+        .for_each(|(o, d)| {
+            o.fill(0.0);
+            for row in d.chunks_exact(c) {
+                for (a, &v) in o.iter_mut().zip(row) {
+                    *a += v;
+                }
             }
-        }
-    });
+        });
 }
 
 impl ToyUNet {
@@ -188,18 +253,49 @@ impl ToyUNet {
     /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
     /// keeping in `ctx` what the backward pass needs. Panics if the sizes do not match `ctx`.
     pub fn forward<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        let ToyUNetConfig { in_channels: ci, time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let ToyUNetConfig {
+            in_channels: ci,
+            time_embed_dim: te,
+            time_hidden: th,
+            channels: [c0, c1, _],
+            ..
+        } = self.cfg;
         let (n, h, w) = (ctx.n, ctx.h, ctx.w);
-        let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
-        assert_eq!(x.len(), n * h * w * ci, "toy U-Net forward: x is not [{n}, {h}, {w}, {ci}]");
-        assert_eq!(t.len(), n, "toy U-Net forward: {} timesteps for {n} images", t.len());
+        let (h2, w2) = (h / 2, w / 2);
+        assert_eq!(
+            x.len(),
+            n * h * w * ci,
+            "toy U-Net forward: x is not [{n}, {h}, {w}, {ci}]"
+        );
+        assert_eq!(
+            t.len(),
+            n,
+            "toy U-Net forward: {} timesteps for {n} images",
+            t.len()
+        );
         let lay = &self.layout;
         let c = ctx;
 
         timestep_embedding(t, te, 10000.0, false, 1.0, &mut c.sinus);
-        linear_forward(&c.sinus, n, te, self.p(lay.t1_w), Some(self.p(lay.t1_b)), th, &mut c.tpre1);
+        linear_forward(
+            &c.sinus,
+            n,
+            te,
+            self.p(lay.t1_w),
+            Some(self.p(lay.t1_b)),
+            th,
+            &mut c.tpre1,
+        );
         silu_forward(&c.tpre1, &mut c.t1);
-        linear_forward(&c.t1, n, th, self.p(lay.t2_w), Some(self.p(lay.t2_b)), th, &mut c.tpre2);
+        linear_forward(
+            &c.t1,
+            n,
+            th,
+            self.p(lay.t2_w),
+            Some(self.p(lay.t2_b)),
+            th,
+            &mut c.tpre2,
+        );
         silu_forward(&c.tpre2, &mut c.temb);
 
         if c.train {
@@ -207,71 +303,144 @@ impl ToyUNet {
         }
         for i in 0..LAYERS {
             let (before, rest) = c.layers.split_at_mut(i);
-            let input: &[f32] = match i {
-                0 if c.train => &c.img,
-                0 => x,
-                2 => &c.p1,
-                4 => &c.p2,
-                6 => &c.cat2,
-                8 => &c.cat1,
-                _ => &before[i - 1].post,
+            let input = match i {
+                0 if c.train => Input::Plain(&c.img),
+                0 => Input::Plain(x),
+                2 => Input::Plain(&c.p1),
+                4 => Input::Plain(&c.p2),
+                6 => Input::UpConcat(&before[5].post, &before[3].post, &mut c.up2),
+                8 => Input::UpConcat(&before[7].post, &before[1].post, &mut c.up1),
+                _ => Input::Plain(&before[i - 1].post),
             };
             let (hh, ww) = Self::hw_at(h, w, lay.layers[i].level);
-            self.layer_forward(&lay.layers[i], &mut rest[0], input, n, hh, ww, &c.temb, &mut c.ws);
+            self.layer_forward(
+                i,
+                &mut rest[0],
+                input,
+                n,
+                hh,
+                ww,
+                &c.temb,
+                &mut c.ws,
+                &mut c.norm_ws,
+            );
             let post = &rest[0].post;
             match i {
-                1 => {
-                    max_pool2_forward(post, n, h, w, c0, &mut c.p1, &mut c.am1);
-                    copy_into_channels(post, n * h * w, c0, &mut c.cat1, c1 + c0, c1);
-                }
-                3 => {
-                    max_pool2_forward(post, n, h2, w2, c1, &mut c.p2, &mut c.am2);
-                    copy_into_channels(post, n * h2 * w2, c1, &mut c.cat2, c2 + c1, c2);
-                }
-                5 => upsample_nearest2_forward_into(post, n, h4, w4, c2, &mut c.cat2, c2 + c1, 0),
-                7 => upsample_nearest2_forward_into(post, n, h2, w2, c1, &mut c.cat1, c1 + c0, 0),
+                1 => max_pool2_forward(post, n, h, w, c0, &mut c.p1, &mut c.am1),
+                3 => max_pool2_forward(post, n, h2, w2, c1, &mut c.p2, &mut c.am2),
                 _ => {}
             }
         }
         let out_conv = conv3(c0, ci);
         let last = &c.layers[LAYERS - 1].post;
-        conv2d_forward(&out_conv, last, n, h, w, self.p(lay.out_w), Some(self.p(lay.out_b)), Act::None, &mut c.out, &mut c.ws);
+        conv2d_forward(
+            &out_conv,
+            last,
+            n,
+            h,
+            w,
+            self.p(lay.out_w),
+            Some(self.p(lay.out_b)),
+            Act::None,
+            &mut c.out,
+            &mut c.ws,
+        );
         &c.out
     }
 
     /// One layer: `post = act(norm(conv(input) + shift))`.
     #[allow(clippy::too_many_arguments)]
-    fn layer_forward(&self, l: &LayerIdx, b: &mut LayerBufs, input: &[f32], n: usize, h: usize, w: usize, temb: &[f32], ws: &mut Workspace) {
+    fn layer_forward(
+        &self,
+        i: usize,
+        b: &mut LayerBufs,
+        input: Input,
+        n: usize,
+        h: usize,
+        w: usize,
+        temb: &[f32],
+        ws: &mut Workspace,
+        nws: &mut NormScratch,
+    ) {
         let cfg = &self.cfg;
+        let l = &self.layout.layers[i];
         let pre = needs_pre(cfg);
         let relu_in_place = !pre && cfg.act == ToyAct::Relu;
         let fused = relu_in_place && l.proj.is_none();
         let dst = if pre { &mut b.pre } else { &mut b.post };
         let act = if fused { Act::Relu } else { Act::None };
-        conv2d_forward(&conv3(l.cin, l.cout), input, n, h, w, self.p(l.weight), Some(self.p(l.bias)), act, dst, ws);
+        let (weight, bias) = (self.p(l.weight), self.p(l.bias));
+        match input {
+            Input::Plain(x) => conv2d_forward(
+                &conv3(l.cin, l.cout),
+                x,
+                n,
+                h,
+                w,
+                weight,
+                Some(bias),
+                act,
+                dst,
+                ws,
+            ),
+            Input::UpConcat(u, skip, bufs) => {
+                up_conv(cfg, i).forward(u, skip, n, h / 2, w / 2, weight, bias, dst, bufs, ws);
+                if fused {
+                    relu_forward_inplace(dst);
+                }
+            }
+        }
         if let Some(p) = l.proj {
-            linear_forward(temb, n, cfg.time_hidden, self.p(p), None, l.cout, &mut b.shift);
-            add_shift(dst, &b.shift, h * w, l.cout, relu_in_place);
+            linear_forward(
+                temb,
+                n,
+                cfg.time_hidden,
+                self.p(p),
+                None,
+                l.cout,
+                &mut b.shift,
+            );
         }
         let hw = h * w;
-        match (cfg.norm, cfg.act, l.norm) {
-            (ToyNorm::Group, ToyAct::Silu, Some((g, be))) => {
-                group_norm_silu_forward(&b.pre, n, hw, l.cout, cfg.groups, GN_EPS, self.p(g), self.p(be), &mut b.post, &mut b.mean, &mut b.rstd)
+        match (cfg.norm, l.norm) {
+            (ToyNorm::Group, Some((g, be))) => {
+                let shift = l.proj.map(|_| &b.shift[..]);
+                let dims = (n, hw, l.cout, cfg.groups);
+                let (gamma, beta) = (self.p(g), self.p(be));
+                shift_norm_act_forward(
+                    &mut b.pre,
+                    shift,
+                    dims,
+                    GN_EPS,
+                    gamma,
+                    beta,
+                    norm_act(cfg.act),
+                    &mut b.post,
+                    &mut b.mean,
+                    &mut b.rstd,
+                    nws,
+                );
             }
-            (ToyNorm::Group, ToyAct::Relu, Some((g, be))) => {
-                group_norm_forward(&b.pre, n, hw, l.cout, cfg.groups, GN_EPS, self.p(g), self.p(be), &mut b.post, &mut b.mean, &mut b.rstd);
-                relu_forward_inplace(&mut b.post);
+            (ToyNorm::None, _) => {
+                if l.proj.is_some() {
+                    let dst = if pre { &mut b.pre } else { &mut b.post };
+                    add_shift(dst, &b.shift, hw, l.cout, relu_in_place);
+                }
+                if cfg.act == ToyAct::Silu {
+                    silu_forward(&b.pre, &mut b.post);
+                }
             }
-            (ToyNorm::None, ToyAct::Silu, _) => silu_forward(&b.pre, &mut b.post),
-            (ToyNorm::None, ToyAct::Relu, _) => {}
-            (ToyNorm::Group, _, None) => unreachable!("GroupNorm layers have norm parameters"),
+            (ToyNorm::Group, None) => unreachable!("GroupNorm layers have norm parameters"),
         }
     }
 
     /// The MSE loss of the last forward output against `target` (the noise), and the backward
     /// pass of that loss: fills `ctx.grads`. Returns the loss.
     pub fn loss_backward(&self, ctx: &mut ToyUNetCtx, target: &[f32]) -> f32 {
-        assert!(ctx.train, "toy U-Net: loss_backward needs a training context");
+        assert!(
+            ctx.train,
+            "toy U-Net: loss_backward needs a training context"
+        );
         let loss = mse_loss_and_grad(&ctx.out, target, &mut ctx.dout);
         self.backward_ctx(ctx);
         loss
@@ -286,18 +455,42 @@ impl ToyUNet {
     }
 
     fn backward_ctx(&self, c: &mut ToyUNetCtx) {
-        let ToyUNetConfig { time_embed_dim: te, time_hidden: th, channels: [c0, c1, c2], .. } = self.cfg;
+        let ToyUNetConfig {
+            time_embed_dim: te,
+            time_hidden: th,
+            channels: [c0, c1, _],
+            ..
+        } = self.cfg;
         let (n, h, w) = (c.n, c.h, c.w);
-        let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
+        let (h2, w2) = (h / 2, w / 2);
         let lay = &self.layout;
         let range = |i: usize| self.specs[i].range.clone();
 
         let out_conv = conv3(c0, self.cfg.in_channels);
         {
             let (gw, gb) = split2(&mut c.grads, &range(lay.out_w), &range(lay.out_b));
-            conv2d_backward_weight(&out_conv, &c.layers[LAYERS - 1].post, &c.dout, n, h, w, gw, Some(gb), &mut c.ws);
+            conv2d_backward_weight(
+                &out_conv,
+                &c.layers[LAYERS - 1].post,
+                &c.dout,
+                n,
+                h,
+                w,
+                gw,
+                Some(gb),
+                &mut c.ws,
+            );
         }
-        conv2d_backward_input(&out_conv, &c.dout, n, h, w, self.p(lay.out_w), &mut c.layers[LAYERS - 1].dpost, &mut c.ws);
+        conv2d_backward_input(
+            &out_conv,
+            &c.dout,
+            n,
+            h,
+            w,
+            self.p(lay.out_w),
+            &mut c.layers[LAYERS - 1].dpost,
+            &mut c.ws,
+        );
         c.dtemb.fill(0.0);
 
         for i in (0..LAYERS).rev() {
@@ -305,25 +498,64 @@ impl ToyUNet {
             let (hh, ww) = Self::hw_at(h, w, l.level);
             let (before, rest) = c.layers.split_at_mut(i);
             let b = &mut rest[0];
-            self.act_norm_backward(l, b, n, hh * ww, &mut c.grads);
-            let d: &[f32] = if needs_pre(&self.cfg) { &b.dpre } else { &b.dpost };
+            let ds = &mut c.dshift[..n * l.cout];
+            self.act_norm_backward(l, b, n, hh * ww, &mut c.grads, ds, &mut c.norm_ws);
+            let d: &[f32] = if needs_pre(&self.cfg) {
+                &b.dpre
+            } else {
+                &b.dpost
+            };
             if let Some(p) = l.proj {
-                let ds = &mut c.dshift[..n * l.cout];
-                sum_pixels(d, hh * ww, l.cout, ds);
-                linear_backward(&c.temb, ds, n, th, l.cout, self.p(p), Some(&mut c.dtemb_part), &mut c.grads[range(p)], None);
+                if self.cfg.norm == ToyNorm::None {
+                    sum_pixels(d, hh * ww, l.cout, ds);
+                }
+                linear_backward(
+                    &c.temb,
+                    ds,
+                    n,
+                    th,
+                    l.cout,
+                    self.p(p),
+                    Some(&mut c.dtemb_part),
+                    &mut c.grads[range(p)],
+                    None,
+                );
                 for (a, &v) in c.dtemb.iter_mut().zip(&c.dtemb_part) {
                     *a += v;
                 }
+            }
+            let conv = conv3(l.cin, l.cout);
+            if i == 6 || i == 8 {
+                // The decoder's first convolution reads the layer below (up-sampled) and a skip.
+                let (bufs, dskip, skip) = if i == 6 {
+                    (&mut c.up2, &mut c.dskip2, 3)
+                } else {
+                    (&mut c.up1, &mut c.dskip1, 1)
+                };
+                let (lo, hi) = before.split_at_mut(i - 1);
+                let below = &mut hi[0];
+                let (gw, gb) = split2(&mut c.grads, &range(l.weight), &range(l.bias));
+                let dims = (n, hh / 2, ww / 2);
+                up_conv(&self.cfg, i).backward(
+                    &below.post,
+                    &lo[skip].post,
+                    d,
+                    dims,
+                    gw,
+                    gb,
+                    &mut below.dpost,
+                    dskip,
+                    bufs,
+                    &mut c.ws,
+                );
+                continue;
             }
             let input: &[f32] = match i {
                 0 => &c.img,
                 2 => &c.p1,
                 4 => &c.p2,
-                6 => &c.cat2,
-                8 => &c.cat1,
                 _ => &before[i - 1].post,
             };
-            let conv = conv3(l.cin, l.cout);
             {
                 let (gw, gb) = split2(&mut c.grads, &range(l.weight), &range(l.bias));
                 conv2d_backward_weight(&conv, input, d, n, hh, ww, gw, Some(gb), &mut c.ws);
@@ -334,22 +566,18 @@ impl ToyUNet {
             let dinput: &mut [f32] = match i {
                 2 => &mut c.dp1,
                 4 => &mut c.dp2,
-                6 => &mut c.dcat2,
-                8 => &mut c.dcat1,
                 _ => &mut before[i - 1].dpost,
             };
             conv2d_backward_input(&conv, d, n, hh, ww, self.p(l.weight), dinput, &mut c.ws);
-            // Route the input gradient to the layers that produced the input.
+            // A pooled layer's gradient: through the pooling, plus the decoder's via the skip.
             match i {
-                8 => upsample_nearest2_backward_from(&c.dcat1, n, h2, w2, c1, c1 + c0, 0, &mut before[7].dpost),
-                6 => upsample_nearest2_backward_from(&c.dcat2, n, h4, w4, c2, c2 + c1, 0, &mut before[5].dpost),
                 4 => {
                     max_pool2_backward(&c.dp2, &c.am2, n, h2, w2, c1, &mut before[3].dpost);
-                    split_channels_acc(&c.dcat2, n * h2 * w2, c2 + c1, c2, &mut before[3].dpost, c1);
+                    add_into(&mut before[3].dpost, &c.dskip2);
                 }
                 2 => {
                     max_pool2_backward(&c.dp1, &c.am1, n, h, w, c0, &mut before[1].dpost);
-                    split_channels_acc(&c.dcat1, n * h * w, c1 + c0, c1, &mut before[1].dpost, c0);
+                    add_into(&mut before[1].dpost, &c.dskip1);
                 }
                 _ => {}
             }
@@ -359,27 +587,68 @@ impl ToyUNet {
         silu_backward(&c.tpre2, &c.dtemb, &mut c.dtpre2);
         {
             let (gw, gb) = split2(&mut c.grads, &range(lay.t2_w), &range(lay.t2_b));
-            linear_backward(&c.t1, &c.dtpre2, n, th, th, self.p(lay.t2_w), Some(&mut c.dt1), gw, Some(gb));
+            linear_backward(
+                &c.t1,
+                &c.dtpre2,
+                n,
+                th,
+                th,
+                self.p(lay.t2_w),
+                Some(&mut c.dt1),
+                gw,
+                Some(gb),
+            );
         }
         silu_backward(&c.tpre1, &c.dt1, &mut c.dtpre1);
         let (gw, gb) = split2(&mut c.grads, &range(lay.t1_w), &range(lay.t1_b));
-        linear_backward(&c.sinus, &c.dtpre1, n, te, th, self.p(lay.t1_w), None, gw, Some(gb));
+        linear_backward(
+            &c.sinus,
+            &c.dtpre1,
+            n,
+            te,
+            th,
+            self.p(lay.t1_w),
+            None,
+            gw,
+            Some(gb),
+        );
     }
 
     /// From `b.dpost` to the gradient w.r.t. the pre-activation (`b.dpre`, or `b.dpost` in
-    /// place for ReLU without norm), filling the GroupNorm parameters' gradients.
-    fn act_norm_backward(&self, l: &LayerIdx, b: &mut LayerBufs, n: usize, hw: usize, grads: &mut [f32]) {
+    /// place for ReLU without norm), filling the GroupNorm parameters' gradients and, with
+    /// GroupNorm on a shifted layer, the shift's gradient `dshift` (`Σ_pixels dpre`).
+    #[allow(clippy::too_many_arguments)]
+    fn act_norm_backward(
+        &self,
+        l: &LayerIdx,
+        b: &mut LayerBufs,
+        n: usize,
+        hw: usize,
+        grads: &mut [f32],
+        dshift: &mut [f32],
+        nws: &mut NormScratch,
+    ) {
         let cfg = &self.cfg;
         match (cfg.norm, cfg.act, l.norm) {
             (ToyNorm::Group, act, Some((g, be))) => {
                 let (dg, db) = split2(grads, &self.specs[g].range, &self.specs[be].range);
-                let (gamma, beta) = (self.p(g), self.p(be));
-                if act == ToyAct::Silu {
-                    group_norm_silu_backward(&b.pre, &b.dpost, n, hw, l.cout, cfg.groups, gamma, beta, &b.mean, &b.rstd, &mut b.dpre, dg, db);
-                } else {
-                    relu_backward_inplace(&b.post, &mut b.dpost);
-                    group_norm_backward(&b.pre, &b.dpost, n, hw, l.cout, cfg.groups, gamma, &b.mean, &b.rstd, &mut b.dpre, dg, db);
-                }
+                let dims = (n, hw, l.cout, cfg.groups);
+                let ds = l.proj.map(|_| dshift);
+                shift_norm_act_backward(
+                    &b.pre,
+                    &b.dpost,
+                    dims,
+                    self.p(g),
+                    self.p(be),
+                    norm_act(act),
+                    &b.mean,
+                    &b.rstd,
+                    &mut b.dpre,
+                    dg,
+                    db,
+                    ds,
+                    nws,
+                );
             }
             (ToyNorm::None, ToyAct::Silu, _) => silu_backward(&b.pre, &b.dpost, &mut b.dpre),
             (ToyNorm::None, ToyAct::Relu, _) => relu_backward_inplace(&b.post, &mut b.dpost),
@@ -388,8 +657,20 @@ impl ToyUNet {
     }
 }
 
+/// The normalisation kernel's activation for a config's.
+fn norm_act(a: ToyAct) -> NormAct {
+    match a {
+        ToyAct::Silu => NormAct::Silu,
+        ToyAct::Relu => NormAct::Relu,
+    }
+}
+
 /// Two disjoint mutable ranges of `buf`, the first before the second.
-fn split2<'a>(buf: &'a mut [f32], a: &std::ops::Range<usize>, b: &std::ops::Range<usize>) -> (&'a mut [f32], &'a mut [f32]) {
+fn split2<'a>(
+    buf: &'a mut [f32],
+    a: &std::ops::Range<usize>,
+    b: &std::ops::Range<usize>,
+) -> (&'a mut [f32], &'a mut [f32]) {
     assert!(a.end <= b.start, "split2: ranges out of order");
     let (lo, hi) = buf.split_at_mut(b.start);
     (&mut lo[a.clone()], &mut hi[..b.end - b.start])

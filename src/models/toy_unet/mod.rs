@@ -25,6 +25,8 @@
 //! `[in, out]` linear layers); training goes through a [`ToyUNetCtx`].
 
 mod ctx;
+mod norm;
+mod upconv;
 
 pub use ctx::ToyUNetCtx;
 
@@ -109,10 +111,18 @@ impl ToyUNetConfig {
             return bad(format!("channel counts must be positive, got {self:?}"));
         }
         if self.time_embed_dim < 4 || self.time_embed_dim % 2 != 0 {
-            return bad(format!("time_embed_dim must be even and at least 4, got {}", self.time_embed_dim));
+            return bad(format!(
+                "time_embed_dim must be even and at least 4, got {}",
+                self.time_embed_dim
+            ));
         }
-        if self.norm == ToyNorm::Group && (self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0)) {
-            return bad(format!("{} groups do not divide the channels {:?}", self.groups, self.channels));
+        if self.norm == ToyNorm::Group
+            && (self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0))
+        {
+            return bad(format!(
+                "{} groups do not divide the channels {:?}",
+                self.groups, self.channels
+            ));
         }
         check_size(self.image_size, self.image_size)
     }
@@ -121,7 +131,19 @@ impl ToyUNetConfig {
     pub fn conv_shapes(&self) -> [(usize, usize); 11] {
         let [c0, c1, c2] = self.channels;
         let ci = self.in_channels;
-        [(ci, c0), (c0, c0), (c0, c1), (c1, c1), (c1, c2), (c2, c2), (c2 + c1, c1), (c1, c1), (c1 + c0, c0), (c0, c0), (c0, ci)]
+        [
+            (ci, c0),
+            (c0, c0),
+            (c0, c1),
+            (c1, c1),
+            (c1, c2),
+            (c2, c2),
+            (c2 + c1, c1),
+            (c1, c1),
+            (c1 + c0, c0),
+            (c0, c0),
+            (c0, ci),
+        ]
     }
 }
 
@@ -180,10 +202,22 @@ fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
         let (block, k) = (BLOCKS[i / 2], i % 2 + 1);
         let weight = push(format!("{}.weight", CONV_NAMES[i]), vec![3, 3, cin, cout]);
         let bias = push(format!("{}.bias", CONV_NAMES[i]), vec![cout]);
-        let norm = (cfg.norm == ToyNorm::Group)
-            .then(|| (push(format!("{block}.norm{k}.weight"), vec![cout]), push(format!("{block}.norm{k}.bias"), vec![cout])));
+        let norm = (cfg.norm == ToyNorm::Group).then(|| {
+            (
+                push(format!("{block}.norm{k}.weight"), vec![cout]),
+                push(format!("{block}.norm{k}.bias"), vec![cout]),
+            )
+        });
         let proj = (k == 1).then(|| push(format!("{block}.time_proj.weight"), vec![th, cout]));
-        LayerIdx { cin, cout, level: levels[i], weight, bias, norm, proj }
+        LayerIdx {
+            cin,
+            cout,
+            level: levels[i],
+            weight,
+            bias,
+            norm,
+            proj,
+        }
     });
     let (ci, co) = conv[10];
     let out_w = push("out.weight".into(), vec![3, 3, ci, co]);
@@ -194,10 +228,25 @@ fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
         .map(|(name, shape)| {
             let len: usize = shape.iter().product();
             at += len;
-            ParamSpec { name, shape, range: at - len..at }
+            ParamSpec {
+                name,
+                shape,
+                range: at - len..at,
+            }
         })
         .collect();
-    (specs, Layout { t1_w, t1_b, t2_w, t2_b, layers, out_w, out_b })
+    (
+        specs,
+        Layout {
+            t1_w,
+            t1_b,
+            t2_w,
+            t2_b,
+            layers,
+            out_w,
+            out_b,
+        },
+    )
 }
 
 /// The toy U-Net: its configuration and its parameters in one flat buffer.
@@ -218,12 +267,21 @@ impl ToyUNet {
         cfg.validate()?;
         let (specs, layout) = param_specs(&cfg);
         let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
-        let norm_idx: Vec<usize> = layout.layers.iter().filter_map(|l| l.norm).flat_map(|(g, b)| [g, b]).collect();
+        let norm_idx: Vec<usize> = layout
+            .layers
+            .iter()
+            .filter_map(|l| l.norm)
+            .flat_map(|(g, b)| [g, b])
+            .collect();
         let mut fan_in = 1;
         for (i, s) in specs.iter().enumerate() {
             let p = &mut params[s.range.clone()];
             if norm_idx.contains(&i) {
-                p.fill(if s.name.ends_with(".weight") { 1.0 } else { 0.0 });
+                p.fill(if s.name.ends_with(".weight") {
+                    1.0
+                } else {
+                    0.0
+                });
                 continue;
             }
             if cfg.zero_init_out && (i == layout.out_w || i == layout.out_b) {
@@ -237,7 +295,13 @@ impl ToyUNet {
             }
             init::kaiming_uniform(p, fan_in, 5f32.sqrt(), rng);
         }
-        Ok(ToyUNet { cfg, specs, layout, params, infer: None })
+        Ok(ToyUNet {
+            cfg,
+            specs,
+            layout,
+            params,
+            infer: None,
+        })
     }
 
     /// A model with the named tensors of `w` (as written by [`ToyUNet::to_weights`]); a missing
@@ -255,7 +319,13 @@ impl ToyUNet {
             let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
             params[s.range.clone()].copy_from_slice(t.data());
         }
-        Ok(ToyUNet { cfg, specs, layout, params, infer: None })
+        Ok(ToyUNet {
+            cfg,
+            specs,
+            layout,
+            params,
+            infer: None,
+        })
     }
 
     /// Every parameter tensor by name.
@@ -268,9 +338,14 @@ impl ToyUNet {
     /// Add `values` (a flat buffer laid out like the parameters: EMA weights, optimiser
     /// moments) to `w` under `prefix + name`.
     pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
-        assert_eq!(values.len(), self.params.len(), "add_to_weights: buffer is not parameter-shaped");
+        assert_eq!(
+            values.len(),
+            self.params.len(),
+            "add_to_weights: buffer is not parameter-shaped"
+        );
         for s in &self.specs {
-            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec()).expect("spec shapes match their ranges");
+            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec())
+                .expect("spec shapes match their ranges");
             w.insert(format!("{prefix}{}", s.name), t);
         }
     }
@@ -322,16 +397,25 @@ impl NoisePredictor for ToyUNet {
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
         let [n, h, w, c] = x.dims4()?;
         if c != self.cfg.in_channels {
-            return Err(Error::invalid(format!("toy U-Net: input has {c} channels, the model takes {}", self.cfg.in_channels)));
+            return Err(Error::invalid(format!(
+                "toy U-Net: input has {c} channels, the model takes {}",
+                self.cfg.in_channels
+            )));
         }
         if timesteps.len() != n {
-            return Err(Error::invalid(format!("toy U-Net: {n} images but {} timesteps", timesteps.len())));
+            return Err(Error::invalid(format!(
+                "toy U-Net: {n} images but {} timesteps",
+                timesteps.len()
+            )));
         }
         let mut ctx = match self.infer.take() {
             Some(ctx) if ctx.dims() == (n, h, w) => ctx,
             _ => self.infer_ctx(n, h, w)?,
         };
-        let out = Tensor::new(vec![n, h, w, c], self.forward(&mut ctx, x.data(), timesteps).to_vec());
+        let out = Tensor::new(
+            vec![n, h, w, c],
+            self.forward(&mut ctx, x.data(), timesteps).to_vec(),
+        );
         self.infer = Some(ctx);
         out
     }
@@ -339,6 +423,9 @@ impl NoisePredictor for ToyUNet {
 
 impl std::fmt::Debug for ToyUNet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToyUNet").field("cfg", &self.cfg).field("num_params", &self.params.len()).finish_non_exhaustive()
+        f.debug_struct("ToyUNet")
+            .field("cfg", &self.cfg)
+            .field("num_params", &self.params.len())
+            .finish_non_exhaustive()
     }
 }

@@ -7,6 +7,8 @@
 
 mod figures;
 
+pub use figures::{noise_color, GREEN_BELOW, ORANGE_BELOW};
+
 use crate::data::{load_gray_image, Mnist, PixelRange, Split};
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::fsio::{ensure_dir, write_atomic};

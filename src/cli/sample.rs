@@ -1,0 +1,51 @@
+//! `difflab sample`: Module 3, generate digits from pure noise (logic in
+//! `crate::pipelines::generate_demo`).
+
+use crate::cli::Global;
+use crate::pipelines::generate_demo::{run_generate, GenerateConfig, DEFAULT_COUNT};
+use crate::schedulers::SchedulerKind;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Options of `difflab sample`.
+#[derive(Args, Debug, Clone)]
+pub struct SampleArgs {
+    /// The checkpoint folder written by `difflab train`.
+    #[arg(long, value_name = "DIR", default_value = "lab8-out/module2")]
+    pub model: PathBuf,
+    /// Sampler: ddpm (stochastic) or ddim (deterministic with --eta 0).
+    #[arg(long, value_enum, value_name = "NAME", default_value = "ddpm")]
+    pub sampler: SchedulerKind,
+    /// Sampling steps, 1 to T, respaced as diffusers does [default: all T].
+    #[arg(long, value_name = "N")]
+    pub steps: Option<usize>,
+    /// Samples to generate, each saved as samples/NNNN.png.
+    #[arg(long, value_name = "N", default_value_t = DEFAULT_COUNT)]
+    pub count: usize,
+    /// Seed of the noise (sample i uses stream i of it).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// DDIM's η: 0 is deterministic, 1 adds DDPM-like noise (DDIM only).
+    #[arg(long, value_name = "ETA", default_value_t = 0.0)]
+    pub eta: f32,
+    /// Output folder.
+    #[arg(long, value_name = "DIR", default_value = "lab8-out/module3")]
+    pub out: PathBuf,
+}
+
+/// Run `difflab sample` and print what was made and how long each part took.
+pub fn run(args: SampleArgs, _global: &Global) -> crate::Result<()> {
+    let cfg = GenerateConfig {
+        model_dir: args.model,
+        sampler: args.sampler,
+        steps: args.steps,
+        count: args.count,
+        seed: args.seed,
+        eta: args.eta,
+        out_dir: args.out,
+        progress: true,
+    };
+    let report = run_generate(&cfg)?;
+    print!("{}", report.text());
+    Ok(())
+}

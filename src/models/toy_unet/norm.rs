@@ -1,0 +1,536 @@
+//! The toy U-Net's normalisation layer in two fused passes each way: time shift + GroupNorm +
+//! activation forward, and its backward with the shift's gradient, over NHWC activations.
+//!
+//! Same math as `nn::ops::group_norm_*` (statistics per sample and group over `hw·cg` values,
+//! biased variance, `y = act((x − μ)·r·γ + β)` with `r = 1/√(σ² + ε)`), organised so that every
+//! pass is a vectorisable sweep over contiguous rows of `c` channels with per-channel
+//! coefficients: `z = x·A_c + B_c` forward, `dx = dz·P_c + x·Q_c + R_c` backward, and one
+//! exponential per element each way (the SiLU's sigmoid, a polynomial `exp` accurate to ~1 ulp).
+//! The backward pass needs only per-channel sums (`Σ dz`, `Σ dz·x`), because the group sums of
+//! GroupNorm's gradient are sums of per-channel ones.
+
+use rayon::prelude::*;
+
+/// The activation applied after the normalisation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NormAct {
+    /// `z·σ(z)`.
+    Silu,
+    /// `max(z, 0)`.
+    Relu,
+}
+
+/// `e^x` for f32 by range reduction `x = k·ln2 + r`, `|r| ≤ ln2/2`, and Cephes' degree-7
+/// polynomial for `e^r` (max. relative error ~1e-7), written so that loops over it vectorise.
+/// Arguments are clamped to [−87, 88] (results stay finite and normal).
+#[inline(always)]
+pub(crate) fn exp_f32(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    const C1: f32 = 0.693_359_4;
+    const C2: f32 = -2.121_944_4e-4;
+    const ROUND: f32 = 12_582_912.0; // 1.5·2^23: adding it rounds to an integer
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * LOG2E + ROUND) - ROUND;
+    let r = x - k * C1 - k * C2;
+    let z = r * r;
+    let p = (((((1.987_569_1e-4 * r + 1.398_199_9e-3) * r + 8.333_452e-3) * r + 4.166_579_6e-2)
+        * r
+        + 1.666_666_5e-1)
+        * r
+        + 0.5)
+        * z
+        + r
+        + 1.0;
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// `σ(z) = 1/(1 + e^{−z})`.
+#[inline(always)]
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + exp_f32(-z))
+}
+
+/// One row of the forward output: `y = act(x·a + b)`. (One loop per activation, so that each
+/// vectorises.)
+#[inline(always)]
+fn act_forward_row(act: NormAct, x: &[f32], a: &[f32], b: &[f32], y: &mut [f32]) {
+    let c = y.len();
+    let (x, a, b) = (&x[..c], &a[..c], &b[..c]);
+    match act {
+        NormAct::Silu => {
+            for j in 0..c {
+                let z = x[j] * a[j] + b[j];
+                y[j] = z * sigmoid(z);
+            }
+        }
+        NormAct::Relu => {
+            for j in 0..c {
+                y[j] = (x[j] * a[j] + b[j]).max(0.0);
+            }
+        }
+    }
+}
+
+/// One row of the backward pass 1: `dz = dy·act'(x·a + b)` into `dz`, with the per-channel
+/// running sums `sd += dz` and `sdx += dz·x`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn act_backward_row(
+    act: NormAct,
+    x: &[f32],
+    dy: &[f32],
+    a: &[f32],
+    b: &[f32],
+    dz: &mut [f32],
+    sd: &mut [f32],
+    sdx: &mut [f32],
+) {
+    let c = dz.len();
+    let (x, dy, a, b, sd, sdx) = (
+        &x[..c],
+        &dy[..c],
+        &a[..c],
+        &b[..c],
+        &mut sd[..c],
+        &mut sdx[..c],
+    );
+    match act {
+        NormAct::Silu => {
+            for j in 0..c {
+                let z = x[j] * a[j] + b[j];
+                let s = sigmoid(z);
+                let d = dy[j] * s * (1.0 + z * (1.0 - s));
+                dz[j] = d;
+                sd[j] += d;
+                sdx[j] += d * x[j];
+            }
+        }
+        NormAct::Relu => {
+            for j in 0..c {
+                let z = x[j] * a[j] + b[j];
+                let d = if z > 0.0 { dy[j] } else { 0.0 };
+                dz[j] = d;
+                sd[j] += d;
+                sdx[j] += d * x[j];
+            }
+        }
+    }
+}
+
+/// Rows summed in f32 before they are added into the f64 totals.
+const BLOCK: usize = 64;
+
+/// Per-sample scratch of the two kernels (grown on first use, then reused): `F32` f32 and
+/// `F64` f64 values per channel and sample.
+#[derive(Default)]
+pub(crate) struct NormScratch {
+    f32s: Vec<f32>,
+    f64s: Vec<f64>,
+}
+
+/// f32 scratch values per channel and sample.
+const F32: usize = 11;
+/// f64 scratch values per channel and sample.
+const F64: usize = 3;
+
+impl NormScratch {
+    /// Per-sample chunks of `F32·c` and `F64·c` values for `n` samples.
+    fn get(&mut self, n: usize, c: usize) -> (&mut [f32], &mut [f64]) {
+        if self.f32s.len() < n * F32 * c {
+            self.f32s.resize(n * F32 * c, 0.0);
+        }
+        if self.f64s.len() < n * F64 * c {
+            self.f64s.resize(n * F64 * c, 0.0);
+        }
+        (&mut self.f32s[..n * F32 * c], &mut self.f64s[..n * F64 * c])
+    }
+}
+
+/// Split `buf` into `k` consecutive slices of `len`.
+fn parts<T, const K: usize>(buf: &mut [T], len: usize) -> [&mut [T]; K] {
+    let mut rest = buf;
+    std::array::from_fn(|_| {
+        let (a, b) = std::mem::take(&mut rest).split_at_mut(len);
+        rest = b;
+        a
+    })
+}
+
+/// Per-channel sums `tot[j] = Σ_rows f(x[row, j], j)` (f32 within blocks of rows, f64 across).
+fn channel_sums(
+    x: &[f32],
+    c: usize,
+    f: impl Fn(f32, usize) -> f32,
+    acc: &mut [f32],
+    tot: &mut [f64],
+) {
+    tot.fill(0.0);
+    for block in x.chunks(BLOCK * c) {
+        acc.fill(0.0);
+        for row in block.chunks_exact(c) {
+            for (j, (a, &v)) in acc.iter_mut().zip(row).enumerate() {
+                *a += f(v, j);
+            }
+        }
+        for (t, &a) in tot.iter_mut().zip(acc.iter()) {
+            *t += a as f64;
+        }
+    }
+}
+
+/// Forward: `x ← x + shift[b]` (when given; `x` then holds the pre-normalisation values the
+/// backward pass needs), `y = act((x − μ)·r·γ + β)`, saving `mean`/`rstd` (`[n, groups]`).
+/// Statistics: two passes (the second around the mean), f64 totals.
+///
+/// Shapes: `x`, `y` `[n, hw, c]`; `shift` `[n, c]`; `gamma`, `beta` `[c]`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn shift_norm_act_forward(
+    x: &mut [f32],
+    shift: Option<&[f32]>,
+    (n, hw, c, groups): (usize, usize, usize, usize),
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    act: NormAct,
+    y: &mut [f32],
+    mean: &mut [f32],
+    rstd: &mut [f32],
+    scratch: &mut NormScratch,
+) {
+    let len = hw * c;
+    assert!(
+        x.len() == n * len && y.len() == n * len && gamma.len() == c && beta.len() == c,
+        "shift_norm_act_forward: sizes"
+    );
+    assert!(
+        groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups,
+        "shift_norm_act_forward: groups"
+    );
+    let cg = c / groups;
+    let count = (hw * cg) as f64;
+    let (s32, s64) = scratch.get(n, c);
+    x.par_chunks_mut(len)
+        .zip(y.par_chunks_mut(len))
+        .zip(mean.par_chunks_mut(groups).zip(rstd.par_chunks_mut(groups)))
+        .zip(s32.par_chunks_mut(F32 * c).zip(s64.par_chunks_mut(F64 * c)))
+        .enumerate()
+        .for_each(|(b, (((x, y), (mean, rstd)), (s32, s64)))| {
+            let [acc, mu, a, bb] = parts::<f32, 4>(s32, c);
+            let tot = &mut s64[..c];
+            if let Some(s) = shift {
+                let s = &s[b * c..(b + 1) * c];
+                for row in x.chunks_exact_mut(c) {
+                    for (v, &sv) in row.iter_mut().zip(s) {
+                        *v += sv;
+                    }
+                }
+            }
+            channel_sums(x, c, |v, _| v, acc, tot);
+            for g in 0..groups {
+                mean[g] = (tot[g * cg..(g + 1) * cg].iter().sum::<f64>() / count) as f32;
+            }
+            for (j, m) in mu.iter_mut().enumerate() {
+                *m = mean[j / cg];
+            }
+            channel_sums(x, c, |v, j| (v - mu[j]) * (v - mu[j]), acc, tot);
+            for g in 0..groups {
+                let var = tot[g * cg..(g + 1) * cg].iter().sum::<f64>() / count;
+                rstd[g] = (1.0 / (var + eps as f64).sqrt()) as f32;
+            }
+            for j in 0..c {
+                a[j] = rstd[j / cg] * gamma[j];
+                bb[j] = beta[j] - mean[j / cg] * a[j];
+            }
+            for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
+                act_forward_row(act, xr, &a[..c], &bb[..c], yr);
+            }
+        });
+}
+
+/// Backward of [`shift_norm_act_forward`] given `dy` (the gradient w.r.t. `y`) and the saved
+/// `x` (after the shift), `mean`, `rstd`: writes `dx` (`[n, hw, c]`), `dgamma`, `dbeta` (`[c]`,
+/// per-sample partials added in sample order) and, when given, `dshift` (`[n, c]`,
+/// `Σ_pixels dx`, the gradient of the per-sample shift). All overwritten.
+///
+/// With `x̂ = (x − μ)·r`, `dz` the gradient through the activation, `g = dz·γ` and means over
+/// the group's `hw·cg` values: `dx = r·(g − mean(g) − x̂·mean(g·x̂))`, `dγ = Σ dz·x̂`, `dβ = Σ dz`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn shift_norm_act_backward(
+    x: &[f32],
+    dy: &[f32],
+    (n, hw, c, groups): (usize, usize, usize, usize),
+    gamma: &[f32],
+    beta: &[f32],
+    act: NormAct,
+    mean: &[f32],
+    rstd: &[f32],
+    dx: &mut [f32],
+    dgamma: &mut [f32],
+    dbeta: &mut [f32],
+    dshift: Option<&mut [f32]>,
+    scratch: &mut NormScratch,
+) {
+    let len = hw * c;
+    assert!(
+        x.len() == n * len && dy.len() == n * len && dx.len() == n * len,
+        "shift_norm_act_backward: sizes"
+    );
+    assert!(
+        dgamma.len() == c && dbeta.len() == c && gamma.len() == c && beta.len() == c,
+        "shift_norm_act_backward: parameter sizes"
+    );
+    assert!(
+        groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups,
+        "shift_norm_act_backward: groups"
+    );
+    let cg = c / groups;
+    let count = (hw * cg) as f64;
+    let want_shift = dshift.is_some();
+    let (s32, s64) = scratch.get(n, c);
+    dx.par_chunks_mut(len)
+        .zip(s32.par_chunks_mut(F32 * c).zip(s64.par_chunks_mut(F64 * c)))
+        .enumerate()
+        .for_each(|(b, (dx, (s32, s64)))| {
+            let x = &x[b * len..(b + 1) * len];
+            let dy = &dy[b * len..(b + 1) * len];
+            let (mean, rstd) = (
+                &mean[b * groups..(b + 1) * groups],
+                &rstd[b * groups..(b + 1) * groups],
+            );
+            let [a, bb, ad, adx, p, q, r0, ash, dg, db, dsh] = parts::<f32, 11>(s32, c);
+            let [sd, sdx, sh] = parts::<f64, 3>(s64, c);
+            for j in 0..c {
+                a[j] = rstd[j / cg] * gamma[j];
+                bb[j] = beta[j] - mean[j / cg] * a[j];
+            }
+            // Pass 1: dz (through the activation) into dx, per-channel Σ dz and Σ dz·x.
+            sd.fill(0.0);
+            sdx.fill(0.0);
+            for (rows_dx, (rows_x, rows_dy)) in dx
+                .chunks_mut(BLOCK * c)
+                .zip(x.chunks(BLOCK * c).zip(dy.chunks(BLOCK * c)))
+            {
+                ad.fill(0.0);
+                adx.fill(0.0);
+                for (dr, (xr, gr)) in rows_dx
+                    .chunks_exact_mut(c)
+                    .zip(rows_x.chunks_exact(c).zip(rows_dy.chunks_exact(c)))
+                {
+                    act_backward_row(
+                        act,
+                        xr,
+                        gr,
+                        &a[..c],
+                        &bb[..c],
+                        dr,
+                        &mut ad[..c],
+                        &mut adx[..c],
+                    );
+                }
+                for j in 0..c {
+                    sd[j] += ad[j] as f64;
+                    sdx[j] += adx[j] as f64;
+                }
+            }
+            // dβ = Σ dz, dγ = r·(Σ dz·x − μ Σ dz); the group means of g and g·x̂ from those.
+            for g in 0..groups {
+                let (mu, r) = (mean[g] as f64, rstd[g] as f64);
+                let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+                for j in g * cg..(g + 1) * cg {
+                    let dgj = r * (sdx[j] - mu * sd[j]);
+                    db[j] = sd[j] as f32;
+                    dg[j] = dgj as f32;
+                    sg += gamma[j] as f64 * sd[j];
+                    sgx += gamma[j] as f64 * dgj;
+                }
+                let (mg, mgx) = (sg / count, sgx / count);
+                for j in g * cg..(g + 1) * cg {
+                    p[j] = (r * gamma[j] as f64) as f32;
+                    q[j] = (-r * r * mgx) as f32;
+                    r0[j] = (r * (r * mu * mgx - mg)) as f32;
+                }
+            }
+            // Pass 2: dx = dz·P + x·Q + R, and Σ dx for the shift.
+            sh.fill(0.0);
+            for (rows_dx, rows_x) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c)) {
+                ash.fill(0.0);
+                for (dr, xr) in rows_dx.chunks_exact_mut(c).zip(rows_x.chunks_exact(c)) {
+                    let (p, q, r0, ash) = (&p[..c], &q[..c], &r0[..c], &mut ash[..c]);
+                    for j in 0..c {
+                        let d = dr[j] * p[j] + xr[j] * q[j] + r0[j];
+                        dr[j] = d;
+                        ash[j] += d;
+                    }
+                }
+                if want_shift {
+                    for (s, &v) in sh.iter_mut().zip(ash.iter()) {
+                        *s += v as f64;
+                    }
+                }
+            }
+            for (o, &s) in dsh.iter_mut().zip(sh.iter()) {
+                *o = s as f32;
+            }
+        });
+    dgamma.fill(0.0);
+    dbeta.fill(0.0);
+    for per in s32.chunks_exact(F32 * c) {
+        let (dg, db) = (&per[8 * c..9 * c], &per[9 * c..10 * c]);
+        for j in 0..c {
+            dgamma[j] += dg[j];
+            dbeta[j] += db[j];
+        }
+    }
+    if let Some(ds) = dshift {
+        for (o, per) in ds.chunks_exact_mut(c).zip(s32.chunks_exact(F32 * c)) {
+            o.copy_from_slice(&per[10 * c..11 * c]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::nn::ops::{
+        group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
+    };
+    use crate::util::rng::Rng;
+
+    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
+        let err = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(
+            err <= tol * scale,
+            "{what}: max error {err} at scale {scale}"
+        );
+    }
+
+    /// The fused kernels agree with the compute core's GroupNorm(+SiLU) kernels after a shift.
+    #[test]
+    fn fused_kernels_match_the_core_group_norm() {
+        let mut rng = Rng::seeded(3);
+        for (n, hw, c, groups, act) in [
+            (3, 20, 12, 4, NormAct::Silu),
+            (2, 130, 32, 8, NormAct::Silu),
+            (2, 9, 6, 2, NormAct::Relu),
+            (1, 70, 8, 1, NormAct::Silu),
+        ] {
+            let x0: Vec<f32> = rng
+                .normal_vec(n * hw * c)
+                .iter()
+                .map(|v| 2.0 * v + 0.7)
+                .collect();
+            let shift = rng.normal_vec(n * c);
+            let gamma: Vec<f32> = rng.normal_vec(c).iter().map(|v| 1.0 + 0.3 * v).collect();
+            let beta = rng.normal_vec(c);
+            let dy = rng.normal_vec(n * hw * c);
+            let mut x = x0.clone();
+            let (mut y, mut mean, mut rstd) = (
+                vec![0.0; x.len()],
+                vec![0.0; n * groups],
+                vec![0.0; n * groups],
+            );
+            let mut ws = NormScratch::default();
+            shift_norm_act_forward(
+                &mut x,
+                Some(&shift),
+                (n, hw, c, groups),
+                1e-5,
+                &gamma,
+                &beta,
+                act,
+                &mut y,
+                &mut mean,
+                &mut rstd,
+                &mut ws,
+            );
+            let shifted: Vec<f32> = x0
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v + shift[(i / (hw * c)) * c + i % c])
+                .collect();
+            assert_eq!(x, shifted, "x keeps the shifted values");
+            let (mut want, mut m2, mut r2) = (
+                vec![0.0; x.len()],
+                vec![0.0; n * groups],
+                vec![0.0; n * groups],
+            );
+            let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+            if act == NormAct::Silu {
+                group_norm_silu_forward(
+                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
+                );
+                group_norm_silu_backward(
+                    &shifted, &dy, n, hw, c, groups, &gamma, &beta, &m2, &r2, &mut dx2, &mut dg2,
+                    &mut db2,
+                );
+            } else {
+                group_norm_forward(
+                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
+                );
+                let masked: Vec<f32> = dy
+                    .iter()
+                    .zip(&want)
+                    .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
+                    .collect();
+                want.iter_mut().for_each(|v| *v = v.max(0.0));
+                group_norm_backward(
+                    &shifted, &masked, n, hw, c, groups, &gamma, &m2, &r2, &mut dx2, &mut dg2,
+                    &mut db2,
+                );
+            }
+            let tag = format!("n{n} hw{hw} c{c} g{groups} {act:?}");
+            close(&y, &want, 2e-6, &format!("y {tag}"));
+            close(&mean, &m2, 1e-6, &format!("mean {tag}"));
+            close(&rstd, &r2, 1e-6, &format!("rstd {tag}"));
+            let (mut dx, mut dg, mut db, mut ds) = (
+                vec![f32::NAN; x.len()],
+                vec![f32::NAN; c],
+                vec![f32::NAN; c],
+                vec![f32::NAN; n * c],
+            );
+            shift_norm_act_backward(
+                &x,
+                &dy,
+                (n, hw, c, groups),
+                &gamma,
+                &beta,
+                act,
+                &mean,
+                &rstd,
+                &mut dx,
+                &mut dg,
+                &mut db,
+                Some(&mut ds),
+                &mut ws,
+            );
+            close(&dx, &dx2, 2e-5, &format!("dx {tag}"));
+            close(&dg, &dg2, 2e-5, &format!("dgamma {tag}"));
+            close(&db, &db2, 2e-5, &format!("dbeta {tag}"));
+            let mut ds2 = vec![0.0f32; n * c];
+            for (i, v) in dx2.iter().enumerate() {
+                ds2[(i / (hw * c)) * c + i % c] += v;
+            }
+            close(&ds, &ds2, 2e-5, &format!("dshift {tag}"));
+        }
+    }
+
+    #[test]
+    fn exp_is_accurate_to_a_few_ulp() {
+        let mut worst = 0.0f64;
+        let mut x = -87.0f32;
+        while x < 88.0 {
+            let (got, want) = (exp_f32(x) as f64, (x as f64).exp());
+            worst = worst.max(((got - want) / want).abs());
+            x += 0.0137;
+        }
+        assert!(worst < 3e-7, "worst relative error {worst:e}");
+        assert_eq!(exp_f32(0.0), 1.0);
+        assert!(exp_f32(-1000.0) > 0.0 && exp_f32(1000.0).is_finite());
+    }
+}
