@@ -119,7 +119,17 @@ fn command(cfg: &LabConfig, stage: Stage) -> String {
             } else {
                 format!(" --model {}", cfg.pretrained_model)
             };
-            format!("difflab pretrained{model} --out {out}/module4")
+            let fast = if cfg.fast {
+                let (count, steps, compare) = FAST_PRETRAINED;
+                let compare: Vec<String> = compare.iter().map(|n| n.to_string()).collect();
+                format!(
+                    " --count {count} --steps {steps} --compare-steps {}",
+                    compare.join(",")
+                )
+            } else {
+                String::new()
+            };
+            format!("difflab pretrained{model}{fast} --toy {m2} --out {out}/module4")
         }
     }
 }
