@@ -160,7 +160,18 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
     let home = tmp.path();
     let dir = home.join("lab8-report");
     let d = dir.to_str().unwrap();
-    let out = difflab(home, &["lab", "--fast", "--out", d]);
+    let tiny = common::fixtures_dir().join("unet_tiny");
+    let out = difflab(
+        home,
+        &[
+            "lab",
+            "--fast",
+            "--out",
+            d,
+            "--pretrained-model",
+            tiny.to_str().unwrap(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -205,32 +216,30 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
     }
     assert!(md.contains("Name:") && md.contains("Date:") && sheet_html.contains("<th>Name</th>"));
 
-    // Module 4 was skipped offline, with why and how to run it later.
     let record = json(&dir.join("lab.json"));
     let stages = record["stages"].as_array().unwrap();
-    let m4 = stages
-        .iter()
-        .find(|s| s["stage"] == "pretrained")
-        .expect("Module 4 recorded");
-    assert_eq!(m4["status"], "skipped");
-    assert!(
-        m4["reason"]
-            .as_str()
-            .unwrap()
-            .contains("google/ddpm-cifar10-32"),
-        "{m4}"
-    );
-    assert!(
-        index.contains("Module 4 · a pretrained CIFAR-10 model was skipped"),
-        "the report says Module 4 was skipped"
-    );
-    assert!(
-        index.contains("difflab pretrained --out"),
-        "the report gives the command to run Module 4 later"
-    );
-    for name in ["forward", "train", "eval"] {
+    for name in ["forward", "train", "sample", "eval", "pretrained"] {
         let s = stages.iter().find(|s| s["stage"] == name).unwrap();
         assert_eq!(s["status"], "ran", "{s}");
+    }
+    assert!(
+        srcs.len() >= 13,
+        "Modules 1, 2 and 4 write 6 + 4 + 3 figures, the report shows {}",
+        srcs.len()
+    );
+    let m4 = json(&dir.join("module4/summary.json"));
+    for run in m4["timings"]["steps_figure"].as_array().unwrap() {
+        let line = format!(
+            "{}, {} steps: **{}**",
+            run["sampler"].as_str().unwrap().to_uppercase(),
+            run["steps"],
+            secs(run["seconds"].as_f64().unwrap())
+        );
+        assert!(
+            sheet_block(&md, 22).contains(&line),
+            "{line} in {}",
+            sheet_block(&md, 22)
+        );
     }
 
     // Measured values on the sheet are the modules' own.
@@ -303,19 +312,44 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
         "parameter count {params_text} in the report"
     );
 
-    // A second run reuses every finished module and rewrites the same report numbers.
+    // Again, offline with an empty Hugging Face cache and the default model: the finished
+    // modules are reused, Module 4 cannot be fetched and is skipped, and the report says so.
     let again = difflab(home, &["lab", "--fast", "--out", d]);
     let stderr = String::from_utf8_lossy(&again.stderr);
     assert!(stderr.contains("reusing the finished outputs"), "{stderr}");
     let record2 = json(&dir.join("lab.json"));
     for s in record2["stages"].as_array().unwrap() {
-        let expected = if s["stage"] == "pretrained" || s["stage"] == "sample" {
+        let expected = if s["stage"] == "pretrained" {
             "skipped"
         } else {
             "reused"
         };
         assert_eq!(s["status"], expected, "{s}");
     }
+    let m4 = record2["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stage"] == "pretrained")
+        .unwrap()
+        .clone();
+    assert!(
+        m4["reason"]
+            .as_str()
+            .unwrap()
+            .contains("google/ddpm-cifar10-32"),
+        "{m4}"
+    );
+    let index = read(&dir.join("index.html"));
+    check_images(&dir, &check_tags(&index));
+    assert!(
+        index.contains("Module 4 · a pretrained CIFAR-10 model was skipped"),
+        "the report says Module 4 was skipped"
+    );
+    assert!(
+        index.contains("difflab pretrained --count"),
+        "the report gives the command to run Module 4 later"
+    );
     assert_eq!(
         record2["training_estimate_seconds"],
         record["training_estimate_seconds"]
@@ -325,5 +359,6 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
         m2,
         "Module 2 was not retrained"
     );
-    assert!(read(&dir.join("answer-sheet.md")).contains(&format!("**{loss:.4}**")));
+    let md = read(&dir.join("answer-sheet.md"));
+    assert!(sheet_block(&md, 11).contains(&format!("**{loss:.4}**")));
 }

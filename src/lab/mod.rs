@@ -24,6 +24,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 pub const FAST_IMAGES: usize = 4096;
 /// Epochs of `--fast`.
 pub const FAST_EPOCHS: usize = 2;
+/// Module 4 under `--fast`: images, steps, and the step counts of `steps.png`.
+pub const FAST_PRETRAINED: (usize, usize, &[usize]) = (4, 25, &[10, 25]);
 /// Digits generated and scored by the evaluation (`--fast`, full).
 pub const EVAL_COUNT: (usize, usize) = (100, 1000);
 

@@ -2,11 +2,13 @@
 //! reports what happened as a [`StageRecord`].
 
 use super::record::{LabRecord, Stage, StageRecord, Status};
-use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES};
+use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
 use crate::data::{Mnist, Split};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
 use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
+use crate::pipelines::generate_demo::{run_generate, GenerateConfig};
+use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::schedulers::{DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
 use crate::train::console::duration;
@@ -38,7 +40,11 @@ pub(super) fn finished(
     let upstream_kept = depends_on(stage)
         .iter()
         .all(|d| now.stage(*d).is_some_and(|r| r.status == Status::Reused));
+    let same_model = stage != Stage::Pretrained
+        || pretrained_model_of(&cfg.out.join(stage.folder())).as_deref()
+            == Some(cfg.pretrained_model.as_str());
     prev.status != Status::Skipped
+        && same_model
         && prev.fast == cfg.fast
         && upstream_kept
         && cfg
@@ -46,6 +52,13 @@ pub(super) fn finished(
             .join(stage.folder())
             .join(stage.done_file())
             .is_file()
+}
+
+/// The model id recorded in Module 4's `summary.json`.
+fn pretrained_model_of(dir: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v.pointer("/model/id")?.as_str().map(str::to_string)
 }
 
 /// The record of a stage with the given outcome.
@@ -74,11 +87,9 @@ pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<
     let skipped = match stage {
         Stage::Forward => forward(cfg, &dir).map(|_| None),
         Stage::Train => train(cfg, &dir, rec).map(|_| None),
-        Stage::Sample => Ok(Some(
-            "this build of difflab has no Module 3 command yet; Module 2's preview.png shows 16 generated digits meanwhile".to_string(),
-        )),
+        Stage::Sample => sample(cfg, &dir).map(|_| None),
         Stage::Eval => evaluate(cfg, &dir, &cfg.out.join(Stage::Train.folder())).map(|_| None),
-        Stage::Pretrained => Ok(pretrained(cfg)),
+        Stage::Pretrained => Ok(pretrained(cfg, &dir)),
     }?;
     Ok(match skipped {
         Some(reason) => record(cfg, stage, Status::Skipped, 0.0, Some(reason)),
@@ -108,7 +119,17 @@ fn command(cfg: &LabConfig, stage: Stage) -> String {
             } else {
                 format!(" --model {}", cfg.pretrained_model)
             };
-            format!("difflab pretrained{model} --out {out}/module4")
+            let fast = if cfg.fast {
+                let (count, steps, compare) = FAST_PRETRAINED;
+                let compare: Vec<String> = compare.iter().map(|n| n.to_string()).collect();
+                format!(
+                    " --count {count} --steps {steps} --compare-steps {}",
+                    compare.join(",")
+                )
+            } else {
+                String::new()
+            };
+            format!("difflab pretrained{model}{fast} --toy {m2} --out {out}/module4")
         }
     }
 }
@@ -156,6 +177,17 @@ fn estimate_training_seconds(s: &TrainSettings, mnist_dir: Option<&Path>) -> Res
     let ms =
         crate::train::bench::train_step_ms(s.model.arch(), s.training.batch_size, 1, 3, || {})?;
     Ok(ms * 1e-3 * steps as f64)
+}
+
+fn sample(cfg: &LabConfig, dir: &Path) -> Result<()> {
+    let gc = GenerateConfig {
+        model_dir: cfg.out.join(Stage::Train.folder()),
+        out_dir: dir.to_path_buf(),
+        progress: cfg.progress,
+        ..GenerateConfig::default()
+    };
+    run_generate(&gc)?;
+    Ok(())
 }
 
 fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
@@ -271,27 +303,55 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Module 4, or why it is skipped.
-fn pretrained(cfg: &LabConfig) -> Option<String> {
+/// Module 4 (`None`), or why it is skipped.
+fn pretrained(cfg: &LabConfig, dir: &Path) -> Option<String> {
     if cfg.skip_pretrained {
         return Some("--skip-pretrained was given".into());
     }
-    match crate::hub::resolve_model(&cfg.pretrained_model) {
-        Err(e) => {
-            // The hub's message ends with several lines of advice; the report gives its own.
-            let e = e.to_string();
-            let first = e
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim_end_matches(['.', ' '])
-                .trim_end_matches("To fix this, either:");
-            Some(format!(
-                "the model {} could not be found or fetched ({})",
-                cfg.pretrained_model,
-                first.trim_end()
-            ))
+    if let Err(e) = crate::hub::resolve_model(&cfg.pretrained_model) {
+        // The hub's message ends with lines of advice; the report gives its own.
+        let e = e.to_string();
+        let first = e
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim_end_matches(['.', ' '])
+            .trim_end_matches("To fix this, either:");
+        return Some(format!(
+            "the model {} could not be found or fetched ({})",
+            cfg.pretrained_model,
+            first.trim_end()
+        ));
+    }
+    let (count, steps, step_counts) = if cfg.fast {
+        (
+            FAST_PRETRAINED.0,
+            FAST_PRETRAINED.1,
+            FAST_PRETRAINED.2.to_vec(),
+        )
+    } else {
+        (16, 50, DEFAULT_STEP_COUNTS.to_vec())
+    };
+    let pc = PretrainedConfig {
+        model: cfg.pretrained_model.clone(),
+        count,
+        steps,
+        out_dir: dir.to_path_buf(),
+        toy_dirs: vec![
+            cfg.out.join(Stage::Sample.folder()),
+            cfg.out.join(Stage::Train.folder()),
+        ],
+        step_counts,
+        progress: cfg.progress,
+        ..PretrainedConfig::default()
+    };
+    match run_pretrained(&pc) {
+        Ok(report) => {
+            if cfg.progress {
+                eprint!("{}", report.text());
+            }
+            None
         }
-        Ok(_) => Some("this build of difflab has no Module 4 command yet".into()),
+        Err(e) => Some(format!("Module 4 stopped with an error: {e}")),
     }
 }

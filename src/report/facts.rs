@@ -177,6 +177,24 @@ impl RunData {
                 }
             }
             19 => {
+                let runs = self
+                    .sample
+                    .as_ref()
+                    .and_then(|p| p.get("steps_comparison"))
+                    .and_then(Value::as_array);
+                for r in runs.into_iter().flatten() {
+                    if let (Some(sampler), Some(steps), Some(s)) = (
+                        r.get("sampler").and_then(Value::as_str),
+                        r.get("steps").and_then(Value::as_u64),
+                        r.get("seconds").and_then(Value::as_f64),
+                    ) {
+                        v.push(m(
+                            &format!("{}, {steps} steps", sampler.to_uppercase()),
+                            secs(s),
+                            "module3/summary.json: steps_comparison",
+                        ));
+                    }
+                }
                 for (data, file) in [
                     (&self.eval, "evaluation/eval.json"),
                     (&self.eval50, "evaluation/eval-ddpm-50.json"),
@@ -195,8 +213,38 @@ impl RunData {
                     }
                 }
             }
+            22 => {
+                for (sampler, steps, s) in self.pretrained_step_runs() {
+                    v.push(m(
+                        &format!("{sampler}, {steps} steps"),
+                        secs(s),
+                        "module4/summary.json: timings.steps_figure",
+                    ));
+                }
+            }
             _ => {}
         }
         v
+    }
+
+    /// Module 4's `steps.png` runs as (sampler in capitals, steps, seconds).
+    pub fn pretrained_step_runs(&self) -> Vec<(String, u64, f64)> {
+        let runs = self
+            .pretrained
+            .as_ref()
+            .and_then(|p| p.pointer("/timings/steps_figure"))
+            .and_then(Value::as_array);
+        runs.map(|r| {
+            r.iter()
+                .filter_map(|e| {
+                    Some((
+                        e.get("sampler")?.as_str()?.to_uppercase(),
+                        e.get("steps")?.as_u64()?,
+                        e.get("seconds")?.as_f64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
     }
 }

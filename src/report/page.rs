@@ -46,7 +46,7 @@ pub fn index_html(data: &RunData) -> Result<String> {
         data,
         Stage::Pretrained,
         Part::Pretrained,
-        &generic_numbers(&data.pretrained, "Module 4"),
+        &pretrained_numbers(data),
     )?;
     scale(&mut b, data);
     let _ = write!(
@@ -313,11 +313,16 @@ fn forward_numbers(data: &RunData) -> String {
             .map(|t| format!("t = {t}"))
             .unwrap_or_else(|| "never".into())
     };
+    let tenfold = match num(f, "/first_t_snr_below_0_1") {
+        Some(t) => format!("is ten times stronger (SNR below 0.1) from <b>t = {t}</b>"),
+        None => {
+            "never becomes ten times stronger within these T steps (SNR stays above 0.1)".into()
+        }
+    };
     let _ = writeln!(
         b,
-        "<p>The noise outweighs the digit (SNR below 1) from <b>{}</b>, and is ten times stronger (SNR below 0.1) from <b>{}</b>. At t = {} only <b>{:.1}%</b> of the signal is left.</p>",
+        "<p>The noise outweighs the digit (SNR below 1) from <b>{}</b>, and {tenfold}. At t = {} only <b>{:.1}%</b> of the signal is left.</p>",
         when("/first_t_snr_below_1"),
-        when("/first_t_snr_below_0_1"),
         text(f, "/signal_share_at_3t_4/t").unwrap_or_default(),
         100.0 * num(f, "/signal_share_at_3t_4/signal").unwrap_or(f64::NAN)
     );
@@ -413,6 +418,51 @@ fn generic_numbers(v: &Option<Value>, name: &str) -> String {
     }
     b.push_str("</table></div>\n");
     b
+}
+
+fn pretrained_numbers(data: &RunData) -> String {
+    let p = &data.pretrained;
+    if p.is_none() {
+        return String::new();
+    }
+    let mut b = String::new();
+    let _ = write!(
+        b,
+        "<p>You ran <code>{}</code> ({}): a diffusers UNet2DModel with <b>{}</b> parameters that makes {}×{} colour images and was trained with T = {} noise levels. Its {} images × {} steps ({}) took <b>{}</b>, {} per step.</p>\n",
+        esc(&text(p, "/model/id").unwrap_or_default()),
+        esc(&text(p, "/model/source").unwrap_or_default()),
+        thousands(num(p, "/model/parameters").unwrap_or(0.0)),
+        text(p, "/model/height").unwrap_or_default(),
+        text(p, "/model/width").unwrap_or_default(),
+        text(p, "/model/num_train_timesteps").unwrap_or_default(),
+        text(p, "/count").unwrap_or_default(),
+        text(p, "/steps").unwrap_or_default(),
+        esc(&text(p, "/scheduler/sampler").unwrap_or_default()),
+        secs(num(p, "/timings/samples_seconds").unwrap_or(f64::NAN)),
+        ms(num(p, "/timings/seconds_per_step").unwrap_or(f64::NAN))
+    );
+    let runs = data.pretrained_step_runs();
+    if !runs.is_empty() {
+        b.push_str("<p>The same starting noise with different numbers of steps (<code>steps.png</code>):</p><div class=\"scroll\"><table><tr><th>sampler</th><th>steps</th><th>time</th></tr>");
+        for (sampler, steps, s) in runs {
+            let _ = write!(
+                b,
+                "<tr><td>{}</td><td class=\"num\">{steps}</td><td class=\"num\">{}</td></tr>",
+                esc(&sampler),
+                secs(s)
+            );
+        }
+        b.push_str("</table></div>\n");
+    }
+    b
+}
+
+fn ms(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.0} ms", s * 1e3)
+    } else {
+        secs(s)
+    }
 }
 
 fn eval_numbers(data: &RunData) -> String {
