@@ -229,7 +229,8 @@ impl NoiseSchedule {
         out: &mut [f32],
     ) -> Result<()> {
         let n = timesteps.len();
-        if n == 0 || x0.len() != noise.len() || x0.len() != out.len() || x0.len() % n != 0 {
+        if n == 0 || x0.len() != noise.len() || x0.len() != out.len() || !x0.len().is_multiple_of(n)
+        {
             return Err(Error::invalid(format!(
                 "add_noise: x0 ({}), noise ({}) and out ({}) must have equal lengths divisible by the {n} timesteps",
                 x0.len(),

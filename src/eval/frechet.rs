@@ -53,7 +53,7 @@ impl Gaussian {
     /// `numpy.cov` and pytorch-fid) of `features`, `count × dim` row-major f32 values.
     /// Needs at least two vectors.
     pub fn fit(features: &[f32], dim: usize) -> Result<Self> {
-        if dim == 0 || features.len() % dim != 0 {
+        if dim == 0 || !features.len().is_multiple_of(dim) {
             return Err(Error::invalid(format!(
                 "Gaussian::fit: {} values are not vectors of {dim}",
                 features.len()

@@ -64,7 +64,7 @@ pub fn softmax_cross_entropy(
 /// The index of the largest value of each `classes`-wide row (the first one on ties).
 pub fn argmax_rows(values: &[f32], classes: usize) -> Vec<usize> {
     assert!(
-        classes > 0 && values.len() % classes == 0,
+        classes > 0 && values.len().is_multiple_of(classes),
         "argmax_rows: {} values are not rows of {classes}",
         values.len()
     );
@@ -89,7 +89,7 @@ pub fn softmax_cross_entropy_uniform(
     mut dlogits: Option<&mut [f32]>,
 ) -> f32 {
     assert!(
-        classes > 0 && logits.len() % classes == 0,
+        classes > 0 && logits.len().is_multiple_of(classes),
         "softmax_cross_entropy_uniform: {} logits are not rows of {classes}",
         logits.len()
     );

@@ -171,7 +171,7 @@ impl SeededNoise {
                 self.first + n as u64
             )));
         }
-        if out.len() % n != 0 {
+        if !out.len().is_multiple_of(n) {
             return Err(Error::invalid(format!(
                 "noise buffer of {} values for {n} samples",
                 out.len()

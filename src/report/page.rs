@@ -362,9 +362,9 @@ fn train_numbers(data: &RunData) -> String {
     );
     match data.record.training_estimate_seconds {
         Some(e) => {
-            let _ = write!(
+            let _ = writeln!(
                 b,
-                "; difflab had estimated {} before it started.</p>\n",
+                "; difflab had estimated {} before it started.</p>",
                 secs(e)
             );
         }
@@ -426,9 +426,9 @@ fn pretrained_numbers(data: &RunData) -> String {
         return String::new();
     }
     let mut b = String::new();
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<p>You ran <code>{}</code> ({}): a diffusers UNet2DModel with <b>{}</b> parameters that makes {}×{} colour images and was trained with T = {} noise levels. Its {} images × {} steps ({}) took <b>{}</b>, {} per step.</p>\n",
+        "<p>You ran <code>{}</code> ({}): a diffusers UNet2DModel with <b>{}</b> parameters that makes {}×{} colour images and was trained with T = {} noise levels. Its {} images × {} steps ({}) took <b>{}</b>, {} per step.</p>",
         esc(&text(p, "/model/id").unwrap_or_default()),
         esc(&text(p, "/model/source").unwrap_or_default()),
         thousands(num(p, "/model/parameters").unwrap_or(0.0)),
@@ -473,9 +473,9 @@ fn eval_numbers(data: &RunData) -> String {
     let pct = |p: &str| 100.0 * num(e, p).unwrap_or(f64::NAN);
     let mut b =
         String::from("<h3 id=\"evaluation\">How good are the generated digits? (measured)</h3>\n");
-    let _ = write!(
+    let _ = writeln!(
         b,
-        "<p>difflab generated <b>{}</b> digits with DDPM over all {} steps ({} to generate) and showed each to an MNIST classifier like the Lab 7 CNN ({:.2}% accurate on the MNIST test digits). It was at least 90% sure of <b>{:.1}%</b> of them, and <b>{:.1}%</b> were one of the digits the model was trained on. The FID, a distance between the classifier's impression of the generated digits and of real ones (lower is closer; 0 would be identical), is <b>{:.2}</b>; real training digits score {:.2} on the same test, which is the best a generator can hope for.</p>\n",
+        "<p>difflab generated <b>{}</b> digits with DDPM over all {} steps ({} to generate) and showed each to an MNIST classifier like the Lab 7 CNN ({:.2}% accurate on the MNIST test digits). It was at least 90% sure of <b>{:.1}%</b> of them, and <b>{:.1}%</b> were one of the digits the model was trained on. The FID, a distance between the classifier's impression of the generated digits and of real ones (lower is closer; 0 would be identical), is <b>{:.2}</b>; real training digits score {:.2} on the same test, which is the best a generator can hope for.</p>",
         text(e, "/count").unwrap_or_default(),
         text(e, "/steps").unwrap_or_default(),
         secs(num(e, "/sample_seconds").unwrap_or(f64::NAN)),
@@ -533,7 +533,7 @@ fn scale(b: &mut String, data: &RunData) {
         .or(num(&data.pretrained, "/parameters"))
         .map(thousands)
         .unwrap_or_else(|| "35.7 million".into());
-    let _ = write!(
+    let _ = writeln!(
         b,
         "<div class=\"scroll\"><table><tr><th></th><th>Your toy (Modules 2-3)</th><th>google/ddpm-cifar10-32 (Module 4)</th><th>Large text-to-image (e.g. Stable Diffusion 1.x)</th></tr>\
 <tr><td>Parameters</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>about 860 million in the denoiser, plus a 123-million text encoder and an image decoder</td></tr>\
@@ -541,7 +541,7 @@ fn scale(b: &mut String, data: &RunData) {
 <tr><td>Resolution</td><td>{}</td><td>32×32, colour</td><td>512×512 colour (the loop runs on a 64×64×4 latent)</td></tr>\
 <tr><td>Training compute</td><td>{}</td><td>about 10 hours on a TPU v3-8 (800,000 steps, Ho et al. 2020)</td><td>roughly 150,000 GPU-hours on A100s</td></tr>\
 <tr><td>Conditioning</td><td>none</td><td>none</td><td>a text prompt, through cross-attention and guidance</td></tr>\
-<tr><td>Steps when generating</td><td>200 (DDPM) or far fewer (DDIM)</td><td>1000 in training; 25-100 here</td><td>20-50 with fast samplers</td></tr></table></div>\n",
+<tr><td>Steps when generating</td><td>200 (DDPM) or far fewer (DDIM)</td><td>1000 in training; 25-100 here</td><td>20-50 with fast samplers</td></tr></table></div>",
         esc(&toy_params),
         esc(&cifar_params),
         esc(&toy_data),

@@ -69,7 +69,7 @@ impl ClassifierConfig {
     /// An error unless every size is usable (positive, side divisible by 4 and at least 4).
     pub fn validate(&self) -> Result<()> {
         let s = self.image_size;
-        if s < 4 || s % 4 != 0 {
+        if s < 4 || !s.is_multiple_of(4) {
             return Err(Error::invalid(format!(
                 "the classifier needs an image side divisible by 4 (two 2× poolings), got {s}"
             )));
@@ -247,7 +247,7 @@ impl Classifier {
     pub fn classify(&self, images: &[f32]) -> Result<Classification> {
         let s = self.cfg.image_size;
         let px = s * s;
-        if images.len() % px != 0 {
+        if !images.len().is_multiple_of(px) {
             return Err(Error::invalid(format!(
                 "classify: {} values are not a whole number of {s}×{s} images",
                 images.len()

@@ -70,7 +70,7 @@ impl LabUNetConfig {
         if self.in_channels == 0 || self.time_hidden == 0 || self.channels.contains(&0) {
             return bad(format!("channel counts must be positive, got {self:?}"));
         }
-        if self.time_embed_dim < 4 || self.time_embed_dim % 2 != 0 {
+        if self.time_embed_dim < 4 || !self.time_embed_dim.is_multiple_of(2) {
             return bad(format!(
                 "time_embed_dim must be even and at least 4, got {}",
                 self.time_embed_dim
@@ -101,7 +101,7 @@ impl LabUNetConfig {
 
 /// An error unless an `h × w` input can go through two 2× poolings and back.
 fn check_size(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || h % 4 != 0 || w % 4 != 0 {
+    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
         return Err(Error::invalid(format!(
             "the lab U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
         )));

@@ -351,7 +351,7 @@ impl UNet2DConfig {
             }
         }
         if let Some(ag) = self.mid_attn_groups() {
-            if ag == 0 || rev[0] % ag != 0 {
+            if ag == 0 || !rev[0].is_multiple_of(ag) {
                 return Err(format!(
                     "attn_norm_num_groups: {ag} does not divide {} channels",
                     rev[0]

@@ -430,7 +430,7 @@ impl UNet2DModel {
         }
         let downs = self.down_blocks.len() - 1;
         let m = 1usize << downs;
-        if h == 0 || w == 0 || h % m != 0 || w % m != 0 {
+        if h == 0 || w == 0 || !h.is_multiple_of(m) || !w.is_multiple_of(m) {
             return Err(Error::invalid(format!(
                 "UNet2DModel: a {h}×{w} sample cannot pass {downs} downsamplings and come back: height and width must be positive multiples of {m}"
             )));

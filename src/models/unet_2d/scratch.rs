@@ -34,8 +34,7 @@ impl Scratch {
     pub fn take(&mut self, len: usize) -> Vec<f32> {
         let mut best: Option<usize> = None;
         for (i, v) in self.free.iter().enumerate() {
-            if v.capacity() >= len && best.map_or(true, |b| v.capacity() < self.free[b].capacity())
-            {
+            if v.capacity() >= len && best.is_none_or(|b| v.capacity() < self.free[b].capacity()) {
                 best = Some(i);
             }
         }

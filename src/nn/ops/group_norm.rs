@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 fn check(x: usize, n: usize, hw: usize, c: usize, groups: usize, gamma: usize, stats: usize) {
     assert!(
-        groups > 0 && c % groups == 0,
+        groups > 0 && c.is_multiple_of(groups),
         "group_norm: {c} channels not divisible into {groups} groups"
     );
     assert!(
