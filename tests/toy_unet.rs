@@ -17,6 +17,7 @@ fn tiny(norm: ToyNorm, act: ToyAct) -> ToyUNetConfig {
         groups: 2,
         act,
         zero_init_out: false,
+        num_classes: 0,
     }
 }
 
@@ -68,9 +69,17 @@ fn default_model_has_the_lab_widths_and_readable_names() {
     assert!(norm_gamma.iter().all(|&g| g == 1.0));
 }
 
+/// The label rows of the gradient checks' three images: class 0, the null class, class 1.
+fn rows_for(cfg: &ToyUNetConfig) -> Option<Vec<usize>> {
+    (cfg.num_classes > 0).then(|| vec![0, cfg.num_classes, 1])
+}
+
 /// The loss `mean((out − target)²)` in f64 from an f32 forward pass.
 fn loss64(m: &ToyUNet, ctx: &mut ToyUNetCtx, x: &[f32], t: &[f32], target: &[f32]) -> f64 {
-    let out = m.forward(ctx, x, t);
+    let out = match rows_for(m.config()) {
+        Some(rows) => m.forward_rows(ctx, x, t, &rows),
+        None => m.forward(ctx, x, t),
+    };
     out.iter()
         .zip(target)
         .map(|(&a, &b)| (a as f64 - b as f64).powi(2))
@@ -97,7 +106,10 @@ fn check_gradients(cfg: ToyUNetConfig, seed: u64) {
     let t = [3.0f32, 57.0, 181.0];
     let target = rng.normal_vec(n * h * w);
     let mut ctx = m.train_ctx(n, h, w).unwrap();
-    m.forward(&mut ctx, &x, &t);
+    match rows_for(&cfg) {
+        Some(rows) => m.forward_rows(&mut ctx, &x, &t, &rows),
+        None => m.forward(&mut ctx, &x, &t),
+    };
     let loss = m.loss_backward(&mut ctx, &target);
     assert!((loss as f64 - loss64(&m, &mut ctx, &x, &t, &target)).abs() < 1e-5);
     let grads = ctx.grads.clone();
@@ -151,6 +163,15 @@ fn check_gradients(cfg: ToyUNetConfig, seed: u64) {
             s.name
         );
     }
+}
+
+#[test]
+fn backward_passes_finite_differences_with_class_embedding() {
+    let cfg = ToyUNetConfig {
+        num_classes: 3,
+        ..tiny(ToyNorm::Group, ToyAct::Silu)
+    };
+    check_gradients(cfg, 12);
 }
 
 #[test]

@@ -2,7 +2,8 @@
 //! (logic in `crate::eval`).
 
 use crate::cli::Global;
-use crate::eval::{evaluate_model, sweep_model, write_json, EvalOptions};
+use crate::eval::{evaluate_model, guidance_sweep_model, sweep_model, write_json, EvalOptions};
+use crate::pipelines::guidance::check_scale;
 use crate::schedulers::SchedulerKind;
 use crate::{Error, Result};
 use clap::Args;
@@ -30,6 +31,24 @@ pub struct EvalArgs {
     /// Also run DDPM and DDIM at 10, 25, 50, 100 and all steps, and plot quality_vs_steps.png.
     #[arg(long)]
     pub sweep: bool,
+    /// Conditional models: ask for digits with classifier-free guidance at each of these
+    /// scales (e.g. 0,1,2,4,7) and report how often the asked-for digit comes out;
+    /// writes guidance.json.
+    #[arg(
+        long,
+        value_name = "W",
+        value_delimiter = ',',
+        allow_hyphen_values = true
+    )]
+    pub guidance: Option<Vec<f32>>,
+    /// With --guidance: the digits to ask for [default: all trained digits].
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "guidance"
+    )]
+    pub digit: Option<Vec<u8>>,
     /// Most digits sent through the model at once.
     #[arg(long, default_value_t = 250, value_name = "N")]
     pub batch_size: usize,
@@ -77,7 +96,16 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         }
     );
     let eval_json = args.out.join("eval.json");
-    if args.sweep {
+    if let Some(scales) = &args.guidance {
+        for &w in scales {
+            check_scale(w)?;
+        }
+        let sweep = guidance_sweep_model(&args.model, &opts, args.digit.as_deref(), scales)?;
+        print!("{}", sweep.table());
+        let json = args.out.join("guidance.json");
+        write_json(&json, &sweep)?;
+        println!("Wrote {}", json.display());
+    } else if args.sweep {
         let sweep = sweep_model(&args.model, &opts)?;
         print!("{}", sweep.table());
         let main = sweep

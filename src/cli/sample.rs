@@ -33,13 +33,25 @@ pub struct SampleArgs {
         allow_hyphen_values = true
     )]
     pub eta: f32,
+    /// Conditional models: the digit(s) to draw, e.g. 7 or 0,1,2,3 (sample i asks for the
+    /// i-th in turn). Without it a conditional model draws unconditionally.
+    #[arg(long, value_name = "D", value_delimiter = ',')]
+    pub digit: Option<Vec<u8>>,
+    /// Classifier-free guidance scale w with --digit: 0 ignores the digit, 1 is the plain
+    /// conditional model, more pushes harder [default: 2].
+    #[arg(long, value_name = "W", allow_hyphen_values = true)]
+    pub guidance: Option<f32>,
+    /// Conditional models: also sweep w = 0, 1, 2, 4, 7 for one digit, score each with the
+    /// evaluator and draw guidance.png (trains the evaluator's classifier on first use).
+    #[arg(long)]
+    pub guidance_sweep: bool,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "lab8-out/module3")]
     pub out: PathBuf,
 }
 
 /// Run `difflab sample` and print what was made and how long each part took.
-pub fn run(args: SampleArgs, _global: &Global) -> crate::Result<()> {
+pub fn run(args: SampleArgs, global: &Global) -> crate::Result<()> {
     let cfg = GenerateConfig {
         model_dir: args.model,
         sampler: args.sampler,
@@ -49,6 +61,10 @@ pub fn run(args: SampleArgs, _global: &Global) -> crate::Result<()> {
         eta: args.eta,
         out_dir: args.out,
         progress: true,
+        digits: args.digit,
+        guidance: args.guidance,
+        guidance_sweep: args.guidance_sweep,
+        mnist_dir: global.mnist_dir.clone(),
     };
     let report = run_generate(&cfg)?;
     print!("{}", report.text());

@@ -2,6 +2,7 @@
 
 use crate::cli::Global;
 use crate::train::data::{classes, digit_list};
+use crate::train::settings::DEFAULT_LABEL_DROPOUT;
 use crate::train::{job, Arch, LrSchedule, ModelConfig, RunOptions, TrainJob, TrainSettings};
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
@@ -72,6 +73,14 @@ pub struct TrainArgs {
     /// 1e-3, no EMA).
     #[arg(long, value_name = "NAME")]
     pub recipe: Option<String>,
+    /// Class-conditional training for classifier-free guidance (toy only): the model also
+    /// learns which digit it draws; `difflab sample --digit` then asks for one.
+    #[arg(long)]
+    pub conditional: bool,
+    /// With --conditional: the probability that a label is dropped to "no class", so the
+    /// same model also learns unconditional generation [default: 0.15].
+    #[arg(long, value_name = "P", requires = "conditional")]
+    pub label_dropout: Option<f32>,
     /// Skip the figures (loss, denoising, filters, preview).
     #[arg(long)]
     pub no_figures: bool,
@@ -100,6 +109,8 @@ impl TrainArgs {
         note(self.ema || self.no_ema, "--ema/--no-ema");
         note(self.ema_decay.is_some(), "--ema-decay");
         note(self.limit.is_some(), "--limit");
+        note(self.conditional, "--conditional");
+        note(self.label_dropout.is_some(), "--label-dropout");
         v
     }
 
@@ -168,6 +179,9 @@ impl TrainArgs {
                 return Err(Error::invalid("--limit must be at least 1"));
             }
             s.data.limit = Some(n);
+        }
+        if self.conditional {
+            s.make_conditional(self.label_dropout.unwrap_or(DEFAULT_LABEL_DROPOUT))?;
         }
         s.validate()?;
         Ok(s)

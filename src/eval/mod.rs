@@ -10,11 +10,14 @@
 //!   against the MNIST test digits, and the floor (the same for real training digits);
 //! - [`run`]: generate with the sampling pipeline and score ([`evaluate_denoiser`]), across
 //!   samplers and step counts ([`sweep_denoiser`]);
+//! - [`guided`]: the same for a class-conditional model asked for digits with guidance
+//!   ([`evaluate_guided`]): does it draw the digit it was asked for?
 //! - [`model`]: the same for a checkpoint folder ([`evaluate_model`], [`sweep_model`]);
 //! - [`report`]: tables, JSON, and `quality_vs_steps.png`.
 
 pub mod fid;
 pub mod frechet;
+pub mod guided;
 pub mod linalg;
 pub mod model;
 pub mod report;
@@ -23,7 +26,8 @@ pub mod score;
 
 pub use fid::{feature_gaussian, fid};
 pub use frechet::{frechet_distance, Gaussian};
-pub use model::{evaluate_model, model_info, sweep_model};
+pub use guided::{evaluate_guided, sweep_guidance, GuidanceSweep, GuidedScores};
+pub use model::{evaluate_model, guidance_sweep_model, model_info, sweep_model};
 pub use report::write_json;
 pub use run::{
     evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,

@@ -1,10 +1,12 @@
 //! Evaluating a trained checkpoint folder (as written by `difflab train`): the entry points
 //! behind `difflab eval`, callable by `difflab lab` too.
 
+use super::guided::{sweep_guidance, GuidanceSweep};
 use super::run::{
     evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
     ModelInfo, SweepReport,
 };
+use super::score::Evaluator;
 use crate::schedulers::DdpmConfig;
 use crate::train::checkpoint::{load_denoiser, CheckpointConfig, SCHEDULER_FILE};
 use crate::Result;
@@ -58,4 +60,29 @@ pub fn sweep_model(dir: impl AsRef<Path>, opts: &EvalOptions) -> Result<SweepRep
     }
     let evaluator = evaluator_for(&info, opts)?;
     sweep_denoiser(model.as_mut(), &info, &evaluator, opts, &steps)
+}
+
+/// A class-conditional checkpoint asked for `digits` (default: all it was trained on) at each
+/// guidance scale of `scales`; the FID reference is the MNIST test digits of `digits`.
+pub fn guidance_sweep_model(
+    dir: impl AsRef<Path>,
+    opts: &EvalOptions,
+    digits: Option<&[u8]>,
+    scales: &[f32],
+) -> Result<GuidanceSweep> {
+    let dir = dir.as_ref();
+    let (mut model, cfg) = load_denoiser(dir)?;
+    let info = model_info(dir, &cfg)?;
+    let digits = digits.map_or(info.digits.clone(), <[u8]>::to_vec);
+    super::guided::check_digits(model.as_ref(), &info, &digits)?;
+    let evaluator = Evaluator::new(
+        info.image_size,
+        &digits,
+        opts.count,
+        opts.seed,
+        opts.classifier.as_deref(),
+        opts.mnist_dir.as_deref(),
+        opts.progress,
+    )?;
+    sweep_guidance(model.as_mut(), &info, &evaluator, opts, &digits, scales)
 }

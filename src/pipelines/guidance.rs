@@ -16,6 +16,11 @@ use crate::nn::Tensor;
 use crate::pipelines::sample::{SampleHooks, StepInfo};
 use crate::{Error, Result};
 
+/// The guidance scale `difflab sample --digit` uses unless told otherwise, chosen by
+/// experiment (the sweep in the README): the asked-for digit comes out ≥ 95% of the time
+/// while the samples stay varied.
+pub const DEFAULT_GUIDANCE: f32 = 2.0;
+
 /// The combined prediction `uncond + w·(cond − uncond)`, element by element, into `out`.
 pub fn guide(uncond: &[f32], cond: &[f32], w: f32, out: &mut [f32]) {
     assert!(

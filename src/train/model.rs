@@ -3,7 +3,7 @@
 
 use crate::models::lab_unet::{LabUNet, LabUNetConfig, LabUNetCtx, ParamSpec};
 use crate::models::toy_unet::{ToyUNet, ToyUNetConfig, ToyUNetCtx};
-use crate::models::NoisePredictor;
+use crate::models::{ClassLabel, NoisePredictor};
 use crate::nn::{Tensor, Weights};
 use crate::util::rng::Rng;
 use crate::Result;
@@ -65,6 +65,13 @@ impl ModelConfig {
         match self {
             ModelConfig::Toy(c) => c.image_size,
             ModelConfig::Lab(c) => c.image_size,
+        }
+    }
+    /// Classes the model is conditioned on (0: unconditional).
+    pub fn num_classes(&self) -> usize {
+        match self {
+            ModelConfig::Toy(c) => c.num_classes,
+            ModelConfig::Lab(_) => 0,
         }
     }
     /// Image channels.
@@ -189,6 +196,23 @@ impl Denoiser {
         }
     }
 
+    /// [`Denoiser::forward`] with the class-embedding row of each image (conditional toy models
+    /// only: `0..num_classes`, `num_classes` = no class). Panics for an unconditional model.
+    pub fn forward_rows<'c>(
+        &self,
+        ctx: &'c mut DenoiserCtx,
+        x: &[f32],
+        t: &[f32],
+        rows: &[usize],
+    ) -> &'c [f32] {
+        match (self, ctx) {
+            (Denoiser::Toy(m), DenoiserCtx::Toy(c)) if m.config().num_classes > 0 => {
+                m.forward_rows(c, x, t, rows)
+            }
+            _ => panic!("Denoiser::forward_rows: not a conditional toy U-Net"),
+        }
+    }
+
     /// MSE against `target` of the last forward output and its backward pass (fills the
     /// gradients in `ctx`); returns the loss.
     pub fn loss_backward(&self, ctx: &mut DenoiserCtx, target: &[f32]) -> f32 {
@@ -220,5 +244,16 @@ impl Denoiser {
 impl NoisePredictor for Denoiser {
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
         both!(self, m => m.predict(x, timesteps))
+    }
+    fn num_classes(&self) -> usize {
+        both!(self, m => m.num_classes())
+    }
+    fn predict_labeled(
+        &mut self,
+        x: &Tensor,
+        timesteps: &[f32],
+        labels: &[ClassLabel],
+    ) -> Result<Tensor> {
+        both!(self, m => m.predict_labeled(x, timesteps, labels))
     }
 }

@@ -116,7 +116,18 @@ pub struct TrainingConfig {
     pub seed: u64,
     /// `lab` when the lab's recipe was asked for.
     pub recipe: Option<String>,
+    /// Class-conditional training (classifier-free guidance): the probability that an image's
+    /// label is replaced by the null class, so one model learns both the conditional and the
+    /// unconditional prediction. `None` for an unconditional model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_dropout: Option<f32>,
 }
+
+/// Classes of a conditional MNIST model: the ten digits (whichever of them are trained).
+pub const DIGIT_CLASSES: usize = 10;
+
+/// The label dropout of `difflab train --conditional`, chosen by experiment (see the README).
+pub const DEFAULT_LABEL_DROPOUT: f32 = 0.15;
 
 /// Everything that defines a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -161,6 +172,7 @@ impl TrainSettings {
                 ema_decay,
                 seed: 42,
                 recipe: None,
+                label_dropout: None,
             },
         }
     }
@@ -175,9 +187,45 @@ impl TrainSettings {
         s
     }
 
+    /// Make the run class-conditional: the model learns one embedding per digit (0-9) plus a
+    /// null class, and labels are dropped to the null class with probability `label_dropout`.
+    pub fn make_conditional(&mut self, label_dropout: f32) -> Result<()> {
+        match &mut self.model {
+            ModelConfig::Toy(c) => c.num_classes = DIGIT_CLASSES,
+            ModelConfig::Lab(_) => {
+                return Err(Error::invalid(
+                    "--conditional needs --arch toy: the lab's U-Net has no class input",
+                ))
+            }
+        }
+        self.training.label_dropout = Some(label_dropout);
+        self.validate()
+    }
+
+    /// True for a class-conditional run.
+    pub fn is_conditional(&self) -> bool {
+        self.training.label_dropout.is_some()
+    }
+
     /// An error naming the option when a setting is out of range.
     pub fn validate(&self) -> Result<()> {
         let t = &self.training;
+        match (t.label_dropout, self.model.num_classes()) {
+            (Some(p), k) if k > 0 => {
+                if !(0.0..1.0).contains(&p) {
+                    return Err(Error::invalid(format!(
+                        "--label-dropout must lie in [0, 1), got {p}"
+                    )));
+                }
+            }
+            (None, 0) => {}
+            (p, k) => {
+                return Err(Error::invalid(format!(
+                    "a conditional run needs both a label dropout and model classes, got \
+                     label_dropout {p:?} and num_classes {k}"
+                )))
+            }
+        }
         if t.epochs == 0 {
             return Err(Error::invalid("--epochs must be at least 1"));
         }

@@ -285,6 +285,8 @@ impl Trainer {
             vec![0.0f32; b * px],
         );
         let (mut ts, mut tf) = (vec![0usize; b], vec![0.0f32; b]);
+        let null_row = self.settings.model.num_classes();
+        let mut rows = vec![null_row; b];
         let total = spe * epochs;
         let started = Instant::now();
         let (seconds_before, steps_before) = (self.stats.train_seconds, self.stats.steps_done);
@@ -308,7 +310,20 @@ impl Trainer {
                 }
                 rng.fill_normal(&mut noise);
                 self.schedule.add_noise(&x0, &noise, &ts, &mut xt)?;
-                self.model.forward(&mut ctx, &xt, &tf);
+                if let Some(p) = self.settings.training.label_dropout {
+                    // After the noise, so an unconditional run draws exactly what it always did.
+                    for (r, &i) in rows.iter_mut().zip(idx) {
+                        let dropped = rng.uniform(0.0, 1.0) < p;
+                        *r = if dropped {
+                            null_row
+                        } else {
+                            data.labels[i] as usize
+                        };
+                    }
+                    self.model.forward_rows(&mut ctx, &xt, &tf, &rows);
+                } else {
+                    self.model.forward(&mut ctx, &xt, &tf);
+                }
                 let loss = self.model.loss_backward(&mut ctx, &noise);
                 if !loss.is_finite() {
                     return Err(Error::invalid(format!(

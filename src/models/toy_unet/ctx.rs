@@ -53,6 +53,8 @@ pub struct ToyUNetCtx {
     t1: Vec<f32>,
     tpre2: Vec<f32>,
     temb: Vec<f32>,
+    /// The class-embedding row of each image (conditional models; the null row by default).
+    label_rows: Vec<usize>,
     layers: Vec<LayerBufs>,
     p1: Vec<f32>,
     am1: Vec<u8>,
@@ -139,6 +141,7 @@ impl ToyUNetCtx {
             t1: vec![0.0; n * th],
             tpre2: vec![0.0; n * th],
             temb: vec![0.0; n * th],
+            label_rows: vec![cfg.num_classes; n],
             layers,
             p1: vec![0.0; px[1] * c0],
             am1: vec![0; px[1] * c0],
@@ -251,8 +254,37 @@ impl ToyUNet {
     }
 
     /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
-    /// keeping in `ctx` what the backward pass needs. Panics if the sizes do not match `ctx`.
+    /// keeping in `ctx` what the backward pass needs. A conditional model uses its null class.
+    /// Panics if the sizes do not match `ctx`.
     pub fn forward<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        ctx.label_rows.fill(self.cfg.num_classes);
+        self.forward_inner(ctx, x, t)
+    }
+
+    /// [`ToyUNet::forward`] of a conditional model with the class-embedding row of each image
+    /// (`0..num_classes`, or `num_classes` for no class; see [`ToyUNet::label_rows`]). Panics if
+    /// the sizes do not match `ctx` or a row is out of range.
+    pub fn forward_rows<'c>(
+        &self,
+        ctx: &'c mut ToyUNetCtx,
+        x: &[f32],
+        t: &[f32],
+        rows: &[usize],
+    ) -> &'c [f32] {
+        assert_eq!(
+            rows.len(),
+            ctx.n,
+            "toy U-Net forward: one label row per image"
+        );
+        assert!(
+            rows.iter().all(|&r| r <= self.cfg.num_classes),
+            "toy U-Net forward: label row out of range"
+        );
+        ctx.label_rows.copy_from_slice(rows);
+        self.forward_inner(ctx, x, t)
+    }
+
+    fn forward_inner<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
         let ToyUNetConfig {
             in_channels: ci,
             time_embed_dim: te,
@@ -297,6 +329,14 @@ impl ToyUNet {
             &mut c.tpre2,
         );
         silu_forward(&c.tpre2, &mut c.temb);
+        if let Some(e) = lay.class_emb {
+            let table = self.p(e);
+            for (row, &r) in c.temb.chunks_exact_mut(th).zip(&c.label_rows) {
+                for (v, &ev) in row.iter_mut().zip(&table[r * th..(r + 1) * th]) {
+                    *v += ev;
+                }
+            }
+        }
 
         if c.train {
             c.img.copy_from_slice(x);
@@ -583,6 +623,16 @@ impl ToyUNet {
             }
         }
 
+        // The class embedding: each image's row receives that image's gradient.
+        if let Some(e) = lay.class_emb {
+            let g = &mut c.grads[range(e)];
+            g.fill(0.0);
+            for (d, &r) in c.dtemb.chunks_exact(th).zip(&c.label_rows) {
+                for (a, &v) in g[r * th..(r + 1) * th].iter_mut().zip(d) {
+                    *a += v;
+                }
+            }
+        }
         // The time MLP.
         silu_backward(&c.tpre2, &c.dtemb, &mut c.dtpre2);
         {

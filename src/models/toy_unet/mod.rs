@@ -31,7 +31,7 @@ mod upconv;
 pub use ctx::ToyUNetCtx;
 
 use crate::models::lab_unet::{ParamSpec, CONV_NAMES};
-use crate::models::NoisePredictor;
+use crate::models::{ClassLabel, NoisePredictor};
 use crate::nn::{init, Tensor, Weights};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
@@ -79,6 +79,12 @@ pub struct ToyUNetConfig {
     pub act: ToyAct,
     /// Start the output convolution at zero (the first prediction is 0, the loss starts at 1).
     pub zero_init_out: bool,
+    /// Classes the model can be conditioned on (10 for MNIST digits); 0 = unconditional. A
+    /// conditional model has a learned embedding per class plus one "no class" embedding
+    /// (`class_embed.weight`, `[num_classes + 1, time_hidden]`, the null class last), added to
+    /// the time embedding. Absent in checkpoints from before conditioning (= 0).
+    #[serde(default)]
+    pub num_classes: usize,
 }
 
 impl Default for ToyUNetConfig {
@@ -93,6 +99,7 @@ impl Default for ToyUNetConfig {
             groups: 8,
             act: ToyAct::Silu,
             zero_init_out: true,
+            num_classes: 0,
         }
     }
 }
@@ -179,6 +186,8 @@ pub(crate) struct Layout {
     pub t1_b: usize,
     pub t2_w: usize,
     pub t2_b: usize,
+    /// The class embedding table (conditional models only).
+    pub class_emb: Option<usize>,
     pub layers: [LayerIdx; LAYERS],
     pub out_w: usize,
     pub out_b: usize,
@@ -195,6 +204,8 @@ fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
     let t1_b = push("time.lin1.bias".into(), vec![th]);
     let t2_w = push("time.lin2.weight".into(), vec![th, th]);
     let t2_b = push("time.lin2.bias".into(), vec![th]);
+    let class_emb = (cfg.num_classes > 0)
+        .then(|| push("class_embed.weight".into(), vec![cfg.num_classes + 1, th]));
     let conv = cfg.conv_shapes();
     let levels = [0, 0, 1, 1, 2, 2, 1, 1, 0, 0];
     let layers = std::array::from_fn(|i| {
@@ -242,6 +253,7 @@ fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
             t1_b,
             t2_w,
             t2_b,
+            class_emb,
             layers,
             out_w,
             out_b,
@@ -285,6 +297,12 @@ impl ToyUNet {
                 continue;
             }
             if cfg.zero_init_out && (i == layout.out_w || i == layout.out_b) {
+                continue;
+            }
+            // Class embeddings start as PyTorch's nn.Embedding does, N(0, 1): distinct rows
+            // from the first step (zero rows were measured to learn the classes too slowly).
+            if Some(i) == layout.class_emb {
+                rng.fill_normal(p);
                 continue;
             }
             match s.shape[..] {
@@ -391,10 +409,32 @@ impl ToyUNet {
     }
 }
 
-impl NoisePredictor for ToyUNet {
-    /// Predict the noise for `x` (`[n, h, w, in_channels]`, `h` and `w` divisible by 4) at the
-    /// given timesteps; buffers are reused while the batch shape stays the same.
-    fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
+impl ToyUNet {
+    /// The class-embedding row of each label (`None` → the null row), or an error naming the
+    /// classes the model knows.
+    pub fn label_rows(&self, labels: &[ClassLabel]) -> Result<Vec<usize>> {
+        let k = self.cfg.num_classes;
+        labels
+            .iter()
+            .map(|l| match *l {
+                None => Ok(k),
+                Some(c) if c < k => Ok(c),
+                Some(c) if k == 0 => Err(Error::invalid(format!(
+                    "asked for class {c}, but the toy U-Net is unconditional (trained without labels)"
+                ))),
+                Some(c) => Err(Error::invalid(format!(
+                    "asked for class {c}, but the toy U-Net knows classes 0..{k}"
+                ))),
+            })
+            .collect()
+    }
+
+    fn predict_rows(
+        &mut self,
+        x: &Tensor,
+        timesteps: &[f32],
+        rows: Option<&[usize]>,
+    ) -> Result<Tensor> {
         let [n, h, w, c] = x.dims4()?;
         if c != self.cfg.in_channels {
             return Err(Error::invalid(format!(
@@ -412,12 +452,47 @@ impl NoisePredictor for ToyUNet {
             Some(ctx) if ctx.dims() == (n, h, w) => ctx,
             _ => self.infer_ctx(n, h, w)?,
         };
-        let out = Tensor::new(
-            vec![n, h, w, c],
-            self.forward(&mut ctx, x.data(), timesteps).to_vec(),
-        );
+        let y = match rows {
+            Some(r) => self.forward_rows(&mut ctx, x.data(), timesteps, r),
+            None => self.forward(&mut ctx, x.data(), timesteps),
+        };
+        let out = Tensor::new(vec![n, h, w, c], y.to_vec());
         self.infer = Some(ctx);
         out
+    }
+}
+
+impl NoisePredictor for ToyUNet {
+    /// Predict the noise for `x` (`[n, h, w, in_channels]`, `h` and `w` divisible by 4) at the
+    /// given timesteps (a conditional model uses its null class); buffers are reused while the
+    /// batch shape stays the same.
+    fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
+        self.predict_rows(x, timesteps, None)
+    }
+
+    fn num_classes(&self) -> usize {
+        self.cfg.num_classes
+    }
+
+    fn predict_labeled(
+        &mut self,
+        x: &Tensor,
+        timesteps: &[f32],
+        labels: &[ClassLabel],
+    ) -> Result<Tensor> {
+        if labels.len() != timesteps.len() {
+            return Err(Error::invalid(format!(
+                "toy U-Net: {} labels for {} timesteps",
+                labels.len(),
+                timesteps.len()
+            )));
+        }
+        if self.cfg.num_classes == 0 {
+            self.label_rows(labels)?;
+            return self.predict(x, timesteps);
+        }
+        let rows = self.label_rows(labels)?;
+        self.predict_rows(x, timesteps, Some(&rows))
     }
 }
 

@@ -17,8 +17,11 @@
 mod figures;
 mod files;
 
+use crate::models::NoisePredictor;
 use crate::pipelines::forward_demo::FileInfo;
-use crate::pipelines::sample::{sample, SampleOptions, Samples};
+use crate::pipelines::guidance::{check_scale, ClassifierFreeGuidance, DEFAULT_GUIDANCE};
+use crate::pipelines::guidance_demo::{self, GuidanceRun};
+use crate::pipelines::sample::{sample, sample_with, SampleOptions, Samples, SeededNoise};
 use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
 use crate::train::checkpoint::{Checkpoint, CheckpointConfig, CONFIG_FILE, SCHEDULER_FILE};
 use crate::train::preview::ddpm_config;
@@ -68,6 +71,16 @@ pub struct GenerateConfig {
     pub out_dir: PathBuf,
     /// Show progress bars on stderr.
     pub progress: bool,
+    /// Class-conditional models: the digits to ask for (sample `i` asks for
+    /// `digits[i % len]`); `None` samples unconditionally.
+    pub digits: Option<Vec<u8>>,
+    /// The classifier-free guidance scale w with `digits` (`None`: [`DEFAULT_GUIDANCE`]).
+    pub guidance: Option<f32>,
+    /// Conditional models: also score the guidance sweep and draw `guidance.png` (needs the
+    /// evaluator's classifier, trained on first use).
+    pub guidance_sweep: bool,
+    /// Where MNIST is, for the guidance sweep's evaluator (default: the data layer's lookup).
+    pub mnist_dir: Option<PathBuf>,
 }
 
 impl Default for GenerateConfig {
@@ -83,6 +96,10 @@ impl Default for GenerateConfig {
             eta: 0.0,
             out_dir: PathBuf::from("lab8-out/module3"),
             progress: false,
+            digits: None,
+            guidance: None,
+            guidance_sweep: false,
+            mnist_dir: None,
         }
     }
 }
@@ -307,6 +324,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         )));
     }
     let mut sched = checkpoint_scheduler(&cfg.model_dir, &config, cfg.sampler, cfg.eta)?;
+    let guidance = check_conditioning(cfg, &model, &info)?;
     timings.push(Timing {
         part: "load the model".into(),
         seconds: secs(t0.elapsed()),
@@ -340,7 +358,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         label: format!("sampling {label}"),
         ..SampleOptions::new(shape, steps)
     };
-    let first = sample(&mut loaded.model, &mut sched, &base)?;
+    let first = generate(cfg, &mut loaded.model, &mut sched, &base)?;
     let mut sampling = first.elapsed;
     let mut images = first.images.data().to_vec();
     if cfg.count > head {
@@ -351,7 +369,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
             snapshot_at: Vec::new(),
             ..base.clone()
         };
-        let more = sample(&mut loaded.model, &mut sched, &rest)?;
+        let more = generate(cfg, &mut loaded.model, &mut sched, &rest)?;
         sampling += more.elapsed;
         images.extend_from_slice(more.images.data());
     }
@@ -376,7 +394,13 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         cfg,
         info: &loaded.info,
         schedule: sched.schedule(),
-        label: sampler_text(cfg.sampler, steps, t_total, cfg.eta),
+        label: sampler_text(cfg.sampler, steps, t_total, cfg.eta)
+            + &cfg.digits.as_ref().map_or(String::new(), |d| {
+                format!(
+                    " · asked for {} with guidance w = {guidance}",
+                    digits_list(d)
+                )
+            }),
     };
     let mut files = Vec::new();
     let mut paths = Vec::new();
@@ -406,6 +430,21 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         part: "draw the figures and the animation".into(),
         seconds: secs(t2.elapsed()),
     });
+    if loaded.model.num_classes() > 0 {
+        let t = Instant::now();
+        let made = conditional_figures(cfg, &mut loaded, guidance)?;
+        for (name, size) in made {
+            record(name, size);
+        }
+        timings.push(Timing {
+            part: if cfg.guidance_sweep {
+                "conditional.png and the guidance sweep".into()
+            } else {
+                "conditional.png".into()
+            },
+            seconds: secs(t.elapsed()),
+        });
+    }
 
     let t3 = Instant::now();
     let sample_paths = files::write_samples(&out("samples"), &images, shape)?;
@@ -455,6 +494,141 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     })
 }
 
+/// The guidance scale of a run, after checking the conditioning options against the model:
+/// `--digit` needs a conditional model trained on those digits; `--guidance` needs `--digit`
+/// (or a conditional model) and must be finite and ≥ 0.
+fn check_conditioning(cfg: &GenerateConfig, model: &Denoiser, info: &ModelInfo) -> Result<f32> {
+    let w = check_scale(cfg.guidance.unwrap_or(DEFAULT_GUIDANCE))?;
+    let dir = cfg.model_dir.display();
+    match &cfg.digits {
+        Some(d) => {
+            if model.num_classes() == 0 {
+                return Err(Error::invalid(format!(
+                    "--digit: the model in {dir} is unconditional (trained without labels); train one with `difflab train --conditional`"
+                )));
+            }
+            if d.is_empty() {
+                return Err(Error::invalid("--digit needs at least one digit"));
+            }
+            if let Some(x) = d.iter().find(|x| !info.digits.contains(x)) {
+                return Err(Error::invalid(format!(
+                    "--digit {x}: the model in {dir} was trained on digits {} only",
+                    digits_list(&info.digits)
+                )));
+            }
+        }
+        None if cfg.guidance.is_some() && model.num_classes() == 0 => {
+            return Err(Error::invalid(format!(
+                "--guidance: the model in {dir} is unconditional, there is nothing to guide towards"
+            )));
+        }
+        None if cfg.guidance.is_some() => {
+            return Err(Error::invalid(
+                "--guidance needs --digit (which digit to guide towards)",
+            ));
+        }
+        None if cfg.guidance_sweep && model.num_classes() == 0 => {
+            return Err(Error::invalid(format!(
+                "--guidance-sweep: the model in {dir} is unconditional; train one with `difflab train --conditional`"
+            )));
+        }
+        None => {}
+    }
+    Ok(w)
+}
+
+/// "0, 1, 2".
+fn digits_list(d: &[u8]) -> String {
+    crate::eval::guided::join(d)
+}
+
+/// [`sample`] of `opts`, asking for `cfg.digits` with classifier-free guidance when given.
+fn generate(
+    cfg: &GenerateConfig,
+    model: &mut Denoiser,
+    sched: &mut AnyScheduler,
+    opts: &SampleOptions,
+) -> Result<Samples> {
+    let Some(digits) = &cfg.digits else {
+        return sample(model, sched, opts);
+    };
+    let total = opts.first_index as usize + opts.count;
+    let labels = crate::eval::guided::cycled_labels(digits, total);
+    let w = cfg.guidance.unwrap_or(DEFAULT_GUIDANCE);
+    let mut hooks = ClassifierFreeGuidance::new(labels, w)?;
+    sample_with(
+        model,
+        sched,
+        opts,
+        &mut SeededNoise::new(opts.seed),
+        &mut hooks,
+    )
+}
+
+/// `conditional.png` (every trained digit at scale `w`) and, with `cfg.guidance_sweep`,
+/// `guidance.png` (the first asked-for digit, or the first trained one, across
+/// [`guidance_demo::SWEEP_SCALES`]) with `guidance.json`.
+fn conditional_figures(
+    cfg: &GenerateConfig,
+    loaded: &mut Loaded,
+    w: f32,
+) -> Result<Vec<(&'static str, (u32, u32))>> {
+    let dir = &cfg.model_dir;
+    let info = crate::eval::model_info(dir, &loaded.config)?;
+    let run = GuidanceRun {
+        sampler: cfg.sampler,
+        steps: cfg.steps,
+        seed: cfg.seed,
+        progress: cfg.progress,
+    };
+    let about = format!(
+        "conditional {} U-Net trained on digits {}",
+        loaded.info.arch,
+        digits_list(&info.digits)
+    );
+    let mut made = Vec::new();
+    let digits = info.digits.clone();
+    let grid = guidance_demo::conditional_samples(&mut loaded.model, &info, &run, &digits, w)?;
+    let path = cfg.out_dir.join("conditional.png");
+    made.push((
+        "conditional.png",
+        guidance_demo::conditional_png(&path, &grid, &digits, w, &about)?,
+    ));
+    if cfg.guidance_sweep {
+        let digit = cfg
+            .digits
+            .as_ref()
+            .and_then(|d| d.first())
+            .copied()
+            .unwrap_or(digits[0]);
+        let count = guidance_demo::SWEEP_COUNT;
+        let evaluator = crate::eval::Evaluator::new(
+            info.image_size,
+            &[digit],
+            count,
+            cfg.seed,
+            None,
+            cfg.mnist_dir.as_deref(),
+            cfg.progress,
+        )?;
+        let (sweep, shown) = guidance_demo::guidance_sweep(
+            &mut loaded.model,
+            &info,
+            &evaluator,
+            &run,
+            digit,
+            count,
+        )?;
+        let path = cfg.out_dir.join("guidance.png");
+        made.push((
+            "guidance.png",
+            guidance_demo::guidance_png(&path, &sweep, &shown, digit, &about)?,
+        ));
+        crate::eval::write_json(&cfg.out_dir.join("guidance.json"), &sweep)?;
+    }
+    Ok(made)
+}
+
 /// One cell of `steps.png`.
 pub(crate) struct CompareRun {
     pub kind: SchedulerKind,
@@ -485,7 +659,7 @@ fn compare_runs(
                 label: format!("steps.png {} {steps}", kind.name().to_uppercase()),
                 ..SampleOptions::new(shape, steps)
             };
-            let samples = sample(&mut loaded.model, &mut s, &opts)?;
+            let samples = generate(cfg, &mut loaded.model, &mut s, &opts)?;
             runs.push(CompareRun {
                 kind,
                 steps,

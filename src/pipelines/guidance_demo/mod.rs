@@ -1,0 +1,110 @@
+//! "From digits to DALL-E": what a class-conditional denoiser does with a class and a guidance
+//! scale. The figures of `difflab sample --digit` and of the lab's last section:
+//!
+//! - `conditional.png`: a row per trained digit, [`PER_ROW`] samples each, at one scale w;
+//! - `guidance.png`: one digit at w = 0, 1, 2, 4, 7 from the same starting noise, each row
+//!   captioned with how often the evaluator's classifier sees the asked-for digit, its
+//!   recognised share and the FID of [`SWEEP_COUNT`] samples at that w.
+//!
+//! Sample `i` of every run draws its noise from stream `i` of the seed (see
+//! [`crate::pipelines::sample`]), so a column of `guidance.png` is one starting noise pushed
+//! through every scale.
+
+mod figures;
+
+pub use figures::{conditional_png, guidance_png};
+
+use crate::eval::guided::{check_digits, sample_guided, score_guided, GuidanceSweep};
+use crate::eval::{EvalOptions, Evaluator, ModelInfo};
+use crate::models::NoisePredictor;
+use crate::pipelines::sample::Samples;
+use crate::schedulers::SchedulerKind;
+use crate::Result;
+
+/// Samples per digit in `conditional.png` and per scale in `guidance.png`.
+pub const PER_ROW: usize = 8;
+/// The scales of `guidance.png`.
+pub const SWEEP_SCALES: [f32; 5] = [0.0, 1.0, 2.0, 4.0, 7.0];
+/// Samples scored per scale in `guidance.png` (the FID needs a few hundred).
+pub const SWEEP_COUNT: usize = 200;
+
+/// How to sample for the figures.
+#[derive(Clone, Debug)]
+pub struct GuidanceRun {
+    /// DDPM or DDIM.
+    pub sampler: SchedulerKind,
+    /// Sampling steps (`None`: all T).
+    pub steps: Option<usize>,
+    /// Seed (sample i: stream i).
+    pub seed: u64,
+    /// Progress bars on stderr.
+    pub progress: bool,
+}
+
+impl GuidanceRun {
+    fn eval_options(&self, count: usize) -> EvalOptions {
+        EvalOptions {
+            count,
+            sampler: self.sampler,
+            steps: self.steps,
+            seed: self.seed,
+            batch_size: 0,
+            progress: self.progress,
+            ..EvalOptions::default()
+        }
+    }
+}
+
+/// The samples of `conditional.png`: [`PER_ROW`] of each digit of `digits` at scale `w`
+/// (row r holds samples `r·PER_ROW …`, all asking for `digits[r]`).
+pub fn conditional_samples(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    run: &GuidanceRun,
+    digits: &[u8],
+    w: f32,
+) -> Result<Samples> {
+    // Sample i asks for rows[i % rows.len()] = rows[i]: digit digits[i / PER_ROW].
+    let rows: Vec<u8> = digits
+        .iter()
+        .flat_map(|&d| std::iter::repeat_n(d, PER_ROW))
+        .collect();
+    check_digits(model, info, digits)?;
+    let opts = run.eval_options(rows.len());
+    sample_guided(model, info, &opts, &rows, w)
+}
+
+/// The guidance sweep of `guidance.png`: [`SWEEP_COUNT`] samples of `digit` at each scale of
+/// [`SWEEP_SCALES`] (the same seeds at every scale), scored by `evaluator` (whose reference
+/// must be the test digits of `digit`). Returns the scores and the first [`PER_ROW`] samples
+/// of each scale.
+pub fn guidance_sweep(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    evaluator: &Evaluator,
+    run: &GuidanceRun,
+    digit: u8,
+    count: usize,
+) -> Result<(GuidanceSweep, Vec<Samples>)> {
+    check_digits(model, info, &[digit])?;
+    let opts = run.eval_options(count);
+    let mut runs = Vec::new();
+    let mut shown = Vec::new();
+    for &w in &SWEEP_SCALES {
+        let samples = sample_guided(model, info, &opts, &[digit], w)?;
+        runs.push(score_guided(evaluator, &samples, &[digit], w)?);
+        shown.push(samples);
+    }
+    let steps = run.steps.unwrap_or(info.scheduler.num_train_timesteps);
+    Ok((
+        GuidanceSweep {
+            model: info.name.clone(),
+            sampler: run.sampler.name().into(),
+            steps,
+            count,
+            floor: evaluator.floor.clone(),
+            runs,
+        },
+        shown,
+    ))
+}
