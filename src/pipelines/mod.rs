@@ -4,5 +4,6 @@
 pub mod forward_demo;
 pub mod generate_demo;
 pub mod guidance;
+pub mod inpaint;
 pub mod pretrained_demo;
 pub mod sample;

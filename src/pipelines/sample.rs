@@ -353,7 +353,7 @@ pub fn sample_with(
     })
 }
 
-fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {
     if !opts.progress {
         return indicatif::ProgressBar::hidden();
     }
