@@ -428,7 +428,7 @@ fn file_info(name: &str, (width, height): (u32, u32)) -> FileInfo {
     }
 }
 
-/// The figure's subtitle: model, image, mask, sampler.
+/// The figure's subtitle: model, image and mask; then sampler, resampling, guidance, seed.
 fn heading(
     cfg: &InpaintConfig,
     info: &ModelInfo,
@@ -451,7 +451,7 @@ fn heading(
         String::new()
     };
     format!(
-        "{} U-Net trained on digits {} · MNIST test #{index} (a {digit}), {} · {}{jumps}{steer} · seed {}",
+        "{} U-Net trained on digits {} · MNIST test #{index} (a {digit}), {}\n{}{jumps}{steer} · seed {}",
         info.arch,
         digits.join(", "),
         mask.describe(),

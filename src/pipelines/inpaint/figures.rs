@@ -5,7 +5,7 @@
 use super::{Inpainted, Mask};
 use crate::diffusion::NoiseSchedule;
 use crate::pipelines::forward_demo::{noise_color, pct};
-use crate::viz::{self, style, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile};
+use crate::viz::{self, style, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile};
 use crate::Result;
 use std::path::Path;
 
@@ -21,6 +21,21 @@ const HATCH_PERIOD: usize = 8;
 /// Width of the animation's frames (px): wider than any frame's content, so all are equal.
 const FRAME_WIDTH: u32 = 640;
 
+/// The longest caption of the animation; the last frame's captions are padded to its width
+/// so that every frame has the same layout.
+const GUESS_NOTE: &str = "the completion if it stopped here";
+
+/// `text` padded with spaces on both sides to the width of [`GUESS_NOTE`] (as a muted caption).
+fn pad(text: &str) -> String {
+    let style = style::text(style::CAPTION_SIZE, style::MUTED);
+    let target = Canvas::text_size(GUESS_NOTE, &style).0;
+    let mut t = text.to_string();
+    while Canvas::text_size(&t, &style).0 < target {
+        t = format!(" {t} ");
+    }
+    t
+}
+
 /// Everything the figures need.
 pub(super) struct Context<'a> {
     /// Image side.
@@ -30,7 +45,7 @@ pub(super) struct Context<'a> {
     pub mask: &'a Mask,
     pub run: &'a Inpainted,
     pub schedule: &'a NoiseSchedule,
-    /// The subtitle's first line (model, image, mask, sampler).
+    /// The subtitle's first lines (model, image, mask; sampler, seed).
     pub heading: String,
     /// Per completion, the RMS error on the hidden region.
     pub rmse: &'a [f64],
@@ -134,7 +149,7 @@ impl Context<'_> {
         Figure::new()
             .title("Inpainting: the model fills in what was hidden")
             .subtitle(format!(
-                "{}\nAt every step the known pixels are replaced by the original, noised to the step's level; the model fills the hidden region to match. Each completion starts from its own noise.",
+                "{}\nAt every step the known pixels are replaced by the original noised to the step's level, and the model fills\nthe hidden region to match. Each completion starts from its own noise.",
                 self.heading
             ))
             .grid(ImageGrid::strip(tiles).tile_px(TILE_PX as u32).gap(14))
@@ -167,7 +182,7 @@ impl Context<'_> {
                         .border(noise_color(noise)),
                     Tile::new(self.picture(&guess, Hidden::Outlined))
                         .caption("guess x̂₀ + known pixels")
-                        .caption("the completion if it stopped here"),
+                        .caption(GUESS_NOTE),
                 )
                 .render()?;
             let delay = if j == 0 { 60 } else { (300 / at.len().max(1)).clamp(3, 20) as u16 };
@@ -181,12 +196,12 @@ impl Context<'_> {
             .frame(
                 format!("done: {n} of {n} steps"),
                 Tile::new(self.picture(done, Hidden::Outlined))
-                    .caption("completion #0")
-                    .caption(format!("error {:.2}", self.rmse[0]))
+                    .caption("x₀, completion #0")
+                    .caption(pad(&format!("hidden-region error {:.2}", self.rmse[0])))
                     .border(noise_color(0.0)),
                 Tile::new(self.picture(self.original, Hidden::Outlined))
-                    .caption("original")
-                    .caption("(the truth)"),
+                    .caption("the original")
+                    .caption(pad("the truth, for comparison")),
             )
             .render()?;
         frames.push(GifFrame {
