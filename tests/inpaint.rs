@@ -58,7 +58,10 @@ impl TwoImages {
     fn new() -> Self {
         TwoImages {
             images: pair(),
-            alphas_cumprod: scheduler(SchedulerKind::Ddpm).schedule().alphas_cumprod_f64().to_vec(),
+            alphas_cumprod: scheduler(SchedulerKind::Ddpm)
+                .schedule()
+                .alphas_cumprod_f64()
+                .to_vec(),
             calls: Vec::new(),
         }
     }
@@ -86,8 +89,8 @@ impl TwoImages {
         x.iter()
             .enumerate()
             .map(|(i, &v)| {
-                let mean = (w[0] * self.images[0][i] as f64 + w[1] * self.images[1][i] as f64)
-                    / total;
+                let mean =
+                    (w[0] * self.images[0][i] as f64 + w[1] * self.images[1][i] as f64) / total;
                 ((v as f64 - sa * mean) / sb) as f32
             })
             .collect()
@@ -161,7 +164,11 @@ fn the_known_region_decides_the_completion_and_is_kept_exactly() {
             for k in 0..2 {
                 let mut model = TwoImages::new();
                 let out = run(&mut model, kind, &opts(4, steps, 7), k, &mask, jumps);
-                assert_eq!(model.calls.len(), steps * jumps, "one call per step and pass");
+                assert_eq!(
+                    model.calls.len(),
+                    steps * jumps,
+                    "one call per step and pass"
+                );
                 assert_eq!(out.model_calls, steps * jumps);
                 let images = out.samples.images.data();
                 for img in images.chunks(S * S) {
@@ -185,7 +192,10 @@ fn the_model_sees_the_known_region_noised_to_its_step() {
     // Entering every call at t (after the first step), the known pixels must be
     // √ᾱ_t·x0 + √(1−ᾱ_t)·ε with ε ~ N(0, 1), also on DDIM's strided steps and after re-noising.
     let mask = Mask::preset(MaskPreset::Top, S, S).unwrap();
-    let abar = scheduler(SchedulerKind::Ddpm).schedule().alphas_cumprod_f64().to_vec();
+    let abar = scheduler(SchedulerKind::Ddpm)
+        .schedule()
+        .alphas_cumprod_f64()
+        .to_vec();
     for (kind, steps, jumps) in [
         (SchedulerKind::Ddpm, 50, 1),
         (SchedulerKind::Ddim, 10, 1),
@@ -204,7 +214,9 @@ fn the_model_sees_the_known_region_noised_to_its_step() {
                         .zip(x0)
                         .zip(mask.hidden())
                         .filter(|(_, &h)| !h)
-                        .map(move |((&v, &o), _)| (v as f64 - a.sqrt() * o as f64) / (1.0 - a).sqrt())
+                        .map(move |((&v, &o), _)| {
+                            (v as f64 - a.sqrt() * o as f64) / (1.0 - a).sqrt()
+                        })
                 })
                 .collect();
             let n = z.len() as f64;
@@ -222,7 +234,9 @@ fn seeds_streams_and_batches() {
     let mask = Mask::preset(MaskPreset::Right, S, S).unwrap();
     let go = |o: &SampleOptions| {
         let mut m = TwoImages::new();
-        run(&mut m, SchedulerKind::Ddpm, o, 0, &mask, 2).samples.images
+        run(&mut m, SchedulerKind::Ddpm, o, 0, &mask, 2)
+            .samples
+            .images
     };
     let a = go(&opts(4, 20, 11));
     assert_eq!(a, go(&opts(4, 20, 11)), "same seed, same completions");
@@ -234,7 +248,11 @@ fn seeds_streams_and_batches() {
     assert_eq!(a, go(&split));
     let b = go(&opts(4, 20, 12));
     let (a, b) = (a.data(), b.data());
-    assert_eq!(max_diff(a, b, &mask, false), 0.0, "known region: the original");
+    assert_eq!(
+        max_diff(a, b, &mask, false),
+        0.0,
+        "known region: the original"
+    );
     // A half-trained-looking run: stop early so the hidden region still shows the noise.
     let early = |seed| {
         let mut m = TwoImages::new();
@@ -265,7 +283,10 @@ fn a_mask_hiding_everything_is_plain_sampling() {
         let mut m = TwoImages::new();
         let mut s = scheduler(kind);
         let plain = sample(&mut m, &mut s, &opts(3, 25, 5)).unwrap();
-        assert_eq!(inp.samples.images, plain.images, "{kind:?}: the draw order matches");
+        assert_eq!(
+            inp.samples.images, plain.images,
+            "{kind:?}: the draw order matches"
+        );
     }
 }
 
@@ -293,8 +314,16 @@ fn guidance_steers_through_the_hooks() {
         let mut hooks = Counting(cfg, 0);
         let mut m = TwoImages::new();
         let mut s = scheduler(SchedulerKind::Ddim);
-        let out = inpaint(&mut m, &mut s, &opts(3, 20, 9), &original(0), &all, 2, &mut hooks)
-            .unwrap();
+        let out = inpaint(
+            &mut m,
+            &mut s,
+            &opts(3, 20, 9),
+            &original(0),
+            &all,
+            2,
+            &mut hooks,
+        )
+        .unwrap();
         assert_eq!(hooks.1, 40);
         for img in out.samples.images.data().chunks(S * S) {
             assert!(max_diff(img, &pair()[class], &all, true) < 0.05);
@@ -358,7 +387,10 @@ fn mask_pictures_of_any_size_are_fitted() {
     let p = dir.path().join("left28.png");
     save_gray(&p, 28, 28, |x, _| if x < 14 { 255 } else { 0 });
     let m = Mask::from_file(&p, 16, 16).unwrap();
-    assert_eq!(m.hidden(), Mask::preset(MaskPreset::Left, 16, 16).unwrap().hidden());
+    assert_eq!(
+        m.hidden(),
+        Mask::preset(MaskPreset::Left, 16, 16).unwrap().hidden()
+    );
     // 100 wide, 50 tall, a white bottom quarter: the bottom 4 rows of 16.
     let p = dir.path().join("wide.png");
     save_gray(&p, 100, 50, |_, y| if y >= 37 { 250 } else { 10 });
@@ -377,17 +409,28 @@ fn bad_mask_files_are_errors_naming_them() {
     let junk = dir.path().join("junk.png");
     std::fs::write(&junk, b"not a picture").unwrap();
     let e = Mask::from_file(&junk, 16, 16).unwrap_err().to_string();
-    assert!(e.contains("junk.png") && e.contains("could not be read"), "{e}");
+    assert!(
+        e.contains("junk.png") && e.contains("could not be read"),
+        "{e}"
+    );
     let black = dir.path().join("black.png");
     save_gray(&black, 20, 20, |_, _| 0);
     let e = Mask::from_file(&black, 16, 16).unwrap_err().to_string();
-    assert!(e.contains("black.png") && e.contains("hides no pixel"), "{e}");
+    assert!(
+        e.contains("black.png") && e.contains("hides no pixel"),
+        "{e}"
+    );
     let white = dir.path().join("white.png");
     save_gray(&white, 20, 20, |_, _| 255);
     let e = Mask::from_file(&white, 16, 16).unwrap_err().to_string();
     assert!(e.contains("white.png") && e.contains("every pixel"), "{e}");
-    let e = Mask::parse("nowhere/mask.png", 16, 16).unwrap_err().to_string();
-    assert!(e.contains("nowhere/mask.png") && e.contains("left, right"), "{e}");
+    let e = Mask::parse("nowhere/mask.png", 16, 16)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("nowhere/mask.png") && e.contains("left, right"),
+        "{e}"
+    );
 }
 
 // ---- the CLI ----
@@ -397,7 +440,11 @@ fn mnist_dir() -> PathBuf {
     let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(dir.is_dir(), "MNIST not found at {} (set DIFFLAB_MNIST_DIR)", dir.display());
+    assert!(
+        dir.is_dir(),
+        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
+        dir.display()
+    );
     dir
 }
 
@@ -414,13 +461,20 @@ fn cli_ok(args: &[&str]) -> String {
     let out = difflab(args);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "difflab {args:?} failed:\n{text}\n{err}");
+    assert!(
+        out.status.success(),
+        "difflab {args:?} failed:\n{text}\n{err}"
+    );
     text
 }
 
 fn cli_err(args: &[&str]) -> String {
     let out = difflab(args);
-    assert_eq!(out.status.code(), Some(1), "difflab {args:?}: a clear error, not a panic");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "difflab {args:?}: a clear error, not a panic"
+    );
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
@@ -431,8 +485,20 @@ fn checkpoint() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let o = dir.path().to_str().unwrap();
         cli_ok(&[
-            "train", "--digits", "1,7", "--limit", "64", "--batch-size", "32", "--epochs", "1",
-            "--timesteps", "40", "--no-figures", "--out", o,
+            "train",
+            "--digits",
+            "1,7",
+            "--limit",
+            "64",
+            "--batch-size",
+            "32",
+            "--epochs",
+            "1",
+            "--timesteps",
+            "40",
+            "--no-figures",
+            "--out",
+            o,
         ]);
         dir
     })
@@ -449,12 +515,32 @@ fn cli_end_to_end() {
     let out = tempfile::tempdir().unwrap();
     let o = out.path().to_str().unwrap();
     let args = [
-        "inpaint", "--model", model, "--index", "0", "--mask", "top", "--count", "3",
-        "--sampler", "ddim", "--steps", "8", "--jumps", "2", "--seed", "5", "--out", o,
+        "inpaint",
+        "--model",
+        model,
+        "--index",
+        "0",
+        "--mask",
+        "top",
+        "--count",
+        "3",
+        "--sampler",
+        "ddim",
+        "--steps",
+        "8",
+        "--jumps",
+        "2",
+        "--seed",
+        "5",
+        "--out",
+        o,
     ];
     let text = cli_ok(&args);
     assert!(text.contains("MNIST test #0 (a 7)"), "{text}");
-    assert!(text.contains("inpaint.png") && text.contains("elapsed"), "{text}");
+    assert!(
+        text.contains("inpaint.png") && text.contains("elapsed"),
+        "{text}"
+    );
     let (w, h) = png_size(&out.path().join("inpaint.png"));
     assert!(w > 2 * 128 + 3 * 128 && h > 128, "{w}×{h}");
     let gif = std::fs::File::open(out.path().join("inpaint.gif")).unwrap();
@@ -484,7 +570,10 @@ fn cli_end_to_end() {
     cli_ok(&args2);
     let bytes = |d: &Path| std::fs::read(d.join("inpaint.png")).unwrap();
     assert_eq!(bytes(out.path()), bytes(again.path()));
-    assert_eq!(read(again.path())["hidden_region_rmse"], s["hidden_region_rmse"]);
+    assert_eq!(
+        read(again.path())["hidden_region_rmse"],
+        s["hidden_region_rmse"]
+    );
 }
 
 #[test]
@@ -498,7 +587,10 @@ fn cli_errors_are_clear() {
     }
     let with = |extra| join(&base, extra);
     let e = cli_err(&with(&["--index", "10000"]));
-    assert!(e.contains("--index 10000") && e.contains("10000 images"), "{e}");
+    assert!(
+        e.contains("--index 10000") && e.contains("10000 images"),
+        "{e}"
+    );
     let e = cli_err(&with(&["--digit", "7"]));
     assert!(e.contains("unconditional") && e.contains(model), "{e}");
     let e = cli_err(&with(&["--guidance", "2"]));
@@ -511,7 +603,10 @@ fn cli_errors_are_clear() {
     assert!(e.contains("--jumps"), "{e}");
     let e = cli_err(&with(&["--steps", "41"]));
     assert!(e.contains("40 timesteps"), "{e}");
-    assert!(!out.path().join("summary.json").exists(), "nothing written on errors");
+    assert!(
+        !out.path().join("summary.json").exists(),
+        "nothing written on errors"
+    );
     let e = cli_err(&["inpaint", "--model", "/nonexistent/model", "--out", o]);
     assert!(e.contains("difflab train"), "{e}");
 }

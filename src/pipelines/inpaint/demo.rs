@@ -331,7 +331,9 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     let mut steer = guidance_hooks(cfg, &mut model, shape)?;
     let mut sched = checkpoint_scheduler(&cfg.model_dir, &config, cfg.sampler, 0.0)?;
     let test = Mnist::load(Split::Test, cfg.mnist_dir.as_deref())?;
-    let index = cfg.index.unwrap_or_else(|| default_index(&test, &info.digits));
+    let index = cfg
+        .index
+        .unwrap_or_else(|| default_index(&test, &info.digits));
     let original = test_image(&test, index, size)?;
     let test_digit = test.label(index);
 
@@ -341,7 +343,10 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
         seed: cfg.seed,
         snapshot_at: gif_at.clone(),
         progress: cfg.progress,
-        label: format!("inpainting {} {steps} steps", cfg.sampler.name().to_uppercase()),
+        label: format!(
+            "inpainting {} {steps} steps",
+            cfg.sampler.name().to_uppercase()
+        ),
         ..SampleOptions::new(shape, steps)
     };
     let hooks: &mut dyn SampleHooks = match steer.as_mut() {
@@ -350,7 +355,13 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     };
     let original_t = Tensor::new(shape.to_vec(), original.clone())?;
     let done: Inpainted = inpaint(
-        &mut model, &mut sched, &opts, &original_t, &mask, cfg.jumps, hooks,
+        &mut model,
+        &mut sched,
+        &opts,
+        &original_t,
+        &mask,
+        cfg.jumps,
+        hooks,
     )?;
     let (known_max, rmse) = region_errors(done.samples.images.data(), &original, mask.hidden());
 

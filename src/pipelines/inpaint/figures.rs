@@ -5,7 +5,9 @@
 use super::{Inpainted, Mask};
 use crate::diffusion::NoiseSchedule;
 use crate::pipelines::forward_demo::{noise_color, pct};
-use crate::viz::{self, style, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile};
+use crate::viz::{
+    self, style, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile,
+};
 use crate::Result;
 use std::path::Path;
 
@@ -121,7 +123,11 @@ impl Context<'_> {
 
     fn legend(&self) -> Vec<LegendEntry> {
         vec![
-            LegendEntry::new(KeyShape::Swatch, viz::RGBColor(134, 134, 134), "hidden from the model"),
+            LegendEntry::new(
+                KeyShape::Swatch,
+                viz::RGBColor(134, 134, 134),
+                "hidden from the model",
+            ),
             LegendEntry::new(KeyShape::Line, OUTLINE, "edge of the regenerated region"),
         ]
     }
@@ -185,7 +191,11 @@ impl Context<'_> {
                         .caption(GUESS_NOTE),
                 )
                 .render()?;
-            let delay = if j == 0 { 60 } else { (300 / at.len().max(1)).clamp(3, 20) as u16 };
+            let delay = if j == 0 {
+                60
+            } else {
+                (300 / at.len().max(1)).clamp(3, 20) as u16
+            };
             frames.push(GifFrame {
                 canvas,
                 delay_cs: delay,
@@ -217,7 +227,11 @@ impl Context<'_> {
         Figure::new()
             .width(FRAME_WIDTH)
             .title(title)
-            .grid(ImageGrid::strip(vec![left, right]).tile_px(TILE_PX as u32).gap(32))
+            .grid(
+                ImageGrid::strip(vec![left, right])
+                    .tile_px(TILE_PX as u32)
+                    .gap(32),
+            )
             .legend(vec![LegendEntry::new(
                 KeyShape::Line,
                 OUTLINE,

@@ -46,8 +46,7 @@ pub use mask::{Mask, MaskPreset, MaskSource};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples, SeededNoise, Snapshot,
-    StepInfo,
+    progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples, SeededNoise, Snapshot, StepInfo,
 };
 use crate::schedulers::Scheduler;
 use crate::{Error, Result};
@@ -67,7 +66,13 @@ pub struct Inpainted {
 
 /// Known elements of every image of `x` (images of `original.len()` values) ←
 /// √ᾱ·x0 + √(1−ᾱ)·ε, with ε per image from `eps`; with `eps` `None`, ← x0 exactly.
-fn merge_known(x: &mut [f32], original: &[f32], hidden: &[bool], alpha_bar: f64, eps: Option<&[f32]>) {
+fn merge_known(
+    x: &mut [f32],
+    original: &[f32],
+    hidden: &[bool],
+    alpha_bar: f64,
+    eps: Option<&[f32]>,
+) {
     let per = original.len();
     let (a, s) = (alpha_bar.sqrt() as f32, (1.0 - alpha_bar).sqrt() as f32);
     for (i, v) in x.iter_mut().enumerate() {
