@@ -29,8 +29,9 @@ pub struct InpaintArgs {
     /// Sampling steps, 1 to T [default: all T].
     #[arg(long, value_name = "N")]
     pub steps: Option<usize>,
-    /// RePaint resampling: passes per step (1 = none; 5-10 blend the seam better, at that
-    /// many times the cost).
+    /// RePaint resampling: passes per step (1 = none). Each extra pass re-noises the step and
+    /// denoises it again, so the hidden region is revised with the known one in view; R times
+    /// the model calls.
     #[arg(long, value_name = "R", default_value_t = 1)]
     pub jumps: usize,
     /// Seed of the noise (completion i uses stream i of it).
