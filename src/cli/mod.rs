@@ -5,6 +5,7 @@ pub mod bench;
 pub mod classifier;
 pub mod eval;
 pub mod forward;
+pub mod inpaint;
 pub mod lab;
 pub mod pretrained;
 pub mod sample;
@@ -45,6 +46,8 @@ pub enum Command {
     Train(train::TrainArgs),
     /// Module 3: generate digits from pure noise with DDPM or DDIM (trajectory, samples, steps, animation).
     Sample(sample::SampleArgs),
+    /// Hide part of a real test digit and let the trained model regenerate it (inpainting).
+    Inpaint(inpaint::InpaintArgs),
     /// Train the MNIST classifier that judges generated digits and report its test accuracy.
     Classifier(classifier::ClassifierArgs),
     /// Judge a trained denoiser's digits: recognised share, classes, FID against MNIST (eval.json).
@@ -83,6 +86,7 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Forward(args) => forward::run(args, &cli.global),
         Command::Train(args) => train::run(args, &cli.global),
         Command::Sample(args) => sample::run(args, &cli.global),
+        Command::Inpaint(args) => inpaint::run(args, &cli.global),
         Command::Classifier(args) => classifier::run(args, &cli.global),
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),

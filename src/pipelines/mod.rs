@@ -5,5 +5,6 @@ pub mod forward_demo;
 pub mod generate_demo;
 pub mod guidance;
 pub mod guidance_demo;
+pub mod inpaint;
 pub mod pretrained_demo;
 pub mod sample;

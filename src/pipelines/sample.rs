@@ -23,8 +23,10 @@
 //!
 //! **Extension points.** [`SampleHooks`] is called at three places: after x_T is drawn
 //! (`start`), for the model call (`predict`: classifier-free guidance replaces it with two
-//! predictions, conditional and unconditional, combined), and after each step (`after_step`:
-//! inpainting replaces the known region of x_{t_prev} by the original noised to t_prev).
+//! predictions, conditional and unconditional, combined; see [`crate::pipelines::guidance`]),
+//! and after each step (`after_step`, e.g. to clamp or project x_{t_prev}). Inpainting
+//! ([`crate::pipelines::inpaint`]) runs its own loop, since RePaint's resampling repeats steps,
+//! but calls the same `predict` hook.
 //! [`NoiseSource`] supplies x_T and the step noise (seeded by default; tests pass recorded noise).
 
 use crate::models::NoisePredictor;
@@ -353,7 +355,7 @@ pub fn sample_with(
     })
 }
 
-fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {
+pub(crate) fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {
     if !opts.progress {
         return indicatif::ProgressBar::hidden();
     }

@@ -273,7 +273,12 @@ pub(crate) struct Loaded {
     pub info: ModelInfo,
 }
 
-fn model_info(dir: &Path, model: &Denoiser, ck: &CheckpointConfig, ema: bool) -> ModelInfo {
+pub(crate) fn model_info(
+    dir: &Path,
+    model: &Denoiser,
+    ck: &CheckpointConfig,
+    ema: bool,
+) -> ModelInfo {
     let m = ck.model();
     ModelInfo {
         dir: dir.display().to_string(),

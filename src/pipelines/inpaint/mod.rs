@@ -1,0 +1,257 @@
+//! Inpainting: hide part of a real image and let a diffusion model regenerate it, by the
+//! replacement trick of RePaint (Lugmayr et al. 2022). The model is never trained for it: at
+//! every reverse step the known region of x_{t_prev} is overwritten by the original noised to
+//! the same level, so the model only ever sees consistent noisy images and fills the hidden
+//! region to match.
+//!
+//! ```text
+//! x ← x_T ~ N(0, I)
+//! for k, t in scheduler.timesteps():                      (t_prev: the step's target)
+//!     repeat r times (r = jumps):
+//!         x_prev, x̂0 ← scheduler.step(model(x, t), t, x, z)
+//!         x_prev[known] ← √ᾱ_prev·x0 + √(1−ᾱ_prev)·ε       (x0 exactly after the last step)
+//!         if not the last repeat:                          (RePaint's resampling)
+//!             x ← √(ᾱ_t/ᾱ_prev)·x_prev + √(1−ᾱ_t/ᾱ_prev)·z   (q(x_t | x_prev), any stride)
+//!     x ← x_prev
+//! ```
+//!
+//! Resampling (`jumps` r > 1) lets the generated region "hear" the known one r times per step
+//! instead of once, which harmonises the seam; it costs r model calls per step. `jumps` = 1 is
+//! plain replacement. Works with DDPM and DDIM (the re-noising uses ᾱ_t/ᾱ_prev, so DDIM's
+//! strided steps are re-noised by the right amount) and with any [`SampleHooks::predict`], e.g.
+//! [`ClassifierFreeGuidance`](crate::pipelines::guidance::ClassifierFreeGuidance) to steer the
+//! completion towards a class. The step after the last lands on the clean image (ᾱ = 1); for
+//! DDIM without `set_alpha_to_one` the true level is ᾱ_0 (within 1e-4 of 1), and the known
+//! region is still set to the original exactly.
+//!
+//! **Reproducibility.** Completion `i` (counting from `first_index`) draws from
+//! `Rng::stream(seed, i)`, in this order: x_T (h·w·c standard normals, NHWC), then for every
+//! loop index k and every repeat: the step's noise if it needs any
+//! ([`Scheduler::noise_needed`]), h·w·c; the known region's ε if the step lands on a noisy
+//! level and the mask keeps any pixel, h·w·c (drawn for every pixel, hidden ones unused, so the
+//! stream does not depend on the mask's shape); the re-noising z if another repeat follows,
+//! h·w·c. With `jumps` = 1 and a mask that hides everything this is exactly
+//! [`sample`](crate::pipelines::sample::sample)'s order, and the result is the same.
+
+mod demo;
+mod figures;
+mod mask;
+
+pub use demo::{
+    default_index, run_inpaint, InpaintConfig, InpaintReport, InpaintSummary, MaskInfo,
+    DEFAULT_COUNT, DEFAULT_GUIDANCE, GIF_FRAMES,
+};
+pub use mask::{Mask, MaskPreset, MaskSource};
+
+use crate::models::NoisePredictor;
+use crate::nn::Tensor;
+use crate::pipelines::sample::{
+    progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples, SeededNoise, Snapshot, StepInfo,
+};
+use crate::schedulers::Scheduler;
+use crate::{Error, Result};
+use std::time::Instant;
+
+/// The outcome of [`inpaint`].
+#[derive(Clone, Debug)]
+pub struct Inpainted {
+    /// The completions `[count, h, w, c]` (model range), their timesteps and snapshots
+    /// (x_t entering step k before its first repeat, and that repeat's x̂0), the wall time.
+    pub samples: Samples,
+    /// r, the passes per step.
+    pub jumps: usize,
+    /// Model calls per completion: steps × r.
+    pub model_calls: usize,
+}
+
+/// Known elements of every image of `x` (images of `original.len()` values) ←
+/// √ᾱ·x0 + √(1−ᾱ)·ε, with ε per image from `eps`; with `eps` `None`, ← x0 exactly.
+fn merge_known(
+    x: &mut [f32],
+    original: &[f32],
+    hidden: &[bool],
+    alpha_bar: f64,
+    eps: Option<&[f32]>,
+) {
+    let per = original.len();
+    let (a, s) = (alpha_bar.sqrt() as f32, (1.0 - alpha_bar).sqrt() as f32);
+    for (i, v) in x.iter_mut().enumerate() {
+        let j = i % per;
+        if !hidden[j] {
+            *v = match eps {
+                Some(e) => a * original[j] + s * e[i],
+                None => original[j],
+            };
+        }
+    }
+}
+
+/// `x ← √ratio·prev + √(1 − ratio)·z` with ratio = ᾱ_t/ᾱ_prev: a draw from q(x_t | x_prev).
+fn renoise(prev: &[f32], ratio: f64, z: &[f32], x: &mut [f32]) {
+    let (a, s) = (ratio.sqrt() as f32, (1.0 - ratio).max(0.0).sqrt() as f32);
+    for ((o, &p), &n) in x.iter_mut().zip(prev).zip(z) {
+        *o = a * p + s * n;
+    }
+}
+
+/// Complete the hidden region of `original` (`[h, w, c]` or `[1, h, w, c]`, model range)
+/// `opts.count` times, completion `i` from stream `i` of `opts.seed` (see the module doc), with
+/// `jumps` ≥ 1 passes per step. Every model call goes through `hooks.predict` (only `predict`
+/// is used: the replacement is this function's own after-step). Calls
+/// `scheduler.set_timesteps(opts.num_inference_steps)`.
+///
+/// Errors: `count` 0, `jumps` 0, a mask or original whose size is not `opts.image_shape`, a
+/// snapshot index past the last step, and whatever the model or scheduler report.
+pub fn inpaint(
+    model: &mut dyn NoisePredictor,
+    scheduler: &mut dyn Scheduler,
+    opts: &SampleOptions,
+    original: &Tensor,
+    mask: &Mask,
+    jumps: usize,
+    hooks: &mut dyn SampleHooks,
+) -> Result<Inpainted> {
+    let started = Instant::now();
+    let [h, w, c] = opts.image_shape;
+    let per = h * w * c;
+    if opts.count == 0 || per == 0 {
+        return Err(Error::invalid(format!(
+            "nothing to inpaint: count {} of shape {:?}",
+            opts.count, opts.image_shape
+        )));
+    }
+    if jumps == 0 {
+        return Err(Error::invalid(
+            "--jumps must be at least 1 (1 = no resampling, r = r passes per step)",
+        ));
+    }
+    if (mask.height(), mask.width()) != (h, w) {
+        return Err(Error::invalid(format!(
+            "the mask is {}×{}, the images {h}×{w}",
+            mask.height(),
+            mask.width()
+        )));
+    }
+    let shape = original.shape();
+    if original.len() != per || !(shape == [h, w, c] || shape == [1, h, w, c]) {
+        return Err(Error::invalid(format!(
+            "the original has shape {shape:?}, expected [{h}, {w}, {c}]"
+        )));
+    }
+    let original = original.data();
+    let hidden: Vec<bool> = mask
+        .hidden()
+        .iter()
+        .flat_map(|&m| std::iter::repeat_n(m, c))
+        .collect();
+    let any_known = hidden.iter().any(|&m| !m);
+
+    scheduler.set_timesteps(opts.num_inference_steps)?;
+    let sched: &dyn Scheduler = scheduler;
+    let timesteps = sched.timesteps().to_vec();
+    let n = timesteps.len();
+    let mut snap_at = opts.snapshot_at.clone();
+    snap_at.sort_unstable();
+    snap_at.dedup();
+    if let Some(&bad) = snap_at.iter().find(|&&k| k >= n) {
+        return Err(Error::invalid(format!(
+            "snapshot at loop index {bad}, but there are only {n} steps"
+        )));
+    }
+    let full = [opts.count, h, w, c];
+    let mut snapshots: Vec<Snapshot> = snap_at
+        .iter()
+        .map(|&k| Snapshot {
+            index: k,
+            t: timesteps[k],
+            x_t: Tensor::zeros(full),
+            pred_x0: Tensor::zeros(full),
+        })
+        .collect();
+    let mut images = Tensor::zeros(full);
+    let batch = match opts.batch_size {
+        0 => opts.count,
+        b => b.min(opts.count),
+    };
+    let bar = progress_bar(opts, (opts.count.div_ceil(batch) * n * jumps) as u64);
+    let schedule = sched.schedule();
+
+    for start in (0..opts.count).step_by(batch) {
+        let len = batch.min(opts.count - start);
+        let first = opts.first_index + start as u64;
+        let samples = first..first + len as u64;
+        let bshape = [len, h, w, c];
+        let mut noise = SeededNoise::new(opts.seed);
+        let mut x = Tensor::zeros(bshape);
+        noise.initial(samples.clone(), x.data_mut())?;
+        let mut prev = Tensor::zeros(bshape);
+        let mut x0 = Tensor::zeros(bshape);
+        let mut buf = vec![0.0f32; len * per];
+        let mut snap = snapshots.iter_mut().peekable();
+
+        for (k, &t) in timesteps.iter().enumerate() {
+            let prev_t = sched.prev_timestep(t)?;
+            let step = StepInfo {
+                index: k,
+                num_steps: n,
+                t,
+                prev_t,
+                samples: samples.clone(),
+            };
+            let a_t = schedule.alpha_bar(t);
+            let a_prev = prev_t.map_or(1.0, |p| schedule.alpha_bar(p));
+            let ts = vec![t as f32; len];
+            let mut record = snap.next_if(|s| s.index == k);
+            for pass in 0..jumps {
+                let out = hooks.predict(model, &x, &ts, &step)?;
+                if out.shape() != x.shape() {
+                    return Err(Error::invalid(format!(
+                        "the model returned shape {:?} for input {:?} at t = {t}",
+                        out.shape(),
+                        x.shape()
+                    )));
+                }
+                let z = if sched.noise_needed(t)? {
+                    noise.step_noise(&step, &mut buf)?;
+                    Some(&buf[..])
+                } else {
+                    None
+                };
+                sched.step_into(out.data(), t, x.data(), z, prev.data_mut(), x0.data_mut())?;
+                if let (0, Some(s)) = (pass, record.as_deref_mut()) {
+                    let r = start * per..(start + len) * per;
+                    s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
+                    s.pred_x0.data_mut()[r].copy_from_slice(x0.data());
+                }
+                if any_known {
+                    let eps = match prev_t {
+                        Some(_) => {
+                            noise.step_noise(&step, &mut buf)?;
+                            Some(&buf[..])
+                        }
+                        None => None,
+                    };
+                    merge_known(prev.data_mut(), original, &hidden, a_prev, eps);
+                }
+                if pass + 1 < jumps {
+                    noise.step_noise(&step, &mut buf)?;
+                    renoise(prev.data(), a_t / a_prev, &buf, x.data_mut());
+                }
+                bar.inc(1);
+            }
+            std::mem::swap(&mut x, &mut prev);
+        }
+        images.data_mut()[start * per..(start + len) * per].copy_from_slice(x.data());
+    }
+    bar.finish();
+    Ok(Inpainted {
+        samples: Samples {
+            images,
+            timesteps,
+            snapshots,
+            elapsed: started.elapsed(),
+        },
+        jumps,
+        model_calls: n * jumps,
+    })
+}
