@@ -64,6 +64,8 @@ pub fn run(args: SampleArgs, global: &Global) -> crate::Result<()> {
         digits: args.digit,
         guidance: args.guidance,
         guidance_sweep: args.guidance_sweep,
+        sweep_count: crate::pipelines::guidance_demo::SWEEP_COUNT,
+        classifier: None,
         mnist_dir: global.mnist_dir.clone(),
     };
     let report = run_generate(&cfg)?;

@@ -1,5 +1,5 @@
-//! `difflab lab`: the whole lab in one command. Runs Module 1 → 2 → 3, the quality evaluation
-//! and Module 4 with their defaults into one folder, then writes the report (`index.html`) and
+//! `difflab lab`: the whole lab in one command. Runs Module 1 → 2 → 3, the quality evaluation,
+//! the conditioning section ("From digits to DALL-E") and Module 4 with their defaults into one folder, then writes the report (`index.html`) and
 //! the answer sheet ([`crate::report`]).
 //!
 //! Re-running reuses a stage whose outputs are finished (its `summary.json` or `eval.json`
@@ -13,7 +13,7 @@ pub mod record;
 mod stages;
 
 pub use record::{LabRecord, Stage, StageRecord, Status, RECORD_FILE};
-pub use stages::{train_settings, EVAL_50_FILE, EVAL_FILE};
+pub use stages::{train_settings, CONTROL_DIGIT, EVAL_50_FILE, EVAL_FILE, INPAINT_FOLDER};
 
 use crate::util::fsio::ensure_dir;
 use crate::Result;
@@ -26,6 +26,8 @@ pub const FAST_IMAGES: usize = 4096;
 pub const FAST_EPOCHS: usize = 2;
 /// Module 4 under `--fast`: images, steps, and the step counts of `steps.png`.
 pub const FAST_PRETRAINED: (usize, usize, &[usize]) = (4, 25, &[10, 25]);
+/// The conditioning section under `--fast`: samples scored per guidance scale, and steps.
+pub const FAST_CONTROL: (usize, usize) = (40, 25);
 /// Digits generated and scored by the evaluation (`--fast`, full).
 pub const EVAL_COUNT: (usize, usize) = (100, 1000);
 

@@ -22,17 +22,20 @@ pub enum Stage {
     Sample,
     /// The quality evaluation of the trained model.
     Eval,
+    /// "From digits to DALL-E": ask the conditional model for a digit, guide it, inpaint.
+    Control,
     /// Module 4: the pretrained CIFAR-10 model.
     Pretrained,
 }
 
 impl Stage {
     /// Every stage, in running order.
-    pub const ALL: [Stage; 5] = [
+    pub const ALL: [Stage; 6] = [
         Stage::Forward,
         Stage::Train,
         Stage::Sample,
         Stage::Eval,
+        Stage::Control,
         Stage::Pretrained,
     ];
 
@@ -43,6 +46,7 @@ impl Stage {
             Stage::Train => "module2",
             Stage::Sample => "module3",
             Stage::Eval => "evaluation",
+            Stage::Control => "control",
             Stage::Pretrained => "module4",
         }
     }
@@ -62,6 +66,7 @@ impl Stage {
             Stage::Train => "Module 2 · train the denoiser",
             Stage::Sample => "Module 3 · generate digits from pure noise",
             Stage::Eval => "Evaluation · how good are the generated digits?",
+            Stage::Control => "From digits to DALL-E · ask for a digit, guide it, fill in a gap",
             Stage::Pretrained => "Module 4 · a pretrained CIFAR-10 model",
         }
     }

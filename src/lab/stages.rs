@@ -2,7 +2,9 @@
 //! reports what happened as a [`StageRecord`].
 
 use super::record::{LabRecord, Stage, StageRecord, Status};
-use super::{LabConfig, EVAL_COUNT, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
+use super::{LabConfig, EVAL_COUNT, FAST_CONTROL, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
+use crate::pipelines::inpaint::{run_inpaint, InpaintConfig};
+use crate::train::settings::DEFAULT_LABEL_DROPOUT;
 use crate::data::{Mnist, Split};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
@@ -21,7 +23,7 @@ use std::path::{Path, PathBuf};
 fn depends_on(stage: Stage) -> &'static [Stage] {
     match stage {
         Stage::Forward | Stage::Train => &[],
-        Stage::Sample | Stage::Eval => &[Stage::Train],
+        Stage::Sample | Stage::Eval | Stage::Control => &[Stage::Train],
         Stage::Pretrained => &[Stage::Sample],
     }
 }
@@ -89,6 +91,7 @@ pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<
         Stage::Train => train(cfg, &dir, rec).map(|_| None),
         Stage::Sample => sample(cfg, &dir).map(|_| None),
         Stage::Eval => evaluate(cfg, &dir, &cfg.out.join(Stage::Train.folder())).map(|_| None),
+        Stage::Control => control(cfg, &dir).map(|_| None),
         Stage::Pretrained => Ok(pretrained(cfg, &dir)),
     }?;
     Ok(match skipped {
@@ -105,9 +108,19 @@ fn command(cfg: &LabConfig, stage: Stage) -> String {
     match stage {
         Stage::Forward => format!("difflab forward --out {out}/module1"),
         Stage::Train if cfg.fast => format!(
-            "difflab train --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3 --out {m2}"
+            "difflab train --conditional --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3 --out {m2}"
         ),
-        Stage::Train => format!("difflab train --out {m2}"),
+        Stage::Train => format!("difflab train --conditional --out {m2}"),
+        Stage::Control => {
+            let steps = if cfg.fast {
+                format!(" --steps {}", FAST_CONTROL.1)
+            } else {
+                String::new()
+            };
+            format!(
+                "difflab sample --model {m2} --digit {CONTROL_DIGIT} --guidance-sweep{steps} --out {out}/control && difflab inpaint --model {m2}{steps} --out {out}/control/inpaint"
+            )
+        }
         Stage::Sample => format!("difflab sample --model {m2} --out {out}/module3"),
         Stage::Eval => format!(
             "difflab eval --model {m2} --count {}",
@@ -150,6 +163,10 @@ fn forward(cfg: &LabConfig, dir: &Path) -> Result<()> {
 /// Module 2's settings in the lab: difflab's defaults, or a small subset for `--fast`.
 pub fn train_settings(fast: bool) -> TrainSettings {
     let mut s = TrainSettings::defaults(Arch::Toy);
+    // One model for Modules 2-3 and the conditioning section: with label dropout it also
+    // generates unconditionally, as well as the unconditional default does (see the README).
+    s.make_conditional(DEFAULT_LABEL_DROPOUT)
+        .expect("the toy defaults can be conditional");
     if fast {
         s.data.limit = Some(FAST_IMAGES);
         s.training.epochs = FAST_EPOCHS;
@@ -214,6 +231,54 @@ fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
         run: RunOptions::default(),
     };
     job::run(&job)?.ok_or_else(|| Error::invalid("training stopped before its last epoch"))?;
+    Ok(())
+}
+
+/// The digit the lab asks the conditional model for (one of the default digits 0-3).
+pub const CONTROL_DIGIT: u8 = 3;
+/// The sub-folder of the control stage's folder holding the inpainting.
+pub const INPAINT_FOLDER: &str = "inpaint";
+
+/// "From digits to DALL-E": the conditional model asked for [`CONTROL_DIGIT`] with the guidance
+/// sweep (`conditional.png`, `guidance.png`), then inpainting a real test digit.
+fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
+    let model_dir = cfg.out.join(Stage::Train.folder());
+    let (sweep_count, steps) = if cfg.fast {
+        (FAST_CONTROL.0, Some(FAST_CONTROL.1))
+    } else {
+        (crate::pipelines::guidance_demo::SWEEP_COUNT, None)
+    };
+    // The evaluation's classifier (for --fast a quick one kept in its folder), trained here if
+    // the evaluation was reused from a run without one.
+    let size = TrainSettings::defaults(Arch::Toy).data.image_size;
+    let (path, topts) = classifier_path(cfg, &cfg.out.join(Stage::Eval.folder()), size);
+    let classifier =
+        cached_classifier_with(size, path.as_deref(), cfg.mnist_dir.as_deref(), &topts)?;
+    let gc = GenerateConfig {
+        model_dir: model_dir.clone(),
+        out_dir: dir.to_path_buf(),
+        progress: cfg.progress,
+        steps,
+        digits: Some(vec![CONTROL_DIGIT]),
+        guidance_sweep: true,
+        sweep_count,
+        classifier: classifier.path,
+        mnist_dir: cfg.mnist_dir.clone(),
+        ..GenerateConfig::default()
+    };
+    run_generate(&gc)?;
+    let ic = InpaintConfig {
+        model_dir,
+        out_dir: dir.join(INPAINT_FOLDER),
+        steps,
+        progress: cfg.progress,
+        mnist_dir: cfg.mnist_dir.clone(),
+        ..InpaintConfig::default()
+    };
+    let report = run_inpaint(&ic)?;
+    if cfg.progress {
+        eprint!("{}", report.text());
+    }
     Ok(())
 }
 

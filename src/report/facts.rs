@@ -30,6 +30,8 @@ pub struct RunData {
     pub eval50: Option<Value>,
     /// Module 4's `summary.json`.
     pub pretrained: Option<Value>,
+    /// The conditioning section's guidance sweep (`control/guidance.json`).
+    pub control: Option<Value>,
 }
 
 fn read_json(path: &Path) -> Result<Option<Value>> {
@@ -62,6 +64,7 @@ impl RunData {
             eval: get(Stage::Eval, crate::lab::EVAL_FILE)?,
             eval50: get(Stage::Eval, crate::lab::EVAL_50_FILE)?,
             pretrained: get(Stage::Pretrained, "summary.json")?,
+            control: get(Stage::Control, "guidance.json")?,
         })
     }
 }

@@ -60,6 +60,13 @@ pub fn catalogue(stage: Stage) -> &'static [FigureText] {
             )];
             C
         }
+        Stage::Control => {
+            const C: &[FigureText] = &[
+            f("conditional.png", "Ask for a digit", "Every row asked for one digit; the columns start from different noise."),
+            f("guidance.png", "The guidance knob", "Fidelity rises with w while the rows grow alike."),
+            ];
+            C
+        }
         Stage::Pretrained => {
             const C: &[FigureText] = &[
             f("samples.png", "Sixteen CIFAR-10 images", "Made from pure noise by a 35.7-million-parameter model. Which categories can you spot?"),

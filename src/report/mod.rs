@@ -7,7 +7,8 @@
 //! - [`facts`]: the run's numbers, read back from the modules' files;
 //! - [`page`]: the report page; [`sheet`]: the answer sheets; [`html`]: escaping, embedding, style.
 
-pub mod facts;
+mod control;
+mod facts;
 pub mod figures;
 pub mod html;
 pub mod page;

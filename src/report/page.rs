@@ -48,6 +48,7 @@ pub fn index_html(data: &RunData) -> Result<String> {
         Part::Pretrained,
         &pretrained_numbers(data),
     )?;
+    super::control::control_section(&mut b, data)?;
     scale(&mut b, data);
     let _ = write!(
         b,
@@ -69,7 +70,7 @@ fn header(b: &mut String, data: &RunData) {
         "<h1>Lab 8 · How diffusion models make images</h1>\n<p class=\"lead\">Your report from <code>difflab lab</code>: {mode}, on {} threads of this computer. Every number below was measured in this run. Questions are in yellow boxes; write your answers on the <a href=\"answer-sheet.html\">answer sheet</a>.</p>\n",
         r.threads
     );
-    b.push_str("<nav><b>Contents</b><ol><li><a href=\"#run\">What ran</a></li><li><a href=\"#m0\">Module 0 · the ideas</a></li><li><a href=\"#formulas\">The three formulas</a></li><li><a href=\"#module1\">Module 1 · forward diffusion</a></li><li><a href=\"#module2\">Module 2 · training</a></li><li><a href=\"#module3\">Module 3 · generation</a></li><li><a href=\"#module4\">Module 4 · a pretrained model</a></li><li><a href=\"#scale\">From toy to DALL-E</a></li></ol></nav>\n");
+    b.push_str("<nav><b>Contents</b><ol><li><a href=\"#run\">What ran</a></li><li><a href=\"#m0\">Module 0 · the ideas</a></li><li><a href=\"#formulas\">The three formulas</a></li><li><a href=\"#module1\">Module 1 · forward diffusion</a></li><li><a href=\"#module2\">Module 2 · training</a></li><li><a href=\"#module3\">Module 3 · generation</a></li><li><a href=\"#module4\">Module 4 · a pretrained model</a></li><li><a href=\"#control\">From digits to DALL-E</a></li><li><a href=\"#scale\">From toy to DALL-E</a></li></ol></nav>\n");
     b.push_str("<h2 id=\"run\" class=\"first\">What ran</h2>\n<div class=\"scroll\"><table><tr><th>Part</th><th>Status</th><th>Time</th><th>Folder</th></tr>\n");
     for s in &r.stages {
         let status = match s.status {
@@ -90,7 +91,7 @@ fn header(b: &mut String, data: &RunData) {
     }
 }
 
-fn skipped_box(b: &mut String, data: &RunData, stage: Stage) {
+pub(super) fn skipped_box(b: &mut String, data: &RunData, stage: Stage) {
     if let Some(s) = data
         .record
         .stage(stage)
@@ -265,7 +266,7 @@ fn figures_in(dir: &Path, stage: Stage) -> Vec<(String, String, String)> {
     v
 }
 
-fn figure(b: &mut String, path: &Path, title: &str, notice: &str) -> Result<()> {
+pub(super) fn figure(b: &mut String, path: &Path, title: &str, notice: &str) -> Result<()> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -540,7 +541,7 @@ fn scale(b: &mut String, data: &RunData) {
 <tr><td>Training data</td><td>{}</td><td>50,000 CIFAR-10 photos</td><td>hundreds of millions to billions of captioned web images</td></tr>\
 <tr><td>Resolution</td><td>{}</td><td>32×32, colour</td><td>512×512 colour (the loop runs on a 64×64×4 latent)</td></tr>\
 <tr><td>Training compute</td><td>{}</td><td>about 10 hours on a TPU v3-8 (800,000 steps, Ho et al. 2020)</td><td>roughly 150,000 GPU-hours on A100s</td></tr>\
-<tr><td>Conditioning</td><td>none</td><td>none</td><td>a text prompt, through cross-attention and guidance</td></tr>\
+<tr><td>Conditioning</td><td>a digit label, with guidance (From digits to DALL-E)</td><td>none</td><td>a text prompt, through cross-attention and guidance</td></tr>\
 <tr><td>Steps when generating</td><td>200 (DDPM) or far fewer (DDIM)</td><td>1000 in training; 25-100 here</td><td>20-50 with fast samplers</td></tr></table></div>",
         esc(&toy_params),
         esc(&cifar_params),

@@ -43,7 +43,7 @@ pub const QUESTIONS: [Question; 25] = [
     Question { number: 3, part: Part::Concepts, topic: "Lab 7 versus Lab 8", evidence: None,
         text: "The Lab 7 CNN took an image and returned a label. What does the diffusion model take in and give back? Name one thing the two networks have in common and one real difference." },
     Question { number: 4, part: Part::Concepts, topic: "Your prediction", evidence: None,
-        text: "Before running anything: if you start twice from pure noise with the same trained model, what decides which digit comes out? Write your guess; you will check it in Module 3." },
+        text: "Before running anything: if you start twice from pure noise with the same trained model, what decides which digit comes out? Write your guess; you will check it in Module 3 and in From digits to DALL-E." },
     Question { number: 5, part: Part::Forward, topic: "When is it gone?", evidence: Some("noising.png"),
         text: "Look along the strip of noisy digits. At which timestep can you no longer tell what the digit is? Is that earlier or later than you expected?" },
     Question { number: 6, part: Part::Forward, topic: "t = 50 against t = 150", evidence: Some("noising.png"),
@@ -85,7 +85,7 @@ pub const QUESTIONS: [Question; 25] = [
     Question { number: 24, part: Part::Pretrained, topic: "The quality gap", evidence: Some("toy_vs_pretrained.png"),
         text: "Which factors explain why the pretrained model's images are so much richer than your toy's? Think of model size, data, resolution and training time." },
     Question { number: 25, part: Part::Scale, topic: "From prompt to picture", evidence: None,
-        text: "Describe, step by step, what happens between typing a text prompt into an image generator and getting the picture back. Use the words noise, text encoder, denoiser, steps and guidance." },
+        text: "Describe, step by step, what happens between typing a text prompt into an image generator and getting the picture back. Use the words noise, text encoder, denoiser, steps and guidance; the section From digits to DALL-E shows each of them on the toy scale." },
 ];
 
 /// Optional questions for students who want to go further.

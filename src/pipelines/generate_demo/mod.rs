@@ -79,6 +79,11 @@ pub struct GenerateConfig {
     /// Conditional models: also score the guidance sweep and draw `guidance.png` (needs the
     /// evaluator's classifier, trained on first use).
     pub guidance_sweep: bool,
+    /// Samples scored per scale by the guidance sweep (at least 2; see
+    /// [`guidance_demo::SWEEP_COUNT`]).
+    pub sweep_count: usize,
+    /// The guidance sweep's classifier file (default: the shared cache, trained on first use).
+    pub classifier: Option<PathBuf>,
     /// Where MNIST is, for the guidance sweep's evaluator (default: the data layer's lookup).
     pub mnist_dir: Option<PathBuf>,
 }
@@ -99,6 +104,8 @@ impl Default for GenerateConfig {
             digits: None,
             guidance: None,
             guidance_sweep: false,
+            sweep_count: guidance_demo::SWEEP_COUNT,
+            classifier: None,
             mnist_dir: None,
         }
     }
@@ -435,7 +442,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         part: "draw the figures and the animation".into(),
         seconds: secs(t2.elapsed()),
     });
-    if loaded.model.num_classes() > 0 {
+    if loaded.model.num_classes() > 0 && (cfg.digits.is_some() || cfg.guidance_sweep) {
         let t = Instant::now();
         let made = conditional_figures(cfg, &mut loaded, guidance)?;
         for (name, size) in made {
@@ -606,13 +613,13 @@ fn conditional_figures(
             .and_then(|d| d.first())
             .copied()
             .unwrap_or(digits[0]);
-        let count = guidance_demo::SWEEP_COUNT;
+        let count = cfg.sweep_count;
         let evaluator = crate::eval::Evaluator::new(
             info.image_size,
             &[digit],
             count,
             cfg.seed,
-            None,
+            cfg.classifier.as_deref(),
             cfg.mnist_dir.as_deref(),
             cfg.progress,
         )?;

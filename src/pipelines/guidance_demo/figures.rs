@@ -37,10 +37,10 @@ pub fn conditional_png(
     Figure::new()
         .title("Ask for a digit, get that digit")
         .subtitle(format!(
-            "{about} · classifier-free guidance w = {w}\nEach row asked the same model for one digit; each column starts from its own noise. The only new input is a label embedding added to the time embedding."
+            "{about} · classifier-free guidance w = {w}\nEach row asked the same model for one digit; each column starts from its own noise.\nThe only new input is a label embedding, added to the time embedding."
         ))
         .grid(grid)
-        .note("Text-to-image models do the same with a prompt: a text encoder's embedding takes the place of the digit's label.")
+        .note("Text-to-image models do the same with a prompt:\na text encoder's embedding takes the place of the digit's label.")
         .save_png(path)
 }
 
@@ -78,14 +78,14 @@ pub fn guidance_png(
     Figure::new()
         .title(format!("Guidance: how hard to push towards “{digit}”"))
         .subtitle(format!(
-            "{about} · {} {} steps · scores over {} samples per row\nε̂ = ε̂(no class) + w · (ε̂(“{digit}”) − ε̂(no class)): w = 0 ignores the label, w = 1 is the plain conditional model, w > 1 extrapolates.",
+            "{about} · {} {} steps · scores over {} samples per row\nε̂ = ε̂(no class) + w · (ε̂(“{digit}”) − ε̂(no class))\nw = 0 ignores the label, w = 1 is the plain conditional model, w > 1 extrapolates.",
             sweep.sampler.to_uppercase(),
             sweep.steps,
             sweep.count
         ))
         .grid(grid)
         .note(format!(
-            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity) while the rows grow alike (less variety) and, past a point, the FID against real {digit}s rises again. Real training digits score FID {:.1}.",
+            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity)\nwhile they grow alike (less variety). Real training {digit}s score FID {:.1}; lower is closer to them.",
             sweep.floor.fid
         ))
         .save_png(path)
