@@ -6,8 +6,11 @@ use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
 use crate::nn::conv::{Conv2d, Padding};
-use crate::nn::ops::{avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward};
+use crate::nn::ops::{
+    add_inplace, avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward,
+};
 use crate::Result;
+use rayon::prelude::*;
 
 /// How the time embedding enters a ResNet block (`resnet_time_scale_shift`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +78,7 @@ impl ResnetBlock2D {
             TimeScaleShift::Default => cout,
             TimeScaleShift::ScaleShift => 2 * cout,
         };
-        Ok(ResnetBlock2D {
+        let mut block = ResnetBlock2D {
             cin,
             cout,
             norm1: GroupNormLayer::load(src, &format!("{name}.norm1"), cin, set.groups, set.eps)?,
@@ -104,7 +107,12 @@ impl ResnetBlock2D {
             time: set.time,
             output_scale: set.output_scale,
             resample,
-        })
+        };
+        // conv2(·) + shortcut(·) is all the block uses: one bias add covers both.
+        if let Some(sc) = &mut block.conv_shortcut {
+            sc.move_bias_into(&mut block.conv2);
+        }
+        Ok(block)
     }
 
     /// Output size for an `h × w` input.
@@ -158,10 +166,8 @@ impl ResnetBlock2D {
         let mut t = s.take(n * hw * cout);
         match self.time {
             TimeScaleShift::Default => {
-                let _t = profile::span("elementwise");
-                add_per_sample_channel(&mut hbuf, &proj, n, hw, cout);
-                drop(_t);
-                self.norm2.forward_into(&hbuf, n, hw, &mut t, true, s);
+                self.norm2
+                    .forward_shifted_silu_into(&hbuf, &proj, n, hw, &mut t, s);
             }
             TimeScaleShift::ScaleShift => {
                 self.norm2.forward_into(&hbuf, n, hw, &mut t, false, s);
@@ -178,9 +184,8 @@ impl ResnetBlock2D {
             Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
             None => {
                 let _t = profile::span("elementwise");
-                for (y, &r) in hbuf.iter_mut().zip(x_res) {
-                    *y += r;
-                }
+                let len = hbuf.len();
+                add_inplace(&mut hbuf, &x_res[..len]);
             }
         }
         if let Some(rx) = resampled_x {
@@ -201,18 +206,6 @@ impl ResnetBlock2D {
             + self.norm2.num_params()
             + self.conv2.num_params()
             + self.conv_shortcut.as_ref().map_or(0, ConvLayer::num_params)
-    }
-}
-
-/// `h[b, p, c] += v[b, c]` for an `[n, hw, c]` activation.
-fn add_per_sample_channel(h: &mut [f32], v: &[f32], n: usize, hw: usize, c: usize) {
-    for b in 0..n {
-        let vb = &v[b * c..(b + 1) * c];
-        for row in h[b * hw * c..(b + 1) * hw * c].chunks_exact_mut(c) {
-            for (x, &a) in row.iter_mut().zip(vb) {
-                *x += a;
-            }
-        }
     }
 }
 
@@ -336,15 +329,17 @@ impl Upsample2D {
             let (py, px) = (p / 2, p % 2);
             conv.forward_into(x, n, h, w, &mut phase_out, &mut s.conv);
             let _t = profile::span("upsample interleave");
-            for (b, img) in phase_out.chunks_exact(h * w * c).enumerate() {
-                let out = &mut y[b * 4 * h * w * c..(b + 1) * 4 * h * w * c];
-                for i in 0..h {
-                    let row = &mut out[(2 * i + py) * 2 * w * c..(2 * i + py + 1) * 2 * w * c];
-                    for (j, v) in img[i * w * c..(i + 1) * w * c].chunks_exact(c).enumerate() {
-                        row[(2 * j + px) * c..(2 * j + px + 1) * c].copy_from_slice(v);
+            let per = h * w * c;
+            y.par_chunks_mut(4 * per)
+                .zip(phase_out.par_chunks(per))
+                .for_each(|(out, img)| {
+                    for i in 0..h {
+                        let row = &mut out[(2 * i + py) * 2 * w * c..(2 * i + py + 1) * 2 * w * c];
+                        for (j, v) in img[i * w * c..(i + 1) * w * c].chunks_exact(c).enumerate() {
+                            row[(2 * j + px) * c..(2 * j + px + 1) * c].copy_from_slice(v);
+                        }
                     }
-                }
-            }
+                });
         }
         s.give(phase_out);
         (y, 2 * h, 2 * w)

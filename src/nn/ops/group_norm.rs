@@ -48,7 +48,7 @@ pub fn group_norm_forward(
     rstd_out: &mut [f32],
 ) {
     forward(
-        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false,
+        x, None, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false,
     )
 }
 
@@ -68,13 +68,54 @@ pub fn group_norm_silu_forward(
     rstd_out: &mut [f32],
 ) {
     forward(
-        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true,
+        x, None, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true,
+    )
+}
+
+/// `y = silu(group_norm(x + shift))` with `shift` `[n, c]` added to every pixel of its sample
+/// (a ResNet block's time embedding), without materialising `x + shift`: the statistics,
+/// `mean_out` and `rstd_out` are those of `x + shift`. Other arguments as [`group_norm_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_forward_shifted(
+    x: &[f32],
+    shift: &[f32],
+    n: usize,
+    hw: usize,
+    c: usize,
+    groups: usize,
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    mean_out: &mut [f32],
+    rstd_out: &mut [f32],
+) {
+    assert!(
+        shift.len() >= n * c,
+        "group_norm_silu_forward_shifted: shift needs n·c = {} values",
+        n * c
+    );
+    forward(
+        x,
+        Some(shift),
+        n,
+        hw,
+        c,
+        groups,
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        true,
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward(
     x: &[f32],
+    shift: Option<&[f32]>,
     n: usize,
     hw: usize,
     c: usize,
@@ -105,9 +146,12 @@ fn forward(
         .zip(x[..n * len].par_chunks(len))
         .zip(mean_out[..n * groups].par_chunks_mut(groups))
         .zip(rstd_out[..n * groups].par_chunks_mut(groups))
-        .for_each(|(((y, x), mo), ro)| {
+        .enumerate()
+        .for_each(|(b, (((y, x), mo), ro))| {
+            let shift = shift.map(|s| &s[b * c..(b + 1) * c]);
             forward_sample(
                 x,
+                shift,
                 hw,
                 c,
                 groups,
@@ -128,7 +172,8 @@ const CB: usize = 256;
 const ROWS: usize = 64;
 
 simd_dispatch! {
-/// One sample of the forward pass: `x`, `y` are `[hw, c]`, `mo`, `ro` are `[groups]`.
+/// One sample of the forward pass: `x`, `y` are `[hw, c]`, `mo`, `ro` are `[groups]`; the
+/// input is `x + shift` when `shift` (`[c]`) is given.
 ///
 /// Groups are taken a block at a time (as many whole groups as fit in [`CB`] channels; a group
 /// wider than that is split into sub-blocks), and each block is swept three times, every sweep
@@ -139,6 +184,7 @@ simd_dispatch! {
 #[allow(clippy::too_many_arguments)]
 fn forward_sample(
     x: &[f32],
+    shift: Option<&[f32]>,
     hw: usize,
     c: usize,
     groups: usize,
@@ -167,7 +213,8 @@ fn forward_sample(
             let w = CB.min(hi - s0);
             channel_sums(x, c, s0, w, None, &mut ch_sum[..w]);
             for (j, &v) in ch_sum[..w].iter().enumerate() {
-                gs[(s0 + j) / cg - g0] += v;
+                let sh = shift.map_or(0.0, |s| s[s0 + j] as f64);
+                gs[(s0 + j) / cg - g0] += v + hw as f64 * sh;
             }
         }
         for i in 0..gn {
@@ -177,8 +224,10 @@ fn forward_sample(
         gs[..gn].fill(0.0);
         for s0 in (lo..hi).step_by(CB) {
             let w = CB.min(hi - s0);
+            // Σ (x + s − μ)² = Σ (x − (μ − s))²
             for j in 0..w {
-                m[j] = gm[(s0 + j) / cg - g0] as f32;
+                let sh = shift.map_or(0.0, |s| s[s0 + j] as f64);
+                m[j] = (gm[(s0 + j) / cg - g0] - sh) as f32;
             }
             channel_sums(x, c, s0, w, Some(&m[..w]), &mut ch_sum[..w]);
             for (j, &v) in ch_sum[..w].iter().enumerate() {
@@ -195,7 +244,7 @@ fn forward_sample(
             let w = CB.min(hi - s0);
             for j in 0..w {
                 let g = (s0 + j) / cg;
-                m[j] = mo[g];
+                m[j] = mo[g] - shift.map_or(0.0, |s| s[s0 + j]);
                 a[j] = ro[g] * gamma[s0 + j];
                 b[j] = beta[s0 + j];
             }
@@ -503,6 +552,35 @@ mod tests {
                 assert!(
                     (ro[k] as f64 * (v + 1e-6).sqrt() - 1.0).abs() <= 1e-6,
                     "rstd"
+                );
+            }
+        }
+    }
+
+    /// The shifted variant equals GroupNorm+SiLU of `x + shift` computed in f64.
+    #[test]
+    fn shifted_forward_matches_f64_reference_of_the_sum() {
+        let mut rng = Rng::seeded(22);
+        for (n, hw, c, groups) in [(3, 70, 48, 8), (2, 16, 384, 32), (1, 10, 300, 1)] {
+            let x = rng.normal_vec(n * hw * c);
+            let shift: Vec<f32> = rng.normal_vec(n * c).iter().map(|v| 2.0 * v).collect();
+            let gamma = rng.normal_vec(c);
+            let beta = rng.normal_vec(c);
+            let mut y = vec![f32::NAN; x.len()];
+            let (mut mo, mut ro) = (vec![0.0; n * groups], vec![0.0; n * groups]);
+            group_norm_silu_forward_shifted(
+                &x, &shift, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y, &mut mo, &mut ro,
+            );
+            let sum: Vec<f32> = x
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| v + shift[(i / (hw * c)) * c + i % c])
+                .collect();
+            let want = reference(&sum, n, hw, c, groups, 1e-6, &gamma, &beta, true);
+            for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
+                assert!(
+                    (g as f64 - w).abs() <= 2e-6 * w.abs().max(1.0),
+                    "{n}x{hw}x{c}/{groups} [{i}]: got {g}, want {w}"
                 );
             }
         }

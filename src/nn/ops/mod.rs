@@ -45,6 +45,7 @@ macro_rules! simd_dispatch {
 pub mod activation;
 pub mod attention;
 pub mod channels;
+pub mod elementwise;
 pub mod embedding;
 pub mod fastmath;
 pub mod group_norm;
@@ -55,6 +56,7 @@ pub mod pool;
 pub use activation::*;
 pub use attention::*;
 pub use channels::*;
+pub use elementwise::*;
 pub use embedding::*;
 pub use fastmath::*;
 pub use group_norm::*;
