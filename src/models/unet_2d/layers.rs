@@ -7,8 +7,8 @@ use super::scratch::Scratch;
 use crate::nn::conv::{conv2d_forward, Act, Conv2d, Padding, Workspace};
 use crate::nn::matmul::matmul;
 use crate::nn::ops::{
-    add_row_bias, group_norm_forward, group_norm_silu_forward, group_norm_silu_forward_shifted,
-    linear_forward,
+    add_row_bias, group_norm_forward, group_norm_silu_forward, group_norm_silu_forward_concat,
+    group_norm_silu_forward_shifted, linear_forward,
 };
 use crate::Result;
 
@@ -142,19 +142,56 @@ impl ConvLayer {
     /// residual branch without a temporary; `+ b` is left out once the bias has moved into the
     /// branch's layer, see [`Self::move_bias_into`]).
     pub fn pointwise_accumulate(&self, x: &[f32], pixels: usize, y: &mut [f32]) {
+        self.pointwise_accumulate_part(x, 0, self.spec.cin, pixels, y);
+        self.add_bias(pixels, y);
+    }
+
+    /// For a 1×1 convolution whose input is a channel concatenation `[xa, xb]` that was never
+    /// materialised: `y += [xa, xb]·W + b`, as two products over the two row blocks of `W`.
+    pub fn pointwise_accumulate_concat(
+        &self,
+        (xa, ca): (&[f32], usize),
+        (xb, cb): (&[f32], usize),
+        pixels: usize,
+        y: &mut [f32],
+    ) {
+        assert_eq!(
+            ca + cb,
+            self.spec.cin,
+            "pointwise_accumulate_concat: channels"
+        );
+        self.pointwise_accumulate_part(xa, 0, ca, pixels, y);
+        self.pointwise_accumulate_part(xb, ca, cb, pixels, y);
+        self.add_bias(pixels, y);
+    }
+
+    /// `y += x·W[first..first + cin, :]` for `x` `[pixels, cin]` (no bias).
+    fn pointwise_accumulate_part(
+        &self,
+        x: &[f32],
+        first: usize,
+        cin: usize,
+        pixels: usize,
+        y: &mut [f32],
+    ) {
         debug_assert!(self.spec.k == 1 && self.spec.stride == 1);
         let _t = profile::span(self.role);
-        let (cin, cout) = (self.spec.cin, self.spec.cout);
+        let cout = self.spec.cout;
         matmul(
             pixels,
             cin,
             cout,
             &x[..pixels * cin],
-            &self.w,
+            &self.w[first * cout..(first + cin) * cout],
             &mut y[..pixels * cout],
             true,
         );
+    }
+
+    /// `y[p, :] += b` unless the bias has moved elsewhere.
+    fn add_bias(&self, pixels: usize, y: &mut [f32]) {
         if !self.bias_moved {
+            let cout = self.spec.cout;
             for row in y[..pixels * cout].chunks_exact_mut(cout) {
                 for (v, b) in row.iter_mut().zip(&self.b) {
                     *v += b;
@@ -296,6 +333,38 @@ impl GroupNormLayer {
             n,
             hw,
             self.c,
+            self.groups,
+            self.eps,
+            &self.gamma,
+            &self.beta,
+            y,
+            mean,
+            rstd,
+        );
+    }
+
+    /// `y = SiLU(GroupNorm([xa, xb]))` over the channel concatenation of `xa` (`[n, hw, ca]`)
+    /// and `xb` (`[n, hw, c − ca]`), without materialising it; `y` is `[n, hw, c]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_concat_silu_into(
+        &self,
+        xa: &[f32],
+        ca: usize,
+        xb: &[f32],
+        n: usize,
+        hw: usize,
+        y: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        let _t = profile::span("group_norm+silu");
+        let (mean, rstd) = s.stats_for(n * self.groups);
+        group_norm_silu_forward_concat(
+            xa,
+            ca,
+            xb,
+            self.c - ca,
+            n,
+            hw,
             self.groups,
             self.eps,
             &self.gamma,

@@ -135,13 +135,58 @@ impl ResnetBlock2D {
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
+        self.forward_input(Input::One(x), n, h, w, temb_act, s)
+    }
+
+    /// True when [`Self::forward_concat`] applies: the block has a 1×1 shortcut and keeps the
+    /// resolution.
+    pub fn takes_concat(&self) -> bool {
+        self.conv_shortcut.is_some() && self.resample == Resample::None
+    }
+
+    /// [`Self::forward`] on the channel concatenation `[xa, xb]` (`xa` `[n, h, w, ca]`, `xb`
+    /// `[n, h, w, cin − ca]`) without materialising it: the first GroupNorm and the shortcut read
+    /// both parts in place. Only for blocks where [`Self::takes_concat`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_concat(
+        &self,
+        (xa, ca): (&[f32], usize),
+        xb: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
+        assert!(
+            self.takes_concat() && ca < self.cin,
+            "forward_concat: block"
+        );
+        self.forward_input(Input::Concat(xa, ca, xb), n, h, w, temb_act, s)
+    }
+
+    fn forward_input(
+        &self,
+        x: Input,
+        n: usize,
+        h: usize,
+        w: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
         let (oh, ow) = self.out_hw(h, w);
         let (cin, cout) = (self.cin, self.cout);
         let mut t = s.take(n * h * w * cin);
-        self.norm1.forward_into(x, n, h * w, &mut t, true, s);
+        match x {
+            Input::One(x) => self.norm1.forward_into(x, n, h * w, &mut t, true, s),
+            Input::Concat(xa, ca, xb) => {
+                self.norm1
+                    .forward_concat_silu_into(xa, ca, xb, n, h * w, &mut t, s)
+            }
+        }
         // With resampling, both the residual branch and the input are resampled.
         let mut resampled_x = None;
-        if self.resample != Resample::None {
+        if let (Input::One(x), true) = (x, self.resample != Resample::None) {
             let mut rt = s.take(n * oh * ow * cin);
             let mut rx = s.take(n * oh * ow * cin);
             let f = if self.resample == Resample::Down {
@@ -154,7 +199,6 @@ impl ResnetBlock2D {
             s.give(std::mem::replace(&mut t, rt));
             resampled_x = Some(rx);
         }
-        let x_res: &[f32] = resampled_x.as_deref().unwrap_or(x);
         let hw = oh * ow;
 
         let mut hbuf = s.take(n * hw * cout);
@@ -180,13 +224,22 @@ impl ResnetBlock2D {
         self.conv2
             .forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
         s.give(t);
-        match &self.conv_shortcut {
-            Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
-            None => {
-                let _t = profile::span("elementwise");
-                let len = hbuf.len();
-                add_inplace(&mut hbuf, &x_res[..len]);
+        match (x, &self.conv_shortcut) {
+            (Input::Concat(xa, ca, xb), Some(sc)) => {
+                sc.pointwise_accumulate_concat((xa, ca), (xb, cin - ca), n * hw, &mut hbuf)
             }
+            (Input::One(x), shortcut) => {
+                let x_res: &[f32] = resampled_x.as_deref().unwrap_or(x);
+                match shortcut {
+                    Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
+                    None => {
+                        let _t = profile::span("elementwise");
+                        let len = hbuf.len();
+                        add_inplace(&mut hbuf, &x_res[..len]);
+                    }
+                }
+            }
+            (Input::Concat(..), None) => unreachable!("forward_concat checks for a shortcut"),
         }
         if let Some(rx) = resampled_x {
             s.give(rx);
@@ -207,6 +260,13 @@ impl ResnetBlock2D {
             + self.conv2.num_params()
             + self.conv_shortcut.as_ref().map_or(0, ConvLayer::num_params)
     }
+}
+
+/// A block's input: one activation, or a channel concatenation `[xa (ca channels), xb]`.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    One(&'a [f32]),
+    Concat(&'a [f32], usize, &'a [f32]),
 }
 
 /// `h[b, p, c] = h[b, p, c] · (1 + ss[b, c]) + ss[b, C + c]` with `ss` `[n, 2C]` (scale, shift).

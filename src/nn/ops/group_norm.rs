@@ -112,6 +112,47 @@ pub fn group_norm_silu_forward_shifted(
     )
 }
 
+/// `y = silu(group_norm(concat(xa, xb)))` over channels, without materialising the
+/// concatenation: `xa` is `[n, hw, ca]`, `xb` is `[n, hw, cb]`, `y` is `[n, hw, ca + cb]`, and
+/// the groups (of `(ca + cb) / groups` channels) may straddle the boundary. What a U-Net's up
+/// block computes first on `[up, skip]`. Other arguments as [`group_norm_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_forward_concat(
+    xa: &[f32],
+    ca: usize,
+    xb: &[f32],
+    cb: usize,
+    n: usize,
+    hw: usize,
+    groups: usize,
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    mean_out: &mut [f32],
+    rstd_out: &mut [f32],
+) {
+    assert!(
+        xa.len() >= n * hw * ca && xb.len() >= n * hw * cb,
+        "group_norm_silu_forward_concat: inputs shorter than [{n}, {hw}, {ca}] and [{n}, {hw}, {cb}]"
+    );
+    forward_parts(
+        (xa, ca, xb),
+        None,
+        n,
+        hw,
+        ca + cb,
+        groups,
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        true,
+    )
+}
+
 #[allow(clippy::too_many_arguments)]
 fn forward(
     x: &[f32],
@@ -128,8 +169,47 @@ fn forward(
     rstd_out: &mut [f32],
     silu: bool,
 ) {
+    assert!(
+        x.len() >= n * hw * c,
+        "group_norm: activation shorter than [{n}, {hw}, {c}]"
+    );
+    forward_parts(
+        (x, c, &[]),
+        shift,
+        n,
+        hw,
+        c,
+        groups,
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        silu,
+    )
+}
+
+/// The forward pass over the input `(xa, ca, xb)`: channels `0..ca` from `xa` (`[n, hw, ca]`),
+/// `ca..c` from `xb` (`[n, hw, c − ca]`; empty when `ca = c`).
+#[allow(clippy::too_many_arguments)]
+fn forward_parts(
+    (xa, ca, xb): (&[f32], usize, &[f32]),
+    shift: Option<&[f32]>,
+    n: usize,
+    hw: usize,
+    c: usize,
+    groups: usize,
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    mean_out: &mut [f32],
+    rstd_out: &mut [f32],
+    silu: bool,
+) {
     check(
-        x.len().min(y.len()),
+        y.len(),
         n,
         hw,
         c,
@@ -141,19 +221,24 @@ fn forward(
     if n * len == 0 {
         return;
     }
+    let cb = c - ca;
     y[..n * len]
         .par_chunks_mut(len)
-        .zip(x[..n * len].par_chunks(len))
         .zip(mean_out[..n * groups].par_chunks_mut(groups))
         .zip(rstd_out[..n * groups].par_chunks_mut(groups))
         .enumerate()
-        .for_each(|(b, (((y, x), mo), ro))| {
+        .for_each(|(b, ((y, mo), ro))| {
+            let x = Sample {
+                a: &xa[b * hw * ca..(b + 1) * hw * ca],
+                ca,
+                b: &xb[b * hw * cb..(b + 1) * hw * cb],
+                c,
+            };
             let shift = shift.map(|s| &s[b * c..(b + 1) * c]);
             forward_sample(
                 x,
                 shift,
                 hw,
-                c,
                 groups,
                 eps,
                 &gamma[..c],
@@ -166,14 +251,37 @@ fn forward(
         });
 }
 
+/// One sample's input: channels `0..ca` in `a` (`[hw, ca]`), `ca..c` in `b` (`[hw, c − ca]`).
+#[derive(Clone, Copy)]
+struct Sample<'a> {
+    a: &'a [f32],
+    ca: usize,
+    b: &'a [f32],
+    c: usize,
+}
+
+impl<'a> Sample<'a> {
+    /// The sub-block of channels starting at `s0` (below `hi`): its width (at most [`CB`],
+    /// never crossing from `a` into `b`), the buffer holding it, that buffer's row length and
+    /// the sub-block's first channel in it.
+    #[inline(always)]
+    fn part(&self, s0: usize, hi: usize) -> (usize, &'a [f32], usize, usize) {
+        if s0 < self.ca {
+            (CB.min(hi.min(self.ca) - s0), self.a, self.ca, s0)
+        } else {
+            (CB.min(hi - s0), self.b, self.c - self.ca, s0 - self.ca)
+        }
+    }
+}
+
 /// Channels one sweep over a sample's pixels handles (the size of the stack buffers).
 const CB: usize = 256;
 /// Pixels whose values are summed in f32 before the partial sums are added in f64.
 const ROWS: usize = 64;
 
 simd_dispatch! {
-/// One sample of the forward pass: `x`, `y` are `[hw, c]`, `mo`, `ro` are `[groups]`; the
-/// input is `x + shift` when `shift` (`[c]`) is given.
+/// One sample of the forward pass: `x` is the `[hw, c]` input (possibly in two parts), `y` is
+/// `[hw, c]`, `mo`, `ro` are `[groups]`; the input is `x + shift` when `shift` (`[c]`) is given.
 ///
 /// Groups are taken a block at a time (as many whole groups as fit in [`CB`] channels; a group
 /// wider than that is split into sub-blocks), and each block is swept three times, every sweep
@@ -183,10 +291,9 @@ simd_dispatch! {
 /// `act((x − μ)·r·γ + β)`.
 #[allow(clippy::too_many_arguments)]
 fn forward_sample(
-    x: &[f32],
+    x: Sample,
     shift: Option<&[f32]>,
     hw: usize,
-    c: usize,
     groups: usize,
     eps: f32,
     gamma: &[f32],
@@ -196,6 +303,7 @@ fn forward_sample(
     ro: &mut [f32],
     silu: bool,
 ) {
+    let c = x.c;
     let cg = c / groups;
     let per_block = (CB / cg).max(1);
     let cnt = (hw * cg) as f64;
@@ -209,30 +317,34 @@ fn forward_sample(
         let (lo, hi) = (g0 * cg, (g0 + gn) * cg);
         // 1. means
         gs[..gn].fill(0.0);
-        for s0 in (lo..hi).step_by(CB) {
-            let w = CB.min(hi - s0);
-            channel_sums(x, c, s0, w, None, &mut ch_sum[..w]);
+        let mut s0 = lo;
+        while s0 < hi {
+            let (w, src, stride, at) = x.part(s0, hi);
+            channel_sums(src, stride, at, w, None, &mut ch_sum[..w]);
             for (j, &v) in ch_sum[..w].iter().enumerate() {
                 let sh = shift.map_or(0.0, |s| s[s0 + j] as f64);
                 gs[(s0 + j) / cg - g0] += v + hw as f64 * sh;
             }
+            s0 += w;
         }
         for i in 0..gn {
             gm[i] = gs[i] / cnt;
         }
         // 2. variances, about the group means
         gs[..gn].fill(0.0);
-        for s0 in (lo..hi).step_by(CB) {
-            let w = CB.min(hi - s0);
+        let mut s0 = lo;
+        while s0 < hi {
+            let (w, src, stride, at) = x.part(s0, hi);
             // Σ (x + s − μ)² = Σ (x − (μ − s))²
             for j in 0..w {
                 let sh = shift.map_or(0.0, |s| s[s0 + j] as f64);
                 m[j] = (gm[(s0 + j) / cg - g0] - sh) as f32;
             }
-            channel_sums(x, c, s0, w, Some(&m[..w]), &mut ch_sum[..w]);
+            channel_sums(src, stride, at, w, Some(&m[..w]), &mut ch_sum[..w]);
             for (j, &v) in ch_sum[..w].iter().enumerate() {
                 gs[(s0 + j) / cg - g0] += v;
             }
+            s0 += w;
         }
         for i in 0..gn {
             let rstd = 1.0 / (gs[i] / cnt + eps as f64).sqrt();
@@ -240,8 +352,9 @@ fn forward_sample(
             ro[g0 + i] = rstd as f32;
         }
         // 3. normalise, scale and shift, activate
-        for s0 in (lo..hi).step_by(CB) {
-            let w = CB.min(hi - s0);
+        let mut s0 = lo;
+        while s0 < hi {
+            let (w, src, stride, at) = x.part(s0, hi);
             for j in 0..w {
                 let g = (s0 + j) / cg;
                 m[j] = mo[g] - shift.map_or(0.0, |s| s[s0 + j]);
@@ -249,8 +362,8 @@ fn forward_sample(
                 b[j] = beta[s0 + j];
             }
             let (m, a, b) = (&m[..w], &a[..w], &b[..w]);
-            for (yr, xr) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                let (yr, xr) = (&mut yr[s0..s0 + w], &xr[s0..s0 + w]);
+            for (yr, xr) in y.chunks_exact_mut(c).zip(src.chunks_exact(stride)) {
+                let (yr, xr) = (&mut yr[s0..s0 + w], &xr[at..at + w]);
                 if silu {
                     for j in 0..w {
                         yr[j] = silu_f32((xr[j] - m[j]) * a[j] + b[j]);
@@ -261,6 +374,7 @@ fn forward_sample(
                     }
                 }
             }
+            s0 += w;
         }
         g0 += gn;
     }
@@ -583,6 +697,47 @@ mod tests {
                     "{n}x{hw}x{c}/{groups} [{i}]: got {g}, want {w}"
                 );
             }
+        }
+    }
+
+    /// The concatenating variant gives exactly what GroupNorm+SiLU of the materialised
+    /// concatenation gives (per-channel sums do not depend on where the input is split), with
+    /// groups straddling the boundary and groups wider than a sweep.
+    #[test]
+    fn concat_forward_equals_forward_of_the_concatenation() {
+        let mut rng = Rng::seeded(23);
+        for (n, hw, ca, cb, groups) in [
+            (2, 20, 10, 14, 4),
+            (3, 9, 256, 128, 32),
+            (1, 33, 300, 200, 1),
+            (2, 5, 7, 1, 2),
+        ] {
+            let c = ca + cb;
+            let xa = rng.normal_vec(n * hw * ca);
+            let xb: Vec<f32> = rng
+                .normal_vec(n * hw * cb)
+                .iter()
+                .map(|v| v + 1.0)
+                .collect();
+            let (gamma, beta) = (rng.normal_vec(c), rng.normal_vec(c));
+            let mut cat = vec![0.0; n * hw * c];
+            for p in 0..n * hw {
+                cat[p * c..p * c + ca].copy_from_slice(&xa[p * ca..(p + 1) * ca]);
+                cat[p * c + ca..(p + 1) * c].copy_from_slice(&xb[p * cb..(p + 1) * cb]);
+            }
+            let stats = || (vec![0.0; n * groups], vec![0.0; n * groups]);
+            let (mut y1, (mut m1, mut r1)) = (vec![0.0; cat.len()], stats());
+            group_norm_silu_forward(
+                &cat, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y1, &mut m1, &mut r1,
+            );
+            let (mut y2, (mut m2, mut r2)) = (vec![f32::NAN; cat.len()], stats());
+            group_norm_silu_forward_concat(
+                &xa, ca, &xb, cb, n, hw, groups, 1e-6, &gamma, &beta, &mut y2, &mut m2, &mut r2,
+            );
+            assert!(
+                y1 == y2 && m1 == m2 && r1 == r2,
+                "{n}x{hw}x({ca}+{cb})/{groups}"
+            );
         }
     }
 }
