@@ -107,8 +107,7 @@ impl AttentionBlock {
         s.give(k);
         s.give(v);
         let mut y = s.take(m * c);
-        y.copy_from_slice(&x[..m * c]);
-        self.to_out.forward_accumulate(&o, m, &mut y);
+        self.to_out.forward_residual(&o, m, x, &mut y);
         s.give(o);
         if self.rescale != 1.0 {
             let inv = 1.0 / self.rescale;

@@ -324,17 +324,23 @@ impl UpBlock {
                 .expect("the forward pass checked the skip count");
             let (h, w) = (cur.h, cur.w);
             debug_assert_eq!((skip.h, skip.w), (h, w), "skip connection size");
-            let rows = n * h * w;
-            let cc = cur.c + skip.c;
-            let mut cat = s.take(rows * cc);
-            let t = profile::span("concat");
-            copy_into_channels(&cur.data, rows, cur.c, &mut cat, cc, 0);
-            copy_into_channels(&skip.data, rows, skip.c, &mut cat, cc, cur.c);
-            drop(t);
+            // The ResNet reads `[cur, skip]` in place when it can; else concatenate.
+            let mut y = if r.takes_concat() {
+                r.forward_concat((&cur.data, cur.c), &skip.data, n, h, w, temb_act, s)
+            } else {
+                let rows = n * h * w;
+                let cc = cur.c + skip.c;
+                let mut cat = s.take(rows * cc);
+                let t = profile::span("concat");
+                copy_into_channels(&cur.data, rows, cur.c, &mut cat, cc, 0);
+                copy_into_channels(&skip.data, rows, skip.c, &mut cat, cc, cur.c);
+                drop(t);
+                let y = r.forward(&cat, n, h, w, temb_act, s);
+                s.give(cat);
+                y
+            };
             s.give(cur.data);
             s.give(skip.data);
-            let mut y = r.forward(&cat, n, h, w, temb_act, s);
-            s.give(cat);
             if let Some(a) = self.attentions.get(l) {
                 let z = a.forward(&y, n, h, w, s);
                 s.give(std::mem::replace(&mut y, z));

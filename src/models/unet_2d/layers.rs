@@ -6,7 +6,10 @@ use super::profile;
 use super::scratch::Scratch;
 use crate::nn::conv::{conv2d_forward, Act, Conv2d, Padding, Workspace};
 use crate::nn::matmul::matmul;
-use crate::nn::ops::{group_norm_forward, group_norm_silu_forward, linear_forward};
+use crate::nn::ops::{
+    add_row_bias, group_norm_forward, group_norm_silu_forward, group_norm_silu_forward_concat,
+    group_norm_silu_forward_shifted, linear_forward,
+};
 use crate::Result;
 
 /// A 2-d convolution with bias; weights HWIO `[k, k, cin, cout]`.
@@ -17,6 +20,8 @@ pub struct ConvLayer {
     pub role: &'static str,
     w: Vec<f32>,
     b: Vec<f32>,
+    /// The bias was moved into another layer's ([`Self::move_bias_into`]): not added here.
+    bias_moved: bool,
 }
 
 impl ConvLayer {
@@ -42,6 +47,7 @@ impl ConvLayer {
             role,
             w: oihw_to_hwio(&w, cout, cin, k),
             b,
+            bias_moved: false,
         })
     }
 
@@ -53,7 +59,28 @@ impl ConvLayer {
             "ConvLayer::from_hwio: weight length"
         );
         assert_eq!(b.len(), spec.cout, "ConvLayer::from_hwio: bias length");
-        ConvLayer { spec, role, w, b }
+        ConvLayer {
+            spec,
+            role,
+            w,
+            b,
+            bias_moved: false,
+        }
+    }
+
+    /// Add this layer's bias to `other`'s and stop adding it here: for two layers whose
+    /// outputs are always summed (a ResNet's `conv2` and its 1×1 shortcut), this saves a
+    /// pass over the output. Both must have the same output channels.
+    pub fn move_bias_into(&mut self, other: &mut ConvLayer) {
+        assert_eq!(
+            self.b.len(),
+            other.b.len(),
+            "move_bias_into: output channels"
+        );
+        if !self.bias_moved {
+            other.b.iter_mut().zip(&self.b).for_each(|(o, b)| *o += b);
+            self.bias_moved = true;
+        }
     }
 
     /// The HWIO weights and the bias.
@@ -112,23 +139,63 @@ impl ConvLayer {
     }
 
     /// For a 1×1 convolution only: `y += x·W + b` over `pixels` rows (a shortcut added onto a
-    /// residual branch without a temporary).
+    /// residual branch without a temporary; `+ b` is left out once the bias has moved into the
+    /// branch's layer, see [`Self::move_bias_into`]).
     pub fn pointwise_accumulate(&self, x: &[f32], pixels: usize, y: &mut [f32]) {
+        self.pointwise_accumulate_part(x, 0, self.spec.cin, pixels, y);
+        self.add_bias(pixels, y);
+    }
+
+    /// For a 1×1 convolution whose input is a channel concatenation `[xa, xb]` that was never
+    /// materialised: `y += [xa, xb]·W + b`, as two products over the two row blocks of `W`.
+    pub fn pointwise_accumulate_concat(
+        &self,
+        (xa, ca): (&[f32], usize),
+        (xb, cb): (&[f32], usize),
+        pixels: usize,
+        y: &mut [f32],
+    ) {
+        assert_eq!(
+            ca + cb,
+            self.spec.cin,
+            "pointwise_accumulate_concat: channels"
+        );
+        self.pointwise_accumulate_part(xa, 0, ca, pixels, y);
+        self.pointwise_accumulate_part(xb, ca, cb, pixels, y);
+        self.add_bias(pixels, y);
+    }
+
+    /// `y += x·W[first..first + cin, :]` for `x` `[pixels, cin]` (no bias).
+    fn pointwise_accumulate_part(
+        &self,
+        x: &[f32],
+        first: usize,
+        cin: usize,
+        pixels: usize,
+        y: &mut [f32],
+    ) {
         debug_assert!(self.spec.k == 1 && self.spec.stride == 1);
         let _t = profile::span(self.role);
-        let (cin, cout) = (self.spec.cin, self.spec.cout);
+        let cout = self.spec.cout;
         matmul(
             pixels,
             cin,
             cout,
             &x[..pixels * cin],
-            &self.w,
+            &self.w[first * cout..(first + cin) * cout],
             &mut y[..pixels * cout],
             true,
         );
-        for row in y[..pixels * cout].chunks_exact_mut(cout) {
-            for (v, b) in row.iter_mut().zip(&self.b) {
-                *v += b;
+    }
+
+    /// `y[p, :] += b` unless the bias has moved elsewhere.
+    fn add_bias(&self, pixels: usize, y: &mut [f32]) {
+        if !self.bias_moved {
+            let cout = self.spec.cout;
+            for row in y[..pixels * cout].chunks_exact_mut(cout) {
+                for (v, b) in row.iter_mut().zip(&self.b) {
+                    *v += b;
+                }
             }
         }
     }
@@ -166,6 +233,23 @@ impl LinearLayer {
     pub fn forward_into(&self, x: &[f32], m: usize, y: &mut [f32]) {
         let _t = profile::span("linear");
         linear_forward(x, m, self.in_f, &self.w, Some(&self.b), self.out_f, y);
+    }
+
+    /// `y[m, out] = residual[m, out] + x[m, in] · W + b` (an output projection added onto a
+    /// residual): one parallel pass writes `residual + b`, the product accumulates onto it.
+    pub fn forward_residual(&self, x: &[f32], m: usize, residual: &[f32], y: &mut [f32]) {
+        let _t = profile::span("linear");
+        let n = m * self.out_f;
+        add_row_bias(&residual[..n], &self.b, self.out_f, &mut y[..n]);
+        matmul(
+            m,
+            self.in_f,
+            self.out_f,
+            &x[..m * self.in_f],
+            &self.w,
+            &mut y[..n],
+            true,
+        );
     }
 
     /// `y[m, out] += x[m, in] · W + b` (an output projection added onto a residual).
@@ -246,6 +330,67 @@ impl GroupNormLayer {
         };
         f(
             x,
+            n,
+            hw,
+            self.c,
+            self.groups,
+            self.eps,
+            &self.gamma,
+            &self.beta,
+            y,
+            mean,
+            rstd,
+        );
+    }
+
+    /// `y = SiLU(GroupNorm([xa, xb]))` over the channel concatenation of `xa` (`[n, hw, ca]`)
+    /// and `xb` (`[n, hw, c − ca]`), without materialising it; `y` is `[n, hw, c]`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_concat_silu_into(
+        &self,
+        xa: &[f32],
+        ca: usize,
+        xb: &[f32],
+        n: usize,
+        hw: usize,
+        y: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        let _t = profile::span("group_norm+silu");
+        let (mean, rstd) = s.stats_for(n * self.groups);
+        group_norm_silu_forward_concat(
+            xa,
+            ca,
+            xb,
+            self.c - ca,
+            n,
+            hw,
+            self.groups,
+            self.eps,
+            &self.gamma,
+            &self.beta,
+            y,
+            mean,
+            rstd,
+        );
+    }
+
+    /// `y = SiLU(GroupNorm(x + shift))` with `shift` `[n, c]` broadcast over each sample's
+    /// pixels (a ResNet block's time embedding, added without a pass of its own).
+    pub fn forward_shifted_silu_into(
+        &self,
+        x: &[f32],
+        shift: &[f32],
+        n: usize,
+        hw: usize,
+        y: &mut [f32],
+        s: &mut Scratch,
+    ) {
+        let _t = profile::span("group_norm+silu");
+        let (mean, rstd) = s.stats_for(n * self.groups);
+        group_norm_silu_forward_shifted(
+            x,
+            shift,
             n,
             hw,
             self.c,

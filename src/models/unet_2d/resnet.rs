@@ -6,8 +6,11 @@ use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
 use crate::nn::conv::{Conv2d, Padding};
-use crate::nn::ops::{avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward};
+use crate::nn::ops::{
+    add_inplace, avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward,
+};
 use crate::Result;
+use rayon::prelude::*;
 
 /// How the time embedding enters a ResNet block (`resnet_time_scale_shift`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,7 +78,7 @@ impl ResnetBlock2D {
             TimeScaleShift::Default => cout,
             TimeScaleShift::ScaleShift => 2 * cout,
         };
-        Ok(ResnetBlock2D {
+        let mut block = ResnetBlock2D {
             cin,
             cout,
             norm1: GroupNormLayer::load(src, &format!("{name}.norm1"), cin, set.groups, set.eps)?,
@@ -104,7 +107,12 @@ impl ResnetBlock2D {
             time: set.time,
             output_scale: set.output_scale,
             resample,
-        })
+        };
+        // conv2(·) + shortcut(·) is all the block uses: one bias add covers both.
+        if let Some(sc) = &mut block.conv_shortcut {
+            sc.move_bias_into(&mut block.conv2);
+        }
+        Ok(block)
     }
 
     /// Output size for an `h × w` input.
@@ -127,13 +135,58 @@ impl ResnetBlock2D {
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
+        self.forward_input(Input::One(x), n, h, w, temb_act, s)
+    }
+
+    /// True when [`Self::forward_concat`] applies: the block has a 1×1 shortcut and keeps the
+    /// resolution.
+    pub fn takes_concat(&self) -> bool {
+        self.conv_shortcut.is_some() && self.resample == Resample::None
+    }
+
+    /// [`Self::forward`] on the channel concatenation `[xa, xb]` (`xa` `[n, h, w, ca]`, `xb`
+    /// `[n, h, w, cin − ca]`) without materialising it: the first GroupNorm and the shortcut read
+    /// both parts in place. Only for blocks where [`Self::takes_concat`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn forward_concat(
+        &self,
+        (xa, ca): (&[f32], usize),
+        xb: &[f32],
+        n: usize,
+        h: usize,
+        w: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
+        assert!(
+            self.takes_concat() && ca < self.cin,
+            "forward_concat: block"
+        );
+        self.forward_input(Input::Concat(xa, ca, xb), n, h, w, temb_act, s)
+    }
+
+    fn forward_input(
+        &self,
+        x: Input,
+        n: usize,
+        h: usize,
+        w: usize,
+        temb_act: &[f32],
+        s: &mut Scratch,
+    ) -> Vec<f32> {
         let (oh, ow) = self.out_hw(h, w);
         let (cin, cout) = (self.cin, self.cout);
         let mut t = s.take(n * h * w * cin);
-        self.norm1.forward_into(x, n, h * w, &mut t, true, s);
+        match x {
+            Input::One(x) => self.norm1.forward_into(x, n, h * w, &mut t, true, s),
+            Input::Concat(xa, ca, xb) => {
+                self.norm1
+                    .forward_concat_silu_into(xa, ca, xb, n, h * w, &mut t, s)
+            }
+        }
         // With resampling, both the residual branch and the input are resampled.
         let mut resampled_x = None;
-        if self.resample != Resample::None {
+        if let (Input::One(x), true) = (x, self.resample != Resample::None) {
             let mut rt = s.take(n * oh * ow * cin);
             let mut rx = s.take(n * oh * ow * cin);
             let f = if self.resample == Resample::Down {
@@ -146,7 +199,6 @@ impl ResnetBlock2D {
             s.give(std::mem::replace(&mut t, rt));
             resampled_x = Some(rx);
         }
-        let x_res: &[f32] = resampled_x.as_deref().unwrap_or(x);
         let hw = oh * ow;
 
         let mut hbuf = s.take(n * hw * cout);
@@ -158,10 +210,8 @@ impl ResnetBlock2D {
         let mut t = s.take(n * hw * cout);
         match self.time {
             TimeScaleShift::Default => {
-                let _t = profile::span("elementwise");
-                add_per_sample_channel(&mut hbuf, &proj, n, hw, cout);
-                drop(_t);
-                self.norm2.forward_into(&hbuf, n, hw, &mut t, true, s);
+                self.norm2
+                    .forward_shifted_silu_into(&hbuf, &proj, n, hw, &mut t, s);
             }
             TimeScaleShift::ScaleShift => {
                 self.norm2.forward_into(&hbuf, n, hw, &mut t, false, s);
@@ -174,14 +224,22 @@ impl ResnetBlock2D {
         self.conv2
             .forward_into(&t, n, oh, ow, &mut hbuf, &mut s.conv);
         s.give(t);
-        match &self.conv_shortcut {
-            Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
-            None => {
-                let _t = profile::span("elementwise");
-                for (y, &r) in hbuf.iter_mut().zip(x_res) {
-                    *y += r;
+        match (x, &self.conv_shortcut) {
+            (Input::Concat(xa, ca, xb), Some(sc)) => {
+                sc.pointwise_accumulate_concat((xa, ca), (xb, cin - ca), n * hw, &mut hbuf)
+            }
+            (Input::One(x), shortcut) => {
+                let x_res: &[f32] = resampled_x.as_deref().unwrap_or(x);
+                match shortcut {
+                    Some(sc) => sc.pointwise_accumulate(x_res, n * hw, &mut hbuf),
+                    None => {
+                        let _t = profile::span("elementwise");
+                        let len = hbuf.len();
+                        add_inplace(&mut hbuf, &x_res[..len]);
+                    }
                 }
             }
+            (Input::Concat(..), None) => unreachable!("forward_concat checks for a shortcut"),
         }
         if let Some(rx) = resampled_x {
             s.give(rx);
@@ -204,16 +262,11 @@ impl ResnetBlock2D {
     }
 }
 
-/// `h[b, p, c] += v[b, c]` for an `[n, hw, c]` activation.
-fn add_per_sample_channel(h: &mut [f32], v: &[f32], n: usize, hw: usize, c: usize) {
-    for b in 0..n {
-        let vb = &v[b * c..(b + 1) * c];
-        for row in h[b * hw * c..(b + 1) * hw * c].chunks_exact_mut(c) {
-            for (x, &a) in row.iter_mut().zip(vb) {
-                *x += a;
-            }
-        }
-    }
+/// A block's input: one activation, or a channel concatenation `[xa (ca channels), xb]`.
+#[derive(Clone, Copy)]
+enum Input<'a> {
+    One(&'a [f32]),
+    Concat(&'a [f32], usize, &'a [f32]),
 }
 
 /// `h[b, p, c] = h[b, p, c] · (1 + ss[b, c]) + ss[b, C + c]` with `ss` `[n, 2C]` (scale, shift).
@@ -336,15 +389,17 @@ impl Upsample2D {
             let (py, px) = (p / 2, p % 2);
             conv.forward_into(x, n, h, w, &mut phase_out, &mut s.conv);
             let _t = profile::span("upsample interleave");
-            for (b, img) in phase_out.chunks_exact(h * w * c).enumerate() {
-                let out = &mut y[b * 4 * h * w * c..(b + 1) * 4 * h * w * c];
-                for i in 0..h {
-                    let row = &mut out[(2 * i + py) * 2 * w * c..(2 * i + py + 1) * 2 * w * c];
-                    for (j, v) in img[i * w * c..(i + 1) * w * c].chunks_exact(c).enumerate() {
-                        row[(2 * j + px) * c..(2 * j + px + 1) * c].copy_from_slice(v);
+            let per = h * w * c;
+            y.par_chunks_mut(4 * per)
+                .zip(phase_out.par_chunks(per))
+                .for_each(|(out, img)| {
+                    for i in 0..h {
+                        let row = &mut out[(2 * i + py) * 2 * w * c..(2 * i + py + 1) * 2 * w * c];
+                        for (j, v) in img[i * w * c..(i + 1) * w * c].chunks_exact(c).enumerate() {
+                            row[(2 * j + px) * c..(2 * j + px + 1) * c].copy_from_slice(v);
+                        }
                     }
-                }
-            }
+                });
         }
         s.give(phase_out);
         (y, 2 * h, 2 * w)

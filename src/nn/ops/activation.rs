@@ -1,4 +1,5 @@
-//! Elementwise activations: ReLU and SiLU, forward and backward.
+//! Elementwise activations: ReLU forward and backward, SiLU backward (SiLU's forward kernels
+//! live in `fastmath.rs`, beside the vectorisable `exp` they use).
 
 use super::CHUNK;
 use rayon::prelude::*;
@@ -49,27 +50,6 @@ pub fn relu_backward_inplace(y_or_x: &[f32], dy: &mut [f32]) {
 #[inline]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + (-x).exp())
-}
-
-/// `y = x · σ(x)` (SiLU, a.k.a. swish). `x` and `y` have the same length.
-pub fn silu_forward(x: &[f32], y: &mut [f32]) {
-    assert_eq!(x.len(), y.len(), "silu_forward: length mismatch");
-    y.par_chunks_mut(CHUNK)
-        .zip(x.par_chunks(CHUNK))
-        .for_each(|(y, x)| {
-            for (o, &v) in y.iter_mut().zip(x) {
-                *o = v * sigmoid(v);
-            }
-        });
-}
-
-/// `x ← x · σ(x)` in place.
-pub fn silu_forward_inplace(x: &mut [f32]) {
-    x.par_chunks_mut(CHUNK).for_each(|c| {
-        for v in c {
-            *v *= sigmoid(*v);
-        }
-    });
 }
 
 /// `dx = dy · σ(x) · (1 + x · (1 − σ(x)))`, the derivative of `x · σ(x)`, given SiLU's input `x`.

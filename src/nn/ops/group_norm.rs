@@ -3,12 +3,25 @@
 //!
 //! For sample `b` and group `g` (channels `g·cg .. (g+1)·cg`, `cg = c / groups`), the statistics
 //! run over all `hw·cg` values: `μ = mean(x)`, `σ² = mean((x − μ)²)` (biased, as PyTorch),
-//! `r = 1/√(σ² + eps)`, and `y = (x − μ)·r·γ[ch] + β[ch]`. Statistics accumulate in f64.
+//! `r = 1/√(σ² + eps)`, and `y = (x − μ)·r·γ[ch] + β[ch]`. Statistics accumulate in f64
+//! (the forward pass sums in f32 over blocks of pixels, then in f64).
+//!
+//! The forward pass is the U-Net's hot elementwise kernel: it sweeps each sample's contiguous
+//! channel rows with SIMD loops and a polynomial `exp` for the SiLU (`group_norm_forward.rs`).
 
 use super::activation::sigmoid;
+use super::group_norm_forward::forward_parts;
 use rayon::prelude::*;
 
-fn check(x: usize, n: usize, hw: usize, c: usize, groups: usize, gamma: usize, stats: usize) {
+pub(super) fn check(
+    x: usize,
+    n: usize,
+    hw: usize,
+    c: usize,
+    groups: usize,
+    gamma: usize,
+    stats: usize,
+) {
     assert!(
         groups > 0 && c.is_multiple_of(groups),
         "group_norm: {c} channels not divisible into {groups} groups"
@@ -43,7 +56,7 @@ pub fn group_norm_forward(
     rstd_out: &mut [f32],
 ) {
     forward(
-        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false,
+        x, None, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, false,
     )
 }
 
@@ -63,13 +76,95 @@ pub fn group_norm_silu_forward(
     rstd_out: &mut [f32],
 ) {
     forward(
-        x, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true,
+        x, None, n, hw, c, groups, eps, gamma, beta, y, mean_out, rstd_out, true,
+    )
+}
+
+/// `y = silu(group_norm(x + shift))` with `shift` `[n, c]` added to every pixel of its sample
+/// (a ResNet block's time embedding), without materialising `x + shift`: the statistics,
+/// `mean_out` and `rstd_out` are those of `x + shift`. Other arguments as [`group_norm_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_forward_shifted(
+    x: &[f32],
+    shift: &[f32],
+    n: usize,
+    hw: usize,
+    c: usize,
+    groups: usize,
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    mean_out: &mut [f32],
+    rstd_out: &mut [f32],
+) {
+    assert!(
+        shift.len() >= n * c,
+        "group_norm_silu_forward_shifted: shift needs n·c = {} values",
+        n * c
+    );
+    forward(
+        x,
+        Some(shift),
+        n,
+        hw,
+        c,
+        groups,
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        true,
+    )
+}
+
+/// `y = silu(group_norm(concat(xa, xb)))` over channels, without materialising the
+/// concatenation: `xa` is `[n, hw, ca]`, `xb` is `[n, hw, cb]`, `y` is `[n, hw, ca + cb]`, and
+/// the groups (of `(ca + cb) / groups` channels) may straddle the boundary. What a U-Net's up
+/// block computes first on `[up, skip]`. Other arguments as [`group_norm_forward`].
+#[allow(clippy::too_many_arguments)]
+pub fn group_norm_silu_forward_concat(
+    xa: &[f32],
+    ca: usize,
+    xb: &[f32],
+    cb: usize,
+    n: usize,
+    hw: usize,
+    groups: usize,
+    eps: f32,
+    gamma: &[f32],
+    beta: &[f32],
+    y: &mut [f32],
+    mean_out: &mut [f32],
+    rstd_out: &mut [f32],
+) {
+    assert!(
+        xa.len() >= n * hw * ca && xb.len() >= n * hw * cb,
+        "group_norm_silu_forward_concat: inputs shorter than [{n}, {hw}, {ca}] and [{n}, {hw}, {cb}]"
+    );
+    forward_parts(
+        (xa, ca, xb),
+        None,
+        n,
+        hw,
+        ca + cb,
+        groups,
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        true,
     )
 }
 
 #[allow(clippy::too_many_arguments)]
 fn forward(
     x: &[f32],
+    shift: Option<&[f32]>,
     n: usize,
     hw: usize,
     c: usize,
@@ -82,59 +177,25 @@ fn forward(
     rstd_out: &mut [f32],
     silu: bool,
 ) {
-    check(
-        x.len().min(y.len()),
+    assert!(
+        x.len() >= n * hw * c,
+        "group_norm: activation shorter than [{n}, {hw}, {c}]"
+    );
+    forward_parts(
+        (x, c, &[]),
+        shift,
         n,
         hw,
         c,
         groups,
-        gamma.len().min(beta.len()),
-        mean_out.len().min(rstd_out.len()),
-    );
-    let cg = c / groups;
-    let len = hw * c;
-    if n * len == 0 {
-        return;
-    }
-    y[..n * len]
-        .par_chunks_mut(len)
-        .zip(mean_out[..n * groups].par_chunks_mut(groups))
-        .zip(rstd_out[..n * groups].par_chunks_mut(groups))
-        .enumerate()
-        .for_each(|(b, ((y, mo), ro))| {
-            let x = &x[b * len..(b + 1) * len];
-            for g in 0..groups {
-                let lo = g * cg;
-                let mut s = 0.0f64;
-                for row in x.chunks_exact(c) {
-                    s += row[lo..lo + cg].iter().map(|&v| v as f64).sum::<f64>();
-                }
-                let mean = s / (hw * cg) as f64;
-                let mut s2 = 0.0f64;
-                for row in x.chunks_exact(c) {
-                    s2 += row[lo..lo + cg]
-                        .iter()
-                        .map(|&v| (v as f64 - mean).powi(2))
-                        .sum::<f64>();
-                }
-                let rstd = 1.0 / (s2 / (hw * cg) as f64 + eps as f64).sqrt();
-                let (m, r) = (mean as f32, rstd as f32);
-                mo[g] = m;
-                ro[g] = r;
-                let (ga, be) = (&gamma[lo..lo + cg], &beta[lo..lo + cg]);
-                for (yrow, xrow) in y.chunks_exact_mut(c).zip(x.chunks_exact(c)) {
-                    for (((o, &v), &ga), &be) in yrow[lo..lo + cg]
-                        .iter_mut()
-                        .zip(&xrow[lo..lo + cg])
-                        .zip(ga)
-                        .zip(be)
-                    {
-                        let z = (v - m) * r * ga + be;
-                        *o = if silu { z * sigmoid(z) } else { z };
-                    }
-                }
-            }
-        });
+        eps,
+        gamma,
+        beta,
+        y,
+        mean_out,
+        rstd_out,
+        silu,
+    )
 }
 
 /// Gradients of [`group_norm_forward`]: with `x̂ = (x − μ)·r`, `g = dy·γ` and means over the

@@ -1,6 +1,7 @@
 //! Fully connected layer. Weights are stored `[in_f, out_f]` row-major (PyTorch's `[out, in]`
 //! is transposed once by the loaders), so the forward is a plain `x·W`.
 
+use super::elementwise::fill_rows;
 use crate::nn::matmul::{matmul, matmul_a_bt, matmul_at_b};
 
 /// `y[m, out_f] = x[m, in_f] · w[in_f, out_f] + b[out_f]`.
@@ -24,9 +25,7 @@ pub fn linear_forward(
                 b.len() >= out_f,
                 "linear_forward: bias needs {out_f} values"
             );
-            for row in y.chunks_exact_mut(out_f) {
-                row.copy_from_slice(&b[..out_f]);
-            }
+            fill_rows(b, out_f, y);
             matmul(m, in_f, out_f, &x[..m * in_f], &w[..in_f * out_f], y, true);
         }
         None => matmul(m, in_f, out_f, &x[..m * in_f], &w[..in_f * out_f], y, false),
