@@ -218,7 +218,14 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
 
     let record = json(&dir.join("lab.json"));
     let stages = record["stages"].as_array().unwrap();
-    for name in ["forward", "train", "sample", "eval", "control", "pretrained"] {
+    for name in [
+        "forward",
+        "train",
+        "sample",
+        "eval",
+        "control",
+        "pretrained",
+    ] {
         let s = stages.iter().find(|s| s["stage"] == name).unwrap();
         assert_eq!(s["status"], "ran", "{s}");
     }
@@ -229,11 +236,19 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
     );
     // From digits to DALL-E: the conditional grid, the guidance sweep and inpainting, with
     // the sweep's numbers, and questions 4 and 25 pointing to it.
-    for f in ["control/conditional.png", "control/guidance.png", "control/inpaint/inpaint.png"] {
+    for f in [
+        "control/conditional.png",
+        "control/guidance.png",
+        "control/inpaint/inpaint.png",
+    ] {
         assert!(dir.join(f).is_file(), "{f} missing");
     }
     let sweep = json(&dir.join("control/guidance.json"));
-    assert_eq!(sweep["runs"].as_array().unwrap().len(), 5, "w = 0, 1, 2, 4, 7");
+    assert_eq!(
+        sweep["runs"].as_array().unwrap().len(),
+        5,
+        "w = 0, 1, 2, 4, 7"
+    );
     assert!(index.contains("id=\"control\"") && index.contains("classifier-free guidance"));
     let agree = sweep["runs"][2]["agreement"].as_f64().unwrap();
     assert!(
@@ -241,7 +256,10 @@ fn fast_lab_offline_runs_every_module_it_can_and_reports_it() {
         "the sweep's numbers are in the report"
     );
     for q in [4, 25] {
-        assert!(sheet_block(&md, q).contains("From digits to DALL-E"), "Q{q}");
+        assert!(
+            sheet_block(&md, q).contains("From digits to DALL-E"),
+            "Q{q}"
+        );
     }
     let m4 = json(&dir.join("module4/summary.json"));
     for run in m4["timings"]["steps_figure"].as_array().unwrap() {

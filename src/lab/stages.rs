@@ -3,17 +3,17 @@
 
 use super::record::{LabRecord, Stage, StageRecord, Status};
 use super::{LabConfig, EVAL_COUNT, FAST_CONTROL, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
-use crate::pipelines::inpaint::{run_inpaint, InpaintConfig};
-use crate::train::settings::DEFAULT_LABEL_DROPOUT;
 use crate::data::{Mnist, Split};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
 use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
 use crate::pipelines::generate_demo::{run_generate, GenerateConfig};
+use crate::pipelines::inpaint::{run_inpaint, InpaintConfig};
 use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::schedulers::{DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
 use crate::train::console::duration;
+use crate::train::settings::DEFAULT_LABEL_DROPOUT;
 use crate::train::{job, load_denoiser, Arch, LrSchedule, RunOptions, TrainJob, TrainSettings};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::{Error, Result};
@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 fn depends_on(stage: Stage) -> &'static [Stage] {
     match stage {
         Stage::Forward | Stage::Train => &[],
-        Stage::Sample | Stage::Eval | Stage::Control => &[Stage::Train],
+        Stage::Sample | Stage::Eval => &[Stage::Train],
+        // Its own conditional model; the evaluation's classifier.
+        Stage::Control => &[Stage::Eval],
         Stage::Pretrained => &[Stage::Sample],
     }
 }
@@ -108,17 +110,23 @@ fn command(cfg: &LabConfig, stage: Stage) -> String {
     match stage {
         Stage::Forward => format!("difflab forward --out {out}/module1"),
         Stage::Train if cfg.fast => format!(
-            "difflab train --conditional --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3 --out {m2}"
+            "difflab train --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3 --out {m2}"
         ),
-        Stage::Train => format!("difflab train --conditional --out {m2}"),
+        Stage::Train => format!("difflab train --out {m2}"),
         Stage::Control => {
             let steps = if cfg.fast {
                 format!(" --steps {}", FAST_CONTROL.1)
             } else {
                 String::new()
             };
+            let fast = if cfg.fast {
+                format!(" --limit {FAST_IMAGES} --epochs {FAST_EPOCHS} --lr 2e-3")
+            } else {
+                String::new()
+            };
+            let m = format!("{out}/control/{CONTROL_MODEL_FOLDER}");
             format!(
-                "difflab sample --model {m2} --digit {CONTROL_DIGIT} --guidance-sweep{steps} --out {out}/control && difflab inpaint --model {m2}{steps} --out {out}/control/inpaint"
+                "difflab train --conditional{fast} --out {m} && difflab sample --model {m} --digit {CONTROL_DIGIT} --guidance-sweep{steps} --out {out}/control && difflab inpaint --model {m}{steps} --out {out}/control/inpaint"
             )
         }
         Stage::Sample => format!("difflab sample --model {m2} --out {out}/module3"),
@@ -163,10 +171,6 @@ fn forward(cfg: &LabConfig, dir: &Path) -> Result<()> {
 /// Module 2's settings in the lab: difflab's defaults, or a small subset for `--fast`.
 pub fn train_settings(fast: bool) -> TrainSettings {
     let mut s = TrainSettings::defaults(Arch::Toy);
-    // One model for Modules 2-3 and the conditioning section: with label dropout it also
-    // generates unconditionally, as well as the unconditional default does (see the README).
-    s.make_conditional(DEFAULT_LABEL_DROPOUT)
-        .expect("the toy defaults can be conditional");
     if fast {
         s.data.limit = Some(FAST_IMAGES);
         s.training.epochs = FAST_EPOCHS;
@@ -238,11 +242,31 @@ fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
 pub const CONTROL_DIGIT: u8 = 3;
 /// The sub-folder of the control stage's folder holding the inpainting.
 pub const INPAINT_FOLDER: &str = "inpaint";
+/// The sub-folder of the control stage's folder holding its conditional model.
+pub const CONTROL_MODEL_FOLDER: &str = "model";
 
-/// "From digits to DALL-E": the conditional model asked for [`CONTROL_DIGIT`] with the guidance
-/// sweep (`conditional.png`, `guidance.png`), then inpainting a real test digit.
+/// "From digits to DALL-E": train a conditional model with Module 2's settings (its own: asked
+/// for no class, a conditional model draws worse digits than Module 2's unconditional one; see
+/// the README), ask it for [`CONTROL_DIGIT`] with the guidance sweep (`conditional.png`,
+/// `guidance.png`), then inpaint a real test digit with it.
 fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
-    let model_dir = cfg.out.join(Stage::Train.folder());
+    let model_dir = dir.join(CONTROL_MODEL_FOLDER);
+    let mut settings = train_settings(cfg.fast);
+    settings.make_conditional(DEFAULT_LABEL_DROPOUT)?;
+    if cfg.progress {
+        eprintln!("  Training a class-conditional copy of the Module 2 model (label dropout {DEFAULT_LABEL_DROPOUT}) …");
+    }
+    let job = TrainJob {
+        settings,
+        out: model_dir.clone(),
+        resume: false,
+        resume_epochs: None,
+        mnist_dir: cfg.mnist_dir.clone(),
+        progress: cfg.progress,
+        figures: false,
+        run: RunOptions::default(),
+    };
+    job::run(&job)?.ok_or_else(|| Error::invalid("training stopped before its last epoch"))?;
     let (sweep_count, steps) = if cfg.fast {
         (FAST_CONTROL.0, Some(FAST_CONTROL.1))
     } else {

@@ -11,15 +11,11 @@ use std::fmt::Write as _;
 
 /// Append the section to `b`.
 pub(super) fn control_section(b: &mut String, data: &RunData) -> Result<()> {
-    let _ = writeln!(
-        b,
-        "<h2 id=\"control\">{}</h2>",
-        esc(Stage::Control.title())
-    );
+    let _ = writeln!(b, "<h2 id=\"control\">{}</h2>", esc(Stage::Control.title()));
     skipped_box(b, data, Stage::Control);
     let dir = data.dir.join(Stage::Control.folder());
     let d = CONTROL_DIGIT;
-    b.push_str("<p>Question 4 asked what decides the digit that comes out of pure noise. In Module 3 only the noise did. Here the same loop gets <b>one more input</b>, and the three steps below are, on a small scale, how a text prompt steers DALL-E or Stable Diffusion. Your Module 2 model was trained for it: each training digit came with its label, replaced by a \"no label\" token 15% of the time, so the one model learned both to draw a requested digit and to draw any digit.</p>\n");
+    b.push_str("<p>Question 4 asked what decides the digit that comes out of pure noise. In Module 3 only the noise did. Here the same loop gets <b>one more input</b>, and the three steps below are, on a small scale, how a text prompt steers DALL-E or Stable Diffusion. For it the lab trained a second copy of the Module 2 model, with one change: each training digit came with its label, replaced by a \"no label\" token 15% of the time, so the one model learned both to draw a requested digit and to draw any digit.</p>\n");
 
     b.push_str("<h3>1 · Ask: a label embedding here, a text encoder there</h3>\n<p>The model adds a learned vector for the requested digit to its timestep embedding, and every block reads it. A text-to-image model gets a list of vectors from a text encoder instead, and reads them through cross-attention. Nothing else in the loop changes.</p>\n");
     let path = dir.join("conditional.png");

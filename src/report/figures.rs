@@ -62,8 +62,16 @@ pub fn catalogue(stage: Stage) -> &'static [FigureText] {
         }
         Stage::Control => {
             const C: &[FigureText] = &[
-            f("conditional.png", "Ask for a digit", "Every row asked for one digit; the columns start from different noise."),
-            f("guidance.png", "The guidance knob", "Fidelity rises with w while the rows grow alike."),
+                f(
+                    "conditional.png",
+                    "Ask for a digit",
+                    "Every row asked for one digit; the columns start from different noise.",
+                ),
+                f(
+                    "guidance.png",
+                    "The guidance knob",
+                    "Fidelity rises with w while the rows grow alike.",
+                ),
             ];
             C
         }

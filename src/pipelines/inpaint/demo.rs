@@ -10,7 +10,6 @@
 //!   largest deviation from the original (0), each completion's error on the hidden region,
 //!   wall times.
 
-pub use crate::pipelines::guidance::DEFAULT_GUIDANCE;
 use super::{figures, inpaint, Inpainted, Mask, MaskSource};
 use crate::data::{resize, Mnist, PixelRange, ResizeFilter, Split};
 use crate::models::NoisePredictor;
@@ -20,6 +19,7 @@ use crate::pipelines::generate_demo::{
     checkpoint_scheduler, load_checkpoint, model_info, sampler_text, spread, ModelInfo,
 };
 use crate::pipelines::guidance::ClassifierFreeGuidance;
+pub use crate::pipelines::guidance::DEFAULT_GUIDANCE;
 use crate::pipelines::sample::{NoHooks, SampleHooks, SampleOptions};
 use crate::schedulers::{Scheduler, SchedulerKind};
 use crate::train::console::thousands;
