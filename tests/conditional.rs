@@ -3,6 +3,8 @@
 //! briefly trained conditional model drawing the asked-for digit more often than chance, and
 //! clear errors for digits the model never saw, unconditional models and negative scales.
 
+mod common;
+use common::difflab;
 use difflab::data::Split;
 use difflab::eval::guided::{evaluate_guided, sample_guided};
 use difflab::eval::{model_info, EvalOptions, Evaluator};
@@ -18,7 +20,6 @@ use difflab::schedulers::SchedulerKind;
 use difflab::train::{Arch, ScheduleConfig, TrainSettings, Trainer};
 use difflab::util::rng::Rng;
 use std::path::PathBuf;
-use std::process::{Command, Output};
 
 fn small_conditional() -> ToyUNetConfig {
     ToyUNetConfig {
@@ -224,20 +225,6 @@ fn a_briefly_trained_conditional_model_draws_the_asked_for_digit() {
     );
     let again = sample_guided(model.as_mut(), &info, &opts, &[0, 1], 3.0).unwrap();
     assert_eq!(again.images.data(), samples.images.data());
-}
-
-fn mnist_dir() -> PathBuf {
-    std::env::var_os("DIFFLAB_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"))
-}
-
-fn difflab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_difflab"))
-        .args(args)
-        .env("DIFFLAB_MNIST_DIR", mnist_dir())
-        .output()
-        .expect("the difflab binary runs")
 }
 
 fn stderr_of_failure(args: &[&str]) -> String {

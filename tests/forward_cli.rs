@@ -1,33 +1,12 @@
 //! `difflab forward` (Module 1) end to end on real MNIST: files, sizes, and the numbers in
 //! summary.json against an independent computation; bad input gives clear errors.
 
+mod common;
+use common::{difflab, mnist_dir};
 use image::AnimationDecoder;
 use serde_json::Value;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// The MNIST folder: DIFFLAB_MNIST_DIR (CI sets it), else ../shared/data/mnist beside the checkout.
-fn mnist_dir() -> PathBuf {
-    let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(
-        dir.is_dir(),
-        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn difflab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_difflab"))
-        .args(args)
-        .env("DIFFLAB_MNIST_DIR", mnist_dir())
-        .env_remove("DIFFLAB_MNIST_MIRRORS")
-        .output()
-        .expect("the difflab binary runs")
-}
+use std::path::Path;
 
 /// The training labels, read here without difflab's parser.
 fn train_labels() -> Vec<u8> {

@@ -3,6 +3,8 @@
 //! the known region kept exactly, the seed streams, guidance routed through the hooks, mask
 //! files, and `difflab inpaint` end to end on a checkpoint trained here.
 
+mod common;
+use common::difflab;
 use difflab::models::{ClassLabel, NoisePredictor};
 use difflab::nn::Tensor;
 use difflab::pipelines::guidance::ClassifierFreeGuidance;
@@ -11,8 +13,7 @@ use difflab::pipelines::sample::{sample, NoHooks, SampleHooks, SampleOptions, St
 use difflab::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
 use difflab::Result;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// Image side of the library tests.
@@ -434,28 +435,6 @@ fn bad_mask_files_are_errors_naming_them() {
 }
 
 // ---- the CLI ----
-
-/// The MNIST folder: DIFFLAB_MNIST_DIR (CI sets it), else ../shared/data/mnist beside the checkout.
-fn mnist_dir() -> PathBuf {
-    let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(
-        dir.is_dir(),
-        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn difflab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_difflab"))
-        .args(args)
-        .env("DIFFLAB_MNIST_DIR", mnist_dir())
-        .env_remove("DIFFLAB_MNIST_MIRRORS")
-        .output()
-        .expect("the difflab binary runs")
-}
 
 fn cli_ok(args: &[&str]) -> String {
     let out = difflab(args);

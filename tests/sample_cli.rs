@@ -2,36 +2,15 @@
 //! (real MNIST, T = 60 so that `steps.png` compares 50 and all 60 steps): every file with its
 //! size, the summary's numbers, bit-identical output for the same seed, and clear errors.
 
+mod common;
+use common::difflab;
 use image::AnimationDecoder;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 use std::sync::OnceLock;
 
 /// T of the test checkpoint.
 const T: usize = 60;
-
-/// The MNIST folder: DIFFLAB_MNIST_DIR (CI sets it), else ../shared/data/mnist beside the checkout.
-fn mnist_dir() -> PathBuf {
-    let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
-    assert!(
-        dir.is_dir(),
-        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
-        dir.display()
-    );
-    dir
-}
-
-fn difflab(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_difflab"))
-        .args(args)
-        .env("DIFFLAB_MNIST_DIR", mnist_dir())
-        .env_remove("DIFFLAB_MNIST_MIRRORS")
-        .output()
-        .expect("the difflab binary runs")
-}
 
 fn ok(args: &[&str]) -> String {
     let out = difflab(args);

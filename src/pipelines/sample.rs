@@ -272,30 +272,10 @@ pub fn sample_with(
     scheduler.set_timesteps(opts.num_inference_steps)?;
     let timesteps = scheduler.timesteps().to_vec();
     let n = timesteps.len();
-    let mut snap_at = opts.snapshot_at.clone();
-    snap_at.sort_unstable();
-    snap_at.dedup();
-    if let Some(&bad) = snap_at.iter().find(|&&k| k >= n) {
-        return Err(Error::invalid(format!(
-            "snapshot at loop index {bad}, but there are only {n} steps"
-        )));
-    }
     let full = [opts.count, h, w, c];
-    let mut snapshots: Vec<Snapshot> = snap_at
-        .iter()
-        .map(|&k| Snapshot {
-            index: k,
-            t: timesteps[k],
-            x_t: Tensor::zeros(full),
-            pred_x0: Tensor::zeros(full),
-        })
-        .collect();
+    let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
     let mut images = Tensor::zeros(full);
-    let batch = if opts.batch_size == 0 {
-        opts.count
-    } else {
-        opts.batch_size.min(opts.count)
-    };
+    let batch = batch_len(opts);
     let bar = progress_bar(opts, (opts.count.div_ceil(batch) * n) as u64);
 
     for start in (0..opts.count).step_by(batch) {
@@ -353,6 +333,41 @@ pub fn sample_with(
         snapshots,
         elapsed: started.elapsed(),
     })
+}
+
+/// The snapshots `opts.snapshot_at` asks for (sorted, without repeats), zeroed for `full`
+/// (`[count, h, w, c]`); an error if one lies beyond the last of `timesteps`.
+pub(crate) fn empty_snapshots(
+    opts: &SampleOptions,
+    timesteps: &[usize],
+    full: [usize; 4],
+) -> Result<Vec<Snapshot>> {
+    let n = timesteps.len();
+    let mut at = opts.snapshot_at.clone();
+    at.sort_unstable();
+    at.dedup();
+    if let Some(&bad) = at.iter().find(|&&k| k >= n) {
+        return Err(Error::invalid(format!(
+            "snapshot at loop index {bad}, but there are only {n} steps"
+        )));
+    }
+    Ok(at
+        .iter()
+        .map(|&k| Snapshot {
+            index: k,
+            t: timesteps[k],
+            x_t: Tensor::zeros(full),
+            pred_x0: Tensor::zeros(full),
+        })
+        .collect())
+}
+
+/// Images per model call: `opts.batch_size`, at most `opts.count`, 0 meaning all of them.
+pub(crate) fn batch_len(opts: &SampleOptions) -> usize {
+    match opts.batch_size {
+        0 => opts.count,
+        b => b.min(opts.count),
+    }
 }
 
 pub(crate) fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {

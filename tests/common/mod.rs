@@ -76,3 +76,27 @@ pub fn manifest() -> serde_json::Value {
     let p = fixtures_dir().join("manifest.json");
     serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap()
 }
+
+/// The MNIST folder: `$DIFFLAB_MNIST_DIR` (CI sets it), else `../shared/data/mnist` beside the
+/// checkout. Missing MNIST fails the test.
+pub fn mnist_dir() -> PathBuf {
+    let dir = std::env::var_os("DIFFLAB_MNIST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/mnist"));
+    assert!(
+        dir.is_dir(),
+        "MNIST not found at {} (set DIFFLAB_MNIST_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// Run the `difflab` binary with `args`, MNIST from [`mnist_dir`] and no download mirrors.
+pub fn difflab(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_difflab"))
+        .args(args)
+        .env("DIFFLAB_MNIST_DIR", mnist_dir())
+        .env_remove("DIFFLAB_MNIST_MIRRORS")
+        .output()
+        .expect("the difflab binary runs")
+}

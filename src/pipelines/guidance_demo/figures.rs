@@ -40,7 +40,7 @@ pub fn conditional_png(
             "{about} · classifier-free guidance w = {w}\nEach row asked the same model for one digit; each column starts from its own noise.\nThe only new input is a label embedding, added to the time embedding."
         ))
         .grid(grid)
-        .note("Text-to-image models do the same with a prompt:\na text encoder's embedding takes the place of the digit's label.")
+        .note("Text-to-image models do the same with a prompt: a text encoder's embedding takes the place of the digit's label.")
         .save_png(path)
 }
 
@@ -85,7 +85,7 @@ pub fn guidance_png(
         ))
         .grid(grid)
         .note(format!(
-            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity)\nwhile they grow alike (less variety). Real training {digit}s score FID {:.1}; lower is closer to them.",
+            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity) while they grow alike (less variety). Real training {digit}s score FID {:.1}; lower is closer to them.",
             sweep.floor.fid
         ))
         .save_png(path)

@@ -46,7 +46,8 @@ pub use mask::{Mask, MaskPreset, MaskSource};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples, SeededNoise, Snapshot, StepInfo,
+    batch_len, empty_snapshots, progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples,
+    SeededNoise, StepInfo,
 };
 use crate::schedulers::Scheduler;
 use crate::{Error, Result};
@@ -150,29 +151,10 @@ pub fn inpaint(
     let sched: &dyn Scheduler = scheduler;
     let timesteps = sched.timesteps().to_vec();
     let n = timesteps.len();
-    let mut snap_at = opts.snapshot_at.clone();
-    snap_at.sort_unstable();
-    snap_at.dedup();
-    if let Some(&bad) = snap_at.iter().find(|&&k| k >= n) {
-        return Err(Error::invalid(format!(
-            "snapshot at loop index {bad}, but there are only {n} steps"
-        )));
-    }
     let full = [opts.count, h, w, c];
-    let mut snapshots: Vec<Snapshot> = snap_at
-        .iter()
-        .map(|&k| Snapshot {
-            index: k,
-            t: timesteps[k],
-            x_t: Tensor::zeros(full),
-            pred_x0: Tensor::zeros(full),
-        })
-        .collect();
+    let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
     let mut images = Tensor::zeros(full);
-    let batch = match opts.batch_size {
-        0 => opts.count,
-        b => b.min(opts.count),
-    };
+    let batch = batch_len(opts);
     let bar = progress_bar(opts, (opts.count.div_ceil(batch) * n * jumps) as u64);
     let schedule = sched.schedule();
 
