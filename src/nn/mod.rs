@@ -6,6 +6,8 @@ pub mod tensor;
 
 pub use device::Device;
 pub use tensor::Tensor;
+#[macro_use]
+mod simd;
 pub mod conv;
 pub mod cross_entropy;
 pub mod init;
