@@ -106,9 +106,7 @@ pub fn score_guided(
     digits: &[u8],
     w: f32,
 ) -> Result<GuidedScores> {
-    let scores = evaluator.score_samples(&samples.images)?;
-    let unit = samples.images_unit();
-    let predicted = evaluator.model().classify(unit.data())?.predicted();
+    let (scores, predicted) = evaluator.score_samples_predicted(&samples.images)?;
     let mut hit = vec![0usize; digits.len()];
     let mut asked = vec![0usize; digits.len()];
     for (i, &p) in predicted.iter().enumerate() {

@@ -13,6 +13,7 @@ use super::frechet::{frechet_distance, Gaussian};
 use crate::data::Split;
 use crate::models::classifier::{cached_classifier, load_digits, CachedClassifier, Classifier};
 use crate::nn::Tensor;
+use crate::pipelines::sample::to_unit_range;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -131,6 +132,11 @@ impl Evaluator {
 
     /// Score digits given as `n × s × s` values in [0, 1] (0 = background).
     pub fn score_unit(&self, images: &[f32]) -> Result<SetScores> {
+        Ok(self.score_unit_predicted(images)?.0)
+    }
+
+    /// [`Evaluator::score_unit`], also returning the class the classifier gives each digit.
+    pub fn score_unit_predicted(&self, images: &[f32]) -> Result<(SetScores, Vec<usize>)> {
         let c = self.model().classify(images)?;
         let n = c.len();
         if n < 2 {
@@ -148,18 +154,24 @@ impl Evaluator {
             .filter(|&&p| self.digits.contains(&(p as u8)))
             .count();
         let gen = Gaussian::fit(&c.features, c.feature_dim)?;
-        Ok(SetScores {
+        let scores = SetScores {
             count: n,
             recognised: c.recognised_share(),
             in_classes: in_classes as f64 / n as f64,
             class_histogram,
             fid: frechet_distance(&gen, &self.reference)?,
-        })
+        };
+        Ok((scores, predicted))
     }
 
     /// Score generated samples as a model returns them: `[n, s, s, 1]` in the models' range
     /// [−1, 1] (clamped, then mapped to [0, 1] as for display).
     pub fn score_samples(&self, samples: &Tensor) -> Result<SetScores> {
+        Ok(self.score_samples_predicted(samples)?.0)
+    }
+
+    /// [`Evaluator::score_samples`], also returning the class the classifier gives each sample.
+    pub fn score_samples_predicted(&self, samples: &Tensor) -> Result<(SetScores, Vec<usize>)> {
         let s = self.image_size();
         match samples.shape() {
             [_, h, w, 1] if *h == s && *w == s => {}
@@ -169,12 +181,7 @@ impl Evaluator {
                 )))
             }
         }
-        let unit: Vec<f32> = samples
-            .data()
-            .iter()
-            .map(|&v| (v.clamp(-1.0, 1.0) + 1.0) * 0.5)
-            .collect();
-        self.score_unit(&unit)
+        self.score_unit_predicted(to_unit_range(samples).data())
     }
 }
 
