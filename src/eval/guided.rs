@@ -208,7 +208,8 @@ impl GuidanceSweep {
     }
 }
 
-/// [`evaluate_guided`] at each scale of `scales` for `digits` (same seeds at every scale).
+/// [`evaluate_guided`] at each scale of `scales` for `digits` (same seeds at every scale); also
+/// returns the samples of each scale, in `scales` order.
 pub fn sweep_guidance(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
@@ -216,19 +217,23 @@ pub fn sweep_guidance(
     opts: &EvalOptions,
     digits: &[u8],
     scales: &[f32],
-) -> Result<GuidanceSweep> {
+) -> Result<(GuidanceSweep, Vec<Samples>)> {
     check_digits(model, info, digits)?;
     let steps = opts.steps.unwrap_or(info.scheduler.num_train_timesteps);
-    let runs = scales
-        .iter()
-        .map(|&w| Ok(evaluate_guided(model, info, evaluator, opts, digits, w)?.0))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(GuidanceSweep {
+    let mut runs = Vec::with_capacity(scales.len());
+    let mut samples = Vec::with_capacity(scales.len());
+    for &w in scales {
+        let (scores, s) = evaluate_guided(model, info, evaluator, opts, digits, w)?;
+        runs.push(scores);
+        samples.push(s);
+    }
+    let sweep = GuidanceSweep {
         model: info.name.clone(),
         sampler: opts.sampler.name().into(),
         steps,
         count: opts.count,
         floor: evaluator.floor.clone(),
         runs,
-    })
+    };
+    Ok((sweep, samples))
 }

@@ -84,5 +84,5 @@ pub fn guidance_sweep_model(
         opts.mnist_dir.as_deref(),
         opts.progress,
     )?;
-    sweep_guidance(model.as_mut(), &info, &evaluator, opts, &digits, scales)
+    Ok(sweep_guidance(model.as_mut(), &info, &evaluator, opts, &digits, scales)?.0)
 }

@@ -14,7 +14,7 @@ mod figures;
 
 pub use figures::{conditional_png, guidance_png};
 
-use crate::eval::guided::{check_digits, sample_guided, score_guided, GuidanceSweep};
+use crate::eval::guided::{sample_guided, sweep_guidance, GuidanceSweep};
 use crate::eval::{EvalOptions, Evaluator, ModelInfo};
 use crate::models::NoisePredictor;
 use crate::pipelines::sample::Samples;
@@ -69,15 +69,13 @@ pub fn conditional_samples(
         .iter()
         .flat_map(|&d| std::iter::repeat_n(d, PER_ROW))
         .collect();
-    check_digits(model, info, digits)?;
     let opts = run.eval_options(rows.len());
     sample_guided(model, info, &opts, &rows, w)
 }
 
-/// The guidance sweep of `guidance.png`: [`SWEEP_COUNT`] samples of `digit` at each scale of
+/// The guidance sweep of `guidance.png`: `count` samples of `digit` at each scale of
 /// [`SWEEP_SCALES`] (the same seeds at every scale), scored by `evaluator` (whose reference
-/// must be the test digits of `digit`). Returns the scores and the first [`PER_ROW`] samples
-/// of each scale.
+/// must be the test digits of `digit`). Returns the scores and the samples of each scale.
 pub fn guidance_sweep(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
@@ -86,25 +84,6 @@ pub fn guidance_sweep(
     digit: u8,
     count: usize,
 ) -> Result<(GuidanceSweep, Vec<Samples>)> {
-    check_digits(model, info, &[digit])?;
     let opts = run.eval_options(count);
-    let mut runs = Vec::new();
-    let mut shown = Vec::new();
-    for &w in &SWEEP_SCALES {
-        let samples = sample_guided(model, info, &opts, &[digit], w)?;
-        runs.push(score_guided(evaluator, &samples, &[digit], w)?);
-        shown.push(samples);
-    }
-    let steps = run.steps.unwrap_or(info.scheduler.num_train_timesteps);
-    Ok((
-        GuidanceSweep {
-            model: info.name.clone(),
-            sampler: run.sampler.name().into(),
-            steps,
-            count,
-            floor: evaluator.floor.clone(),
-            runs,
-        },
-        shown,
-    ))
+    sweep_guidance(model, info, evaluator, &opts, &[digit], &SWEEP_SCALES)
 }
