@@ -299,22 +299,12 @@ pub fn sample_with(
                 prev_t: scheduler.prev_timestep(t)?,
                 samples: samples.clone(),
             };
-            let ts = vec![t as f32; len];
-            let out = hooks.predict(model, &x, &ts, &step)?;
-            if out.shape() != x.shape() {
-                return Err(Error::invalid(format!(
-                    "the model returned shape {:?} for input {:?} at t = {t}",
-                    out.shape(),
-                    x.shape()
-                )));
-            }
-            let z = if scheduler.noise_needed(t)? {
-                noise.step_noise(&step, &mut z_buf)?;
-                Some(&z_buf[..])
-            } else {
-                None
+            let bufs = StepBuffers {
+                z: &mut z_buf,
+                prev: &mut prev,
+                x0: &mut x0,
             };
-            scheduler.step_into(out.data(), t, x.data(), z, prev.data_mut(), x0.data_mut())?;
+            reverse_step(model, &*scheduler, hooks, noise, &step, &x, bufs)?;
             if let Some(s) = snap.next_if(|s| s.index == k) {
                 let r = start * per..(start + len) * per;
                 s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
@@ -333,6 +323,52 @@ pub fn sample_with(
         snapshots,
         elapsed: started.elapsed(),
     })
+}
+
+/// Where [`reverse_step`] writes: the step noise's scratch, x_{t_prev} and x̂0 (each laid out
+/// like the batch).
+pub(crate) struct StepBuffers<'a> {
+    pub z: &'a mut [f32],
+    pub prev: &'a mut Tensor,
+    pub x0: &'a mut Tensor,
+}
+
+/// One reverse step from `x` = x_t at `step.t`: the model's output through `hooks.predict`
+/// (an error unless it has the shape of `x`), the step's noise from `noise` when the scheduler
+/// adds some, then the scheduler's step into `bufs.prev` (x_{t_prev}) and `bufs.x0` (x̂0).
+pub(crate) fn reverse_step(
+    model: &mut dyn NoisePredictor,
+    scheduler: &dyn Scheduler,
+    hooks: &mut dyn SampleHooks,
+    noise: &mut dyn NoiseSource,
+    step: &StepInfo,
+    x: &Tensor,
+    bufs: StepBuffers<'_>,
+) -> Result<()> {
+    let t = step.t;
+    let ts = vec![t as f32; x.shape()[0]];
+    let out = hooks.predict(model, x, &ts, step)?;
+    if out.shape() != x.shape() {
+        return Err(Error::invalid(format!(
+            "the model returned shape {:?} for input {:?} at t = {t}",
+            out.shape(),
+            x.shape()
+        )));
+    }
+    let z = if scheduler.noise_needed(t)? {
+        noise.step_noise(step, bufs.z)?;
+        Some(&bufs.z[..])
+    } else {
+        None
+    };
+    scheduler.step_into(
+        out.data(),
+        t,
+        x.data(),
+        z,
+        bufs.prev.data_mut(),
+        bufs.x0.data_mut(),
+    )
 }
 
 /// The snapshots `opts.snapshot_at` asks for (sorted, without repeats), zeroed for `full`

@@ -46,8 +46,8 @@ pub use mask::{Mask, MaskPreset, MaskSource};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    batch_len, empty_snapshots, progress_bar, NoiseSource, SampleHooks, SampleOptions, Samples,
-    SeededNoise, StepInfo,
+    batch_len, empty_snapshots, progress_bar, reverse_step, NoiseSource, SampleHooks,
+    SampleOptions, Samples, SeededNoise, StepBuffers, StepInfo,
 };
 use crate::schedulers::Scheduler;
 use crate::{Error, Result};
@@ -182,24 +182,14 @@ pub fn inpaint(
             };
             let a_t = schedule.alpha_bar(t);
             let a_prev = prev_t.map_or(1.0, |p| schedule.alpha_bar(p));
-            let ts = vec![t as f32; len];
             let mut record = snap.next_if(|s| s.index == k);
             for pass in 0..jumps {
-                let out = hooks.predict(model, &x, &ts, &step)?;
-                if out.shape() != x.shape() {
-                    return Err(Error::invalid(format!(
-                        "the model returned shape {:?} for input {:?} at t = {t}",
-                        out.shape(),
-                        x.shape()
-                    )));
-                }
-                let z = if sched.noise_needed(t)? {
-                    noise.step_noise(&step, &mut buf)?;
-                    Some(&buf[..])
-                } else {
-                    None
+                let bufs = StepBuffers {
+                    z: &mut buf,
+                    prev: &mut prev,
+                    x0: &mut x0,
                 };
-                sched.step_into(out.data(), t, x.data(), z, prev.data_mut(), x0.data_mut())?;
+                reverse_step(model, sched, hooks, &mut noise, &step, &x, bufs)?;
                 if let (0, Some(s)) = (pass, record.as_deref_mut()) {
                     let r = start * per..(start + len) * per;
                     s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
