@@ -15,6 +15,31 @@ pub struct GrayImport {
     pub inverted: bool,
 }
 
+/// Decode a picture (PNG, JPEG, … recognised by content) as luma (Rec. 709) in [0, 1], row by
+/// row, with transparent pixels composited over `background` (0 black, 1 white); returns the
+/// values, the width and the height. Errors name the file; a picture that cannot be decoded
+/// "could not be read as {what}".
+pub fn read_luma(path: &Path, background: f32, what: &str) -> Result<(Vec<f32>, usize, usize)> {
+    let reader = image::ImageReader::open(path)
+        .map_err(|e| Error::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| Error::io(path, e))?;
+    let img = reader
+        .decode()
+        .map_err(|e| Error::file(path, format!("could not be read as {what} ({e})")))?;
+    let rgba = img.to_rgba32f();
+    let (w, h) = (rgba.width() as usize, rgba.height() as usize);
+    let luma = rgba
+        .pixels()
+        .map(|p| {
+            let [r, g, b, a] = p.0;
+            let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+            (luma * a + background * (1.0 - a)).clamp(0.0, 1.0)
+        })
+        .collect();
+    Ok((luma, w, h))
+}
+
 /// Load any PNG or JPEG (by content) as a `size × size` grayscale image in [0, 1].
 ///
 /// Transparent pixels are composited over white; colour becomes luma (Rec. 709); a picture
@@ -25,26 +50,7 @@ pub fn load_gray_image(path: &Path, size: usize) -> Result<GrayImport> {
     if size == 0 {
         return Err(Error::invalid("the image size must be at least 1 pixel"));
     }
-    let reader = image::ImageReader::open(path)
-        .map_err(|e| Error::io(path, e))?
-        .with_guessed_format()
-        .map_err(|e| Error::io(path, e))?;
-    let img = reader.decode().map_err(|e| {
-        Error::file(
-            path,
-            format!("could not be read as a PNG or JPEG image ({e})"),
-        )
-    })?;
-    let rgba = img.to_rgba32f();
-    let (w, h) = (rgba.width() as usize, rgba.height() as usize);
-    let mut gray: Vec<f32> = rgba
-        .pixels()
-        .map(|p| {
-            let [r, g, b, a] = p.0;
-            let luma = 0.2126 * r + 0.7152 * g + 0.0722 * b;
-            (luma * a + (1.0 - a)).clamp(0.0, 1.0)
-        })
-        .collect();
+    let (mut gray, w, h) = read_luma(path, 1.0, "a PNG or JPEG image")?;
     let border: Vec<f32> = (0..w)
         .flat_map(|x| [gray[x], gray[(h - 1) * w + x]])
         .chain((0..h).flat_map(|y| [gray[y * w], gray[y * w + w - 1]]))

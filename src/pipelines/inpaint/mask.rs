@@ -5,6 +5,7 @@
 //! region, the part the model regenerates. In a mask picture, **white = hidden (regenerated)**
 //! and **black = known (kept from the original)**.
 
+use crate::data::image_file::read_luma;
 use crate::data::{resize, ResizeFilter};
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -131,25 +132,11 @@ impl Mask {
     /// (white = hidden, black = known). Errors name the file: it cannot be read, is not an
     /// image, or hides no pixel or every pixel at `h × w`.
     pub fn from_file(path: &Path, height: usize, width: usize) -> Result<Self> {
-        let reader = image::ImageReader::open(path)
-            .map_err(|e| Error::io(path, e))?
-            .with_guessed_format()
-            .map_err(|e| Error::io(path, e))?;
-        let img = reader.decode().map_err(|e| {
-            Error::file(
-                path,
-                format!("could not be read as a mask picture (PNG or JPEG; white = hidden, black = known): {e}"),
-            )
-        })?;
-        let rgba = img.to_rgba32f();
-        let (w0, h0) = (rgba.width() as usize, rgba.height() as usize);
-        let luma: Vec<f32> = rgba
-            .pixels()
-            .map(|p| {
-                let [r, g, b, a] = p.0;
-                ((0.2126 * r + 0.7152 * g + 0.0722 * b) * a).clamp(0.0, 1.0)
-            })
-            .collect();
+        let (luma, w0, h0) = read_luma(
+            path,
+            0.0,
+            "a mask picture (PNG or JPEG; white = hidden, black = known)",
+        )?;
         let fitted = resize(&luma, h0, w0, height, width, ResizeFilter::Area);
         let hidden: Vec<bool> = fitted.iter().map(|&v| v >= 0.5).collect();
         let n = hidden.iter().filter(|&&h| h).count();
