@@ -253,6 +253,7 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     let model_dir = dir.join(CONTROL_MODEL_FOLDER);
     let mut settings = train_settings(cfg.fast);
     settings.make_conditional(DEFAULT_LABEL_DROPOUT)?;
+    let size = settings.data.image_size;
     if cfg.progress {
         eprintln!("  Training a class-conditional copy of the Module 2 model (label dropout {DEFAULT_LABEL_DROPOUT}) …");
     }
@@ -274,7 +275,6 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     };
     // The evaluation's classifier (for --fast a quick one kept in its folder), trained here if
     // the evaluation was reused from a run without one.
-    let size = TrainSettings::defaults(Arch::Toy).data.image_size;
     let (path, topts) = classifier_path(cfg, &cfg.out.join(Stage::Eval.folder()), size);
     let classifier =
         cached_classifier_with(size, path.as_deref(), cfg.mnist_dir.as_deref(), &topts)?;

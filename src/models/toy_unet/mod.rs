@@ -487,12 +487,10 @@ impl NoisePredictor for ToyUNet {
                 timesteps.len()
             )));
         }
-        if self.cfg.num_classes == 0 {
-            self.label_rows(labels)?;
-            return self.predict(x, timesteps);
-        }
+        // Checked for every model: an unconditional one accepts only `None` labels.
         let rows = self.label_rows(labels)?;
-        self.predict_rows(x, timesteps, Some(&rows))
+        let rows = (self.cfg.num_classes > 0).then_some(&rows[..]);
+        self.predict_rows(x, timesteps, rows)
     }
 }
 
