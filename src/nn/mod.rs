@@ -8,6 +8,7 @@ pub use device::Device;
 pub use tensor::Tensor;
 #[macro_use]
 mod simd;
+pub(crate) use simd::simd_dispatch;
 pub mod conv;
 pub mod cross_entropy;
 pub mod init;

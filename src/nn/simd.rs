@@ -36,3 +36,5 @@ macro_rules! simd_dispatch {
         }
     };
 }
+
+pub(crate) use simd_dispatch;
