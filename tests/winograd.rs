@@ -46,13 +46,16 @@ fn assert_close(what: &str, want: &[f32], got: &[f32]) {
         .zip(got)
         .map(|(a, b)| (a - b).abs())
         .enumerate()
-        .fold((0, 0.0f32), |(i, e), (j, d)| {
-            if !(d <= e) {
-                (j, d)
-            } else {
-                (i, e)
-            }
-        });
+        .fold(
+            (0, 0.0f32),
+            |(i, e), (j, d)| {
+                if !(d <= e) {
+                    (j, d)
+                } else {
+                    (i, e)
+                }
+            },
+        );
     assert!(
         err <= REL_TOL * scale,
         "{what}: index {worst}: direct {} vs winograd {} (error {err:e}, scale {scale})",
@@ -127,7 +130,11 @@ fn deterministic_and_reuses_workspace() {
     assert_eq!(cap, winograd_scratch_len(&wg, n, h, w));
     let mut y2 = vec![f32::NAN; n * h * w * cout];
     conv2d_winograd_forward(&wg, &x, n, h, w, Some(&b), Act::None, &mut y2, &mut ws);
-    assert_eq!(ws.capacity(), cap, "the second call must not grow the workspace");
+    assert_eq!(
+        ws.capacity(),
+        cap,
+        "the second call must not grow the workspace"
+    );
     assert!(y1.iter().zip(&y2).all(|(a, b)| a.to_bits() == b.to_bits()));
 }
 

@@ -20,6 +20,8 @@
 //! Layouts: a band's `V` is `[16, tiles, cin]` and `M` is `[16, tiles, cout]`, row-major; one
 //! transform call handles one tile, all channels, reading/writing `16` rows `kstride` apart.
 
+use std::ops::{Add, Sub};
+
 use super::Act;
 
 /// Number of positions in a transformed tile (4×4).
@@ -29,7 +31,11 @@ pub(super) const TILE_POSITIONS: usize = 16;
 /// cout]`; `u` is `[16, cin, cout]`, overwritten.
 pub(super) fn weight_transform(g: &[f32], cin: usize, cout: usize, u: &mut [f32]) {
     let plane = cin * cout;
-    assert_eq!(g.len(), 9 * plane, "winograd weight_transform: kernel length");
+    assert_eq!(
+        g.len(),
+        9 * plane,
+        "winograd weight_transform: kernel length"
+    );
     assert_eq!(u.len(), 16 * plane, "winograd weight_transform: U length");
     // G as a 4×3 matrix.
     const G: [[f32; 3]; 4] = [
@@ -61,46 +67,64 @@ pub(super) fn weight_transform(g: &[f32], cin: usize, cout: usize, u: &mut [f32]
 /// Channels per step of the tile transforms: one AVX-512 register of f32.
 const LANES: usize = 16;
 
-/// `dst[..len] = src[..len]`, as one fixed-size (inlined, vector) copy when `len == LANES`.
-#[inline(always)]
-fn copy_lanes(dst: &mut [f32; LANES], src: &[f32], len: usize) {
-    if len == LANES {
-        *dst = src[..LANES].try_into().expect("LANES values");
-    } else {
-        dst[..len].copy_from_slice(&src[..len]);
+/// `LANES` channels of one pixel or transform position (one vector register).
+#[derive(Clone, Copy)]
+struct Lanes([f32; LANES]);
+
+impl Lanes {
+    #[inline(always)]
+    fn load(s: &[f32]) -> Self {
+        let mut v = [0.0; LANES];
+        v.copy_from_slice(&s[..LANES]);
+        Lanes(v)
+    }
+
+    #[inline(always)]
+    fn store(self, d: &mut [f32]) {
+        d[..LANES].copy_from_slice(&self.0);
     }
 }
 
-/// `dst[..len] = src[..len]`, as [`copy_lanes`] the other way.
-#[inline(always)]
-fn store_lanes(dst: &mut [f32], src: &[f32; LANES], len: usize) {
-    if len == LANES {
-        dst[..LANES].copy_from_slice(src);
-    } else {
-        dst[..len].copy_from_slice(&src[..len]);
+impl Add for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn add(mut self, b: Lanes) -> Lanes {
+        for l in 0..LANES {
+            self.0[l] += b.0[l];
+        }
+        self
     }
 }
 
-/// `Bᵀ d B` for `LANES` channels at once: `d[4a + b]` is tile pixel `(a, b)`.
+impl Sub for Lanes {
+    type Output = Lanes;
+    #[inline(always)]
+    fn sub(mut self, b: Lanes) -> Lanes {
+        for l in 0..LANES {
+            self.0[l] -= b.0[l];
+        }
+        self
+    }
+}
+
+/// `V = Bᵀ d B` for one 4×4 tile (of scalars or lane vectors): `x[4a + b]` is tile pixel `(a, b)`.
 #[inline(always)]
-fn input_lanes(d: &[[f32; LANES]; 16]) -> [[f32; LANES]; 16] {
-    let mut v = [[0.0f32; LANES]; 16];
-    for l in 0..LANES {
-        let x = |a: usize, b: usize| d[4 * a + b][l];
-        // t = Bᵀ d, column by column; then V = t B, row by row.
-        let mut t = [[0.0f32; 4]; 4];
-        for b in 0..4 {
-            t[0][b] = x(0, b) - x(2, b);
-            t[1][b] = x(1, b) + x(2, b);
-            t[2][b] = x(2, b) - x(1, b);
-            t[3][b] = x(1, b) - x(3, b);
-        }
-        for (a, r) in t.iter().enumerate() {
-            v[4 * a][l] = r[0] - r[2];
-            v[4 * a + 1][l] = r[1] + r[2];
-            v[4 * a + 2][l] = r[2] - r[1];
-            v[4 * a + 3][l] = r[1] - r[3];
-        }
+fn input_tile_math<T: Copy + Add<Output = T> + Sub<Output = T>>(x: [T; 16]) -> [T; 16] {
+    // t = Bᵀ d, column by column; then V = t B, row by row.
+    let mut t = x;
+    for b in 0..4 {
+        t[b] = x[b] - x[8 + b];
+        t[4 + b] = x[4 + b] + x[8 + b];
+        t[8 + b] = x[8 + b] - x[4 + b];
+        t[12 + b] = x[4 + b] - x[12 + b];
+    }
+    let mut v = t;
+    for a in 0..4 {
+        let r = 4 * a;
+        v[r] = t[r] - t[r + 2];
+        v[r + 1] = t[r + 1] + t[r + 2];
+        v[r + 2] = t[r + 2] - t[r + 1];
+        v[r + 3] = t[r + 1] - t[r + 3];
     }
     v
 }
@@ -112,46 +136,60 @@ simd_dispatch! {
 pub(super) fn input_transform_tile(d: &[&[f32]; 16], cin: usize, v: &mut [f32], kstride: usize) {
     assert!(v.len() >= 15 * kstride + cin, "winograd input transform: V too short");
     let mut c = 0;
-    while c < cin {
-        let len = LANES.min(cin - c);
-        let mut x = [[0.0f32; LANES]; 16];
+    while c + LANES <= cin {
+        let mut x = [Lanes([0.0; LANES]); 16];
         for (xq, dq) in x.iter_mut().zip(d) {
-            copy_lanes(xq, &dq[c..], len);
+            *xq = Lanes::load(&dq[c..]);
         }
-        let out = input_lanes(&x);
-        for (k, o) in out.iter().enumerate() {
-            store_lanes(&mut v[k * kstride + c..], o, len);
+        for (k, o) in input_tile_math(x).into_iter().enumerate() {
+            o.store(&mut v[k * kstride + c..]);
         }
-        c += len;
+        c += LANES;
+    }
+    for c in c..cin {
+        let mut x = [0.0f32; 16];
+        for (xq, dq) in x.iter_mut().zip(d) {
+            *xq = dq[c];
+        }
+        for (k, o) in input_tile_math(x).into_iter().enumerate() {
+            v[k * kstride + c] = o;
+        }
     }
 }
 }
 
-/// `act(bias + Aᵀ M A)` for `LANES` channels at once: `m[4a + b]` is position `(a, b)`, output
-/// `q` is block pixel `(q / 2, q % 2)`.
+/// `Y = Aᵀ M A` for one tile (of scalars or lane vectors): `m[4a + b]` is position `(a, b)`,
+/// `Y[q]` block pixel `(q / 2, q % 2)`.
 #[inline(always)]
-fn output_lanes(m: &[[f32; LANES]; 16], bias: &[f32; LANES], act: Act) -> [[f32; LANES]; 4] {
-    let mut y = [[0.0f32; LANES]; 4];
-    for l in 0..LANES {
-        let v = |a: usize, b: usize| m[4 * a + b][l];
-        // s = Aᵀ M (2×4), then Y = s A (2×2).
-        let mut s = [[0.0f32; 4]; 2];
-        for b in 0..4 {
-            s[0][b] = v(0, b) + v(1, b) + v(2, b);
-            s[1][b] = v(1, b) - v(2, b) - v(3, b);
-        }
-        for (i, r) in s.iter().enumerate() {
-            y[2 * i][l] = r[0] + r[1] + r[2] + bias[l];
-            y[2 * i + 1][l] = r[1] - r[2] - r[3] + bias[l];
+fn output_tile_math<T: Copy + Add<Output = T> + Sub<Output = T>>(m: [T; 16]) -> [T; 4] {
+    // s = Aᵀ M (2×4), then Y = s A (2×2).
+    let mut s = [m[0]; 8];
+    for b in 0..4 {
+        s[b] = m[b] + m[4 + b] + m[8 + b];
+        s[4 + b] = m[4 + b] - m[8 + b] - m[12 + b];
+    }
+    [
+        s[0] + s[1] + s[2],
+        s[1] - s[2] - s[3],
+        s[4] + s[5] + s[6],
+        s[5] - s[6] - s[7],
+    ]
+}
+
+/// `act(v + b)`; ReLU as a select, not a branch (vectorises), NaN stays NaN.
+#[inline(always)]
+fn bias_act(v: f32, b: f32, act: Act) -> f32 {
+    let o = v + b;
+    match act {
+        Act::None => o,
+        Act::Relu => {
+            if o < 0.0 {
+                0.0
+            } else {
+                o
+            }
         }
     }
-    if act == Act::Relu {
-        for v in y.iter_mut().flatten() {
-            // A select, not a branch (vectorises); NaN stays NaN.
-            *v = if *v < 0.0 { 0.0 } else { *v };
-        }
-    }
-    y
 }
 
 simd_dispatch! {
@@ -169,21 +207,32 @@ pub(super) fn output_transform_tile(
     assert!(m.len() >= 15 * kstride + cout, "winograd output transform: M too short");
     let mut y = y;
     let mut c = 0;
-    while c < cout {
-        let len = LANES.min(cout - c);
-        let mut x = [[0.0f32; LANES]; 16];
+    while c + LANES <= cout {
+        let mut x = [Lanes([0.0; LANES]); 16];
         for (k, xk) in x.iter_mut().enumerate() {
-            copy_lanes(xk, &m[k * kstride + c..], len);
+            *xk = Lanes::load(&m[k * kstride + c..]);
         }
-        let mut b = [0.0f32; LANES];
-        if let Some(bias) = bias {
-            copy_lanes(&mut b, &bias[c..], len);
+        let b = match bias {
+            Some(b) => Lanes::load(&b[c..]),
+            None => Lanes([0.0; LANES]),
+        };
+        for (yq, mut o) in y.iter_mut().zip(output_tile_math(x)) {
+            for l in 0..LANES {
+                o.0[l] = bias_act(o.0[l], b.0[l], act);
+            }
+            o.store(&mut yq[c..]);
         }
-        let out = output_lanes(&x, &b, act);
-        for (yq, o) in y.iter_mut().zip(&out) {
-            store_lanes(&mut yq[c..], o, len);
+        c += LANES;
+    }
+    for c in c..cout {
+        let mut x = [0.0f32; 16];
+        for (k, xk) in x.iter_mut().enumerate() {
+            *xk = m[k * kstride + c];
         }
-        c += len;
+        let b = bias.map_or(0.0, |b| b[c]);
+        for (yq, o) in y.iter_mut().zip(output_tile_math(x)) {
+            yq[c] = bias_act(o, b, act);
+        }
     }
 }
 }
