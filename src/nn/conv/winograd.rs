@@ -3,9 +3,9 @@
 //!
 //! The output is cut into 2×2 blocks ("tiles", `th × tw` per image, the last row/column of
 //! tiles hanging over an odd edge). Tiles are numbered image by image, row by row; each rayon
-//! task takes a contiguous run of whole tile rows and works through it in bands of a few dozen
+//! task takes a contiguous run of whole tile rows and works through it in bands of 48..192
 //! tiles, so that a band's transformed input `V` (`[16, tiles, cin]`) and products `M`
-//! (`[16, tiles, cout]`) stay in the core's L2 cache:
+//! (`[16, tiles, cout]`) are still in cache when the next step reads them:
 //! 1. input transform of every tile of the band into `V`,
 //! 2. 16 products `M_k = V_k · U_k` (`[tiles, cin] × [cin, cout]`, through `gemm`, on the task's
 //!    thread),
