@@ -30,8 +30,8 @@ pub struct ConvLayer {
 
 /// Fewest input and output channels for which a 3×3 layer takes Winograd F(2×2, 3×3): its
 /// transforms cost per channel, its savings per channel pair. Measured on the CIFAR U-Net's
-/// layers (n = 16, 2 threads): 3 → 128 at 32×32 runs 3× slower than im2col, 128..512 → 128..256
-/// at 4×4..32×32 1.3-2.1× faster.
+/// layers (n = 16, 2 threads): 3 → 128 at 32×32 runs 2-3× slower than im2col, 128..512 →
+/// 128..256 at 4×4..32×32 1.5-2× faster.
 const WINOGRAD_MIN_CHANNELS: usize = 32;
 
 impl ConvLayer {
