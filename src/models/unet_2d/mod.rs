@@ -108,7 +108,7 @@ impl UNet2DModel {
             time,
             output_scale: 1.0,
         };
-        let conv_in = ConvLayer::load(
+        let mut conv_in = ConvLayer::load(
             src,
             "conv_in",
             cfg.in_channels,
@@ -117,6 +117,8 @@ impl UNet2DModel {
             1,
             Padding::same(3),
         )?;
+        // Only when wide enough: with 3 input channels im2col is faster.
+        conv_in.enable_winograd();
         let time_proj = TimeProjection::load(src, &cfg)?;
         let time_embedding =
             TimestepEmbedding::load(src, "time_embedding", cfg.timestep_input_dim(), temb)?;

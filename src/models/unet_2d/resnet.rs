@@ -112,6 +112,8 @@ impl ResnetBlock2D {
         if let Some(sc) = &mut block.conv_shortcut {
             sc.move_bias_into(&mut block.conv2);
         }
+        block.conv1.enable_winograd();
+        block.conv2.enable_winograd();
         Ok(block)
     }
 

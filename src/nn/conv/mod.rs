@@ -10,6 +10,9 @@
 //!   the core's L2 cache; 1×1 stride-1 unpadded convolutions use `x` itself as `col`.
 //! - bands (`band.rs`): for stride 1 on wide images, `gemm` reads each kernel row's im2col matrix
 //!   in place from a zero-padded copy of the input, so no `k·k×` copy is made.
+//! - Winograd F(2×2, 3×3) (`winograd.rs`, forward only, for inference): 3×3 stride-1 'same'
+//!   layers with 2.25× fewer multiply-adds, from a kernel transformed once
+//!   ([`WinogradWeights`]); callers pick it per layer with [`conv2d_winograd_forward`].
 //! - the input gradient of a stride-1 layer with `cin ≥ cout` is the forward pass of a flipped,
 //!   transposed kernel over `dy` (`backward.rs`); otherwise it is `col2im(dy · Wᵀ)`.
 //!
@@ -22,10 +25,13 @@ mod backward;
 mod band;
 mod forward;
 mod im2col;
+mod winograd;
+mod winograd_transform;
 
 pub use super::workspace::Workspace;
 pub use backward::{conv2d_backward_input, conv2d_backward_weight};
 pub use forward::conv2d_forward;
+pub use winograd::{conv2d_winograd_forward, winograd_scratch_len, WinogradWeights};
 
 /// Zero padding added around the input, in pixels, on each side.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
