@@ -481,3 +481,52 @@ fn pipeline_runs_the_concrete_schedulers_too() {
     assert_eq!(a.images, b.images);
     assert_eq!(a.timesteps, vec![40, 30, 20, 10, 0]);
 }
+
+/// A matched start shifts and widens x_T to the noised training data's moments at the loop's
+/// first timestep (DDPM: t = T − 1; DDIM with few steps: its first, smaller t); a pure start is
+/// the seed's standard normals themselves.
+#[test]
+fn a_matched_start_has_the_noised_datas_mean_and_spread_at_the_first_timestep() {
+    use difflab::diffusion::StartNoise;
+    let (mean, std) = (-0.73f32, 0.58f32);
+    for (mut sched, steps) in [(ddpm(200), 200), (ddim(200, 0.0), 10)] {
+        let mut o = SampleOptions::new([16, 16, 1], steps);
+        o.count = 64;
+        o.snapshot_at = vec![0];
+        let pure = sample(&mut StandIn::default(), &mut sched, &o).unwrap();
+        o.start = StartNoise::matched(mean, std);
+        let matched = sample(&mut StandIn::default(), &mut sched, &o).unwrap();
+        let t0 = matched.snapshots[0].t;
+        let ab = sched.schedule().alpha_bar(t0);
+        let (a, b) = (
+            (ab.sqrt() * mean as f64) as f32,
+            ((1.0 - ab + ab * (std * std) as f64).sqrt()) as f32,
+        );
+        let (xp, xm) = (
+            pure.snapshots[0].x_t.data(),
+            matched.snapshots[0].x_t.data(),
+        );
+        for (p, m) in xp.iter().zip(xm) {
+            assert!(
+                (a + b * p - m).abs() < 1e-5,
+                "t0 {t0}: {m} vs {}",
+                a + b * p
+            );
+        }
+        let avg = |v: &[f32]| v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        assert!(
+            avg(xp).abs() < 0.03,
+            "pure noise has mean 0, got {}",
+            avg(xp)
+        );
+        assert!(
+            (avg(xm) - a as f64).abs() < 0.03,
+            "matched mean {} vs {a}",
+            avg(xm)
+        );
+        assert!(
+            a < -0.2,
+            "at T = 200 the start is darker than pure noise: {a}"
+        );
+    }
+}

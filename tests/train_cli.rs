@@ -37,6 +37,8 @@ fn bad_options_are_clear_errors() {
     assert!(e.contains("--lr must be a positive number"), "{e}");
     let e = err(&["--ema-decay", "1.5", "--out", o]);
     assert!(e.contains("--ema-decay must lie in [0, 1)"), "{e}");
+    let e = err(&["--adam-beta2", "1", "--out", o]);
+    assert!(e.contains("--adam-beta2 must lie in [0, 1)"), "{e}");
     let e = err(&["--recipe", "keras", "--out", o]);
     assert!(e.contains("the only recipe is `lab`"), "{e}");
     let e = err(&["--recipe", "lab", "--lr", "0.01", "--out", o]);
@@ -117,6 +119,17 @@ fn a_short_run_writes_checkpoint_figures_and_summary() {
     );
     let ck = Checkpoint::load(out.path()).unwrap();
     assert_eq!(ck.config.stats.params, s.params);
+    // The training pixels' moments, where sampling starts: digits are mostly background (−1).
+    let m = ck
+        .config
+        .stats
+        .pixel_moments
+        .expect("pixel moments recorded");
+    assert!(
+        m.mean > -0.95 && m.mean < -0.5 && m.std > 0.3 && m.std < 0.9,
+        "{m:?}"
+    );
+    assert_eq!(ck.config.start_noise().name(), "matched");
     let img = image::open(out.path().join("preview.png")).unwrap();
     assert!(img.width() >= 800 && img.height() >= 200);
 

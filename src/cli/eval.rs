@@ -55,6 +55,10 @@ pub struct EvalArgs {
     /// The classifier file [default: the cache, trained on first use].
     #[arg(long, value_name = "FILE")]
     pub classifier: Option<PathBuf>,
+    /// Start sampling from pure noise N(0, I), as the Python lab does, instead of noise matched
+    /// to the model's training data (difflab's default; see the README).
+    #[arg(long)]
+    pub pure_start: bool,
     /// Output folder (eval.json; with --sweep also quality_vs_steps.json and .png).
     #[arg(long, value_name = "DIR", default_value = "lab8-out/eval")]
     pub out: PathBuf,
@@ -81,14 +85,20 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         classifier: args.classifier.clone(),
         mnist_dir: global.mnist_dir.clone(),
         progress: true,
+        pure_start: args.pure_start,
     };
     let steps = args.steps.map_or("all".to_string(), |n| n.to_string());
     println!(
-        "Evaluating {}: {} digits, {} with {steps} steps, seed {}{}",
+        "Evaluating {}: {} digits, {} with {steps} steps, seed {}{}{}",
         args.model.display(),
         args.count,
         args.sampler.name().to_uppercase(),
         args.seed,
+        if args.pure_start {
+            ", from pure noise"
+        } else {
+            ""
+        },
         if args.sweep {
             ", then the sweep over samplers and steps"
         } else {

@@ -45,6 +45,11 @@ pub struct SampleArgs {
     /// evaluator and draw guidance.png (trains the evaluator's classifier on first use).
     #[arg(long)]
     pub guidance_sweep: bool,
+    /// Start from pure noise N(0, I), as the Python lab does, instead of noise matched to the
+    /// model's training data (difflab's default: with T = 200 pure noise starves thin digits
+    /// such as 1; see the README).
+    #[arg(long)]
+    pub pure_start: bool,
     /// Output folder.
     #[arg(long, value_name = "DIR", default_value = "lab8-out/module3")]
     pub out: PathBuf,
@@ -67,6 +72,7 @@ pub fn run(args: SampleArgs, global: &Global) -> crate::Result<()> {
         sweep_count: crate::pipelines::guidance_demo::SWEEP_COUNT,
         classifier: None,
         mnist_dir: global.mnist_dir.clone(),
+        pure_start: args.pure_start,
     };
     let report = run_generate(&cfg)?;
     print!("{}", report.text());

@@ -33,15 +33,19 @@ pub struct TrainArgs {
     /// Image side: 16 (as the lab) or 28 (MNIST's own size) [default: 16].
     #[arg(long, value_name = "PX")]
     pub size: Option<usize>,
-    /// Passes over the data [default: 8].
+    /// Passes over the data [default: 4 for toy, 8 for lab].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Images per step [default: 128].
     #[arg(long, value_name = "N")]
     pub batch_size: Option<usize>,
-    /// Adam's learning rate (the peak of the cosine schedule) [default: 1e-3].
+    /// Adam's learning rate (the peak of the cosine schedule) [default: 5e-3 for toy, 1e-3
+    /// for lab].
     #[arg(long, value_name = "LR")]
     pub lr: Option<f32>,
+    /// Adam's second-moment decay β₂ [default: 0.99 for toy, 0.999 (PyTorch's) for lab].
+    #[arg(long, value_name = "B2")]
+    pub adam_beta2: Option<f32>,
     /// Learning-rate schedule [default: cosine for toy, constant for lab].
     #[arg(long, value_enum, value_name = "KIND")]
     pub lr_schedule: Option<LrChoice>,
@@ -104,6 +108,7 @@ impl TrainArgs {
         note(self.size.is_some(), "--size");
         note(self.batch_size.is_some(), "--batch-size");
         note(self.lr.is_some(), "--lr");
+        note(self.adam_beta2.is_some(), "--adam-beta2");
         note(self.lr_schedule.is_some(), "--lr-schedule");
         note(self.timesteps.is_some(), "--timesteps");
         note(self.ema || self.no_ema, "--ema/--no-ema");
@@ -158,6 +163,7 @@ impl TrainArgs {
         t.epochs = self.epochs.unwrap_or(t.epochs);
         t.batch_size = self.batch_size.unwrap_or(t.batch_size);
         t.lr = self.lr.unwrap_or(t.lr);
+        t.adam_beta2 = self.adam_beta2.unwrap_or(t.adam_beta2);
         t.seed = self.seed.unwrap_or(t.seed);
         match self.lr_schedule {
             Some(LrChoice::Constant) => t.lr_schedule = LrSchedule::Constant,

@@ -32,6 +32,7 @@ pub fn model_info(dir: &Path, cfg: &CheckpointConfig) -> Result<ModelInfo> {
         image_size: cfg.settings.data.image_size,
         digits: cfg.settings.data.digits.clone(),
         scheduler,
+        start: cfg.start_noise(),
     })
 }
 

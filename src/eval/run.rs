@@ -2,6 +2,7 @@
 //! ([`evaluate_denoiser`]) or across samplers and step counts ([`sweep_denoiser`]).
 
 use super::score::{Evaluator, SetScores, CONFIDENCE};
+use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::pipelines::sample::{sample, SampleOptions};
 use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
@@ -29,6 +30,20 @@ pub struct EvalOptions {
     pub mnist_dir: Option<PathBuf>,
     /// Progress bars on stderr.
     pub progress: bool,
+    /// Start sampling from pure noise N(0, I), as the Python lab does, instead of the model's
+    /// own start (noise matched to its training data; see [`StartNoise`]).
+    pub pure_start: bool,
+}
+
+impl EvalOptions {
+    /// The start to sample from for a model whose own start is `own`.
+    pub fn start_for(&self, own: StartNoise) -> StartNoise {
+        if self.pure_start {
+            StartNoise::Pure
+        } else {
+            own
+        }
+    }
 }
 
 impl Default for EvalOptions {
@@ -43,6 +58,7 @@ impl Default for EvalOptions {
             classifier: None,
             mnist_dir: None,
             progress: false,
+            pure_start: false,
         }
     }
 }
@@ -58,6 +74,8 @@ pub struct ModelInfo {
     pub digits: Vec<u8>,
     /// Its noise schedule, as a DDPM scheduler config (DDIM takes the shared fields).
     pub scheduler: DdpmConfig,
+    /// Where its sampling starts (matched to its training data, or pure noise).
+    pub start: StartNoise,
 }
 
 /// The classifier behind the scores.
@@ -71,6 +89,10 @@ pub struct ClassifierSummary {
     pub test_accuracy: f64,
 }
 
+fn pure_name() -> String {
+    StartNoise::Pure.name().into()
+}
+
 /// One evaluation, as printed and written to `eval.json`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -78,6 +100,10 @@ pub struct EvalReport {
     pub model: String,
     /// `ddpm` or `ddim`.
     pub sampler: String,
+    /// `matched` or `pure`: where sampling started (see [`StartNoise`]). Absent in reports
+    /// from before it was recorded, which started from pure noise.
+    #[serde(default = "pure_name")]
+    pub start: String,
     /// Sampling steps used.
     pub steps: usize,
     /// T, the model's training timesteps.
@@ -150,6 +176,7 @@ pub fn evaluate_denoiser(
         seed: opts.seed,
         progress: opts.progress,
         label: format!("{} {steps} steps", opts.sampler.name()),
+        start: opts.start_for(info.start),
         ..SampleOptions::new([s, s, 1], steps)
     };
     let samples = sample(model, &mut scheduler, &sopts)?;
@@ -159,6 +186,7 @@ pub fn evaluate_denoiser(
     Ok(EvalReport {
         model: info.name.clone(),
         sampler: opts.sampler.name().into(),
+        start: sopts.start.name().into(),
         steps,
         num_train_timesteps: t_max,
         seed: opts.seed,

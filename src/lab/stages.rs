@@ -343,6 +343,7 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
         image_size: size,
         digits: ck.settings.data.digits.clone(),
         scheduler: DdpmConfig::load(model_dir.join(SCHEDULER_FILE))?,
+        start: ck.start_noise(),
     };
     let count = if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 };
     let (path, topts) = classifier_path(cfg, dir, size);

@@ -2,7 +2,8 @@
 //! asking a [`NoisePredictor`] at every step. Works with any model and either scheduler.
 //!
 //! ```text
-//! x ← x_T ~ N(0, I)                       (per sample, from its own RNG stream)
+//! x ← x_T ~ N(0, I)                       (per sample, from its own RNG stream; with a matched
+//!                                          start shifted and scaled, see [`StartNoise`])
 //! for k, t in scheduler.timesteps():       (loop index k = 0 … n−1, t descending)
 //!     out      ← model(x, t)               (the whole batch in one call)
 //!     x, x̂0    ← scheduler.step(out, t, x, z_k)
@@ -29,6 +30,7 @@
 //! but calls the same `predict` hook.
 //! [`NoiseSource`] supplies x_T and the step noise (seeded by default; tests pass recorded noise).
 
+use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::schedulers::Scheduler;
@@ -53,6 +55,9 @@ pub struct SampleOptions {
     pub first_index: u64,
     /// Number of sampling steps n (1 ..= T), passed to `set_timesteps`.
     pub num_inference_steps: usize,
+    /// The distribution of x_T: pure noise, or matched to the noised training data (see
+    /// [`StartNoise`]; a difflab checkpoint's is `CheckpointConfig::start_noise`).
+    pub start: StartNoise,
     /// Loop indices (0 = the first step, at t = `timesteps()[0]`) at which to record x_t and x̂0.
     pub snapshot_at: Vec<usize>,
     /// Show a progress bar (with elapsed time) on stderr.
@@ -72,6 +77,7 @@ impl SampleOptions {
             seed: 42,
             first_index: 0,
             num_inference_steps,
+            start: StartNoise::Pure,
             snapshot_at: Vec::new(),
             progress: false,
             label: "sampling".into(),
@@ -285,6 +291,7 @@ pub fn sample_with(
         let shape = [len, h, w, c];
         let mut x = Tensor::zeros(shape);
         noise.initial(samples.clone(), x.data_mut())?;
+        shape_start(opts.start, &*scheduler, x.data_mut());
         hooks.start(samples.clone(), &*scheduler, &mut x)?;
         let mut prev = Tensor::zeros(shape);
         let mut x0 = Tensor::zeros(shape);
@@ -323,6 +330,13 @@ pub fn sample_with(
         snapshots,
         elapsed: started.elapsed(),
     })
+}
+
+/// Turn the standard normals of x_T into draws of `start` at the scheduler's first timestep.
+pub(crate) fn shape_start(start: StartNoise, scheduler: &dyn Scheduler, x: &mut [f32]) {
+    if let Some(&t) = scheduler.timesteps().first() {
+        start.shape(scheduler.schedule().alpha_bar(t), x);
+    }
 }
 
 /// Where [`reverse_step`] writes: the step noise's scratch, x_{t_prev} and x̂0 (each laid out

@@ -379,8 +379,12 @@ fn train_numbers(data: &RunData) -> String {
     b
 }
 
+/// Why difflab's sampling starts from matched rather than pure noise (Module 3).
+const START_NOISE_NOTE: &str = "<p><b>Where the walk starts.</b> With the lab's T = 200 and linear betas, the noisiest training input still holds 36% of the digit: x<sub>T</sub> = 0.36·x<sub>0</sub> + 0.93·noise (ᾱ<sub>T</sub> ≈ 0.13; Module 1's schedule plot shows it). MNIST digits are mostly black background (pixel value −1), so every x<sub>T</sub> the model saw in training was darker on average than pure noise, which looks like an image with more ink than any digit. The Python lab starts from pure noise anyway, and its models then drift to the inkiest digits: about 4 in 100 of their digits are a 1, where a quarter of the training digits are. difflab starts from noise with the mean and spread that the forward process really gives the training images at step T (two numbers for the whole training set, nothing about any particular digit), and the 1s come back. Try <code>difflab eval --pure-start</code> against plain <code>difflab eval</code> to see the difference; with T = 1000, as in Module 4, the two starts are the same.</p>\n";
+
 fn sample_numbers(data: &RunData) -> String {
     let mut b = generic_numbers(&data.sample, "Module 3");
+    b.push_str(START_NOISE_NOTE);
     if data.sample.is_none() && data.train.is_some() {
         b.push_str("<p>Module 2's <code>preview.png</code> (above, in Module 2) already shows 16 digits generated from pure noise with all steps; use it for the questions below until Module 3 has run.</p>\n");
     }

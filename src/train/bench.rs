@@ -7,6 +7,7 @@ use super::preview::ddpm_sample;
 use super::settings::ScheduleConfig;
 use crate::bench::timing::{median, time_runs};
 use crate::bench::{BenchOptions, Section};
+use crate::diffusion::StartNoise;
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::util::rng::Rng;
 use crate::Result;
@@ -69,7 +70,9 @@ pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut(
         warmup,
         runs,
         || {
-            if let Err(e) = ddpm_sample(&mut model, &schedule, 12, 16, 1, 9, false) {
+            if let Err(e) =
+                ddpm_sample(&mut model, &schedule, 12, 16, 1, 9, StartNoise::Pure, false)
+            {
                 err = Some(e);
             }
         },

@@ -75,6 +75,11 @@ impl CheckpointConfig {
     pub fn model(&self) -> &ModelConfig {
         &self.settings.model
     }
+
+    /// Where sampling from this model starts (see [`TrainingStats::start_noise`]).
+    pub fn start_noise(&self) -> crate::diffusion::StartNoise {
+        self.stats.start_noise()
+    }
 }
 
 /// A loaded checkpoint: its config, the trained weights and, when saved, the EMA weights.

@@ -7,6 +7,7 @@ use super::model::{Arch, Denoiser};
 use super::preview::ddpm_sample;
 use super::settings::TrainSettings;
 use crate::diffusion::NoiseSchedule;
+use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
@@ -245,6 +246,7 @@ pub fn preview_png(
     path: &Path,
     model: &mut dyn NoisePredictor,
     s: &TrainSettings,
+    start: StartNoise,
     progress: bool,
 ) -> Result<(u32, u32)> {
     let size = s.data.image_size;
@@ -255,6 +257,7 @@ pub fn preview_png(
         size,
         1,
         s.training.seed,
+        start,
         progress,
     )?;
     let side = size as u32;

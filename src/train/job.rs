@@ -179,7 +179,13 @@ fn write_figures(tr: &Trainer, data: &TrainingSet, out: &Path, progress: bool) -
         tr.settings.training.seed,
     )?;
     figures::filters_png(&out.join("filters.png"), &model)?;
-    figures::preview_png(&out.join("preview.png"), &mut model, &tr.settings, progress)?;
+    figures::preview_png(
+        &out.join("preview.png"),
+        &mut model,
+        &tr.settings,
+        tr.stats.start_noise(),
+        progress,
+    )?;
     Ok(())
 }
 

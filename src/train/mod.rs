@@ -18,6 +18,7 @@ pub use checkpoint::{load_denoiser, Checkpoint, CheckpointConfig};
 pub use job::{Summary, TrainJob};
 pub use model::{Arch, Denoiser, DenoiserCtx, ModelConfig};
 pub use settings::{
-    DataConfig, LrSchedule, ScheduleConfig, TrainSettings, TrainingConfig, TrainingStats,
+    DataConfig, LrSchedule, PixelMoments, ScheduleConfig, TrainSettings, TrainingConfig,
+    TrainingStats,
 };
 pub use trainer::{EpochReport, Observer, Plan, RunOptions, Silent, StepProgress, Trainer};

@@ -3,6 +3,7 @@
 //! clipped to [−1, 1]), through the shared sampling pipeline.
 
 use super::settings::ScheduleConfig;
+use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{sample, SampleOptions};
@@ -28,6 +29,7 @@ pub fn ddpm_sample(
     size: usize,
     channels: usize,
     seed: u64,
+    start: StartNoise,
     progress: bool,
 ) -> Result<Tensor> {
     let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
@@ -36,6 +38,7 @@ pub fn ddpm_sample(
         seed,
         progress,
         label: "preview (DDPM)".into(),
+        start,
         ..SampleOptions::new([size, size, channels], schedule.num_train_timesteps)
     };
     Ok(sample(model, &mut sched, &opts)?.images)

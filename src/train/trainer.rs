@@ -10,7 +10,7 @@
 use super::checkpoint::{self, CheckpointConfig, CONFIG_FILE};
 use super::data::TrainingSet;
 use super::model::{Denoiser, DenoiserCtx};
-use super::settings::{TrainSettings, TrainingStats};
+use super::settings::{TrainSettings, TrainingConfig, TrainingStats};
 use crate::diffusion::NoiseSchedule;
 use crate::nn::optim::{Adam, AdamConfig, Ema};
 use crate::util::rng::Rng;
@@ -117,6 +117,14 @@ pub struct RunOptions {
     pub stop_after_epoch: Option<usize>,
 }
 
+/// Adam with the run's learning rate and β₂ (PyTorch's other defaults).
+fn adam_config(t: &TrainingConfig) -> AdamConfig {
+    AdamConfig {
+        beta2: t.adam_beta2,
+        ..AdamConfig::adam(t.lr)
+    }
+}
+
 impl Trainer {
     /// A fresh run: weights initialised from the seed.
     pub fn new(settings: TrainSettings) -> Result<Self> {
@@ -125,7 +133,7 @@ impl Trainer {
             &settings.model,
             &mut Rng::stream(settings.training.seed, STREAM_INIT),
         )?;
-        let adam = Adam::new(AdamConfig::adam(settings.training.lr), model.num_params());
+        let adam = Adam::new(adam_config(&settings.training), model.num_params());
         let ema = settings
             .training
             .ema_decay
@@ -155,7 +163,7 @@ impl Trainer {
         }
         settings.validate()?;
         let stats = ck.config.stats.clone();
-        let adam_cfg = AdamConfig::adam(settings.training.lr);
+        let adam_cfg = adam_config(&settings.training);
         let (opt, ema) = checkpoint::load_for_resume(
             dir,
             &ck.model,
@@ -262,6 +270,8 @@ impl Trainer {
         }
         self.stats.images = data.len();
         self.stats.steps_per_epoch = spe;
+        self.stats.pixel_moments = crate::diffusion::pixel_moments(&data.images)
+            .map(|(mean, std)| super::settings::PixelMoments { mean, std });
         self.stats.threads = rayon::current_num_threads();
         let (epochs, seed, lr, lr_schedule) = (t.epochs, t.seed, t.lr, t.lr_schedule);
         let plan = Plan {

@@ -383,7 +383,7 @@ fn compare_text(linear: &NoiseSchedule, cosine: &NoiseSchedule, t_total: usize) 
         pct(cl)
     );
     let second = if ll > 0.01 {
-        format!("With T = {t_total}, these linear betas never reach pure noise, yet sampling starts from pure noise; the cosine schedule ends at ᾱ ≈ 0 for any T.")
+        format!("With T = {t_total}, these linear betas never reach pure noise: the noisiest image still holds part of the digit (so difflab starts sampling from noise matched to it, Module 3). The cosine schedule ends at ᾱ ≈ 0 for any T.")
     } else if cm > lm {
         "The cosine schedule keeps more of the digit through the middle steps and loses it gently at the end.".to_string()
     } else {

@@ -17,6 +17,7 @@
 mod figures;
 mod files;
 
+use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::pipelines::forward_demo::FileInfo;
 use crate::pipelines::guidance::{check_scale, ClassifierFreeGuidance, DEFAULT_GUIDANCE};
@@ -86,6 +87,9 @@ pub struct GenerateConfig {
     pub classifier: Option<PathBuf>,
     /// Where MNIST is, for the guidance sweep's evaluator (default: the data layer's lookup).
     pub mnist_dir: Option<PathBuf>,
+    /// Start from pure noise N(0, I), as the Python lab does, instead of noise matched to the
+    /// model's training data (see [`crate::diffusion::StartNoise`]).
+    pub pure_start: bool,
 }
 
 impl Default for GenerateConfig {
@@ -107,6 +111,7 @@ impl Default for GenerateConfig {
             sweep_count: guidance_demo::SWEEP_COUNT,
             classifier: None,
             mnist_dir: None,
+            pure_start: false,
         }
     }
 }
@@ -132,6 +137,8 @@ pub struct ModelInfo {
     pub num_train_timesteps: usize,
     /// Epochs it was trained for.
     pub epochs: usize,
+    /// Where sampling starts: `matched` (noise matched to the training data) or `pure`.
+    pub start: String,
 }
 
 /// One run of `steps.png`.
@@ -280,6 +287,15 @@ pub(crate) struct Loaded {
     pub info: ModelInfo,
 }
 
+/// Where this run's samples start: the checkpoint's matched start unless `--pure-start`.
+fn start_for(cfg: &GenerateConfig, ck: &CheckpointConfig) -> StartNoise {
+    if cfg.pure_start {
+        StartNoise::Pure
+    } else {
+        ck.start_noise()
+    }
+}
+
 pub(crate) fn model_info(
     dir: &Path,
     model: &Denoiser,
@@ -297,6 +313,7 @@ pub(crate) fn model_info(
         channels: m.in_channels(),
         num_train_timesteps: ck.settings.schedule.num_train_timesteps,
         epochs: ck.stats.epochs_done,
+        start: ck.start_noise().name().into(),
     }
 }
 
@@ -368,6 +385,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         snapshot_at: snap_at,
         progress: cfg.progress,
         label: format!("sampling {label}"),
+        start: start_for(cfg, &loaded.config),
         ..SampleOptions::new(shape, steps)
     };
     let first = generate(cfg, &mut loaded.model, &mut sched, &base)?;
@@ -592,6 +610,7 @@ fn conditional_figures(
         steps: cfg.steps,
         seed: cfg.seed,
         progress: cfg.progress,
+        pure_start: cfg.pure_start,
     };
     let about = format!(
         "conditional {} U-Net trained on digits {}",
@@ -669,6 +688,7 @@ fn compare_runs(
                 seed: cfg.seed,
                 progress: cfg.progress,
                 label: format!("steps.png {} {steps}", kind.name().to_uppercase()),
+                start: start_for(cfg, &loaded.config),
                 ..SampleOptions::new(shape, steps)
             };
             let samples = generate(cfg, &mut loaded.model, &mut s, &opts)?;

@@ -39,6 +39,8 @@ pub struct GuidanceRun {
     pub seed: u64,
     /// Progress bars on stderr.
     pub progress: bool,
+    /// Start from pure noise instead of the model's matched start.
+    pub pure_start: bool,
 }
 
 impl GuidanceRun {
@@ -50,6 +52,7 @@ impl GuidanceRun {
             seed: self.seed,
             batch_size: 0,
             progress: self.progress,
+            pure_start: self.pure_start,
             ..EvalOptions::default()
         }
     }

@@ -346,6 +346,7 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
             "inpainting {} {steps} steps",
             cfg.sampler.name().to_uppercase()
         ),
+        start: config.start_noise(),
         ..SampleOptions::new(shape, steps)
     };
     let hooks: &mut dyn SampleHooks = match steer.as_mut() {

@@ -46,7 +46,7 @@ pub use mask::{Mask, MaskPreset, MaskSource};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    batch_len, empty_snapshots, progress_bar, reverse_step, NoiseSource, SampleHooks,
+    batch_len, empty_snapshots, progress_bar, reverse_step, shape_start, NoiseSource, SampleHooks,
     SampleOptions, Samples, SeededNoise, StepBuffers, StepInfo,
 };
 use crate::schedulers::Scheduler;
@@ -166,6 +166,7 @@ pub fn inpaint(
         let mut noise = SeededNoise::new(opts.seed);
         let mut x = Tensor::zeros(bshape);
         noise.initial(samples.clone(), x.data_mut())?;
+        shape_start(opts.start, sched, x.data_mut());
         let mut prev = Tensor::zeros(bshape);
         let mut x0 = Tensor::zeros(bshape);
         let mut buf = vec![0.0f32; len * per];

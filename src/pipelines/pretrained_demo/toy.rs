@@ -123,6 +123,7 @@ impl ToyModel {
             seed,
             progress,
             label: format!("toy ({})", self.config.model().arch().name()),
+            start: self.config.start_noise(),
             ..SampleOptions::new([size, size, channels], s.schedule.num_train_timesteps)
         };
         let out = sample(self.model.as_mut(), &mut scheduler, &opts)?;
