@@ -70,9 +70,15 @@ pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut(
         warmup,
         runs,
         || {
-            if let Err(e) =
-                ddpm_sample(&mut model, &schedule, 12, 16, 1, 9, StartNoise::Pure, false)
-            {
+            if let Err(e) = ddpm_sample(
+                &mut model,
+                &schedule,
+                12,
+                [16, 16, 1],
+                9,
+                StartNoise::Pure,
+                false,
+            ) {
                 err = Some(e);
             }
         },

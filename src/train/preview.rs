@@ -20,14 +20,13 @@ pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
     }
 }
 
-/// `n` samples of `size × size × channels` (NHWC, model range) after all T reverse steps, in
-/// one batch, seeded by `seed`; a progress bar when `progress`.
+/// `n` samples of `shape` (`[height, width, channels]`; NHWC, model range) after all T reverse
+/// steps from `start`, in one batch, seeded by `seed`; a progress bar when `progress`.
 pub fn ddpm_sample(
     model: &mut dyn NoisePredictor,
     schedule: &ScheduleConfig,
     n: usize,
-    size: usize,
-    channels: usize,
+    shape: [usize; 3],
     seed: u64,
     start: StartNoise,
     progress: bool,
@@ -39,7 +38,7 @@ pub fn ddpm_sample(
         progress,
         label: "preview (DDPM)".into(),
         start,
-        ..SampleOptions::new([size, size, channels], schedule.num_train_timesteps)
+        ..SampleOptions::new(shape, schedule.num_train_timesteps)
     };
     Ok(sample(model, &mut sched, &opts)?.images)
 }

@@ -46,18 +46,19 @@ fn act_forward_rows(act: NormAct, x: &[f32], a: &[f32], b: &[f32], y: &mut [f32]
 }
 
 simd_dispatch! {
-/// Backward pass 1 over rows of `c = a.len()` channels: `dz = dy·act'(x·a + b)` into `dz`,
+/// Backward pass 1 over rows of `c = a.len()` channels (`(a, b)` the per-channel affine):
+/// `dz = dy·act'(x·a + b)` into `dz`,
 /// with the per-channel sums `sd += Σ_rows dz` and `sdx += Σ_rows dz·x`.
 fn act_backward_rows(
     act: NormAct,
     x: &[f32],
     dy: &[f32],
-    a: &[f32],
-    b: &[f32],
+    coef: (&[f32], &[f32]),
     dz: &mut [f32],
     sd: &mut [f32],
     sdx: &mut [f32],
 ) {
+    let (a, b) = coef;
     let c = a.len();
     let (b, sd, sdx) = (&b[..c], &mut sd[..c], &mut sdx[..c]);
     for (dr, (xr, gr)) in dz
@@ -327,8 +328,7 @@ pub(crate) fn shift_norm_act_backward(
                     act,
                     rows_x,
                     rows_dy,
-                    &a[..c],
-                    &bb[..c],
+                    (&a[..c], &bb[..c]),
                     rows_dx,
                     &mut ad[..c],
                     &mut adx[..c],
