@@ -39,7 +39,7 @@ pub fn catalogue(stage: Stage) -> &'static [FigureText] {
             f("loss.png", "Training loss", "The loss drops steeply in the first few hundred steps and then flattens; each epoch's mean is marked. A model that always answered \"no noise\" would sit at 1.0."),
             f("denoising.png", "What the model sees and predicts", "Compare the actual and predicted noise in each row: close at small t, rougher at large t, where the one-step estimate is blurrier."),
             f("filters.png", "First-layer filters", "Like the Lab 7 CNN, the first layer learns small edge and blob detectors; red and blue are positive and negative weights."),
-            f("preview.png", "First generated digits", "These came from pure noise after training. Are they all readable? Which digits appear?"),
+            f("preview.png", "First generated digits", "These came from noise after training. Are they all readable? Which digits appear?"),
             ];
             C
         }

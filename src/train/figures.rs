@@ -271,7 +271,7 @@ pub fn preview_png(
         "final weights"
     };
     Figure::new()
-        .title(format!("{PREVIEW_COUNT} digits generated from pure noise"))
+        .title(format!("{PREVIEW_COUNT} digits generated from noise"))
         .subtitle(format!("{} · DDPM, all {} steps · {weights} · seed {}", describe_run(s), s.schedule.num_train_timesteps, s.training.seed))
         .grid(ImageGrid::new(8).tiles(tiles).tile_px(96).gap(8))
         .note("Each starts as random noise; the model removes a little predicted noise at every step.")

@@ -140,7 +140,7 @@ impl Context<'_> {
             .gap(12)
             .row_labels(vec!["xₜ".into(), "guess x̂₀".into()]);
         Figure::new()
-            .title("From pure noise to a digit, one step at a time")
+            .title("From noise to a digit, one step at a time")
             .subtitle(format!(
                 "{} · {} · sample #0 of seed {}\nTop: xₜ, what the sampler holds before the step at t. Bottom: x̂₀, the model's guess of the finished digit at that step.",
                 self.model_text(),
@@ -161,7 +161,7 @@ impl Context<'_> {
             .map(|i| Tile::new(self.picture(self.nth(images, i))).caption(format!("#{i}")));
         let side = self.side();
         Figure::new()
-            .title(format!("{shown} digits generated from pure noise"))
+            .title(format!("{shown} digits generated from noise"))
             .subtitle(format!(
                 "{} · {} · seed {}\nEach sample starts from its own noise (sample #i: stream i of the seed) and is denoised step by step.",
                 self.model_text(),
