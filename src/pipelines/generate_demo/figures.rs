@@ -89,7 +89,7 @@ impl Context<'_> {
     fn nth<'b>(&self, data: &'b [f32], i: usize) -> &'b [f32] {
         &data[i * self.per()..(i + 1) * self.per()]
     }
-    /// "toy U-Net trained on digits 0–3 (16×16, EMA weights)".
+    /// "toy U-Net trained on digits 0–3 (16×16, EMA weights, matched start)".
     fn model_text(&self) -> String {
         let i = self.info;
         let w = if i.weights == "ema" {
@@ -98,11 +98,12 @@ impl Context<'_> {
             "final weights"
         };
         format!(
-            "{} U-Net trained on {} ({}×{}, {w})",
+            "{} U-Net trained on {} ({}×{}, {w}, {} start)",
             i.arch,
             digits_text(&i.digits),
             i.image_size,
-            i.image_size
+            i.image_size,
+            i.start
         )
     }
     fn noise_share(&self, t: usize) -> f64 {

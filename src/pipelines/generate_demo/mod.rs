@@ -343,7 +343,8 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let ck = load_checkpoint(&cfg.model_dir)?;
     let has_ema = ck.ema.is_some();
     let (model, config) = ck.into_denoiser();
-    let info = model_info(&cfg.model_dir, &model, &config, has_ema);
+    let mut info = model_info(&cfg.model_dir, &model, &config, has_ema);
+    info.start = start_for(cfg, &config).name().into();
     let t_total = info.num_train_timesteps;
     let steps = cfg.steps.unwrap_or(t_total);
     if steps > t_total {
