@@ -82,7 +82,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub conditional: bool,
     /// With --conditional: the probability that a label is dropped to "no class", so the
-    /// same model also learns unconditional generation [default: 0.15].
+    /// same model also learns unconditional generation [default: 0.5].
     #[arg(long, value_name = "P", requires = "conditional")]
     pub label_dropout: Option<f32>,
     /// Skip the figures (loss, denoising, filters, preview).
