@@ -57,6 +57,15 @@ impl StartNoise {
         (a as f32, b as f32)
     }
 
+    /// This start, or [`StartNoise::Pure`] when `pure` (a `--pure-start` option).
+    pub fn or_pure(self, pure: bool) -> Self {
+        if pure {
+            StartNoise::Pure
+        } else {
+            self
+        }
+    }
+
     /// A short name for summaries and figure captions: `pure` or `matched`.
     pub fn name(&self) -> &'static str {
         match self {

@@ -56,7 +56,7 @@ pub fn sample_guided(
         seed: opts.seed,
         progress: opts.progress,
         label: format!("w = {w}, {} {steps} steps", opts.sampler.name()),
-        start: opts.start_for(info.start),
+        start: info.start.or_pure(opts.pure_start),
         ..SampleOptions::new([s, s, 1], steps)
     };
     let mut hooks = ClassifierFreeGuidance::new(cycled_labels(digits, opts.count), w)?;

@@ -35,17 +35,6 @@ pub struct EvalOptions {
     pub pure_start: bool,
 }
 
-impl EvalOptions {
-    /// The start to sample from for a model whose own start is `own`.
-    pub fn start_for(&self, own: StartNoise) -> StartNoise {
-        if self.pure_start {
-            StartNoise::Pure
-        } else {
-            own
-        }
-    }
-}
-
 impl Default for EvalOptions {
     /// 1000 digits, DDPM over all steps, seed 42, batches of 250, no progress bars.
     fn default() -> Self {
@@ -176,7 +165,7 @@ pub fn evaluate_denoiser(
         seed: opts.seed,
         progress: opts.progress,
         label: format!("{} {steps} steps", opts.sampler.name()),
-        start: opts.start_for(info.start),
+        start: info.start.or_pure(opts.pure_start),
         ..SampleOptions::new([s, s, 1], steps)
     };
     let samples = sample(model, &mut scheduler, &sopts)?;

@@ -285,22 +285,17 @@ pub(crate) struct Loaded {
     pub model: Denoiser,
     pub config: CheckpointConfig,
     pub info: ModelInfo,
+    /// Where this run's samples start: the checkpoint's own start unless `--pure-start`.
+    pub start: StartNoise,
 }
 
-/// Where this run's samples start: the checkpoint's matched start unless `--pure-start`.
-fn start_for(cfg: &GenerateConfig, ck: &CheckpointConfig) -> StartNoise {
-    if cfg.pure_start {
-        StartNoise::Pure
-    } else {
-        ck.start_noise()
-    }
-}
-
+/// The model as `summary.json` records it; `start` is where this run's samples start.
 pub(crate) fn model_info(
     dir: &Path,
     model: &Denoiser,
     ck: &CheckpointConfig,
     ema: bool,
+    start: StartNoise,
 ) -> ModelInfo {
     let m = ck.model();
     ModelInfo {
@@ -313,7 +308,7 @@ pub(crate) fn model_info(
         channels: m.in_channels(),
         num_train_timesteps: ck.settings.schedule.num_train_timesteps,
         epochs: ck.stats.epochs_done,
-        start: ck.start_noise().name().into(),
+        start: start.name().into(),
     }
 }
 
@@ -343,8 +338,8 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let ck = load_checkpoint(&cfg.model_dir)?;
     let has_ema = ck.ema.is_some();
     let (model, config) = ck.into_denoiser();
-    let mut info = model_info(&cfg.model_dir, &model, &config, has_ema);
-    info.start = start_for(cfg, &config).name().into();
+    let start = config.start_noise().or_pure(cfg.pure_start);
+    let info = model_info(&cfg.model_dir, &model, &config, has_ema, start);
     let t_total = info.num_train_timesteps;
     let steps = cfg.steps.unwrap_or(t_total);
     if steps > t_total {
@@ -364,6 +359,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         model,
         config,
         info,
+        start,
     };
 
     // The main run: the first GIF_SAMPLES with snapshots for the figures, the rest in big
@@ -386,7 +382,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         snapshot_at: snap_at,
         progress: cfg.progress,
         label: format!("sampling {label}"),
-        start: start_for(cfg, &loaded.config),
+        start: loaded.start,
         ..SampleOptions::new(shape, steps)
     };
     let first = generate(cfg, &mut loaded.model, &mut sched, &base)?;
@@ -689,7 +685,7 @@ fn compare_runs(
                 seed: cfg.seed,
                 progress: cfg.progress,
                 label: format!("steps.png {} {steps}", kind.name().to_uppercase()),
-                start: start_for(cfg, &loaded.config),
+                start: loaded.start,
                 ..SampleOptions::new(shape, steps)
             };
             let samples = generate(cfg, &mut loaded.model, &mut s, &opts)?;

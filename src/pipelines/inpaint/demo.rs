@@ -308,7 +308,8 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     let ck = load_checkpoint(&cfg.model_dir)?;
     let has_ema = ck.ema.is_some();
     let (mut model, config) = ck.into_denoiser();
-    let info = model_info(&cfg.model_dir, &model, &config, has_ema);
+    let start = config.start_noise();
+    let info = model_info(&cfg.model_dir, &model, &config, has_ema, start);
     let t_total = info.num_train_timesteps;
     let steps = cfg.steps.unwrap_or(t_total);
     if steps > t_total {
@@ -346,7 +347,7 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
             "inpainting {} {steps} steps",
             cfg.sampler.name().to_uppercase()
         ),
-        start: config.start_noise(),
+        start,
         ..SampleOptions::new(shape, steps)
     };
     let hooks: &mut dyn SampleHooks = match steer.as_mut() {
