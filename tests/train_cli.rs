@@ -169,3 +169,44 @@ fn a_short_run_writes_checkpoint_figures_and_summary() {
     );
     assert!(s.final_loss.is_finite());
 }
+
+/// The settings `difflab train` would run with, from its options (nothing is trained).
+fn settings(args: &[&str]) -> difflab::train::TrainSettings {
+    let mut argv = vec!["difflab", "train"];
+    argv.extend_from_slice(args);
+    match Cli::try_parse_from(argv).expect("options parse").command {
+        difflab::cli::Command::Train(t) => t.settings().expect("valid settings"),
+        other => panic!("parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn conditional_runs_default_to_their_own_epochs_unless_given() {
+    use difflab::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT, TOY_EPOCHS};
+    let plain = settings(&[]);
+    assert_eq!(plain.training.epochs, TOY_EPOCHS);
+    assert!(!plain.is_conditional());
+    let cond = settings(&["--conditional"]);
+    assert_eq!(cond.training.epochs, CONDITIONAL_EPOCHS);
+    assert_ne!(
+        CONDITIONAL_EPOCHS, TOY_EPOCHS,
+        "the test would not tell them apart"
+    );
+    assert_eq!(cond.training.label_dropout, Some(DEFAULT_LABEL_DROPOUT));
+    // Everything else is the plain default's.
+    assert_eq!(
+        (
+            cond.training.lr,
+            cond.training.adam_beta2,
+            cond.training.batch_size
+        ),
+        (
+            plain.training.lr,
+            plain.training.adam_beta2,
+            plain.training.batch_size
+        )
+    );
+    let given = settings(&["--conditional", "--epochs", "2", "--label-dropout", "0.2"]);
+    assert_eq!(given.training.epochs, 2);
+    assert_eq!(given.training.label_dropout, Some(0.2));
+}

@@ -2,7 +2,7 @@
 
 use crate::cli::Global;
 use crate::train::data::{classes, digit_list};
-use crate::train::settings::DEFAULT_LABEL_DROPOUT;
+use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
 use crate::train::{job, Arch, LrSchedule, ModelConfig, RunOptions, TrainJob, TrainSettings};
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
@@ -33,7 +33,7 @@ pub struct TrainArgs {
     /// Image side: 16 (as the lab) or 28 (MNIST's own size) [default: 16].
     #[arg(long, value_name = "PX")]
     pub size: Option<usize>,
-    /// Passes over the data [default: 4 for toy, 8 for lab].
+    /// Passes over the data [default: 4 for toy (6 with --conditional), 8 for lab].
     #[arg(long, value_name = "N")]
     pub epochs: Option<usize>,
     /// Images per step [default: 128].
@@ -188,6 +188,7 @@ impl TrainArgs {
         }
         if self.conditional {
             s.make_conditional(self.label_dropout.unwrap_or(DEFAULT_LABEL_DROPOUT))?;
+            s.training.epochs = self.epochs.unwrap_or(CONDITIONAL_EPOCHS);
         }
         s.validate()?;
         Ok(s)

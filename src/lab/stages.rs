@@ -13,7 +13,7 @@ use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAUL
 use crate::schedulers::{DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
 use crate::train::console::duration;
-use crate::train::settings::DEFAULT_LABEL_DROPOUT;
+use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
 use crate::train::{job, load_denoiser, Arch, LrSchedule, RunOptions, TrainJob, TrainSettings};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::{Error, Result};
@@ -245,17 +245,20 @@ pub const INPAINT_FOLDER: &str = "inpaint";
 /// The sub-folder of the control stage's folder holding its conditional model.
 pub const CONTROL_MODEL_FOLDER: &str = "model";
 
-/// "From digits to DALL-E": train a conditional model with Module 2's settings (its own: asked
-/// for no class, a conditional model draws worse digits than Module 2's unconditional one; see
-/// the README), ask it for [`CONTROL_DIGIT`] with the guidance sweep (`conditional.png`,
-/// `guidance.png`), then inpaint a real test digit with it.
+/// "From digits to DALL-E": train a conditional model with Module 2's settings for
+/// [`CONDITIONAL_EPOCHS`] (its own model, so Modules 2-3 keep the unconditional one the
+/// questions are about), ask it for [`CONTROL_DIGIT`] with the guidance sweep
+/// (`conditional.png`, `guidance.png`), then inpaint a real test digit with it.
 fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     let model_dir = dir.join(CONTROL_MODEL_FOLDER);
     let mut settings = train_settings(cfg.fast);
     settings.make_conditional(DEFAULT_LABEL_DROPOUT)?;
+    if !cfg.fast {
+        settings.training.epochs = CONDITIONAL_EPOCHS;
+    }
     let size = settings.data.image_size;
     if cfg.progress {
-        eprintln!("  Training a class-conditional copy of the Module 2 model (label dropout {DEFAULT_LABEL_DROPOUT}) …");
+        eprintln!("  Training a class-conditional copy of the Module 2 model ({CONDITIONAL_EPOCHS} epochs, label dropout {DEFAULT_LABEL_DROPOUT}) …");
     }
     let job = TrainJob {
         settings,

@@ -6,6 +6,7 @@ use super::facts::{num, RunData};
 use super::html::esc;
 use super::page::{figure, skipped_box};
 use crate::lab::{Stage, CONTROL_DIGIT, INPAINT_FOLDER};
+use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT, TOY_EPOCHS};
 use crate::Result;
 use std::fmt::Write as _;
 
@@ -15,10 +16,10 @@ pub(super) fn control_section(b: &mut String, data: &RunData) -> Result<()> {
     skipped_box(b, data, Stage::Control);
     let dir = data.dir.join(Stage::Control.folder());
     let d = CONTROL_DIGIT;
-    b.push_str("<p>Question 4 asked what decides the digit that comes out of pure noise. In Module 3 only the noise did. Here the same loop gets <b>one more input</b>, and the three steps below are, on a small scale, how a text prompt steers DALL-E or Stable Diffusion. For it the lab trained a second copy of the Module 2 model, with one change: each training digit came with its label, replaced by a \"no label\" token 15% of the time, so the one model learned both to draw a requested digit and to draw any digit.</p>\n");
+    let _ = writeln!(b, "<p>Question 4 asked what decides the digit that comes out of pure noise. In Module 3 only the noise did. Here the same loop gets <b>one more input</b>, and the three steps below are, on a small scale, how a text prompt steers DALL-E or Stable Diffusion. For it the lab trained a second copy of the Module 2 model that also saw each training digit's label, replaced by a \"no label\" token {:.0}% of the time, so the one model learned both to draw a requested digit and to draw any digit. Learning two things takes longer, so it trained for {CONDITIONAL_EPOCHS} epochs instead of {TOY_EPOCHS}.</p>", 100.0 * DEFAULT_LABEL_DROPOUT);
 
     if data.record.fast {
-        b.push_str("<div class=\"skipped\">This is a quick run (<code>--fast</code>): its conditional model trained for a few dozen steps, too few to follow the label, so the figures below show mostly noise whatever w is. Run <code>difflab lab</code> without <code>--fast</code> to see guidance work: after the full 4 epochs, about 97% of the digits asked for with w = 2 are the digit asked for.</div>\n");
+        let _ = writeln!(b, "<div class=\"skipped\">This is a quick run (<code>--fast</code>): its conditional model trained for a few dozen steps, too few to follow the label, so the figures below show mostly noise whatever w is. Run <code>difflab lab</code> without <code>--fast</code> to see guidance work: after the full {CONDITIONAL_EPOCHS} epochs, about 97% of the digits asked for with w = 2 are the digit asked for.</div>");
     }
     b.push_str("<h3>1 · Ask: a label embedding here, a text encoder there</h3>\n<p>The model adds a learned vector for the requested digit to its timestep embedding, and every block reads it. A text-to-image model gets a list of vectors from a text encoder instead, and reads them through cross-attention. Nothing else in the loop changes.</p>\n");
     let path = dir.join("conditional.png");

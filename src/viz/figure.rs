@@ -77,7 +77,7 @@ pub enum Panel {
     ColorBar(ColorBar),
     /// A bold heading, left-aligned.
     Heading(String),
-    /// A muted note, centred.
+    /// A muted note, centred (`\n` separates lines).
     Note(String),
     /// Panels side by side in equal widths.
     Row(Vec<Panel>),
@@ -96,6 +96,8 @@ impl Panel {
         match self {
             Panel::Grid(g) => g.size().0,
             Panel::Legend(entries) => legend_width(entries),
+            Panel::Heading(t) => Canvas::text_size(t, &heading_style()).0,
+            Panel::Note(t) => lines_width(t, &note_style()),
             Panel::Row(ps) => {
                 ps.iter().map(Panel::natural_width).sum::<u32>()
                     + style::PANEL_GAP * (ps.len() as u32).saturating_sub(1)
@@ -115,7 +117,10 @@ impl Panel {
             Panel::Legend(_) => LEGEND_KEY + 8,
             Panel::ColorBar(_) => COLORBAR_H + 30,
             Panel::Heading(t) => Canvas::text_size(t, &heading_style()).1 + 8,
-            Panel::Note(t) => Canvas::text_size(t, &note_style()).1 + 6,
+            Panel::Note(t) => t
+                .lines()
+                .map(|l| Canvas::text_size(l, &note_style()).1 + 6)
+                .sum(),
             Panel::Row(ps) => {
                 let w = row_child_width(width, ps.len());
                 ps.iter().map(|p| p.height(w)).max().unwrap_or(0)
@@ -136,7 +141,13 @@ impl Panel {
             Panel::Legend(entries) => draw_legend(canvas, rect, entries),
             Panel::ColorBar(cb) => draw_colorbar(canvas, rect, cb),
             Panel::Heading(t) => canvas.text(t, rect.x, rect.y, &heading_style(), Align::Left),
-            Panel::Note(t) => canvas.text(t, rect.center_x(), rect.y, &note_style(), Align::Center),
+            Panel::Note(t) => {
+                let mut y = rect.y;
+                for line in t.lines() {
+                    canvas.text(line, rect.center_x(), y, &note_style(), Align::Center);
+                    y += (Canvas::text_size(line, &note_style()).1 + 6) as i32;
+                }
+            }
             Panel::Row(ps) => {
                 let w = row_child_width(rect.w, ps.len());
                 for (i, p) in ps.iter().enumerate() {
@@ -148,6 +159,14 @@ impl Panel {
         }
         Ok(())
     }
+}
+
+/// The width of the widest of `text`'s lines.
+fn lines_width(text: &str, style: &plotters::style::TextStyle) -> u32 {
+    text.lines()
+        .map(|l| Canvas::text_size(l, style).0)
+        .max()
+        .unwrap_or(0)
 }
 
 fn row_child_width(width: u32, n: usize) -> u32 {
@@ -352,6 +371,16 @@ impl Figure {
             .panels
             .iter()
             .map(Panel::natural_width)
+            .chain(
+                self.title
+                    .iter()
+                    .map(|t| Canvas::text_size(t, &style::bold(style::TITLE_SIZE, style::TEXT)).0),
+            )
+            .chain(
+                self.subtitle
+                    .iter()
+                    .map(|t| lines_width(t, &style::text(style::SUBTITLE_SIZE, style::MUTED))),
+            )
             .max()
             .unwrap_or(0);
         let width = self.min_width.max(content + 2 * style::MARGIN);

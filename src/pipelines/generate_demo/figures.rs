@@ -236,9 +236,7 @@ impl Context<'_> {
                 few.samples.timesteps.last().copied().unwrap_or(0),
             ))
             .grid(grid)
-            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4)."))
-            .note("DDPM adds fresh noise at every step, so its digits change with the number of steps.")
-            .note(ddim_note)
+            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps.\n{ddim_note}"))
             .save_png(path)
     }
 

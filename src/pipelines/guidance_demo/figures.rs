@@ -85,10 +85,7 @@ pub fn guidance_png(
         ))
         .grid(grid)
         .note(format!(
-            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity)"
-        ))
-        .note(format!(
-            "while they grow alike (less variety). Real training {digit}s score FID {:.1}; lower is closer to them.",
+            "Same starting noise down each column. As w grows, more samples are clearly a {digit} (fidelity)\nwhile they grow alike (less variety). Real training {digit}s score FID {:.1}; lower is closer to them.",
             sweep.floor.fid
         ))
         .save_png(path)
