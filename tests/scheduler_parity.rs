@@ -241,3 +241,63 @@ fn ddim_steps_offset_matches_diffusers_test() {
     s.set_timesteps(5).unwrap();
     assert_eq!(s.timesteps(), &[801, 601, 401, 201, 1]);
 }
+
+/// `use_clipped_model_output` (diffusers' step argument, GLIDE's choice): where clipping
+/// changes x̂0, ε̂ is re-derived from the clipped x̂0 so that x_t = √ᾱ_t·x̂0 + √(1−ᾱ_t)·ε̂ holds;
+/// elsewhere the step is bit for bit diffusers' default one, which pairs the clipped x̂0 with
+/// the raw ε̂.
+#[test]
+fn ddim_use_clipped_model_output_rederives_the_noise_where_clipping_bites() {
+    let mut plain = DdimScheduler::new(ddim_test_config()).unwrap();
+    plain.set_timesteps(10).unwrap();
+    let mut consistent = plain.clone();
+    assert!(!plain.use_clipped_model_output(), "diffusers' default");
+    consistent.set_use_clipped_model_output(true);
+    let t = plain.timesteps()[2];
+    let a = plain.schedule().alphas_cumprod_f64();
+    let (a_t, a_prev) = (a[t], a[t - 100]);
+    // Samples from −3 to 3 and a model output of 0.3: x̂0 = (x − √(1−ᾱ)·0.3)/√ᾱ leaves [−1, 1]
+    // for most of them.
+    let x: Vec<f32> = (0..61).map(|k| -3.0 + 0.1 * k as f32).collect();
+    let out = vec![0.3f32; x.len()];
+    let p = plain.step(&out, t, &x, None).unwrap();
+    let c = consistent.step(&out, t, &x, None).unwrap();
+    assert_eq!(p.pred_original_sample, c.pred_original_sample);
+    let mut clipped = 0;
+    for (i, &xi) in x.iter().enumerate() {
+        let (xi, x0) = (xi as f64, c.pred_original_sample[i] as f64);
+        let raw_x0 = (xi - (1.0 - a_t).sqrt() * 0.3) / a_t.sqrt();
+        assert!((x0 - raw_x0.clamp(-1.0, 1.0)).abs() < 1e-5, "x̂0 at {xi}");
+        let eps = if raw_x0.abs() > 1.0 {
+            clipped += 1;
+            (xi - a_t.sqrt() * x0) / (1.0 - a_t).sqrt()
+        } else {
+            assert_eq!(p.prev_sample[i], c.prev_sample[i], "unclipped x = {xi}");
+            0.3
+        };
+        let want_c = a_prev.sqrt() * x0 + (1.0 - a_prev).sqrt() * eps;
+        let want_p = a_prev.sqrt() * x0 + (1.0 - a_prev).sqrt() * 0.3;
+        assert!(
+            (c.prev_sample[i] as f64 - want_c).abs() < 1e-5,
+            "consistent at {xi}"
+        );
+        assert!(
+            (p.prev_sample[i] as f64 - want_p).abs() < 1e-5,
+            "diffusers at {xi}"
+        );
+    }
+    assert!(clipped > 20 && clipped < 61, "{clipped} of 61 clipped");
+    // Without clipping the option changes nothing.
+    let no_clip = DdimConfig {
+        clip_sample: false,
+        ..ddim_test_config()
+    };
+    let mut u = DdimScheduler::new(no_clip).unwrap();
+    u.set_timesteps(10).unwrap();
+    let mut v = u.clone();
+    v.set_use_clipped_model_output(true);
+    assert_eq!(
+        u.step(&out, t, &x, None).unwrap().prev_sample,
+        v.step(&out, t, &x, None).unwrap().prev_sample
+    );
+}

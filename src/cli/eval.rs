@@ -59,6 +59,11 @@ pub struct EvalArgs {
     /// to the model's training data (difflab's default; see the README).
     #[arg(long)]
     pub pure_start: bool,
+    /// DDIM as diffusers' default step does it: the clipped x̂0 with the model's raw ε̂ (with
+    /// this toy schedule its digits get worse the more steps it takes), instead of difflab's
+    /// consistent step, which re-derives ε̂ from the clipped x̂0 (see the README)
+    #[arg(long)]
+    pub diffusers_ddim: bool,
     /// Output folder (eval.json; with --sweep also quality_vs_steps.json and .png).
     #[arg(long, value_name = "DIR", default_value = "lab8-out/eval")]
     pub out: PathBuf,
@@ -86,16 +91,22 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         mnist_dir: global.mnist_dir.clone(),
         progress: true,
         pure_start: args.pure_start,
+        diffusers_ddim: args.diffusers_ddim,
     };
     let steps = args.steps.map_or("all".to_string(), |n| n.to_string());
     println!(
-        "Evaluating {}: {} digits, {} with {steps} steps, seed {}{}{}",
+        "Evaluating {}: {} digits, {} with {steps} steps, seed {}{}{}{}",
         args.model.display(),
         args.count,
         args.sampler.name().to_uppercase(),
         args.seed,
         if args.pure_start {
             ", from pure noise"
+        } else {
+            ""
+        },
+        if args.diffusers_ddim {
+            ", DDIM steps as diffusers' default"
         } else {
             ""
         },

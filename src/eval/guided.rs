@@ -7,7 +7,7 @@ use super::score::{Evaluator, SetScores};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 use crate::pipelines::sample::{sample_with, SampleOptions, Samples, SeededNoise};
-use crate::schedulers::{AnyScheduler, Scheduler};
+use crate::schedulers::Scheduler;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -46,7 +46,7 @@ pub fn sample_guided(
     w: f32,
 ) -> Result<Samples> {
     check_digits(model, info, digits)?;
-    let mut scheduler = AnyScheduler::new(opts.sampler, &info.scheduler)?;
+    let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
     let s = info.image_size;

@@ -33,6 +33,19 @@ pub struct EvalOptions {
     /// Start sampling from pure noise N(0, I), as the Python lab does, instead of the model's
     /// own start (noise matched to its training data; see [`StartNoise`]).
     pub pure_start: bool,
+    /// DDIM exactly as diffusers' default step, pairing the clipped x̂0 with the raw ε̂, instead
+    /// of difflab's consistent step (ε̂ re-derived from the clipped x̂0; see
+    /// [`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]).
+    pub diffusers_ddim: bool,
+}
+
+impl EvalOptions {
+    /// The sampler these options ask for, on `info`'s schedule.
+    pub fn scheduler(&self, info: &ModelInfo) -> Result<AnyScheduler> {
+        let mut s = AnyScheduler::new(self.sampler, &info.scheduler)?;
+        s.set_use_clipped_model_output(!self.diffusers_ddim);
+        Ok(s)
+    }
 }
 
 impl Default for EvalOptions {
@@ -48,6 +61,7 @@ impl Default for EvalOptions {
             mnist_dir: None,
             progress: false,
             pure_start: false,
+            diffusers_ddim: false,
         }
     }
 }
@@ -93,6 +107,10 @@ pub struct EvalReport {
     /// from before it was recorded, which started from pure noise.
     #[serde(default = "pure_name")]
     pub start: String,
+    /// True when DDIM ran diffusers' default step (clipped x̂0 with the raw ε̂) rather than
+    /// difflab's consistent one ([`EvalOptions::diffusers_ddim`]).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub diffusers_ddim: bool,
     /// Sampling steps used.
     pub steps: usize,
     /// T, the model's training timesteps.
@@ -143,7 +161,7 @@ pub fn evaluate_denoiser(
     evaluator: &Evaluator,
     opts: &EvalOptions,
 ) -> Result<EvalReport> {
-    let mut scheduler = AnyScheduler::new(opts.sampler, &info.scheduler)?;
+    let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
     if steps == 0 || steps > t_max {
@@ -176,6 +194,7 @@ pub fn evaluate_denoiser(
         model: info.name.clone(),
         sampler: opts.sampler.name().into(),
         start: sopts.start.name().into(),
+        diffusers_ddim: opts.diffusers_ddim && opts.sampler == SchedulerKind::Ddim,
         steps,
         num_train_timesteps: t_max,
         seed: opts.seed,

@@ -47,7 +47,7 @@ pub fn catalogue(stage: Stage) -> &'static [FigureText] {
             const C: &[FigureText] = &[
             f("trajectory.png", "One generation, step by step", "Top row: the image as it is cleaned. Bottom row: the model's guess of the finished digit at that moment; the guess settles long before the noise is gone."),
             f("samples.png", "Twelve generated digits", "Twelve seeds, twelve digits. Count the ones you would accept as handwriting."),
-            f("steps.png", "Fewer steps", "The same starting noise with fewer and more steps, and the time each took; DDIM keeps the picture sharp with far fewer steps."),
+            f("steps.png", "Fewer steps", "The same starting noise with fewer and more steps, and the time each took. DDIM gives nearly the same digit at any step count, so it can take far fewer steps; but it never adds noise, so every error in the model's noise guess stays in the picture, and from a model this small its digits come out rougher than DDPM's, whose fresh noise lets later steps mend earlier mistakes."),
             f("denoise.gif", "Sixteen digits forming", "Structure appears in the second half of the walk; the first steps mostly remove static."),
             ];
             C

@@ -546,7 +546,7 @@ fn scale(b: &mut String, data: &RunData) {
 <tr><td>Resolution</td><td>{}</td><td>32×32, colour</td><td>512×512 colour (the loop runs on a 64×64×4 latent)</td></tr>\
 <tr><td>Training compute</td><td>{}</td><td>about 10 hours on a TPU v3-8 (800,000 steps, Ho et al. 2020)</td><td>roughly 150,000 GPU-hours on A100s</td></tr>\
 <tr><td>Conditioning</td><td>a digit label, with guidance (From digits to DALL-E)</td><td>none</td><td>a text prompt, through cross-attention and guidance</td></tr>\
-<tr><td>Steps when generating</td><td>200 (DDPM) or far fewer (DDIM)</td><td>1000 in training; 25-100 here</td><td>20-50 with fast samplers</td></tr></table></div>",
+<tr><td>Steps when generating</td><td>200 (DDPM); DDIM needs fewer but draws rougher digits from a model this small</td><td>1000 in training; 25-100 here</td><td>20-50 with fast samplers</td></tr></table></div>",
         esc(&toy_params),
         esc(&cifar_params),
         esc(&toy_data),

@@ -208,6 +208,15 @@ impl AnyScheduler {
         }
     }
 
+    /// DDIM: re-derive ε̂ from the clipped x̂0 at every step (see
+    /// [`DdimScheduler::set_use_clipped_model_output`]). DDPM's step uses only x̂0, so this
+    /// changes nothing there.
+    pub fn set_use_clipped_model_output(&mut self, on: bool) {
+        if let AnyScheduler::Ddim(s) = self {
+            s.set_use_clipped_model_output(on);
+        }
+    }
+
     /// Write the scheduler's config as a `scheduler_config.json`, atomically.
     pub fn save_config(&self, path: impl AsRef<Path>) -> Result<()> {
         match self {
@@ -321,6 +330,11 @@ impl Predict {
     /// ε: x̂0 = (x − √(1−ᾱ)·out)/√ᾱ, ε̂ = out;
     /// v: x̂0 = √ᾱ·x − √(1−ᾱ)·out, ε̂ = √ᾱ·out + √(1−ᾱ)·x;
     /// sample: x̂0 = out, ε̂ = (x − √ᾱ·out)/√(1−ᾱ).
+    /// ε̂ = (x − √ᾱ·x̂0)/√(1−ᾱ): the noise that, with `x0`, makes up `x` exactly.
+    #[inline]
+    pub fn eps_from_x0(&self, x0: f32, x: f32) -> f32 {
+        (x - self.sqrt_a * x0) / self.sqrt_b
+    }
     #[inline]
     pub fn x0_eps(&self, out: f32, x: f32) -> (f32, f32) {
         let (x0, eps) = match self.kind {

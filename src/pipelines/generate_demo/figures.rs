@@ -219,7 +219,7 @@ impl Context<'_> {
             .col_labels(col_labels)
             .row_labels(vec!["DDPM".into(), format!("DDIM, η = {eta}")]);
         let ddim_note = if eta == 0.0 {
-            "DDIM with η = 0 adds no noise along the way: the same starting noise gives nearly the same digits at any number of steps."
+            "DDIM with η = 0 adds no noise along the way: the same starting noise gives nearly the same digits at any number of steps,\nbut nothing mends the model's errors either, so a small model's DDIM digits come out rougher than its DDPM ones."
         } else {
             "DDIM with η > 0 adds some fresh noise at each step, between deterministic DDIM (η = 0) and DDPM (η = 1)."
         };

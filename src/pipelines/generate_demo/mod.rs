@@ -224,7 +224,8 @@ pub fn load_checkpoint(dir: &Path) -> Result<Checkpoint> {
 }
 
 /// The scheduler of `kind` for a checkpoint: its `scheduler_config.json` when present (else
-/// the training schedule), checked against the T of its `config.json`.
+/// the training schedule), checked against the T of its `config.json`; DDIM re-derives ε̂ from
+/// the clipped x̂0 ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]).
 pub fn checkpoint_scheduler(
     dir: &Path,
     ck: &CheckpointConfig,
@@ -248,6 +249,8 @@ pub fn checkpoint_scheduler(
     } else {
         AnyScheduler::new(kind, &ddpm_config(&ck.settings.schedule))?
     };
+    // Consistent DDIM steps: with diffusers' default the toy's digits degrade as steps grow.
+    s.set_use_clipped_model_output(true);
     s.set_eta(eta).map_err(|e| match kind {
         SchedulerKind::Ddpm => Error::invalid(format!(
             "--eta {eta} applies only to --sampler ddim (DDPM's noise is fixed by its variance type)"
