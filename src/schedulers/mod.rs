@@ -330,11 +330,6 @@ impl Predict {
     /// ε: x̂0 = (x − √(1−ᾱ)·out)/√ᾱ, ε̂ = out;
     /// v: x̂0 = √ᾱ·x − √(1−ᾱ)·out, ε̂ = √ᾱ·out + √(1−ᾱ)·x;
     /// sample: x̂0 = out, ε̂ = (x − √ᾱ·out)/√(1−ᾱ).
-    /// ε̂ = (x − √ᾱ·x̂0)/√(1−ᾱ): the noise that, with `x0`, makes up `x` exactly.
-    #[inline]
-    pub fn eps_from_x0(&self, x0: f32, x: f32) -> f32 {
-        (x - self.sqrt_a * x0) / self.sqrt_b
-    }
     #[inline]
     pub fn x0_eps(&self, out: f32, x: f32) -> (f32, f32) {
         let (x0, eps) = match self.kind {
@@ -343,11 +338,16 @@ impl Predict {
                 self.sqrt_a * x - self.sqrt_b * out,
                 self.sqrt_a * out + self.sqrt_b * x,
             ),
-            PredictionType::Sample => (out, (x - self.sqrt_a * out) / self.sqrt_b),
+            PredictionType::Sample => (out, self.eps_from_x0(out, x)),
         };
         match self.clip {
             Some(c) => (x0.clamp(-c, c), eps),
             None => (x0, eps),
         }
+    }
+    /// ε̂ = (x − √ᾱ·x̂0)/√(1−ᾱ): the noise that, with `x0`, makes up `x` exactly.
+    #[inline]
+    pub fn eps_from_x0(&self, x0: f32, x: f32) -> f32 {
+        (x - self.sqrt_a * x0) / self.sqrt_b
     }
 }

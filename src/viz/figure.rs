@@ -117,10 +117,7 @@ impl Panel {
             Panel::Legend(_) => LEGEND_KEY + 8,
             Panel::ColorBar(_) => COLORBAR_H + 30,
             Panel::Heading(t) => Canvas::text_size(t, &heading_style()).1 + 8,
-            Panel::Note(t) => t
-                .lines()
-                .map(|l| Canvas::text_size(l, &note_style()).1 + 6)
-                .sum(),
+            Panel::Note(t) => lines_height(t, &note_style(), NOTE_LINE_GAP),
             Panel::Row(ps) => {
                 let w = row_child_width(width, ps.len());
                 ps.iter().map(|p| p.height(w)).max().unwrap_or(0)
@@ -141,13 +138,14 @@ impl Panel {
             Panel::Legend(entries) => draw_legend(canvas, rect, entries),
             Panel::ColorBar(cb) => draw_colorbar(canvas, rect, cb),
             Panel::Heading(t) => canvas.text(t, rect.x, rect.y, &heading_style(), Align::Left),
-            Panel::Note(t) => {
-                let mut y = rect.y;
-                for line in t.lines() {
-                    canvas.text(line, rect.center_x(), y, &note_style(), Align::Center);
-                    y += (Canvas::text_size(line, &note_style()).1 + 6) as i32;
-                }
-            }
+            Panel::Note(t) => draw_lines(
+                canvas,
+                t,
+                (rect.center_x(), rect.y),
+                &note_style(),
+                Align::Center,
+                NOTE_LINE_GAP,
+            ),
             Panel::Row(ps) => {
                 let w = row_child_width(rect.w, ps.len());
                 for (i, p) in ps.iter().enumerate() {
@@ -158,6 +156,36 @@ impl Panel {
             Panel::Space(_) => {}
         }
         Ok(())
+    }
+}
+
+/// Space below each line of a note and of the subtitle.
+const NOTE_LINE_GAP: u32 = 6;
+const SUBTITLE_LINE_GAP: u32 = 8;
+
+fn subtitle_style() -> plotters::style::TextStyle<'static> {
+    style::text(style::SUBTITLE_SIZE, style::MUTED)
+}
+
+/// The height of `text`'s lines stacked with `gap` below each.
+fn lines_height(text: &str, style: &plotters::style::TextStyle, gap: u32) -> u32 {
+    text.lines()
+        .map(|l| Canvas::text_size(l, style).1 + gap)
+        .sum()
+}
+
+/// Draw `text`'s lines from `(x, y)` down, `gap` below each (as [`lines_height`] measures).
+fn draw_lines(
+    canvas: &mut Canvas,
+    text: &str,
+    (x, mut y): (i32, i32),
+    style: &plotters::style::TextStyle,
+    align: Align,
+    gap: u32,
+) {
+    for line in text.lines() {
+        canvas.text(line, x, y, style, align);
+        y += (Canvas::text_size(line, style).1 + gap) as i32;
     }
 }
 
@@ -353,10 +381,7 @@ impl Figure {
             h += Canvas::text_size(t, &style::bold(style::TITLE_SIZE, style::TEXT)).1 + 10;
         }
         if let Some(t) = &self.subtitle {
-            for line in t.lines() {
-                h +=
-                    Canvas::text_size(line, &style::text(style::SUBTITLE_SIZE, style::MUTED)).1 + 8;
-            }
+            h += lines_height(t, &subtitle_style(), SUBTITLE_LINE_GAP);
         }
         if h > 0 {
             h + 10
@@ -379,7 +404,7 @@ impl Figure {
             .chain(
                 self.subtitle
                     .iter()
-                    .map(|t| lines_width(t, &style::text(style::SUBTITLE_SIZE, style::MUTED))),
+                    .map(|t| lines_width(t, &subtitle_style())),
             )
             .max()
             .unwrap_or(0);
@@ -402,11 +427,14 @@ impl Figure {
             y += (Canvas::text_size(t, &st).1 + 10) as i32;
         }
         if let Some(t) = &self.subtitle {
-            let st = style::text(style::SUBTITLE_SIZE, style::MUTED);
-            for line in t.lines() {
-                canvas.text(line, m, y, &st, Align::Left);
-                y += (Canvas::text_size(line, &st).1 + 8) as i32;
-            }
+            draw_lines(
+                &mut canvas,
+                t,
+                (m, y),
+                &subtitle_style(),
+                Align::Left,
+                SUBTITLE_LINE_GAP,
+            );
         }
         let mut y = m + self.header_height() as i32;
         let inner = w - 2 * style::MARGIN;
