@@ -28,6 +28,9 @@ pub enum Error {
     /// A network fetch failed, or the data needed is not available offline.
     #[error("{0}")]
     Unavailable(String),
+    /// The job was stopped by its [`crate::util::progress::Progress`] observer (names the job).
+    #[error("{0} was cancelled")]
+    Cancelled(String),
 }
 
 /// `Result` with difflab's [`Error`].
