@@ -2,12 +2,12 @@
 
 use serde::Serialize;
 
-use super::timing::{median, time_runs};
 use crate::nn::conv::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding, Workspace,
 };
 use crate::nn::matmul::matmul;
 use crate::util::rng::Rng;
+use crate::util::timing::{median, time_runs};
 
 /// One convolution workload: a layer shape and an input size.
 #[derive(Clone, Copy, Debug)]

@@ -5,8 +5,10 @@
 //! sampling, ...) plug in as [`Section`]s: add one to [`sections`] and its keys appear in the
 //! table and in the `--json` object.
 
+pub mod cifar;
 pub mod conv;
-pub mod timing;
+pub mod lab_unet;
+pub mod toy;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
@@ -75,14 +77,12 @@ pub struct Section {
 
 /// The extra measurements beyond sgemm and conv. Extension point: append a [`Section`] here.
 pub fn sections() -> Vec<Section> {
-    use crate::models::lab_unet::bench as lab;
-    use crate::train::bench as toy;
     vec![
-        lab::train_section(),
-        lab::forward_section(),
+        lab_unet::train_section(),
+        lab_unet::forward_section(),
         toy::train_section(),
         toy::sample_section(),
-        crate::models::unet_2d::bench::section(),
+        cifar::section(),
     ]
 }
 

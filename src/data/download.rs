@@ -4,8 +4,8 @@
 //! atomically, decompressed, into the destination folder. A file already there with the right
 //! checksum is kept, so an interrupted download resumes file by file.
 
+use super::files::{offline_hint, MnistFile, MNIST_FILES};
 use super::idx::decompress_if_gzip;
-use super::locate::{offline_hint, MnistFile, MNIST_FILES};
 use crate::util::fsio::write_atomic;
 use crate::{Error, Result};
 use sha2::{Digest, Sha256};

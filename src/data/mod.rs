@@ -11,6 +11,7 @@
 //! ```
 
 pub mod download;
+pub mod files;
 pub mod idx;
 pub mod image_file;
 pub mod locate;
@@ -18,10 +19,11 @@ pub mod mnist;
 pub mod resize;
 
 pub use download::{download_mnist, sha256_hex, DEFAULT_MIRRORS, ENV_MNIST_MIRRORS};
+pub use files::{offline_hint, MnistFile, ENV_MNIST_DIR, MNIST_FILES};
 pub use image_file::{load_gray_image, GrayImport};
 pub use locate::{
-    cache_dir_from, default_cache_dir, find_file, missing_files, MnistFile, MnistLocation,
-    MnistLocator, MnistSource, ENV_MNIST_DIR, MNIST_FILES,
+    cache_dir_from, default_cache_dir, find_file, missing_files, MnistLocation, MnistLocator,
+    MnistSource,
 };
 pub use mnist::{to_display, Dataset, Digits, Mnist, PixelRange, Selection, Split};
 pub use resize::{resize, ResizeFilter, Resizer};

@@ -196,7 +196,7 @@ fn estimate_training_seconds(s: &TrainSettings, mnist_dir: Option<&Path>) -> Res
     let images = s.data.limit.map_or(matching, |l| l.min(matching));
     let steps = (images / s.training.batch_size) * s.training.epochs;
     let ms =
-        crate::train::bench::train_step_ms(s.model.arch(), s.training.batch_size, 1, 3, || {})?;
+        crate::train::step_time::train_step_ms(s.model.arch(), s.training.batch_size, 1, 3, || {})?;
     Ok(ms * 1e-3 * steps as f64)
 }
 

@@ -3,7 +3,6 @@
 //! ([`checkpoint`]), the whole command ([`job`]) with its progress ([`console`]) and the figures
 //! written at the end ([`figures`]).
 
-pub mod bench;
 pub mod checkpoint;
 pub mod console;
 pub mod data;
@@ -12,6 +11,7 @@ pub mod job;
 pub mod model;
 pub mod preview;
 pub mod settings;
+pub mod step_time;
 pub mod trainer;
 
 pub use checkpoint::{load_denoiser, Checkpoint, CheckpointConfig};

@@ -21,7 +21,6 @@
 //! and gradient buffer for one batch size; its gradient buffer is aligned with the parameters so
 //! an optimiser updates everything in one pass.
 
-pub mod bench;
 mod ctx;
 pub mod first_conv;
 

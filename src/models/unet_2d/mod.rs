@@ -17,7 +17,6 @@
 //! ([`UNet2DModel::forward_into`] writes into the caller's buffer and allocates nothing).
 
 pub mod attention;
-pub mod bench;
 pub mod blocks;
 pub mod config;
 pub mod embeddings;

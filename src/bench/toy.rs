@@ -1,15 +1,15 @@
 //! `difflab bench` sections for Module 2's default model, the toy U-Net (the lab U-Net's have
-//! theirs in `models::lab_unet::bench`): one training step (forward, backward, Adam) at the
+//! theirs in [`super::lab_unet`]): one training step (forward, backward, Adam) at the
 //! bench's batch size on 16×16 images, and 12 images × 200 DDPM steps.
 
-use super::model::{Arch, Denoiser, ModelConfig};
-use super::preview::ddpm_sample;
-use super::settings::ScheduleConfig;
-use crate::bench::timing::{median, time_runs};
-use crate::bench::{BenchOptions, Section};
+use super::{BenchOptions, Section};
 use crate::diffusion::StartNoise;
-use crate::nn::optim::{Adam, AdamConfig};
+use crate::train::model::{Arch, Denoiser, ModelConfig};
+use crate::train::preview::ddpm_sample;
+use crate::train::settings::ScheduleConfig;
+use crate::train::step_time::train_step_ms;
 use crate::util::rng::Rng;
+use crate::util::timing::{median, time_runs};
 use crate::Result;
 use serde_json::{Map, Value};
 
@@ -29,35 +29,6 @@ pub fn sample_section() -> Section {
         name: "toy_sample",
         run: run_sample,
     }
-}
-
-/// Milliseconds per training step of `arch` (median of `runs` after `warmup`) on random images
-/// and timesteps, batch `batch`, 16×16; `tick` after each timed step.
-pub fn train_step_ms(
-    arch: Arch,
-    batch: usize,
-    warmup: usize,
-    runs: usize,
-    tick: impl FnMut(),
-) -> Result<f64> {
-    let mut rng = Rng::seeded(7);
-    let mut model = Denoiser::new(&ModelConfig::new(arch, 16), &mut rng)?;
-    let mut ctx = model.train_ctx(batch, 16, 16)?;
-    let mut adam = Adam::new(AdamConfig::adam(1e-3), model.num_params());
-    let x = rng.normal_vec(batch * 256);
-    let noise = rng.normal_vec(batch * 256);
-    let t: Vec<f32> = (0..batch).map(|_| rng.below(200) as f32).collect();
-    let times = time_runs(
-        warmup,
-        runs,
-        || {
-            model.forward(&mut ctx, &x, &t);
-            model.loss_backward(&mut ctx, &noise);
-            adam.step(model.params_mut(), ctx.grads());
-        },
-        tick,
-    );
-    Ok(1e3 * median(&times))
 }
 
 /// Seconds for 12 images × 200 DDPM steps of a (randomly initialised) `arch` model, median of

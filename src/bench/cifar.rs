@@ -4,8 +4,8 @@
 //!
 //! diffusers' reference: `shared/bench/diffusers_cifar_pipeline.py 16 50`.
 
-use super::{UNet2DConfig, UNet2DModel};
-use crate::bench::Section;
+use super::Section;
+use crate::models::unet_2d::{UNet2DConfig, UNet2DModel};
 use crate::nn::Tensor;
 use crate::util::rng::Rng;
 use crate::Result;

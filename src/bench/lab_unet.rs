@@ -2,14 +2,14 @@
 //! Adam) at the bench's batch size (128 by default), and the inference forward at batch 12 and
 //! 16, all at 16×16 with random inputs.
 
-use super::{LabUNet, LabUNetConfig};
-use crate::bench::timing::{median, time_runs};
-use crate::bench::{BenchOptions, Section};
+use super::{BenchOptions, Section};
+use crate::models::lab_unet::{LabUNet, LabUNetConfig};
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::pipelines::sample::{sample, SampleOptions};
 use crate::schedulers::config::DdpmConfig;
 use crate::schedulers::DdpmScheduler;
 use crate::util::rng::Rng;
+use crate::util::timing::{median, time_runs};
 use crate::Result;
 use serde_json::{Map, Value};
 
