@@ -12,15 +12,32 @@
 //! step (β ≈ 1e-4); against its fixtures difflab's trajectories differ by at most 5.4e-5
 //! (T = 200, all 200 steps, no clipping), and by under 1e-5 in the other loops.
 
+pub mod any;
 pub mod config;
 pub mod ddim;
 pub mod ddpm;
+pub mod dpm;
+pub mod euler;
+pub mod indexed;
+pub mod pndm;
+pub mod sampler;
+mod sigmas;
 pub mod timesteps;
+pub mod unipc;
 
+pub use any::AnySampler;
+pub use config::BetaConfig;
 pub use config::{DdimConfig, DdpmConfig, PredictionType, TimestepSpacing, VarianceType};
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
+pub use dpm::{DpmAlgorithm, DpmSolverConfig, DpmSolverScheduler, DpmSolverType};
+pub use euler::{EulerAncestralConfig, EulerConfig, EulerScheduler, EulerVariant, TimestepType};
+pub use indexed::Indexed;
+pub use pndm::{PndmConfig, PndmScheduler};
+pub use sampler::{NoiseLevel, Sampler, SamplerKind};
+pub use sigmas::FinalSigmas;
 pub use timesteps::spaced_timesteps;
+pub use unipc::{UniPcConfig, UniPcScheduler, UniPcSolverType};
 
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
@@ -91,6 +108,10 @@ pub trait Scheduler {
     /// The timestep a step from `t` lands on; `None` after the last step (the clean sample, or
     /// for DDIM without `set_alpha_to_one`, the noise level ᾱ_0).
     fn prev_timestep(&self, t: usize) -> Result<Option<usize>>;
+    /// ᾱ after the last step: 1 (the clean sample), or for DDIM without `set_alpha_to_one` ᾱ_0.
+    fn final_alpha_bar(&self) -> f64 {
+        1.0
+    }
     /// Whether [`step`](Scheduler::step) at `t` adds noise, and so needs a `noise` slice.
     fn noise_needed(&self, t: usize) -> Result<bool>;
     /// One reverse step from `sample` = x_t, writing x_{t_prev} into `prev_sample` and x̂0 into
@@ -305,6 +326,23 @@ pub(crate) fn check_step_args(
         ))),
         _ => Ok(()),
     }
+}
+
+/// An error for an ε-prediction at ᾱ_t = 0 (the first step of a zero-terminal-SNR schedule),
+/// where x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ divides by zero.
+pub(crate) fn check_terminal(
+    who: &str,
+    kind: PredictionType,
+    alpha_prod_t: f64,
+    t: usize,
+) -> Result<()> {
+    if alpha_prod_t <= 0.0 && kind == PredictionType::Epsilon {
+        return Err(Error::invalid(format!(
+            "{who} step at t = {t}: ᾱ_t = 0 (zero terminal SNR), where an epsilon prediction \
+             cannot give x̂0 (it divides by √ᾱ_t = 0); use prediction_type v_prediction"
+        )));
+    }
+    Ok(())
 }
 
 /// Per-timestep factors that turn a model output into x̂0 (and ε̂), for one prediction type.
