@@ -157,3 +157,203 @@ fn every_sampler_loop_of_the_manifest_matches_diffusers() {
     eprintln!("worst relative error per loop: {}", report.join(", "));
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// A sampler of `class` with extra config fields (JSON object body without braces).
+fn sampler(class: &str, extra: &str) -> AnySampler {
+    let sep = if extra.is_empty() { "" } else { ", " };
+    let text = format!(r#"{{"_class_name": "{class}"{sep}{extra}}}"#);
+    AnySampler::from_json_str("test.json", &text, None).unwrap()
+}
+
+/// Run a whole loop with the stand-in model; every step's output.
+fn run(s: &mut AnySampler, n: usize, x0: &[f32]) -> Vec<difflab::schedulers::StepOutput> {
+    s.set_timesteps(n).unwrap();
+    let mut x = x0.to_vec();
+    let mut outs = Vec::new();
+    for k in 0..s.num_steps() {
+        let mut x_in = x.clone();
+        s.scale_model_input(k, &mut x_in).unwrap();
+        let out = stand_in(&x_in, s.timesteps()[k] as f32);
+        let z = vec![0.3f32; x.len()];
+        let step = s.step(k, &out, &x, Some(&z)).unwrap();
+        x = step.prev_sample.clone();
+        outs.push(step);
+    }
+    outs
+}
+
+fn ramp(n: usize) -> Vec<f32> {
+    (0..n).map(|i| (i as f32 / n as f32) * 2.0 - 1.0).collect()
+}
+
+/// diffusers' UniPC bh1 returns NaN on a last step to σ = 0; difflab lands on x̂0 there.
+#[test]
+fn unipc_bh1_to_sigma_zero_is_finite_and_lands_on_the_clean_estimate() {
+    for order in [1, 2, 3] {
+        let extra = format!(r#""solver_type": "bh1", "solver_order": {order}"#);
+        let mut s = sampler("UniPCMultistepScheduler", &extra);
+        let outs = run(&mut s, 10, &ramp(24));
+        assert_eq!(*s.sigmas().unwrap().last().unwrap(), 0.0);
+        let last = outs.last().unwrap();
+        assert!(outs
+            .iter()
+            .all(|o| o.prev_sample.iter().all(|v| v.is_finite())));
+        assert_eq!(last.prev_sample, last.pred_original_sample, "order {order}");
+        assert_eq!(s.level_after(9).unwrap().alpha_bar, 1.0);
+    }
+    // Without lower_order_final the last bh1 step would be of order 2: an error, not NaN.
+    let extra = r#""solver_type": "bh1", "lower_order_final": false"#;
+    let mut s = sampler("UniPCMultistepScheduler", extra);
+    s.set_timesteps(5).unwrap();
+    let x = ramp(8);
+    let mut err = None;
+    let mut cur = x.clone();
+    for k in 0..5 {
+        match s.step(k, &stand_in(&cur, s.timesteps()[k] as f32), &cur, None) {
+            Ok(o) => cur = o.prev_sample,
+            Err(e) => err = Some((k, e.to_string())),
+        }
+    }
+    let (k, e) = err.expect("the last step must fail");
+    assert!(
+        k == 4 && e.contains("bh1") && e.contains("lower_order_final"),
+        "{k}: {e}"
+    );
+}
+
+/// Steps run in order; the latest may be repeated (RePaint) and step 0 restarts.
+#[test]
+fn multistep_state_allows_repeats_and_restarts_but_not_skips() {
+    for (class, extra) in [
+        ("DPMSolverMultistepScheduler", r#""solver_order": 3"#),
+        ("UniPCMultistepScheduler", r#""solver_order": 3"#),
+        ("PNDMScheduler", ""),
+    ] {
+        let x0 = ramp(16);
+        let mut s = sampler(class, extra);
+        let straight = run(&mut s, 8, &x0);
+        // Again, with step 5 run twice (same inputs): the same trajectory.
+        let mut x = x0.clone();
+        for k in 0..s.num_steps() {
+            let out = stand_in(&x, s.timesteps()[k] as f32);
+            let mut step = s.step(k, &out, &x, None).unwrap();
+            if k == 5 {
+                let junk = vec![9.0f32; x.len()];
+                s.step(k, &junk, &junk, None).unwrap();
+                step = s.step(k, &out, &x, None).unwrap();
+            }
+            assert_eq!(step, straight[k], "{class} step {k}");
+            x = step.prev_sample;
+        }
+        let e = s.step(3, &x, &x, None).unwrap_err().to_string();
+        assert!(e.contains("out of order"), "{class}: {e}");
+        // Step 0 restarts from scratch.
+        let out = stand_in(&x0, s.timesteps()[0] as f32);
+        assert_eq!(s.step(0, &out, &x0, None).unwrap(), straight[0], "{class}");
+    }
+}
+
+#[test]
+fn noise_levels_follow_the_loop_and_end_clean() {
+    let base = difflab::schedulers::DdpmConfig {
+        num_train_timesteps: 200,
+        ..Default::default()
+    };
+    for kind in difflab::schedulers::SamplerKind::ALL {
+        let mut s = AnySampler::from_ddpm_config(kind, &base).unwrap();
+        s.set_timesteps(20).unwrap();
+        let n = s.num_steps();
+        for k in 0..n {
+            let (before, after) = (s.level_before(k).unwrap(), s.level_after(k).unwrap());
+            assert!(
+                after.alpha_bar >= before.alpha_bar,
+                "{} step {k}",
+                kind.name()
+            );
+            if let Some(sig) = s.sigmas() {
+                let want = 1.0 / (1.0 + sig[k + 1] * sig[k + 1]);
+                assert!((after.alpha_bar - want).abs() < 1e-12, "{}", kind.name());
+            }
+        }
+        let end = s.level_after(n - 1).unwrap();
+        assert!(
+            end.alpha_bar > 0.999,
+            "{}: ends at ᾱ {}",
+            kind.name(),
+            end.alpha_bar
+        );
+        // A sample at level L is L.scale·(√ᾱ·x0 + √(1−ᾱ)·ε); renoising to itself changes nothing.
+        let l = s.level_before(n / 2).unwrap();
+        let (x0, eps) = (ramp(6), vec![0.5f32; 6]);
+        let mut x = vec![0.0f32; 6];
+        l.add_noise(&x0, &eps, &mut x);
+        let sc = |v: f64| (l.scale * v) as f32;
+        let want = x0[1] * sc(l.alpha_bar.sqrt()) + 0.5 * sc((1.0 - l.alpha_bar).sqrt());
+        assert!((x[1] - want).abs() < 1e-6);
+        let mut y = vec![0.0f32; 6];
+        l.renoise(l, &x, &eps, &mut y).unwrap();
+        assert!(x.iter().zip(&y).all(|(a, b)| (a - b).abs() < 1e-6));
+        assert!(end.renoise(l, &x, &eps, &mut y).is_err(), "{}", kind.name());
+    }
+}
+
+#[test]
+fn dynamic_thresholding_clips_each_item_at_its_own_quantile() {
+    // prediction_type sample: x̂0 is the model output itself.
+    let extra = r#""thresholding": true, "prediction_type": "sample",
+                   "dynamic_thresholding_ratio": 0.75, "sample_max_value": 3.0"#;
+    for class in ["DPMSolverMultistepScheduler", "UniPCMultistepScheduler"] {
+        let mut s = sampler(class, extra);
+        s.set_timesteps(5).unwrap();
+        // Two items of 5: |values| 0.5..4.5 (quantile 0.75 at position 3: 3.5, clamped to 3)
+        // and 0.1..0.5 (quantile 0.4, lifted to 1: plain clipping).
+        let out = vec![0.5, -1.5, 2.5, -3.5, 4.5, 0.1, 0.2, -0.3, 0.4, 0.5];
+        let x = vec![0.0f32; 10];
+        let e = s.step(0, &out, &x, None).unwrap_err().to_string();
+        assert!(e.contains("set_item_len"), "{e}");
+        s.set_item_len(5);
+        let got = s.step(0, &out, &x, None).unwrap().pred_original_sample;
+        let want = [
+            0.5 / 3.0,
+            -1.5 / 3.0,
+            2.5 / 3.0,
+            -1.0,
+            1.0,
+            0.1,
+            0.2,
+            -0.3,
+            0.4,
+            0.5,
+        ];
+        for (g, w) in got.iter().zip(want) {
+            assert!((g - w).abs() < 1e-6, "{class}: {got:?}");
+        }
+        s.set_item_len(3);
+        assert!(
+            s.step(0, &out, &x, None).is_err(),
+            "10 values are not items of 3"
+        );
+    }
+}
+
+#[test]
+fn stochastic_steps_require_their_noise() {
+    for (class, extra) in [
+        (
+            "DPMSolverMultistepScheduler",
+            r#""algorithm_type": "sde-dpmsolver++""#,
+        ),
+        ("EulerAncestralDiscreteScheduler", ""),
+        ("DDPMScheduler", ""),
+    ] {
+        let mut s = sampler(class, extra);
+        s.set_timesteps(10).unwrap();
+        assert!(s.kind().is_stochastic());
+        assert!(s.noise_needed(0).unwrap());
+        let x = ramp(4);
+        let e = s.step(0, &x, &x, None).unwrap_err().to_string();
+        assert!(e.contains("no noise"), "{class}: {e}");
+        let e = s.step(0, &x, &x, Some(&x[..2])).unwrap_err().to_string();
+        assert!(e.contains("noise has 2"), "{class}: {e}");
+    }
+}

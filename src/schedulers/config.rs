@@ -360,7 +360,19 @@ pub(crate) fn null_false<'de, D: serde::Deserializer<'de>>(
     Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
 }
 
-/// Read a float that may be written as a string: diffusers' JSON writes ±∞ as the bare tokens
+/// Write a float, ±∞ as the strings `"-inf"` / `"inf"` (JSON has no infinities).
+pub(crate) fn f64_or_inf_out<S: serde::Serializer>(
+    v: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match *v {
+        f64::NEG_INFINITY => s.serialize_str("-inf"),
+        f64::INFINITY => s.serialize_str("inf"),
+        v => s.serialize_f64(v),
+    }
+}
+
+/// Read a float that may be written as a string (`null` is −∞, as diffusers' default): diffusers' JSON writes ±∞ as the bare tokens
 /// `-Infinity` / `Infinity` (which difflab's reader turns into strings), and some tools write
 /// `"-inf"` / `"inf"`.
 pub(crate) fn f64_or_inf<'de, D: serde::Deserializer<'de>>(
@@ -372,9 +384,10 @@ pub(crate) fn f64_or_inf<'de, D: serde::Deserializer<'de>>(
         N(f64),
         S(String),
     }
-    match Num::deserialize(d)? {
-        Num::N(v) => Ok(v),
-        Num::S(s) => match s.trim().to_ascii_lowercase().as_str() {
+    match Option::<Num>::deserialize(d)? {
+        None => Ok(f64::NEG_INFINITY),
+        Some(Num::N(v)) => Ok(v),
+        Some(Num::S(s)) => match s.trim().to_ascii_lowercase().as_str() {
             "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
             "inf" | "infinity" | "+inf" => Ok(f64::INFINITY),
             other => other

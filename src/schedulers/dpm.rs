@@ -18,7 +18,9 @@
 //! lower orders (not enough history yet), and so do the last ones with `lower_order_final`
 //! (fewer than 15 steps), `euler_at_final`, or a final σ of 0 (λ = ∞ there).
 
-use super::config::{d_true, f64_or_inf, null_false, BetaConfig, PredictionType, TimestepSpacing};
+use super::config::{
+    d_true, f64_or_inf, f64_or_inf_out, null_false, BetaConfig, PredictionType, TimestepSpacing,
+};
 use super::sampler::{NoiseLevel, Sampler, SamplerKind, StepOrder};
 use super::sigmas::{self, FinalSigmas};
 use super::{check_step_args, timesteps::multistep_timesteps};
@@ -129,7 +131,11 @@ pub struct DpmSolverConfig {
     #[serde(default)]
     pub final_sigmas_type: FinalSigmas,
     /// Timesteps whose λ lies below this are cut from the schedule (default −∞: none).
-    #[serde(default = "d_neg_inf", deserialize_with = "f64_or_inf")]
+    #[serde(
+        default = "d_neg_inf",
+        deserialize_with = "f64_or_inf",
+        serialize_with = "f64_or_inf_out"
+    )]
     pub lambda_min_clipped: f64,
     /// `learned` / `learned_range` (the model also predicts its variance) are refused; other
     /// values (e.g. DDPM's `fixed_small`, carried over by `from_config`) are ignored.

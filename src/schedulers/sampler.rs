@@ -210,7 +210,9 @@ pub trait Sampler {
     fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()>;
     /// The value handed to the model at each loop index (diffusers' `timesteps`). Its length
     /// is [`num_steps`](Sampler::num_steps): n, except for PNDM (n + 1, or n + 9 with the
-    /// Runge-Kutta warm-up). Empty before [`set_timesteps`](Sampler::set_timesteps).
+    /// Runge-Kutta warm-up). Before [`set_timesteps`](Sampler::set_timesteps): all T training
+    /// timesteps for DDPM and DDIM (as their [`Scheduler`](super::Scheduler)s), none for the
+    /// others.
     fn timesteps(&self) -> &[f64];
     /// The number of loop steps, `timesteps().len()`.
     fn num_steps(&self) -> usize {
