@@ -87,6 +87,12 @@ pub(crate) fn d_beta_end() -> f64 {
 pub(crate) fn d_true() -> bool {
     true
 }
+pub(crate) fn d_order() -> usize {
+    2
+}
+pub(crate) fn d_linspace() -> TimestepSpacing {
+    TimestepSpacing::Linspace
+}
 pub(crate) fn d_clip_sample_range() -> f64 {
     1.0
 }

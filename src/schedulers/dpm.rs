@@ -19,11 +19,12 @@
 //! (fewer than 15 steps), `euler_at_final`, or a final σ of 0 (λ = ∞ there).
 
 use super::config::{
-    d_true, f64_or_inf, f64_or_inf_out, null_false, BetaConfig, PredictionType, TimestepSpacing,
+    d_linspace, d_order, d_true, f64_or_inf, f64_or_inf_out, null_false, BetaConfig,
+    PredictionType, TimestepSpacing,
 };
-use super::sampler::{NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::sigmas::{self, FinalSigmas};
-use super::{check_step_args, timesteps::multistep_timesteps};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
+use super::sigmas::{self, FinalSigmas, SigmaTables, ThresholdConfig};
+use super::timesteps::multistep_timesteps;
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -54,20 +55,8 @@ pub enum DpmSolverType {
     Heun,
 }
 
-fn d_order() -> usize {
-    2
-}
-fn d_ratio() -> f64 {
-    0.995
-}
-fn d_one() -> f64 {
-    1.0
-}
 fn d_neg_inf() -> f64 {
     f64::NEG_INFINITY
-}
-fn d_linspace() -> TimestepSpacing {
-    TimestepSpacing::Linspace
 }
 
 /// The configuration of a [`DpmSolverScheduler`]: diffusers' `DPMSolverMultistepScheduler`
@@ -88,15 +77,9 @@ pub struct DpmSolverConfig {
     /// What the model predicts (default `epsilon`).
     #[serde(default)]
     pub prediction_type: PredictionType,
-    /// Dynamic thresholding of x̂0 (default false).
-    #[serde(default)]
-    pub thresholding: bool,
-    /// The quantile of |x̂0| that thresholding clips at (default 0.995).
-    #[serde(default = "d_ratio")]
-    pub dynamic_thresholding_ratio: f64,
-    /// The largest threshold (default 1.0).
-    #[serde(default = "d_one")]
-    pub sample_max_value: f64,
+    /// Dynamic thresholding of x̂0 (default off).
+    #[serde(flatten)]
+    pub threshold: ThresholdConfig,
     /// `dpmsolver++` (default) or `sde-dpmsolver++`.
     #[serde(default)]
     pub algorithm_type: DpmAlgorithm,
@@ -190,11 +173,7 @@ struct History {
 #[derive(Clone, Debug)]
 pub struct DpmSolverScheduler {
     config: DpmSolverConfig,
-    schedule: NoiseSchedule,
-    alphas_cumprod: Vec<f64>,
-    train_sigmas: Vec<f64>,
-    timesteps: Vec<f64>,
-    sigmas: Vec<f64>,
+    tab: SigmaTables,
     item_len: Option<usize>,
     order: StepOrder<History>,
 }
@@ -203,19 +182,10 @@ impl DpmSolverScheduler {
     /// A scheduler from its config; errors name the offending field.
     pub fn new(config: DpmSolverConfig) -> Result<Self> {
         config.validate()?;
-        let schedule = config.betas.schedule(config.rescale_betas_zero_snr)?;
-        let alphas_cumprod = sigmas::lift_terminal(
-            schedule.alphas_cumprod_f64().to_vec(),
-            config.rescale_betas_zero_snr,
-        );
-        let train_sigmas = sigmas::train_sigmas(&alphas_cumprod);
+        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
         Ok(DpmSolverScheduler {
             config,
-            schedule,
-            alphas_cumprod,
-            train_sigmas,
-            timesteps: Vec::new(),
-            sigmas: Vec::new(),
+            tab,
             item_len: None,
             order: StepOrder::default(),
         })
@@ -228,7 +198,7 @@ impl DpmSolverScheduler {
 
     /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
     pub fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
+        &self.tab.schedule
     }
 
     /// The timesteps 0..last that survive `lambda_min_clipped`: those whose λ = log(α/σ̃) is
@@ -236,6 +206,7 @@ impl DpmSolverScheduler {
     fn last_timestep(&self) -> usize {
         let cut = self.config.lambda_min_clipped;
         let clipped = self
+            .tab
             .alphas_cumprod
             .iter()
             .filter(|&&a| {
@@ -243,12 +214,12 @@ impl DpmSolverScheduler {
                 lambda < cut
             })
             .count();
-        self.alphas_cumprod.len() - clipped
+        self.tab.alphas_cumprod.len() - clipped
     }
 
     /// The solver order step k runs at, given how many steps came before.
     fn order_at(&self, k: usize, lower_order_nums: usize) -> usize {
-        let n = self.timesteps.len();
+        let n = self.tab.timesteps.len();
         let c = &self.config;
         let short = c.lower_order_final && n < 15;
         let final_first =
@@ -265,7 +236,7 @@ impl DpmSolverScheduler {
 
     /// x̂0 from the model output at step k (thresholded if configured).
     fn convert(&self, k: usize, model_output: &[f32], sample: &[f32]) -> Result<Vec<f32>> {
-        let (alpha, sigma, _) = sigmas::vp(self.sigmas[k]);
+        let (alpha, sigma, _) = sigmas::vp(self.tab.sigmas[k]);
         let (a, s) = (alpha as f32, sigma as f32);
         let kind = self.config.prediction_type;
         let mut x0: Vec<f32> = model_output
@@ -273,21 +244,14 @@ impl DpmSolverScheduler {
             .zip(sample)
             .map(|(&o, &x)| sigmas::vp_x0(kind, a, s, o, x))
             .collect();
-        if self.config.thresholding {
-            sigmas::dynamic_threshold(
-                &mut x0,
-                self.item_len,
-                self.config.dynamic_thresholding_ratio,
-                self.config.sample_max_value,
-            )?;
-        }
+        self.config.threshold.apply(&mut x0, self.item_len)?;
         Ok(x0)
     }
 
     /// The coefficients (on x, D0, D1, D2, z) of the update from σ_k to σ_{k+1} at `order`.
     fn coefficients(&self, k: usize, order: usize) -> [f64; 5] {
-        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.sigmas[k + 1]);
-        let (_, sigma_s0, lambda_s0) = sigmas::vp(self.sigmas[k]);
+        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.tab.sigmas[k + 1]);
+        let (_, sigma_s0, lambda_s0) = sigmas::vp(self.tab.sigmas[k]);
         let h = lambda_t - lambda_s0;
         let sde = self.config.algorithm_type == DpmAlgorithm::SdeDpmSolverPp;
         let heun = self.config.solver_type == DpmSolverType::Heun;
@@ -322,7 +286,7 @@ impl DpmSolverScheduler {
 
     /// The λ-gap ratios r0 = h_{k−1}/h_k and r1 = h_{k−2}/h_k.
     fn ratios(&self, k: usize) -> (f64, f64) {
-        let lambda = |i: usize| sigmas::vp(self.sigmas[i]).2;
+        let lambda = |i: usize| sigmas::vp(self.tab.sigmas[i]).2;
         let h = lambda(k + 1) - lambda(k);
         let r0 = if k >= 1 {
             (lambda(k) - lambda(k - 1)) / h
@@ -339,24 +303,19 @@ impl DpmSolverScheduler {
 }
 
 impl Sampler for DpmSolverScheduler {
+    sigmas::sigma_sampler_methods!(sigmas::vp_level);
     fn kind(&self) -> SamplerKind {
         match self.config.algorithm_type {
             DpmAlgorithm::DpmSolverPp => SamplerKind::DpmSolver,
             DpmAlgorithm::SdeDpmSolverPp => SamplerKind::DpmSolverSde,
         }
     }
-    fn num_train_timesteps(&self) -> usize {
-        self.alphas_cumprod.len()
-    }
-    fn alphas_cumprod(&self) -> &[f64] {
-        &self.alphas_cumprod
-    }
     fn prediction_type(&self) -> PredictionType {
         self.config.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
-        let t_train = self.alphas_cumprod.len();
+        let t_train = self.tab.alphas_cumprod.len();
         let ts = multistep_timesteps(
             t_train,
             self.last_timestep(),
@@ -365,11 +324,11 @@ impl Sampler for DpmSolverScheduler {
             c.steps_offset,
         )?;
         let karras = c.use_karras_sigmas.then_some((None, None));
-        let (mut ts, sig) = sigmas::multistep_ladder(ts, &self.train_sigmas, karras);
+        let (mut ts, sig) = sigmas::multistep_ladder(ts, &self.tab.train_sigmas, karras);
         if karras.is_some() && c.betas.beta_schedule == BetaSchedule::SquaredcosCapV2 {
             // diffusers leaves the cosine schedule's Karras timesteps unrounded, and its int64
             // cast truncates them.
-            let logs = sigmas::log_sigmas(&self.train_sigmas);
+            let logs = sigmas::log_sigmas(&self.tab.train_sigmas);
             ts = sig
                 .iter()
                 .map(|&s| sigmas::sigma_to_t(s, &logs).trunc())
@@ -377,30 +336,17 @@ impl Sampler for DpmSolverScheduler {
         }
         let last = match c.final_sigmas_type {
             FinalSigmas::Zero => 0.0,
-            FinalSigmas::SigmaMin => self.train_sigmas[0],
+            FinalSigmas::SigmaMin => self.tab.train_sigmas[0],
         };
-        self.sigmas = sigmas::finish_ladder(sig, last);
-        self.timesteps = ts;
+        self.tab.sigmas = sigmas::finish_ladder(sig, last);
+        self.tab.timesteps = ts;
         self.order.reset();
         Ok(())
     }
-    fn timesteps(&self) -> &[f64] {
-        &self.timesteps
-    }
-    fn sigmas(&self) -> Option<&[f64]> {
-        Some(&self.sigmas)
-    }
     fn noise_needed(&self, k: usize) -> Result<bool> {
         self.check_index(k)?;
-        Ok(self.config.algorithm_type == DpmAlgorithm::SdeDpmSolverPp && self.sigmas[k + 1] > 0.0)
-    }
-    fn level_before(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(sigmas::vp_level(self.sigmas[k]))
-    }
-    fn level_after(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(sigmas::vp_level(self.sigmas[k + 1]))
+        Ok(self.config.algorithm_type == DpmAlgorithm::SdeDpmSolverPp
+            && self.tab.sigmas[k + 1] > 0.0)
     }
     fn set_item_len(&mut self, len: usize) {
         self.item_len = Some(len);
@@ -417,15 +363,13 @@ impl Sampler for DpmSolverScheduler {
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
     ) -> Result<()> {
-        let noisy = self.noise_needed(k)?;
-        check_step_args(
-            "DPM-Solver++",
+        let noisy = check_step(
+            self,
+            k,
             model_output,
             sample,
             noise,
-            noisy,
-            prev_sample,
-            pred_original_sample,
+            (prev_sample, pred_original_sample),
         )?;
         let x0 = Arc::new(self.convert(k, model_output, sample)?);
         let solver_order = self.config.solver_order;

@@ -19,10 +19,10 @@
 //! diffusers' `s_churn` noise injection for the plain Euler step is not offered (its default,
 //! 0, is what difflab does).
 
-use super::config::{null_false, BetaConfig, PredictionType, TimestepSpacing};
-use super::sampler::{NoiseLevel, Sampler, SamplerKind};
-use super::sigmas::{self, FinalSigmas};
-use super::{check_step_args, timesteps::euler_timesteps};
+use super::config::{d_linspace, null_false, BetaConfig, PredictionType, TimestepSpacing};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind};
+use super::sigmas::{self, FinalSigmas, SigmaTables};
+use super::timesteps::euler_timesteps;
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -39,9 +39,6 @@ pub enum TimestepType {
     Continuous,
 }
 
-fn d_linspace() -> TimestepSpacing {
-    TimestepSpacing::Linspace
-}
 fn d_linear() -> String {
     "linear".into()
 }
@@ -141,11 +138,7 @@ pub struct EulerScheduler {
     variant: EulerVariant,
     /// The plain config's fields (an ancestral config maps onto the defaults of the rest).
     config: EulerConfig,
-    schedule: NoiseSchedule,
-    alphas_cumprod: Vec<f64>,
-    train_sigmas: Vec<f64>,
-    timesteps: Vec<f64>,
-    sigmas: Vec<f64>,
+    tab: SigmaTables,
 }
 
 impl EulerScheduler {
@@ -182,20 +175,11 @@ impl EulerScheduler {
     }
 
     fn build(variant: EulerVariant, config: EulerConfig) -> Result<Self> {
-        let schedule = config.betas.schedule(config.rescale_betas_zero_snr)?;
-        let alphas_cumprod = sigmas::lift_terminal(
-            schedule.alphas_cumprod_f64().to_vec(),
-            config.rescale_betas_zero_snr,
-        );
-        let train_sigmas = sigmas::train_sigmas(&alphas_cumprod);
+        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
         Ok(EulerScheduler {
             variant,
             config,
-            schedule,
-            alphas_cumprod,
-            train_sigmas,
-            timesteps: Vec::new(),
-            sigmas: Vec::new(),
+            tab,
         })
     }
 
@@ -206,7 +190,7 @@ impl EulerScheduler {
 
     /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
     pub fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
+        &self.tab.schedule
     }
 
     fn is_ancestral(&self) -> bool {
@@ -215,7 +199,7 @@ impl EulerScheduler {
 
     /// (σ_up, σ_down) of the ancestral step k (σ_up = 0, σ_down = σ_{k+1} for plain Euler).
     fn ancestral_split(&self, k: usize) -> (f64, f64) {
-        let (from, to) = (self.sigmas[k], self.sigmas[k + 1]);
+        let (from, to) = (self.tab.sigmas[k], self.tab.sigmas[k + 1]);
         if !self.is_ancestral() {
             return (0.0, to);
         }
@@ -227,34 +211,29 @@ impl EulerScheduler {
 }
 
 impl Sampler for EulerScheduler {
+    sigmas::sigma_sampler_methods!(NoiseLevel::from_sigma);
     fn kind(&self) -> SamplerKind {
         match self.variant {
             EulerVariant::Plain(_) => SamplerKind::Euler,
             EulerVariant::Ancestral(_) => SamplerKind::EulerAncestral,
         }
     }
-    fn num_train_timesteps(&self) -> usize {
-        self.alphas_cumprod.len()
-    }
-    fn alphas_cumprod(&self) -> &[f64] {
-        &self.alphas_cumprod
-    }
     fn prediction_type(&self) -> PredictionType {
         self.config.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
-        let t_train = self.alphas_cumprod.len();
+        let t_train = self.tab.alphas_cumprod.len();
         let mut ts = euler_timesteps(t_train, n, c.timestep_spacing, c.steps_offset)?;
         let mut sig: Vec<f64> = ts
             .iter()
-            .map(|&t| sigmas::interp(t, &self.train_sigmas))
+            .map(|&t| sigmas::interp(t, &self.tab.train_sigmas))
             .collect();
         if c.use_karras_sigmas {
             let lo = c.sigma_min.unwrap_or(sig[sig.len() - 1]);
             let hi = c.sigma_max.unwrap_or(sig[0]);
             sig = sigmas::karras(lo, hi, n);
-            let logs = sigmas::log_sigmas(&self.train_sigmas);
+            let logs = sigmas::log_sigmas(&self.tab.train_sigmas);
             ts = sig
                 .iter()
                 .map(|&s| sigmas::sigma_to_t(s, &logs) as f32 as f64)
@@ -262,13 +241,13 @@ impl Sampler for EulerScheduler {
         }
         let last = match c.final_sigmas_type {
             FinalSigmas::Zero => 0.0,
-            FinalSigmas::SigmaMin => self.train_sigmas[0],
+            FinalSigmas::SigmaMin => self.tab.train_sigmas[0],
         };
-        self.sigmas = sigmas::finish_ladder(sig, last);
+        self.tab.sigmas = sigmas::finish_ladder(sig, last);
         let continuous = c.timestep_type == TimestepType::Continuous
             && c.prediction_type == PredictionType::VPrediction;
-        self.timesteps = if continuous {
-            self.sigmas[..n]
+        self.tab.timesteps = if continuous {
+            self.tab.sigmas[..n]
                 .iter()
                 .map(|s| (0.25 * s.ln()) as f32 as f64)
                 .collect()
@@ -277,15 +256,9 @@ impl Sampler for EulerScheduler {
         };
         Ok(())
     }
-    fn timesteps(&self) -> &[f64] {
-        &self.timesteps
-    }
-    fn sigmas(&self) -> Option<&[f64]> {
-        Some(&self.sigmas)
-    }
     /// σ_max for `linspace` and `trailing` spacing, √(σ_max² + 1) for `leading` (as diffusers).
     fn init_noise_sigma(&self) -> f64 {
-        let max = self.sigmas.iter().copied().fold(0.0, f64::max);
+        let max = self.tab.sigmas.iter().copied().fold(0.0, f64::max);
         match self.config.timestep_spacing {
             TimestepSpacing::Linspace | TimestepSpacing::Trailing => max,
             TimestepSpacing::Leading => (max * max + 1.0).sqrt() as f32 as f64,
@@ -293,20 +266,12 @@ impl Sampler for EulerScheduler {
     }
     fn input_scale(&self, k: usize) -> Result<f64> {
         self.check_index(k)?;
-        let s = self.sigmas[k];
+        let s = self.tab.sigmas[k];
         Ok(1.0 / (s * s + 1.0).sqrt())
     }
     fn noise_needed(&self, k: usize) -> Result<bool> {
         self.check_index(k)?;
         Ok(self.ancestral_split(k).0 > 0.0)
-    }
-    fn level_before(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(NoiseLevel::from_sigma(self.sigmas[k]))
-    }
-    fn level_after(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(NoiseLevel::from_sigma(self.sigmas[k + 1]))
     }
     fn reset(&mut self) {}
     fn step_into(
@@ -318,18 +283,15 @@ impl Sampler for EulerScheduler {
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
     ) -> Result<()> {
-        let noisy = self.noise_needed(k)?;
-        let who = self.kind().name();
-        check_step_args(
-            who,
+        let noisy = check_step(
+            self,
+            k,
             model_output,
             sample,
             noise,
-            noisy,
-            prev_sample,
-            pred_original_sample,
+            (prev_sample, pred_original_sample),
         )?;
-        let sigma = self.sigmas[k];
+        let sigma = self.tab.sigmas[k];
         let (up, down) = self.ancestral_split(k);
         let s = sigma as f32;
         let c_v = (-sigma / (sigma * sigma + 1.0).sqrt()) as f32;

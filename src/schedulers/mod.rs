@@ -35,7 +35,7 @@ pub use euler::{EulerAncestralConfig, EulerConfig, EulerScheduler, EulerVariant,
 pub use indexed::Indexed;
 pub use pndm::{PndmConfig, PndmScheduler};
 pub use sampler::{NoiseLevel, Sampler, SamplerKind};
-pub use sigmas::FinalSigmas;
+pub use sigmas::{FinalSigmas, ThresholdConfig};
 pub use timesteps::spaced_timesteps;
 pub use unipc::{UniPcConfig, UniPcScheduler, UniPcSolverType};
 
@@ -135,19 +135,8 @@ pub trait Scheduler {
         sample: &[f32],
         noise: Option<&[f32]>,
     ) -> Result<StepOutput> {
-        let mut prev_sample = vec![0.0; sample.len()];
-        let mut pred_original_sample = vec![0.0; sample.len()];
-        self.step_into(
-            model_output,
-            t,
-            sample,
-            noise,
-            &mut prev_sample,
-            &mut pred_original_sample,
-        )?;
-        Ok(StepOutput {
-            prev_sample,
-            pred_original_sample,
+        with_buffers(sample.len(), |prev, x0| {
+            self.step_into(model_output, t, sample, noise, prev, x0)
         })
     }
     /// One reverse step whose noise, if needed, is drawn from `rng` (one N(0,1) value per
@@ -294,6 +283,20 @@ impl Scheduler for AnyScheduler {
             pred_original_sample,
         )
     }
+}
+
+/// Run `step` on fresh x_prev and x̂0 buffers of `len` values and return them.
+pub(crate) fn with_buffers(
+    len: usize,
+    step: impl FnOnce(&mut [f32], &mut [f32]) -> Result<()>,
+) -> Result<StepOutput> {
+    let mut prev_sample = vec![0.0; len];
+    let mut pred_original_sample = vec![0.0; len];
+    step(&mut prev_sample, &mut pred_original_sample)?;
+    Ok(StepOutput {
+        prev_sample,
+        pred_original_sample,
+    })
 }
 
 /// Check the slices of a step: equal lengths, noise present when needed.

@@ -18,8 +18,8 @@
 //! ```
 
 use super::config::{BetaConfig, PredictionType, TimestepSpacing};
-use super::sampler::{NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::{check_step_args, spaced_timesteps, Predict};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
+use super::{spaced_timesteps, Predict};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -152,7 +152,7 @@ impl PndmScheduler {
     fn prk(&self, k: usize, h: &mut History, out: &[f32], sample: &[f32], prev: &mut [f32]) {
         let weight = [1.0f32 / 6.0, 1.0 / 3.0, 1.0 / 3.0, 1.0 / 6.0][k % 4];
         let mut eps = out.to_vec();
-        if k % 4 == 0 {
+        if k.is_multiple_of(4) {
             h.ets.push(Arc::new(out.to_vec()));
             h.cur_sample = Some(Arc::new(sample.to_vec()));
         }
@@ -319,15 +319,13 @@ impl Sampler for PndmScheduler {
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
     ) -> Result<()> {
-        self.check_index(k)?;
-        check_step_args(
-            "PNDM",
+        check_step(
+            self,
+            k,
             model_output,
             sample,
             noise,
-            false,
-            prev_sample,
-            pred_original_sample,
+            (prev_sample, pred_original_sample),
         )?;
         let mut h = std::mem::take(self.order.begin("PNDM", k)?);
         if k < self.prk_steps {

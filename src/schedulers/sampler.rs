@@ -276,19 +276,8 @@ pub trait Sampler {
         sample: &[f32],
         noise: Option<&[f32]>,
     ) -> Result<StepOutput> {
-        let mut prev_sample = vec![0.0; sample.len()];
-        let mut pred_original_sample = vec![0.0; sample.len()];
-        self.step_into(
-            k,
-            model_output,
-            sample,
-            noise,
-            &mut prev_sample,
-            &mut pred_original_sample,
-        )?;
-        Ok(StepOutput {
-            prev_sample,
-            pred_original_sample,
+        super::with_buffers(sample.len(), |prev, x0| {
+            self.step_into(k, model_output, sample, noise, prev, x0)
         })
     }
     /// An error unless k is a loop index of the current timesteps.
@@ -308,6 +297,29 @@ pub trait Sampler {
             )))
         }
     }
+}
+
+/// Check a step's arguments for `s`: a valid loop index, slices of equal length, noise where
+/// the step adds some. Returns whether it does.
+pub(crate) fn check_step<S: Sampler + ?Sized>(
+    s: &S,
+    k: usize,
+    model_output: &[f32],
+    sample: &[f32],
+    noise: Option<&[f32]>,
+    outputs: (&[f32], &[f32]),
+) -> Result<bool> {
+    let noisy = s.noise_needed(k)?;
+    super::check_step_args(
+        s.kind().name(),
+        model_output,
+        sample,
+        noise,
+        noisy,
+        outputs.0,
+        outputs.1,
+    )?;
+    Ok(noisy)
 }
 
 /// The ordering of a multistep sampler's state (see the module doc): which step comes next,

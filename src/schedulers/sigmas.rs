@@ -6,8 +6,9 @@
 //! tables in float32, so σ values are rounded to f32 here too; the solvers' coefficients are
 //! then computed from them in f64.
 
-use super::config::PredictionType;
+use super::config::{BetaConfig, PredictionType};
 use super::sampler::NoiseLevel;
+use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +23,61 @@ pub enum FinalSigmas {
     /// last Karras σ).
     SigmaMin,
 }
+
+/// The tables a σ scheduler keeps: its training schedule, the ᾱ and σ it uses, and the current
+/// loop's timesteps and σ ladder (`sigmas[k]` for k = 0 … n, the last one the final σ).
+#[derive(Clone, Debug)]
+pub(crate) struct SigmaTables {
+    pub schedule: NoiseSchedule,
+    pub alphas_cumprod: Vec<f64>,
+    pub train_sigmas: Vec<f64>,
+    pub timesteps: Vec<f64>,
+    pub sigmas: Vec<f64>,
+}
+
+impl SigmaTables {
+    /// The training tables from diffusers' β fields (no loop yet).
+    pub fn new(betas: &BetaConfig, rescale: bool) -> Result<Self> {
+        let schedule = betas.schedule(rescale)?;
+        let alphas_cumprod = lift_terminal(schedule.alphas_cumprod_f64().to_vec(), rescale);
+        let train_sigmas = train_sigmas(&alphas_cumprod);
+        Ok(SigmaTables {
+            schedule,
+            alphas_cumprod,
+            train_sigmas,
+            timesteps: Vec::new(),
+            sigmas: Vec::new(),
+        })
+    }
+}
+
+/// The [`Sampler`](super::Sampler) methods every σ scheduler answers from its `tab:
+/// SigmaTables` field; `$level` turns a σ into the [`NoiseLevel`] of its samples.
+macro_rules! sigma_sampler_methods {
+    ($level:path) => {
+        fn num_train_timesteps(&self) -> usize {
+            self.tab.alphas_cumprod.len()
+        }
+        fn alphas_cumprod(&self) -> &[f64] {
+            &self.tab.alphas_cumprod
+        }
+        fn timesteps(&self) -> &[f64] {
+            &self.tab.timesteps
+        }
+        fn sigmas(&self) -> Option<&[f64]> {
+            Some(&self.tab.sigmas)
+        }
+        fn level_before(&self, k: usize) -> Result<NoiseLevel> {
+            self.check_index(k)?;
+            Ok($level(self.tab.sigmas[k]))
+        }
+        fn level_after(&self, k: usize) -> Result<NoiseLevel> {
+            self.check_index(k)?;
+            Ok($level(self.tab.sigmas[k + 1]))
+        }
+    };
+}
+pub(crate) use sigma_sampler_methods;
 
 /// σ_t = √((1−ᾱ_t)/ᾱ_t) for every training timestep, rounded to f32.
 pub(crate) fn train_sigmas(alphas_cumprod: &[f64]) -> Vec<f64> {
@@ -111,6 +167,42 @@ pub(crate) fn vp_x0(kind: PredictionType, alpha: f32, sigma: f32, out: f32, x: f
         PredictionType::Epsilon => (x - sigma * out) / alpha,
         PredictionType::VPrediction => alpha * x - sigma * out,
         PredictionType::Sample => out,
+    }
+}
+
+fn d_ratio() -> f64 {
+    0.995
+}
+fn d_one() -> f64 {
+    1.0
+}
+
+/// diffusers' dynamic-thresholding fields (DPM-Solver++ and UniPC).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThresholdConfig {
+    /// Dynamic thresholding of x̂0 (Imagen; default false).
+    #[serde(default)]
+    pub thresholding: bool,
+    /// The quantile of |x̂0| that thresholding clips at (default 0.995).
+    #[serde(default = "d_ratio")]
+    pub dynamic_thresholding_ratio: f64,
+    /// The largest threshold (default 1.0).
+    #[serde(default = "d_one")]
+    pub sample_max_value: f64,
+}
+
+impl ThresholdConfig {
+    /// Threshold `x0` in place if enabled (see [`dynamic_threshold`]).
+    pub(crate) fn apply(&self, x0: &mut [f32], item_len: Option<usize>) -> Result<()> {
+        if !self.thresholding {
+            return Ok(());
+        }
+        dynamic_threshold(
+            x0,
+            item_len,
+            self.dynamic_thresholding_ratio,
+            self.sample_max_value,
+        )
     }
 }
 

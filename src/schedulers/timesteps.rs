@@ -37,13 +37,17 @@ pub fn spaced_timesteps(
             .map(|v| v.round_ties_even() as i64)
             .collect(),
     };
-    check_range(&ts, t_train, spacing, steps_offset)?;
+    check_range(&as_f64(&ts), t_train, spacing, steps_offset)?;
     Ok(ts.into_iter().map(|t| t as usize).collect())
 }
 
+fn as_f64(ts: &[i64]) -> Vec<f64> {
+    ts.iter().map(|&t| t as f64).collect()
+}
+
 /// An error unless every timestep lies in `0..t_train`.
-fn check_range(ts: &[i64], t_train: usize, spacing: TimestepSpacing, offset: usize) -> Result<()> {
-    match ts.iter().find(|&&t| t < 0 || t >= t_train as i64) {
+fn check_range(ts: &[f64], t_train: usize, spacing: TimestepSpacing, offset: usize) -> Result<()> {
+    match ts.iter().find(|&&t| !(0.0..t_train as f64).contains(&t)) {
         Some(bad) => Err(Error::invalid(format!(
             "timestep_spacing {} with steps_offset {offset} gives timestep {bad}, \
              outside 0..{t_train}",
@@ -127,12 +131,8 @@ pub(crate) fn multistep_timesteps(
             .map(|v| v as i64)
             .collect(),
     };
-    check_range(&ts, t_train, spacing, steps_offset)?;
-    check_strictly_falling(
-        &ts.iter().map(|&t| t as f64).collect::<Vec<_>>(),
-        n,
-        spacing,
-    )?;
+    check_range(&as_f64(&ts), t_train, spacing, steps_offset)?;
+    check_strictly_falling(&as_f64(&ts), n, spacing)?;
     Ok(ts)
 }
 
@@ -155,16 +155,7 @@ pub(crate) fn euler_timesteps(
         TimestepSpacing::Trailing => trailing(t_train as f64, t_train, n).collect(),
     };
     let ts: Vec<f64> = ts.into_iter().map(|v| v as f32 as f64).collect();
-    if let Some(bad) = ts
-        .iter()
-        .find(|&&t| !(0.0..=(t_train - 1) as f64).contains(&t))
-    {
-        return Err(Error::invalid(format!(
-            "timestep_spacing {} with steps_offset {steps_offset} gives timestep {bad}, \
-             outside 0..{t_train}",
-            spacing.name()
-        )));
-    }
+    check_range(&ts, t_train, spacing, steps_offset)?;
     check_strictly_falling(&ts, n, spacing)?;
     Ok(ts)
 }

@@ -19,10 +19,12 @@
 //! what `bh2` gives). A higher-order `bh1` step to σ = 0 (`lower_order_final = false`) diverges
 //! and is an error.
 
-use super::config::{d_true, null_false, BetaConfig, PredictionType, TimestepSpacing};
-use super::sampler::{NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::sigmas::{self, FinalSigmas};
-use super::{check_step_args, timesteps::multistep_timesteps};
+use super::config::{
+    d_linspace, d_order, d_true, null_false, BetaConfig, PredictionType, TimestepSpacing,
+};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
+use super::sigmas::{self, FinalSigmas, SigmaTables, ThresholdConfig};
+use super::timesteps::multistep_timesteps;
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -38,19 +40,6 @@ pub enum UniPcSolverType {
     #[default]
     #[serde(alias = "midpoint", alias = "heun", alias = "logrho")]
     Bh2,
-}
-
-fn d_order() -> usize {
-    2
-}
-fn d_ratio() -> f64 {
-    0.995
-}
-fn d_one() -> f64 {
-    1.0
-}
-fn d_linspace() -> TimestepSpacing {
-    TimestepSpacing::Linspace
 }
 
 /// The configuration of a [`UniPcScheduler`]: diffusers' `UniPCMultistepScheduler` fields,
@@ -70,15 +59,9 @@ pub struct UniPcConfig {
     /// What the model predicts (default `epsilon`).
     #[serde(default)]
     pub prediction_type: PredictionType,
-    /// Dynamic thresholding of x̂0 (default false).
-    #[serde(default)]
-    pub thresholding: bool,
-    /// The quantile of |x̂0| that thresholding clips at (default 0.995).
-    #[serde(default = "d_ratio")]
-    pub dynamic_thresholding_ratio: f64,
-    /// The largest threshold (default 1.0).
-    #[serde(default = "d_one")]
-    pub sample_max_value: f64,
+    /// Dynamic thresholding of x̂0 (default off).
+    #[serde(flatten)]
+    pub threshold: ThresholdConfig,
     /// Integrate the x̂0 prediction (true, default) or the noise prediction.
     #[serde(default = "d_true")]
     pub predict_x0: bool,
@@ -177,11 +160,7 @@ struct History {
 #[derive(Clone, Debug)]
 pub struct UniPcScheduler {
     config: UniPcConfig,
-    schedule: NoiseSchedule,
-    alphas_cumprod: Vec<f64>,
-    train_sigmas: Vec<f64>,
-    timesteps: Vec<f64>,
-    sigmas: Vec<f64>,
+    tab: SigmaTables,
     item_len: Option<usize>,
     order: StepOrder<History>,
 }
@@ -200,19 +179,10 @@ impl UniPcScheduler {
     /// A scheduler from its config; errors name the offending field.
     pub fn new(config: UniPcConfig) -> Result<Self> {
         config.validate()?;
-        let schedule = config.betas.schedule(config.rescale_betas_zero_snr)?;
-        let alphas_cumprod = sigmas::lift_terminal(
-            schedule.alphas_cumprod_f64().to_vec(),
-            config.rescale_betas_zero_snr,
-        );
-        let train_sigmas = sigmas::train_sigmas(&alphas_cumprod);
+        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
         Ok(UniPcScheduler {
             config,
-            schedule,
-            alphas_cumprod,
-            train_sigmas,
-            timesteps: Vec::new(),
-            sigmas: Vec::new(),
+            tab,
             item_len: None,
             order: StepOrder::default(),
         })
@@ -225,12 +195,12 @@ impl UniPcScheduler {
 
     /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
     pub fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
+        &self.tab.schedule
     }
 
     /// x̂0 (or ε̂ without `predict_x0`) from the model output at step k.
     fn convert(&self, k: usize, model_output: &[f32], sample: &[f32]) -> Result<Vec<f32>> {
-        let (alpha, sigma, _) = sigmas::vp(self.sigmas[k]);
+        let (alpha, sigma, _) = sigmas::vp(self.tab.sigmas[k]);
         let (a, s) = (alpha as f32, sigma as f32);
         let kind = self.config.prediction_type;
         let pairs = model_output.iter().zip(sample);
@@ -246,14 +216,7 @@ impl UniPcScheduler {
         let mut x0: Vec<f32> = pairs
             .map(|(&o, &x)| sigmas::vp_x0(kind, a, s, o, x))
             .collect();
-        if self.config.thresholding {
-            sigmas::dynamic_threshold(
-                &mut x0,
-                self.item_len,
-                self.config.dynamic_thresholding_ratio,
-                self.config.sample_max_value,
-            )?;
-        }
+        self.config.threshold.apply(&mut x0, self.item_len)?;
         Ok(x0)
     }
 
@@ -267,9 +230,9 @@ impl UniPcScheduler {
         order: usize,
         corrector: bool,
     ) -> Result<Update> {
-        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.sigmas[t]);
-        let (alpha_s, sigma_s, lambda_s) = sigmas::vp(self.sigmas[s]);
-        if !self.config.predict_x0 && self.sigmas[t] == 0.0 {
+        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.tab.sigmas[t]);
+        let (alpha_s, sigma_s, lambda_s) = sigmas::vp(self.tab.sigmas[s]);
+        if !self.config.predict_x0 && self.tab.sigmas[t] == 0.0 {
             return Err(Error::invalid(
                 "UniPC with predict_x0 = false cannot step to σ = 0 (σ̃·(e^h − 1) is 0·∞); \
                  set final_sigmas_type = sigma_min",
@@ -278,7 +241,7 @@ impl UniPcScheduler {
         let h = lambda_t - lambda_s;
         let rks: Vec<f64> = earlier
             .iter()
-            .map(|&i| (sigmas::vp(self.sigmas[i]).2 - lambda_s) / h)
+            .map(|&i| (sigmas::vp(self.tab.sigmas[i]).2 - lambda_s) / h)
             .collect();
         let x0 = self.config.predict_x0;
         let hh = if x0 { -h } else { h };
@@ -337,10 +300,11 @@ fn solve(r: &[f64], b: &[f64], m: usize) -> Vec<f64> {
             .max_by(|&i, &j| a[i][col].abs().total_cmp(&a[j][col].abs()))
             .unwrap_or(col);
         a.swap(col, pivot);
-        for row in col + 1..m {
-            let f = a[row][col] / a[col][col];
-            for c in col..=m {
-                a[row][c] -= f * a[col][c];
+        let pivot_row = a[col].clone();
+        for row in a.iter_mut().skip(col + 1) {
+            let f = row[col] / pivot_row[col];
+            for (v, p) in row.iter_mut().zip(&pivot_row).skip(col) {
+                *v -= f * p;
             }
         }
     }
@@ -379,51 +343,32 @@ fn apply(
 }
 
 impl Sampler for UniPcScheduler {
+    sigmas::sigma_sampler_methods!(sigmas::vp_level);
     fn kind(&self) -> SamplerKind {
         SamplerKind::UniPc
-    }
-    fn num_train_timesteps(&self) -> usize {
-        self.alphas_cumprod.len()
-    }
-    fn alphas_cumprod(&self) -> &[f64] {
-        &self.alphas_cumprod
     }
     fn prediction_type(&self) -> PredictionType {
         self.config.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
-        let t_train = self.alphas_cumprod.len();
+        let t_train = self.tab.alphas_cumprod.len();
         let ts = multistep_timesteps(t_train, t_train, n, c.timestep_spacing, c.steps_offset)?;
         let karras = c.use_karras_sigmas.then_some((c.sigma_min, c.sigma_max));
-        let (ts, sig) = sigmas::multistep_ladder(ts, &self.train_sigmas, karras);
+        let (ts, sig) = sigmas::multistep_ladder(ts, &self.tab.train_sigmas, karras);
         let last = match (c.final_sigmas_type, karras) {
             (FinalSigmas::Zero, _) => 0.0,
             (FinalSigmas::SigmaMin, Some(_)) => sig[sig.len() - 1],
-            (FinalSigmas::SigmaMin, None) => self.train_sigmas[0],
+            (FinalSigmas::SigmaMin, None) => self.tab.train_sigmas[0],
         };
-        self.sigmas = sigmas::finish_ladder(sig, last);
-        self.timesteps = ts;
+        self.tab.sigmas = sigmas::finish_ladder(sig, last);
+        self.tab.timesteps = ts;
         self.order.reset();
         Ok(())
-    }
-    fn timesteps(&self) -> &[f64] {
-        &self.timesteps
-    }
-    fn sigmas(&self) -> Option<&[f64]> {
-        Some(&self.sigmas)
     }
     fn noise_needed(&self, k: usize) -> Result<bool> {
         self.check_index(k)?;
         Ok(false)
-    }
-    fn level_before(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(sigmas::vp_level(self.sigmas[k]))
-    }
-    fn level_after(&self, k: usize) -> Result<NoiseLevel> {
-        self.check_index(k)?;
-        Ok(sigmas::vp_level(self.sigmas[k + 1]))
     }
     fn set_item_len(&mut self, len: usize) {
         self.item_len = Some(len);
@@ -440,15 +385,13 @@ impl Sampler for UniPcScheduler {
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
     ) -> Result<()> {
-        self.check_index(k)?;
-        check_step_args(
-            "UniPC",
+        check_step(
+            self,
+            k,
             model_output,
             sample,
             noise,
-            false,
-            prev_sample,
-            pred_original_sample,
+            (prev_sample, pred_original_sample),
         )?;
         let m_new = Arc::new(self.convert(k, model_output, sample)?);
         let mut h = std::mem::take(self.order.begin("UniPC", k)?);
@@ -488,7 +431,7 @@ impl UniPcScheduler {
         if h.outputs.len() > solver_order {
             h.outputs.remove(0);
         }
-        let n_steps = self.timesteps.len();
+        let n_steps = self.tab.timesteps.len();
         let mut order = solver_order;
         if self.config.lower_order_final {
             order = order.min(n_steps - k);
@@ -502,7 +445,7 @@ impl UniPcScheduler {
         if self.config.predict_x0 {
             pred_original_sample.copy_from_slice(&m_new);
         } else {
-            let (a, s, _) = sigmas::vp(self.sigmas[k]);
+            let (a, s, _) = sigmas::vp(self.tab.sigmas[k]);
             let (a, s) = (a as f32, s as f32);
             for ((p, &x), &e) in pred_original_sample
                 .iter_mut()
