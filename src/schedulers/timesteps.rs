@@ -9,7 +9,7 @@ use crate::{Error, Result};
 /// - `leading`: k·(T div n) + `steps_offset` for k = n−1 … 0.
 /// - `trailing`: round(T − k·T/n) − 1 for k = 0 … n−1 (NumPy's `arange(T, 0, −T/n)`; where
 ///   NumPy's rounding adds an (n+1)-th value −1, as diffusers gets for some (T, n), it is
-///   dropped: see [`trailing`]).
+///   dropped, as for every sampler).
 /// - `linspace`: round(linspace(0, T−1, n)), reversed.
 ///
 /// Errors if `n` is 0, `n` > T, or a timestep would fall outside `0..T` (a `steps_offset`
