@@ -18,7 +18,7 @@ fn schedules_match_diffusers_to_1e6_relative() {
     let entries = manifest["files"]["schedules.safetensors"]["entries"]
         .as_array()
         .unwrap();
-    assert!(entries.len() >= 4);
+    assert!(!entries.is_empty(), "no schedule entries in the manifest");
     for e in entries {
         let key = e["key"].as_str().unwrap();
         let kind = BetaSchedule::parse(e["beta_schedule"].as_str().unwrap()).unwrap();

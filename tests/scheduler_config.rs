@@ -3,8 +3,8 @@
 mod common;
 use difflab::diffusion::BetaSchedule;
 use difflab::schedulers::{
-    AnyScheduler, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler, PredictionType, Scheduler,
-    SchedulerKind, TimestepSpacing, VarianceType,
+    AnySampler, AnyScheduler, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler, PredictionType,
+    Sampler, SamplerKind, Scheduler, SchedulerKind, TimestepSpacing, VarianceType,
 };
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {
@@ -153,10 +153,6 @@ fn bad_files_and_unsupported_settings_are_clear_errors() {
 
     for (text, needle) in [
         (r#"{"thresholding": true}"#, "thresholding"),
-        (
-            r#"{"rescale_betas_zero_snr": true}"#,
-            "rescale_betas_zero_snr",
-        ),
         (r#"{"num_train_timesteps": 0}"#, "num_train_timesteps"),
         (
             r#"{"num_train_timesteps": 4, "trained_betas": [0.1, 0.2]}"#,
@@ -385,4 +381,216 @@ fn ddim_with_eta_one_uses_the_ddpm_posterior_variance() {
     d.set_eta(1.0).unwrap();
     assert!(d.noise_needed(d.timesteps()[0]).unwrap());
     assert!(!d.noise_needed(*d.timesteps().last().unwrap()).unwrap());
+}
+
+#[test]
+fn rescale_betas_zero_snr_ends_at_pure_noise_and_keeps_the_first_alpha_bar() {
+    let plain = DdpmScheduler::new(DdpmConfig::default()).unwrap();
+    let mut z = DdpmScheduler::new(DdpmConfig {
+        rescale_betas_zero_snr: true,
+        timestep_spacing: TimestepSpacing::Trailing,
+        ..Default::default()
+    })
+    .unwrap();
+    let (a, b) = (
+        plain.schedule().alphas_cumprod_f64(),
+        z.schedule().alphas_cumprod_f64(),
+    );
+    assert_eq!(b[b.len() - 1], 0.0, "ᾱ_(T−1) must be exactly 0");
+    assert!((a[0] - b[0]).abs() < 1e-6, "ᾱ_0 {} vs {}", a[0], b[0]);
+    assert!(b.windows(2).all(|w| w[1] < w[0]), "ᾱ must fall");
+    // An epsilon model cannot be stepped at ᾱ = 0; a v-prediction one can.
+    z.set_timesteps(10).unwrap();
+    let x = vec![0.5f32; 4];
+    let t = z.timesteps()[0];
+    let e = z.step(&x, t, &x, Some(&x)).unwrap_err().to_string();
+    assert!(
+        e.contains("zero terminal SNR") && e.contains("v_prediction"),
+        "{e}"
+    );
+    let mut v = DdimScheduler::new(DdimConfig {
+        rescale_betas_zero_snr: true,
+        prediction_type: PredictionType::VPrediction,
+        timestep_spacing: TimestepSpacing::Trailing,
+        ..Default::default()
+    })
+    .unwrap();
+    v.set_timesteps(10).unwrap();
+    assert_eq!(v.timesteps()[0], 999);
+    let out = v.step(&x, 999, &x, None).unwrap();
+    // At ᾱ = 0, x̂0 = √ᾱ·x − √(1−ᾱ)·v = −v.
+    assert_eq!(out.pred_original_sample, vec![-0.5; 4]);
+}
+
+/// A config file of each class, as diffusers writes them (`_class_name` plus some fields).
+const CLASS_FILES: [(&str, SamplerKind); 8] = [
+    (r#"{"_class_name": "DDPMScheduler"}"#, SamplerKind::Ddpm),
+    (r#"{"_class_name": "DDIMScheduler"}"#, SamplerKind::Ddim),
+    (
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "lambda_min_clipped": -Infinity}"#,
+        SamplerKind::DpmSolver,
+    ),
+    (
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "algorithm_type": "sde-dpmsolver++"}"#,
+        SamplerKind::DpmSolverSde,
+    ),
+    (
+        r#"{"_class_name": "UniPCMultistepScheduler", "solver_p": null}"#,
+        SamplerKind::UniPc,
+    ),
+    (
+        r#"{"_class_name": "EulerDiscreteScheduler", "use_karras_sigmas": null}"#,
+        SamplerKind::Euler,
+    ),
+    (
+        r#"{"_class_name": "EulerAncestralDiscreteScheduler"}"#,
+        SamplerKind::EulerAncestral,
+    ),
+    (
+        r#"{"_class_name": "PNDMScheduler", "skip_prk_steps": true}"#,
+        SamplerKind::Pndm,
+    ),
+];
+
+#[test]
+fn sampler_configs_dispatch_on_class_name_and_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, kind) in CLASS_FILES {
+        let p = write(dir.path(), "scheduler_config.json", text);
+        let mut s = AnySampler::from_config_file(&p, None).unwrap();
+        assert_eq!(s.kind(), kind, "{text}");
+        assert_eq!(SamplerKind::parse(kind.name()).unwrap(), kind);
+        s.set_timesteps(10).unwrap();
+        // Saved and loaded again: the same sampler with the same schedule.
+        let q = dir.path().join("saved.json");
+        s.save_config(&q).unwrap();
+        let mut t = AnySampler::from_config_file(&q, None).unwrap();
+        t.set_timesteps(10).unwrap();
+        assert_eq!(t.kind(), kind);
+        assert_eq!(t.timesteps(), s.timesteps(), "{text}");
+        assert_eq!(t.sigmas(), s.sigmas(), "{text}");
+        // A DDPM model's config read as each sampler keeps its schedule (diffusers' from_config).
+        let base = DdpmConfig {
+            num_train_timesteps: 200,
+            ..Default::default()
+        };
+        let mut u = AnySampler::from_ddpm_config(kind, &base).unwrap();
+        assert_eq!((u.kind(), u.num_train_timesteps()), (kind, 200));
+        u.set_timesteps(20).unwrap();
+        assert!(u.num_steps() >= 20);
+    }
+    assert!(SamplerKind::parse("heun")
+        .unwrap_err()
+        .to_string()
+        .contains("dpm++"));
+}
+
+#[test]
+fn bad_sampler_configs_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let dpm = r#""_class_name": "DPMSolverMultistepScheduler""#;
+    let unipc = r#""_class_name": "UniPCMultistepScheduler""#;
+    for (body, field) in [
+        (
+            r#""_class_name": "KarrasVeScheduler""#.to_string(),
+            "_class_name",
+        ),
+        (format!(r#"{dpm}, "solver_order": 4"#), "solver_order"),
+        (format!(r#"{dpm}, "solver_order": "two""#), "solver_order"),
+        (
+            format!(r#"{dpm}, "algorithm_type": "dpmsolver""#),
+            "algorithm_type",
+        ),
+        (
+            format!(r#"{dpm}, "use_lu_lambdas": true"#),
+            "use_lu_lambdas",
+        ),
+        (
+            format!(r#"{dpm}, "variance_type": "learned_range""#),
+            "variance_type",
+        ),
+        (
+            format!(r#"{dpm}, "lambda_min_clipped": "abc""#),
+            "lambda_min_clipped",
+        ),
+        (
+            format!(r#"{dpm}, "final_sigmas_type": "max""#),
+            "final_sigmas_type",
+        ),
+        (format!(r#"{unipc}, "solver_type": "bh3""#), "solver_type"),
+        (format!(r#"{unipc}, "solver_order": 0"#), "solver_order"),
+        (format!(r#"{unipc}, "solver_p": {{}}"#), "solver_p"),
+        (
+            r#""_class_name": "EulerDiscreteScheduler", "interpolation_type": "log_linear""#.into(),
+            "interpolation_type",
+        ),
+        (
+            r#""_class_name": "EulerAncestralDiscreteScheduler", "prediction_type": "sample""#
+                .into(),
+            "prediction_type",
+        ),
+        (
+            r#""_class_name": "PNDMScheduler", "prediction_type": "sample""#.into(),
+            "prediction_type",
+        ),
+        (
+            r#""_class_name": "PNDMScheduler", "num_train_timesteps": 0"#.into(),
+            "num_train_timesteps",
+        ),
+    ] {
+        let p = write(dir.path(), "bad_sampler.json", &format!("{{{body}}}"));
+        let e = AnySampler::from_config_file(&p, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("bad_sampler.json") && e.contains(field),
+            "{body}: {e}"
+        );
+    }
+}
+
+#[test]
+fn every_sampler_rejects_bad_step_counts() {
+    for kind in SamplerKind::ALL {
+        let base = DdpmConfig {
+            num_train_timesteps: 100,
+            ..Default::default()
+        };
+        let mut s = AnySampler::from_ddpm_config(kind, &base).unwrap();
+        let e = s.set_timesteps(0).unwrap_err().to_string();
+        assert!(e.contains("at least 1"), "{}: {e}", kind.name());
+        let e = s.set_timesteps(101).unwrap_err().to_string();
+        assert!(
+            e.contains("101") && e.contains("100"),
+            "{}: {e}",
+            kind.name()
+        );
+        if s.num_steps() == 0 {
+            let e = s.noise_needed(0).unwrap_err().to_string();
+            assert!(e.contains("set_timesteps"), "{}: {e}", kind.name());
+        }
+        s.set_timesteps(10).unwrap();
+        let e = s.level_after(s.num_steps()).unwrap_err().to_string();
+        assert!(e.contains("outside"), "{}: {e}", kind.name());
+    }
+    let p = tempfile::tempdir().unwrap();
+    let f = write(p.path(), "prk.json", r#"{"_class_name": "PNDMScheduler"}"#);
+    let mut s = AnySampler::from_config_file(&f, None).unwrap();
+    let e = s.set_timesteps(3).unwrap_err().to_string();
+    assert!(
+        e.contains("at least 4") && e.contains("skip_prk_steps"),
+        "{e}"
+    );
+    s.set_timesteps(4).unwrap();
+    assert_eq!(s.num_steps(), 13);
+    // DPM's leading rule with n close to T repeats timesteps, where the solver would divide by 0.
+    let f = write(
+        p.path(),
+        "lead.json",
+        r#"{"_class_name": "DPMSolverMultistepScheduler", "num_train_timesteps": 20,
+            "timestep_spacing": "leading"}"#,
+    );
+    let mut s = AnySampler::from_config_file(&f, None).unwrap();
+    let e = s.set_timesteps(20).unwrap_err().to_string();
+    assert!(e.contains("twice"), "{e}");
 }

@@ -137,7 +137,45 @@ impl NoiseSchedule {
         {
             return Err(Error::invalid(format!("beta[{i}] = {b} is outside (0, 1)")));
         }
-        // Round as diffusers does (float32 betas, α = 1 − β in float32), then accumulate in f64.
+        Ok(Self::rounded(betas))
+    }
+
+    /// The same schedule rescaled to zero terminal SNR (Lin et al. 2023, "Common Diffusion Noise
+    /// Schedules and Sample Steps are Flawed", Algorithm 1; diffusers' `rescale_betas_zero_snr`):
+    /// √ᾱ is shifted so that its last value is 0 and scaled so that its first is unchanged, then
+    /// the betas are recovered from the ratios of consecutive ᾱ. The last β is exactly 1, so
+    /// ᾱ_{T−1} = 0: x_{T−1} is pure noise, as the sampler assumes when it starts there.
+    /// Rounded like [`from_betas`](Self::from_betas). Errors when T < 2 or ᾱ is constant.
+    pub fn rescaled_to_zero_terminal_snr(&self) -> Result<Self> {
+        let s: Vec<f64> = self.alphas_cumprod.iter().map(|a| a.sqrt()).collect();
+        let (first, last) = (s[0], s[s.len() - 1]);
+        if s.len() < 2 || first <= last {
+            return Err(Error::invalid(
+                "rescale_betas_zero_snr needs at least 2 timesteps with a falling ᾱ",
+            ));
+        }
+        let scale = first / (first - last);
+        let bar: Vec<f64> = s.iter().map(|v| ((v - last) * scale).powi(2)).collect();
+        let betas: Vec<f64> = (0..bar.len())
+            .map(|i| match i {
+                0 => 1.0 - bar[0],
+                _ => 1.0 - bar[i] / bar[i - 1],
+            })
+            .collect();
+        if let Some((i, b)) = betas
+            .iter()
+            .enumerate()
+            .find(|(_, b)| !(**b > 0.0 && **b <= 1.0))
+        {
+            return Err(Error::invalid(format!(
+                "rescale_betas_zero_snr: beta[{i}] = {b} is outside (0, 1]"
+            )));
+        }
+        Ok(Self::rounded(betas))
+    }
+
+    /// Round as diffusers does (float32 betas, α = 1 − β in float32), then accumulate in f64.
+    fn rounded(betas: Vec<f64>) -> Self {
         let betas: Vec<f64> = betas.iter().map(|&b| b as f32 as f64).collect();
         let alphas: Vec<f64> = betas.iter().map(|&b| (1.0f32 - b as f32) as f64).collect();
         let mut acc = 1.0f64;
@@ -148,11 +186,11 @@ impl NoiseSchedule {
                 acc
             })
             .collect();
-        Ok(NoiseSchedule {
+        NoiseSchedule {
             betas,
             alphas,
             alphas_cumprod,
-        })
+        }
     }
 
     /// T, the number of training timesteps.

@@ -4,8 +4,9 @@
 //! Loading follows diffusers' `from_config`: keys the scheduler does not know (`_class_name`,
 //! `_diffusers_version`, the other scheduler's fields, ...) are ignored, missing keys take
 //! diffusers' defaults, and a value of the wrong type is an error naming the file and the field.
-//! Features difflab does not implement (`thresholding`, `rescale_betas_zero_snr`, learned
-//! variances) are refused with a clear error rather than silently ignored.
+//! Features difflab does not implement (DDPM/DDIM `thresholding`, learned variances) are refused
+//! with a clear error rather than silently ignored. diffusers writes ±∞ as the bare JSON tokens
+//! `-Infinity` / `Infinity`; they are read as the strings `"-Infinity"` / `"Infinity"`.
 
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::fsio::write_atomic;
@@ -74,19 +75,25 @@ impl TimestepSpacing {
     }
 }
 
-fn d_num_train_timesteps() -> usize {
+pub(crate) fn d_num_train_timesteps() -> usize {
     1000
 }
-fn d_beta_start() -> f64 {
+pub(crate) fn d_beta_start() -> f64 {
     0.0001
 }
-fn d_beta_end() -> f64 {
+pub(crate) fn d_beta_end() -> f64 {
     0.02
 }
-fn d_true() -> bool {
+pub(crate) fn d_true() -> bool {
     true
 }
-fn d_clip_sample_range() -> f64 {
+pub(crate) fn d_order() -> usize {
+    2
+}
+pub(crate) fn d_linspace() -> TimestepSpacing {
+    TimestepSpacing::Linspace
+}
+pub(crate) fn d_clip_sample_range() -> f64 {
     1.0
 }
 
@@ -130,7 +137,7 @@ pub struct DdpmConfig {
     /// Dynamic thresholding (Imagen); not implemented, must be false.
     #[serde(default)]
     pub thresholding: bool,
-    /// Rescale betas to zero terminal SNR; not implemented, must be false.
+    /// Rescale betas to zero terminal SNR (Lin et al. 2023), so ᾱ_{T−1} = 0 (default false).
     #[serde(default)]
     pub rescale_betas_zero_snr: bool,
 }
@@ -176,7 +183,7 @@ pub struct DdimConfig {
     /// Dynamic thresholding (Imagen); not implemented, must be false.
     #[serde(default)]
     pub thresholding: bool,
-    /// Rescale betas to zero terminal SNR; not implemented, must be false.
+    /// Rescale betas to zero terminal SNR (Lin et al. 2023), so ᾱ_{T−1} = 0 (default false).
     #[serde(default)]
     pub rescale_betas_zero_snr: bool,
 }
@@ -258,11 +265,6 @@ impl Common<'_> {
                 "thresholding = true (dynamic thresholding) is not supported; set it to false",
             ));
         }
-        if self.rescale_betas_zero_snr {
-            return Err(Error::invalid(
-                "rescale_betas_zero_snr = true is not supported; set it to false",
-            ));
-        }
         if self.num_train_timesteps == 0 {
             return Err(Error::invalid("num_train_timesteps must be at least 1"));
         }
@@ -273,25 +275,133 @@ impl Common<'_> {
                 self.clip_sample_range
             )));
         }
-        match self.trained_betas {
-            Some(b) => {
-                if b.len() != self.num_train_timesteps {
-                    return Err(Error::invalid(format!(
-                        "trained_betas has {} values but num_train_timesteps is {}",
-                        b.len(),
-                        self.num_train_timesteps
-                    )));
-                }
-                NoiseSchedule::from_betas(b.to_vec())
-                    .map_err(|e| Error::invalid(format!("trained_betas: {e}")))
+        build_schedule(
+            self.num_train_timesteps,
+            self.beta_start,
+            self.beta_end,
+            self.beta_schedule,
+            self.trained_betas,
+            self.rescale_betas_zero_snr,
+        )
+    }
+}
+
+/// The training schedule from diffusers' beta fields, rescaled to zero terminal SNR if asked.
+pub(crate) fn build_schedule(
+    num_train_timesteps: usize,
+    beta_start: f64,
+    beta_end: f64,
+    beta_schedule: BetaSchedule,
+    trained_betas: Option<&[f64]>,
+    rescale_betas_zero_snr: bool,
+) -> Result<NoiseSchedule> {
+    if num_train_timesteps == 0 {
+        return Err(Error::invalid("num_train_timesteps must be at least 1"));
+    }
+    let schedule = match trained_betas {
+        Some(b) => {
+            if b.len() != num_train_timesteps {
+                return Err(Error::invalid(format!(
+                    "trained_betas has {} values but num_train_timesteps is {num_train_timesteps}",
+                    b.len(),
+                )));
             }
-            None => NoiseSchedule::new(
-                self.num_train_timesteps,
-                self.beta_schedule,
-                self.beta_start,
-                self.beta_end,
-            ),
+            NoiseSchedule::from_betas(b.to_vec())
+                .map_err(|e| Error::invalid(format!("trained_betas: {e}")))?
         }
+        None => NoiseSchedule::new(num_train_timesteps, beta_schedule, beta_start, beta_end)?,
+    };
+    if rescale_betas_zero_snr {
+        schedule.rescaled_to_zero_terminal_snr()
+    } else {
+        Ok(schedule)
+    }
+}
+
+/// diffusers' beta fields shared by every scheduler config (flattened into each).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BetaConfig {
+    /// T, the number of training timesteps (default 1000).
+    #[serde(default = "d_num_train_timesteps")]
+    pub num_train_timesteps: usize,
+    /// First β of the schedule (default 0.0001).
+    #[serde(default = "d_beta_start")]
+    pub beta_start: f64,
+    /// Last β of the schedule (default 0.02).
+    #[serde(default = "d_beta_end")]
+    pub beta_end: f64,
+    /// Shape of the β curve (default `linear`).
+    #[serde(default)]
+    pub beta_schedule: BetaSchedule,
+    /// Explicit betas, overriding the three fields above (default none).
+    #[serde(default)]
+    pub trained_betas: Option<Vec<f64>>,
+}
+
+impl Default for BetaConfig {
+    fn default() -> Self {
+        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+    }
+}
+
+impl BetaConfig {
+    /// The training schedule, rescaled to zero terminal SNR when `rescale` is set.
+    pub fn schedule(&self, rescale: bool) -> Result<NoiseSchedule> {
+        build_schedule(
+            self.num_train_timesteps,
+            self.beta_start,
+            self.beta_end,
+            self.beta_schedule,
+            self.trained_betas.as_deref(),
+            rescale,
+        )
+    }
+}
+
+/// Read a boolean that diffusers may write as `null` (`use_karras_sigmas: bool | None`): null is
+/// false.
+pub(crate) fn null_false<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<bool, D::Error> {
+    Ok(Option::<bool>::deserialize(d)?.unwrap_or(false))
+}
+
+/// Write a float, ±∞ as the strings `"-inf"` / `"inf"` (JSON has no infinities).
+pub(crate) fn f64_or_inf_out<S: serde::Serializer>(
+    v: &f64,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match *v {
+        f64::NEG_INFINITY => s.serialize_str("-inf"),
+        f64::INFINITY => s.serialize_str("inf"),
+        v => s.serialize_f64(v),
+    }
+}
+
+/// Read a float that may be written as a string (`null` is −∞, as diffusers' default): diffusers' JSON writes ±∞ as the bare tokens
+/// `-Infinity` / `Infinity` (which difflab's reader turns into strings), and some tools write
+/// `"-inf"` / `"inf"`.
+pub(crate) fn f64_or_inf<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> std::result::Result<f64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Num {
+        N(f64),
+        S(String),
+    }
+    match Option::<Num>::deserialize(d)? {
+        None => Ok(f64::NEG_INFINITY),
+        Some(Num::N(v)) => Ok(v),
+        Some(Num::S(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "-inf" | "-infinity" => Ok(f64::NEG_INFINITY),
+            "inf" | "infinity" | "+inf" => Ok(f64::INFINITY),
+            other => other
+                .parse::<f64>()
+                .ok()
+                .filter(|v| !v.is_nan())
+                .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a number"))),
+        },
     }
 }
 
@@ -361,8 +471,10 @@ pub(crate) fn read_json(path: &Path) -> Result<Value> {
     parse_json(path, &text)
 }
 
-fn parse_json(path: &Path, text: &str) -> Result<Value> {
+pub(crate) fn parse_json(path: &Path, text: &str) -> Result<Value> {
+    // Python's json writes ±∞ and NaN as bare tokens that strict JSON lacks; read them as strings.
     let v: Value = serde_json::from_str(text)
+        .or_else(|e| serde_json::from_str(&quote_non_finite(text)).map_err(|_| e))
         .map_err(|e| Error::file(path, format!("not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(Error::file(
@@ -371,6 +483,33 @@ fn parse_json(path: &Path, text: &str) -> Result<Value> {
         ));
     }
     Ok(v)
+}
+
+/// `text` with the bare tokens `-Infinity`, `Infinity` and `NaN` outside strings quoted.
+fn quote_non_finite(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let (mut in_str, mut escaped) = (false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if in_str {
+            in_str = escaped || c != '"';
+            escaped = !escaped && c == '\\';
+        } else if c == '"' {
+            in_str = true;
+        } else if let Some(tok) = ["-Infinity", "Infinity", "NaN"]
+            .into_iter()
+            .find(|t| rest.starts_with(t))
+        {
+            out.push('"');
+            out.push_str(tok);
+            out.push('"');
+            rest = &rest[tok.len()..];
+            continue;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
 }
 
 /// The `_class_name` of a parsed config, if any.
@@ -397,7 +536,7 @@ pub(crate) fn parse_config<T: DeserializeOwned>(path: &Path, v: &Value) -> Resul
     }
 }
 
-fn save_config<T: Serialize>(path: &Path, class: &str, cfg: &T) -> Result<()> {
+pub(crate) fn save_config<T: Serialize>(path: &Path, class: &str, cfg: &T) -> Result<()> {
     let mut v = serde_json::to_value(cfg).map_err(|e| Error::invalid(e.to_string()))?;
     if let Value::Object(map) = &mut v {
         map.insert("_class_name".into(), Value::String(class.into()));

@@ -19,7 +19,7 @@
 //! the option (GLIDE's choice) ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) and more steps help (54 → 40).
 
 use super::config::DdimConfig;
-use super::{check_step_args, spaced_timesteps, Predict, Scheduler, SchedulerKind};
+use super::{check_step_args, check_terminal, spaced_timesteps, Predict, Scheduler, SchedulerKind};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use std::path::Path;
@@ -133,6 +133,7 @@ impl DdimScheduler {
     ) -> Result<()> {
         check_eta(eta)?;
         let (a_t, a_prev) = self.alphas(t)?;
+        check_terminal("DDIM", self.config.prediction_type, a_t, t)?;
         let sigma = self.std_dev(t, eta)?;
         let noisy = sigma > 0.0;
         check_step_args(
@@ -198,6 +199,9 @@ impl Scheduler for DdimScheduler {
     }
     fn timesteps(&self) -> &[usize] {
         &self.timesteps
+    }
+    fn final_alpha_bar(&self) -> f64 {
+        self.final_alpha_cumprod
     }
     /// t − (T div n), `None` when negative (the step lands on the "final" ᾱ).
     fn prev_timestep(&self, t: usize) -> Result<Option<usize>> {

@@ -18,7 +18,7 @@
 //! returns the mean.
 
 use super::config::{DdpmConfig, VarianceType};
-use super::{check_step_args, spaced_timesteps, Predict, Scheduler, SchedulerKind};
+use super::{check_step_args, check_terminal, spaced_timesteps, Predict, Scheduler, SchedulerKind};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use std::path::Path;
@@ -140,6 +140,7 @@ impl Scheduler for DdpmScheduler {
             pred_original_sample,
         )?;
         let (a_t, a_prev) = self.alphas(t, prev);
+        check_terminal("DDPM", self.config.prediction_type, a_t, t)?;
         let beta_prod_t = 1.0 - a_t;
         let alpha_eff = a_t / a_prev;
         let beta_eff = 1.0 - alpha_eff;

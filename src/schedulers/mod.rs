@@ -1,26 +1,55 @@
-//! DDPM and DDIM schedulers with diffusers' semantics: `set_timesteps`, `step`, pure math.
+//! Schedulers with diffusers' semantics, pure math: DDPM, DDIM, DPM-Solver++ (and its SDE
+//! variant), UniPC, Euler, Euler ancestral and PNDM.
 //!
-//! A scheduler knows the noise schedule and how to walk it backwards; it holds no model. The
-//! sampling loop (see [`crate::pipelines::sample`]) asks the model for its prediction at
-//! x_t and hands it to [`Scheduler::step`], which returns x_{t_prev} and the model's current
-//! guess of the clean sample x̂0.
+//! A scheduler knows the noise schedule and how to walk it backwards; it holds no model. Two
+//! interfaces drive them:
 //!
-//! Samples are flat `f32` slices: every operation is elementwise, so any layout (NHWC or NCHW)
-//! and any batch size work, as long as `model_output`, `sample` and `noise` share it.
-//! Coefficients are computed in f64 from the [`NoiseSchedule`] and applied in f32. diffusers
-//! forms them in f32, where 1 − ᾱ_t/ᾱ_prev loses about three digits when the interval is one
-//! step (β ≈ 1e-4); against its fixtures difflab's trajectories differ by at most 5.4e-5
-//! (T = 200, all 200 steps, no clipping), and by under 1e-5 in the other loops.
+//! - [`Sampler`] (see [`sampler`] for the loop), keyed by the loop index k, fits every
+//!   scheduler: multistep state, PNDM's repeated timesteps, the Euler schedulers' float
+//!   timesteps, σ-scaled samples and `scale_model_input`. [`AnySampler`] builds any of them
+//!   from a diffusers `scheduler_config.json` (dispatching on `_class_name`) or from a short
+//!   name ([`SamplerKind`]: `ddpm`, `ddim`, `dpm++`, `dpm++-sde`, `unipc`, `euler`, `euler-a`,
+//!   `pndm`) plus a model's config.
+//! - [`Scheduler`], keyed by the integer timestep t, is DDPM's and DDIM's original interface
+//!   (the sampling loop in [`crate::pipelines::sample`] asks the model for its prediction at
+//!   x_t and hands it to [`Scheduler::step`], which returns x_{t_prev} and x̂0); [`Indexed`]
+//!   adapts it to [`Sampler`].
+//!
+//! Samples are flat `f32` slices: every operation is elementwise (except per-item dynamic
+//! thresholding), so any layout (NHWC or NCHW) and any batch size work, as long as
+//! `model_output`, `sample` and `noise` share it. Coefficients are computed in f64 and applied
+//! in f32. diffusers forms DDPM's in f32, where 1 − ᾱ_t/ᾱ_prev loses about three digits when
+//! the interval is one step (β ≈ 1e-4); against its fixtures difflab's DDPM/DDIM trajectories
+//! differ by at most 5.4e-5 (T = 200, all 200 steps, no clipping), and by under 1e-5 in the
+//! other loops. Every other sampler's whole loops match diffusers' to under 1e-6 of the
+//! tensor's scale (`tests/sampler_parity.rs`).
 
+pub mod any;
 pub mod config;
 pub mod ddim;
 pub mod ddpm;
+pub mod dpm;
+pub mod euler;
+pub mod indexed;
+pub mod pndm;
+pub mod sampler;
+mod sigmas;
 pub mod timesteps;
+pub mod unipc;
 
+pub use any::AnySampler;
+pub use config::BetaConfig;
 pub use config::{DdimConfig, DdpmConfig, PredictionType, TimestepSpacing, VarianceType};
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
+pub use dpm::{DpmAlgorithm, DpmSolverConfig, DpmSolverScheduler, DpmSolverType};
+pub use euler::{EulerAncestralConfig, EulerConfig, EulerScheduler, EulerVariant, TimestepType};
+pub use indexed::Indexed;
+pub use pndm::{PndmConfig, PndmScheduler};
+pub use sampler::{NoiseLevel, Sampler, SamplerKind};
+pub use sigmas::{FinalSigmas, ThresholdConfig};
 pub use timesteps::spaced_timesteps;
+pub use unipc::{UniPcConfig, UniPcScheduler, UniPcSolverType};
 
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
@@ -91,6 +120,10 @@ pub trait Scheduler {
     /// The timestep a step from `t` lands on; `None` after the last step (the clean sample, or
     /// for DDIM without `set_alpha_to_one`, the noise level ᾱ_0).
     fn prev_timestep(&self, t: usize) -> Result<Option<usize>>;
+    /// ᾱ after the last step: 1 (the clean sample), or for DDIM without `set_alpha_to_one` ᾱ_0.
+    fn final_alpha_bar(&self) -> f64 {
+        1.0
+    }
     /// Whether [`step`](Scheduler::step) at `t` adds noise, and so needs a `noise` slice.
     fn noise_needed(&self, t: usize) -> Result<bool>;
     /// One reverse step from `sample` = x_t, writing x_{t_prev} into `prev_sample` and x̂0 into
@@ -114,19 +147,8 @@ pub trait Scheduler {
         sample: &[f32],
         noise: Option<&[f32]>,
     ) -> Result<StepOutput> {
-        let mut prev_sample = vec![0.0; sample.len()];
-        let mut pred_original_sample = vec![0.0; sample.len()];
-        self.step_into(
-            model_output,
-            t,
-            sample,
-            noise,
-            &mut prev_sample,
-            &mut pred_original_sample,
-        )?;
-        Ok(StepOutput {
-            prev_sample,
-            pred_original_sample,
+        with_buffers(sample.len(), |prev, x0| {
+            self.step_into(model_output, t, sample, noise, prev, x0)
         })
     }
     /// One reverse step whose noise, if needed, is drawn from `rng` (one N(0,1) value per
@@ -275,6 +297,20 @@ impl Scheduler for AnyScheduler {
     }
 }
 
+/// Run `step` on fresh x_prev and x̂0 buffers of `len` values and return them.
+pub(crate) fn with_buffers(
+    len: usize,
+    step: impl FnOnce(&mut [f32], &mut [f32]) -> Result<()>,
+) -> Result<StepOutput> {
+    let mut prev_sample = vec![0.0; len];
+    let mut pred_original_sample = vec![0.0; len];
+    step(&mut prev_sample, &mut pred_original_sample)?;
+    Ok(StepOutput {
+        prev_sample,
+        pred_original_sample,
+    })
+}
+
 /// Check the slices of a step: equal lengths, noise present when needed.
 pub(crate) fn check_step_args(
     who: &str,
@@ -305,6 +341,23 @@ pub(crate) fn check_step_args(
         ))),
         _ => Ok(()),
     }
+}
+
+/// An error for an ε-prediction at ᾱ_t = 0 (the first step of a zero-terminal-SNR schedule),
+/// where x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ divides by zero.
+pub(crate) fn check_terminal(
+    who: &str,
+    kind: PredictionType,
+    alpha_prod_t: f64,
+    t: usize,
+) -> Result<()> {
+    if alpha_prod_t <= 0.0 && kind == PredictionType::Epsilon {
+        return Err(Error::invalid(format!(
+            "{who} step at t = {t}: ᾱ_t = 0 (zero terminal SNR), where an epsilon prediction \
+             cannot give x̂0 (it divides by √ᾱ_t = 0); use prediction_type v_prediction"
+        )));
+    }
+    Ok(())
 }
 
 /// Per-timestep factors that turn a model output into x̂0 (and ε̂), for one prediction type.
