@@ -16,7 +16,9 @@
 
 pub mod bench;
 pub mod cli;
+pub mod console;
 pub mod data;
+pub mod demos;
 pub mod diffusion;
 pub mod error;
 pub mod eval;

@@ -2,7 +2,11 @@
 //! (logic in `crate::eval`).
 
 use crate::cli::Global;
-use crate::eval::{evaluate_model, guidance_sweep_model, sweep_model, write_json, EvalOptions};
+use crate::console::StepBars;
+use crate::eval::{
+    evaluate_model_with_progress, guidance_sweep_model, sweep_model, write_json, EvalOptions,
+    EVAL_FILE,
+};
 use crate::pipelines::guidance::check_scale;
 use crate::schedulers::SchedulerKind;
 use crate::{Error, Result};
@@ -116,18 +120,20 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
             ""
         }
     );
-    let eval_json = args.out.join("eval.json");
+    let eval_json = args.out.join(EVAL_FILE);
+    let mut bars = StepBars::new(true);
     if let Some(scales) = &args.guidance {
         for &w in scales {
             check_scale(w)?;
         }
-        let sweep = guidance_sweep_model(&args.model, &opts, args.digit.as_deref(), scales)?;
+        let sweep =
+            guidance_sweep_model(&args.model, &opts, args.digit.as_deref(), scales, &mut bars)?;
         print!("{}", sweep.table());
         let json = args.out.join("guidance.json");
         write_json(&json, &sweep)?;
         println!("Wrote {}", json.display());
     } else if args.sweep {
-        let sweep = sweep_model(&args.model, &opts)?;
+        let sweep = sweep_model(&args.model, &opts, &mut bars)?;
         print!("{}", sweep.table());
         let main = sweep
             .runs
@@ -139,7 +145,7 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
             .ok_or_else(|| Error::invalid("the sweep lacks the requested sampler and steps"))?;
         println!();
         print!("{}", main.table());
-        write_json(&eval_json, main)?;
+        main.write(&eval_json)?;
         let json = args.out.join("quality_vs_steps.json");
         write_json(&json, &sweep)?;
         let png = args.out.join("quality_vs_steps.png");
@@ -151,9 +157,9 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
             png.display()
         );
     } else {
-        let report = evaluate_model(&args.model, &opts)?;
+        let report = evaluate_model_with_progress(&args.model, &opts, &mut bars)?;
         print!("{}", report.table());
-        write_json(&eval_json, &report)?;
+        report.write(&eval_json)?;
         println!("Wrote {}", eval_json.display());
     }
     println!("Done in {:.1} s", started.elapsed().as_secs_f64());

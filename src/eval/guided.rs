@@ -6,8 +6,9 @@ use super::run::{EvalOptions, ModelInfo};
 use super::score::{Evaluator, SetScores};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
-use crate::pipelines::sample::{sample_with, SampleOptions, Samples, SeededNoise};
+use crate::pipelines::sample::{sample_with_progress, SampleOptions, Samples, SeededNoise};
 use crate::schedulers::Scheduler;
+use crate::util::progress::{Progress, Silent};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,18 @@ pub fn sample_guided(
     digits: &[u8],
     w: f32,
 ) -> Result<Samples> {
+    sample_guided_with_progress(model, info, opts, digits, w, &mut Silent)
+}
+
+/// [`sample_guided`] reporting the sampling to `progress`.
+pub fn sample_guided_with_progress(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    opts: &EvalOptions,
+    digits: &[u8],
+    w: f32,
+    progress: &mut dyn Progress,
+) -> Result<Samples> {
     check_digits(model, info, digits)?;
     let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
@@ -54,18 +67,18 @@ pub fn sample_guided(
         count: opts.count,
         batch_size: opts.batch_size,
         seed: opts.seed,
-        progress: opts.progress,
         label: format!("w = {w}, {} {steps} steps", opts.sampler.name()),
         start: info.start.or_pure(opts.pure_start),
         ..SampleOptions::new([s, s, 1], steps)
     };
     let mut hooks = ClassifierFreeGuidance::new(cycled_labels(digits, opts.count), w)?;
-    sample_with(
+    sample_with_progress(
         model,
         &mut scheduler,
         &sopts,
         &mut SeededNoise::new(opts.seed),
         &mut hooks,
+        progress,
     )
 }
 
@@ -139,7 +152,20 @@ pub fn evaluate_guided(
     digits: &[u8],
     w: f32,
 ) -> Result<(GuidedScores, Samples)> {
-    let samples = sample_guided(model, info, opts, digits, w)?;
+    evaluate_guided_with_progress(model, info, evaluator, opts, digits, w, &mut Silent)
+}
+
+/// [`evaluate_guided`] reporting the sampling to `progress`.
+pub fn evaluate_guided_with_progress(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    evaluator: &Evaluator,
+    opts: &EvalOptions,
+    digits: &[u8],
+    w: f32,
+    progress: &mut dyn Progress,
+) -> Result<(GuidedScores, Samples)> {
+    let samples = sample_guided_with_progress(model, info, opts, digits, w, progress)?;
     Ok((score_guided(evaluator, &samples, digits, w)?, samples))
 }
 
@@ -218,13 +244,15 @@ pub fn sweep_guidance(
     opts: &EvalOptions,
     digits: &[u8],
     scales: &[f32],
+    progress: &mut dyn Progress,
 ) -> Result<(GuidanceSweep, Vec<Samples>)> {
     check_digits(model, info, digits)?;
     let steps = opts.steps.unwrap_or(info.scheduler.num_train_timesteps);
     let mut runs = Vec::with_capacity(scales.len());
     let mut samples = Vec::with_capacity(scales.len());
     for &w in scales {
-        let (scores, s) = evaluate_guided(model, info, evaluator, opts, digits, w)?;
+        let (scores, s) =
+            evaluate_guided_with_progress(model, info, evaluator, opts, digits, w, progress)?;
         runs.push(scores);
         samples.push(s);
     }

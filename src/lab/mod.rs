@@ -12,8 +12,9 @@
 pub mod record;
 mod stages;
 
+pub use crate::eval::EVAL_FILE;
 pub use record::{LabRecord, Stage, StageRecord, Status, RECORD_FILE};
-pub use stages::{train_settings, CONTROL_DIGIT, EVAL_50_FILE, EVAL_FILE, INPAINT_FOLDER};
+pub use stages::{train_settings, CONTROL_DIGIT, EVAL_50_FILE, INPAINT_FOLDER};
 
 use crate::util::fsio::ensure_dir;
 use crate::Result;

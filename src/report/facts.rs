@@ -94,7 +94,7 @@ pub fn alpha_bar_at(forward: &Option<Value>, at: &str) -> Option<(u64, f64)> {
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: f64) -> String {
-    crate::train::console::thousands(n.max(0.0).round() as usize)
+    crate::console::thousands(n.max(0.0).round() as usize)
 }
 
 /// Seconds as "41.3 s" or "2 min 05 s".

@@ -6,8 +6,9 @@ use super::settings::ScheduleConfig;
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::pipelines::sample::{sample, SampleOptions};
+use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
 use crate::schedulers::{DdpmConfig, DdpmScheduler};
+use crate::util::progress::{Progress, Silent};
 use crate::Result;
 
 /// The DDPM scheduler config matching a training schedule (diffusers' defaults otherwise).
@@ -20,8 +21,8 @@ pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
     }
 }
 
-/// `n` samples of `shape` (`[height, width, channels]`; NHWC, model range) after all T reverse
-/// steps from `start`, in one batch, seeded by `seed`; a progress bar when `progress`.
+/// Temporary shim for `train/bench.rs`, which still passes `false`: the progress bar is now
+/// the caller's (see [`ddpm_sample_with_progress`]), so `_progress` is ignored.
 pub fn ddpm_sample(
     model: &mut dyn NoisePredictor,
     schedule: &ScheduleConfig,
@@ -29,16 +30,47 @@ pub fn ddpm_sample(
     shape: [usize; 3],
     seed: u64,
     start: StartNoise,
-    progress: bool,
+    _progress: bool,
+) -> Result<Tensor> {
+    let run = PreviewRun {
+        n,
+        shape,
+        seed,
+        start,
+    };
+    ddpm_sample_with_progress(model, schedule, &run, &mut Silent)
+}
+
+/// What [`ddpm_sample_with_progress`] draws: `n` samples of `shape` (`[height, width,
+/// channels]`, NHWC) in one batch, seeded by `seed`, starting from `start`.
+#[derive(Clone, Copy, Debug)]
+pub struct PreviewRun {
+    /// Samples.
+    pub n: usize,
+    /// Shape of one sample.
+    pub shape: [usize; 3],
+    /// Seed (sample i: stream i).
+    pub seed: u64,
+    /// Where sampling starts.
+    pub start: StartNoise,
+}
+
+/// The samples of `run` (model range) after all T reverse steps of `schedule`, reporting to
+/// `progress` as the job `preview (DDPM)`.
+pub fn ddpm_sample_with_progress(
+    model: &mut dyn NoisePredictor,
+    schedule: &ScheduleConfig,
+    run: &PreviewRun,
+    progress: &mut dyn Progress,
 ) -> Result<Tensor> {
     let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
     let opts = SampleOptions {
-        count: n,
-        seed,
-        progress,
+        count: run.n,
+        seed: run.seed,
         label: "preview (DDPM)".into(),
-        start,
-        ..SampleOptions::new(shape, schedule.num_train_timesteps)
+        start: run.start,
+        ..SampleOptions::new(run.shape, schedule.num_train_timesteps)
     };
-    Ok(sample(model, &mut sched, &opts)?.images)
+    let mut noise = SeededNoise::new(run.seed);
+    Ok(sample_with_progress(model, &mut sched, &opts, &mut noise, &mut NoHooks, progress)?.images)
 }

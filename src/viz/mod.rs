@@ -9,9 +9,12 @@
 //! The look lives in [`style`]: change it there and every module follows.
 
 pub mod canvas;
+pub mod captions;
 pub mod figure;
+pub mod files;
 pub mod gif;
 pub mod grid;
+pub mod noise;
 pub mod picture;
 pub mod plot;
 mod plot_draw;
@@ -19,9 +22,12 @@ pub mod style;
 pub mod text;
 
 pub use canvas::{Align, Canvas, CanvasBackend, Rect};
+pub use captions::sampler_text;
 pub use figure::{ColorBar, Figure, KeyShape, LegendEntry, Panel};
+pub use files::FileInfo;
 pub use gif::{encode_gif, write_gif, GifFrame};
 pub use grid::{ImageGrid, Tile};
+pub use noise::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 pub use picture::{diverging, max_abs, Picture};
 pub use plot::{nice_number, Annotation, Band, LegendPos, LinePlot, Orientation, RefLine, Series};
 pub use plotters::style::RGBColor;

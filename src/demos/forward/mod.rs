@@ -7,12 +7,11 @@
 
 mod figures;
 
-pub use figures::{noise_color, GREEN_BELOW, ORANGE_BELOW};
-
 use crate::data::{load_gray_image, Mnist, PixelRange, Split};
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::util::rng::Rng;
+use crate::viz::{pct, FileInfo};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -113,17 +112,6 @@ pub struct ShareAt {
     pub signal: f64,
     /// 1 − ᾱ_t.
     pub noise: f64,
-}
-
-/// A file written, with its pixel size.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FileInfo {
-    /// File name inside the output folder.
-    pub name: String,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
 }
 
 /// The content of `summary.json`.
@@ -342,16 +330,6 @@ pub fn run_forward(cfg: &ForwardConfig) -> Result<ForwardReport> {
         paths,
         notes,
     })
-}
-
-/// A share as a percentage: one decimal below 10 %, none above ("4.3%", "60%").
-pub(crate) fn pct(v: f64) -> String {
-    let p = v * 100.0;
-    if p < 9.95 {
-        format!("{p:.1}%")
-    } else {
-        format!("{p:.0}%")
-    }
 }
 
 impl ForwardReport {

@@ -1,0 +1,34 @@
+//! The terminal side of the applications: progress bars on stderr (indicatif) behind the
+//! library's callbacks, and the number and duration formats the printed summaries share.
+//!
+//! - [`bars`]: [`StepBars`], a [`crate::util::progress::Progress`] drawing one bar per job
+//!   (sampling runs, inpainting);
+//! - [`train`]: [`Console`], the training loop's [`crate::train::Observer`] on the terminal.
+
+pub mod bars;
+pub mod train;
+
+pub use bars::StepBars;
+pub use train::Console;
+
+/// `1234567` as `1,234,567`.
+pub fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
+}
+
+/// Seconds as `42 s` or `3 min 05 s`.
+pub fn duration(s: f64) -> String {
+    if s < 90.0 {
+        format!("{s:.0} s")
+    } else {
+        format!("{} min {:02.0} s", (s / 60.0).floor(), s % 60.0)
+    }
+}
