@@ -1,7 +1,6 @@
 //! The lab's stages: each calls a module's library entry point with the lab's settings and
 //! reports what happened as a [`StageRecord`].
 
-use super::record::{LabRecord, Stage, StageRecord, Status};
 use super::{LabConfig, EVAL_COUNT, FAST_CONTROL, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
 use crate::console::duration;
 use crate::console::StepBars;
@@ -13,6 +12,10 @@ use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_CO
 use crate::demos::train::{self as job, TrainJob};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, EVAL_FILE};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
+use crate::report::record::{
+    LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, CONTROL_MODEL_FOLDER, EVAL_50_FILE,
+    INPAINT_FOLDER,
+};
 use crate::schedulers::SchedulerKind;
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
 use crate::train::{Arch, LrSchedule, RunOptions, TrainSettings, TrainedModel};
@@ -239,13 +242,6 @@ fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
     Ok(())
 }
 
-/// The digit the lab asks the conditional model for (one of the default digits 0-3).
-pub const CONTROL_DIGIT: u8 = 3;
-/// The sub-folder of the control stage's folder holding the inpainting.
-pub const INPAINT_FOLDER: &str = "inpaint";
-/// The sub-folder of the control stage's folder holding its conditional model.
-pub const CONTROL_MODEL_FOLDER: &str = "model";
-
 /// "From digits to DALL-E": train a conditional model with Module 2's settings for
 /// [`CONDITIONAL_EPOCHS`] (its own model, so Modules 2-3 keep the unconditional one the
 /// questions are about), ask it for [`CONTROL_DIGIT`] with the guidance sweep
@@ -309,9 +305,6 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     }
     Ok(())
 }
-
-/// The evaluation at 50 DDPM steps (full lab only), for question 19.
-pub const EVAL_50_FILE: &str = "eval-ddpm-50.json";
 
 /// The classifier that judges the digits: the shared cache (trained once, about a minute) for
 /// the full lab; for `--fast`, the cached one if there is one, else a quick one trained on

@@ -5,7 +5,7 @@
 use super::facts::{num, RunData};
 use super::html::esc;
 use super::page::{figure, skipped_box};
-use crate::lab::{Stage, CONTROL_DIGIT, INPAINT_FOLDER};
+use super::record::{Stage, CONTROL_DIGIT, INPAINT_FOLDER};
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT, TOY_EPOCHS};
 use crate::Result;
 use std::fmt::Write as _;

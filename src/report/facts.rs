@@ -1,7 +1,7 @@
 //! The run's own numbers, read back from the modules' `summary.json` (and the evaluation's
 //! `eval.json`) so the report and the answer sheet quote exactly what the modules wrote.
 
-use crate::lab::{LabRecord, Stage, Status};
+use super::record::{LabRecord, Stage, Status};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -61,8 +61,8 @@ impl RunData {
             forward: get(Stage::Forward, "summary.json")?,
             train: get(Stage::Train, "summary.json")?,
             sample: get(Stage::Sample, "summary.json")?,
-            eval: get(Stage::Eval, crate::lab::EVAL_FILE)?,
-            eval50: get(Stage::Eval, crate::lab::EVAL_50_FILE)?,
+            eval: get(Stage::Eval, crate::eval::EVAL_FILE)?,
+            eval50: get(Stage::Eval, super::record::EVAL_50_FILE)?,
             pretrained: get(Stage::Pretrained, "summary.json")?,
             control: get(Stage::Control, "guidance.json")?,
         })

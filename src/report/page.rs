@@ -6,8 +6,8 @@ use super::facts::{
 use super::figures::catalogue;
 use super::html::{data_uri, document, esc};
 use super::questions::{of_part, Part, Question};
+use super::record::{Stage, Status};
 use super::texts::{CNN_VS_DIFFUSION, CONDITIONING, FORMULAS, MODULE0_INTRO, USES};
-use crate::lab::{Stage, Status};
 use crate::Result;
 use serde_json::Value;
 use std::collections::HashSet;
