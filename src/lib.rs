@@ -14,6 +14,8 @@
 //! - [`report`]: the lab report and answer sheet;
 //! - [`cli`]: the `difflab` command line, one thin file per subcommand.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod cli;
 pub mod console;

@@ -6,7 +6,7 @@ use super::run::{EvalOptions, ModelInfo};
 use super::score::{Evaluator, SetScores};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
-use crate::pipelines::sample::{sample_with_progress, SampleOptions, Samples, SeededNoise};
+use crate::pipelines::sample::{sample_with_progress, Samples, SeededNoise};
 use crate::schedulers::Scheduler;
 use crate::util::progress::{Progress, Silent};
 use crate::{Error, Result};
@@ -62,15 +62,8 @@ pub fn sample_guided_with_progress(
     let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
-    let s = info.image_size;
-    let sopts = SampleOptions {
-        count: opts.count,
-        batch_size: opts.batch_size,
-        seed: opts.seed,
-        label: format!("w = {w}, {} {steps} steps", opts.sampler.name()),
-        start: info.start.or_pure(opts.pure_start),
-        ..SampleOptions::new([s, s, 1], steps)
-    };
+    let label = format!("w = {w}, {} {steps} steps", opts.sampler.name());
+    let sopts = opts.sample_options(info, steps, label);
     let mut hooks = ClassifierFreeGuidance::new(cycled_labels(digits, opts.count), w)?;
     sample_with_progress(
         model,
@@ -152,20 +145,7 @@ pub fn evaluate_guided(
     digits: &[u8],
     w: f32,
 ) -> Result<(GuidedScores, Samples)> {
-    evaluate_guided_with_progress(model, info, evaluator, opts, digits, w, &mut Silent)
-}
-
-/// [`evaluate_guided`] reporting the sampling to `progress`.
-pub fn evaluate_guided_with_progress(
-    model: &mut dyn NoisePredictor,
-    info: &ModelInfo,
-    evaluator: &Evaluator,
-    opts: &EvalOptions,
-    digits: &[u8],
-    w: f32,
-    progress: &mut dyn Progress,
-) -> Result<(GuidedScores, Samples)> {
-    let samples = sample_guided_with_progress(model, info, opts, digits, w, progress)?;
+    let samples = sample_guided(model, info, opts, digits, w)?;
     Ok((score_guided(evaluator, &samples, digits, w)?, samples))
 }
 
@@ -235,7 +215,7 @@ impl GuidanceSweep {
     }
 }
 
-/// [`evaluate_guided`] at each scale of `scales` for `digits` (same seeds at every scale); also
+/// [`evaluate_guided`] at each scale of `scales` (the sampling reporting to `progress`) for `digits` (same seeds at every scale); also
 /// returns the samples of each scale, in `scales` order.
 pub fn sweep_guidance(
     model: &mut dyn NoisePredictor,
@@ -251,9 +231,8 @@ pub fn sweep_guidance(
     let mut runs = Vec::with_capacity(scales.len());
     let mut samples = Vec::with_capacity(scales.len());
     for &w in scales {
-        let (scores, s) =
-            evaluate_guided_with_progress(model, info, evaluator, opts, digits, w, progress)?;
-        runs.push(scores);
+        let s = sample_guided_with_progress(model, info, opts, digits, w, progress)?;
+        runs.push(score_guided(evaluator, &s, digits, w)?);
         samples.push(s);
     }
     let sweep = GuidanceSweep {

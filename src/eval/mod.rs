@@ -26,9 +26,7 @@ pub mod score;
 
 pub use fid::{feature_gaussian, fid};
 pub use frechet::{frechet_distance, Gaussian};
-pub use guided::{
-    evaluate_guided, evaluate_guided_with_progress, sweep_guidance, GuidanceSweep, GuidedScores,
-};
+pub use guided::{evaluate_guided, sweep_guidance, GuidanceSweep, GuidedScores};
 pub use model::{
     evaluate_model, evaluate_model_with_progress, guidance_sweep_model, model_info, sweep_model,
 };

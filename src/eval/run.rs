@@ -53,6 +53,22 @@ impl EvalOptions {
     }
 }
 
+impl EvalOptions {
+    /// The sampling run of these options for `info` at `steps`: `count` one-channel digits of
+    /// its size in batches of `batch_size`, seeded by `seed`, from its start (or pure noise).
+    pub fn sample_options(&self, info: &ModelInfo, steps: usize, label: String) -> SampleOptions {
+        let s = info.image_size;
+        SampleOptions {
+            count: self.count,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            label,
+            start: info.start.or_pure(self.pure_start),
+            ..SampleOptions::new([s, s, 1], steps)
+        }
+    }
+}
+
 impl Default for EvalOptions {
     /// 1000 digits, DDPM over all steps, seed 42, batches of 250, no progress bars.
     fn default() -> Self {
@@ -164,14 +180,8 @@ pub fn evaluate_denoiser(
         )));
     }
     let s = info.image_size;
-    let sopts = SampleOptions {
-        count: opts.count,
-        batch_size: opts.batch_size,
-        seed: opts.seed,
-        label: format!("{} {steps} steps", opts.sampler.name()),
-        start: info.start.or_pure(opts.pure_start),
-        ..SampleOptions::new([s, s, 1], steps)
-    };
+    let label = format!("{} {steps} steps", opts.sampler.name());
+    let sopts = opts.sample_options(info, steps, label);
     let mut noise = SeededNoise::new(opts.seed);
     let samples = sample_with_progress(
         model,
