@@ -1,5 +1,6 @@
 //! The terminal side of the applications: progress bars on stderr (indicatif) behind the
-//! library's callbacks, and the number and duration formats the printed summaries share.
+//! library's callbacks, and the number, duration and sampler texts that printed summaries and
+//! figure captions share.
 //!
 //! - [`bars`]: [`StepBars`], a [`crate::util::progress::Progress`] drawing one bar per job
 //!   (sampling runs, inpainting);
@@ -10,6 +11,8 @@ pub mod train;
 
 pub use bars::StepBars;
 pub use train::Console;
+
+use crate::schedulers::SchedulerKind;
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: usize) -> String {
@@ -30,5 +33,18 @@ pub fn duration(s: f64) -> String {
         format!("{s:.0} s")
     } else {
         format!("{} min {:02.0} s", (s / 60.0).floor(), s % 60.0)
+    }
+}
+
+/// "DDPM, all 200 steps", "DDIM (η = 0), 50 of 200 steps".
+pub fn sampler_text(kind: SchedulerKind, steps: usize, t_total: usize, eta: f32) -> String {
+    let name = match kind {
+        SchedulerKind::Ddpm => "DDPM".to_string(),
+        SchedulerKind::Ddim => format!("DDIM (η = {eta})"),
+    };
+    if steps == t_total {
+        format!("{name}, all {steps} steps")
+    } else {
+        format!("{name}, {steps} of {t_total} steps")
     }
 }

@@ -179,43 +179,7 @@ impl RunData {
                     ));
                 }
             }
-            19 => {
-                let runs = self
-                    .sample
-                    .as_ref()
-                    .and_then(|p| p.get("steps_comparison"))
-                    .and_then(Value::as_array);
-                for r in runs.into_iter().flatten() {
-                    if let (Some(sampler), Some(steps), Some(s)) = (
-                        r.get("sampler").and_then(Value::as_str),
-                        r.get("steps").and_then(Value::as_u64),
-                        r.get("seconds").and_then(Value::as_f64),
-                    ) {
-                        v.push(m(
-                            &format!("{}, {steps} steps", sampler.to_uppercase()),
-                            secs(s),
-                            "module3/summary.json: steps_comparison",
-                        ));
-                    }
-                }
-                for (data, file) in [
-                    (&self.eval, "evaluation/eval.json"),
-                    (&self.eval50, "evaluation/eval-ddpm-50.json"),
-                ] {
-                    if let (Some(steps), Some(fid), Some(s)) = (
-                        num(data, "/steps"),
-                        num(data, "/fid"),
-                        num(data, "/sample_seconds"),
-                    ) {
-                        let count = num(data, "/count").unwrap_or(0.0);
-                        v.push(m(
-                            &format!("DDPM, {steps} steps, {count} digits"),
-                            format!("FID {fid:.2}, {} to generate", secs(s)),
-                            &format!("{file}: fid, sample_seconds"),
-                        ));
-                    }
-                }
-            }
+            19 => self.sampling_times(&mut v),
             22 => {
                 for (sampler, steps, s) in self.pretrained_step_runs() {
                     v.push(m(
@@ -228,6 +192,45 @@ impl RunData {
             _ => {}
         }
         v
+    }
+
+    /// Question 19: the sampling times of Module 3's step comparison and of the evaluations.
+    fn sampling_times(&self, v: &mut Vec<Measured>) {
+        let runs = self
+            .sample
+            .as_ref()
+            .and_then(|p| p.get("steps_comparison"))
+            .and_then(Value::as_array);
+        for r in runs.into_iter().flatten() {
+            if let (Some(sampler), Some(steps), Some(s)) = (
+                r.get("sampler").and_then(Value::as_str),
+                r.get("steps").and_then(Value::as_u64),
+                r.get("seconds").and_then(Value::as_f64),
+            ) {
+                v.push(m(
+                    &format!("{}, {steps} steps", sampler.to_uppercase()),
+                    secs(s),
+                    "module3/summary.json: steps_comparison",
+                ));
+            }
+        }
+        for (data, file) in [
+            (&self.eval, "evaluation/eval.json"),
+            (&self.eval50, "evaluation/eval-ddpm-50.json"),
+        ] {
+            if let (Some(steps), Some(fid), Some(s)) = (
+                num(data, "/steps"),
+                num(data, "/fid"),
+                num(data, "/sample_seconds"),
+            ) {
+                let count = num(data, "/count").unwrap_or(0.0);
+                v.push(m(
+                    &format!("DDPM, {steps} steps, {count} digits"),
+                    format!("FID {fid:.2}, {} to generate", secs(s)),
+                    &format!("{file}: fid, sample_seconds"),
+                ));
+            }
+        }
     }
 
     /// Module 4's `steps.png` runs as (sampler in capitals, steps, seconds).

@@ -9,7 +9,6 @@
 //! The look lives in [`style`]: change it there and every module follows.
 
 pub mod canvas;
-pub mod captions;
 pub mod figure;
 pub mod files;
 pub mod gif;
@@ -22,7 +21,6 @@ pub mod style;
 pub mod text;
 
 pub use canvas::{Align, Canvas, CanvasBackend, Rect};
-pub use captions::sampler_text;
 pub use figure::{ColorBar, Figure, KeyShape, LegendEntry, Panel};
 pub use files::FileInfo;
 pub use gif::{encode_gif, write_gif, GifFrame};

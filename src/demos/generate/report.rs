@@ -1,8 +1,8 @@
 //! What `run_generate` returns, and the text `difflab sample` prints.
 
 use super::GenerateSummary;
+use crate::console::sampler_text;
 use crate::console::thousands;
-use crate::viz::sampler_text;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 

@@ -5,6 +5,7 @@ use super::{
     compare_steps, figures, files, GenerateConfig, GenerateReport, GenerateSummary, StepsRun,
     Timing, BATCH_SIZE, COMPARE_SAMPLES, GIF_FRAMES, GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
 };
+use crate::console::sampler_text;
 use crate::console::StepBars;
 use crate::eval::guided::{cycled_labels, join};
 use crate::models::NoisePredictor;
@@ -15,7 +16,7 @@ use crate::pipelines::sample::{
 use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
 use crate::train::TrainedModel;
 use crate::util::fsio::{ensure_dir, write_atomic};
-use crate::viz::{sampler_text, FileInfo};
+use crate::viz::FileInfo;
 use crate::{Error, Result};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};

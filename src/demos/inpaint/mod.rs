@@ -12,6 +12,7 @@
 
 mod figures;
 
+use crate::console::sampler_text;
 use crate::console::{thousands, StepBars};
 use crate::data::{resize, Mnist, PixelRange, ResizeFilter, Split};
 use crate::models::NoisePredictor;
@@ -23,7 +24,7 @@ use crate::pipelines::sample::{spread, NoHooks, SampleHooks, SampleOptions};
 use crate::schedulers::{Scheduler, SchedulerKind};
 use crate::train::{ModelInfo, TrainedModel};
 use crate::util::fsio::{ensure_dir, write_atomic};
-use crate::viz::{sampler_text, FileInfo};
+use crate::viz::FileInfo;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -302,16 +303,8 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
             "--jumps must be at least 1 (1 = no resampling)",
         ));
     }
-    let mut m = TrainedModel::open(&cfg.model_dir)?;
-    let steps = m.steps(cfg.steps)?;
+    let (mut m, steps) = open_model(cfg)?;
     let size = m.info.image_size;
-    if m.info.channels != 1 {
-        return Err(Error::invalid(format!(
-            "the model in {} works on {}-channel images; inpainting MNIST digits needs a grayscale model",
-            cfg.model_dir.display(),
-            m.info.channels
-        )));
-    }
     let shape = [size, size, 1];
     let mask = Mask::parse(&cfg.mask, size, size)?;
     let mut steer = guidance_hooks(cfg, &mut m.model, shape)?;
@@ -389,6 +382,21 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
             .map(|n| out(n))
             .collect(),
     })
+}
+
+/// The checkpoint of `cfg.model_dir` and the run's steps; an error unless it makes grayscale
+/// images.
+fn open_model(cfg: &InpaintConfig) -> Result<(TrainedModel, usize)> {
+    let m = TrainedModel::open(&cfg.model_dir)?;
+    let steps = m.steps(cfg.steps)?;
+    if m.info.channels != 1 {
+        return Err(Error::invalid(format!(
+            "the model in {} works on {}-channel images; inpainting MNIST digits needs a grayscale model",
+            cfg.model_dir.display(),
+            m.info.channels
+        )));
+    }
+    Ok((m, steps))
 }
 
 /// What a finished run reports in `summary.json`.
