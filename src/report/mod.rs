@@ -8,6 +8,7 @@
 //! - [`facts`]: the run's numbers, read back from the modules' files;
 //! - [`page`]: the report page; [`sheet`]: the answer sheets; [`html`]: escaping, embedding, style.
 
+mod blocks;
 mod control;
 mod facts;
 pub mod figures;

@@ -27,5 +27,6 @@ pub use gif::{encode_gif, write_gif, GifFrame};
 pub use grid::{ImageGrid, Tile};
 pub use noise::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 pub use picture::{diverging, max_abs, Picture};
-pub use plot::{nice_number, Annotation, Band, LegendPos, LinePlot, Orientation, RefLine, Series};
+pub use plot::{Annotation, Band, LegendPos, LinePlot, Orientation, RefLine, Series};
+pub use plot_draw::nice_number;
 pub use plotters::style::RGBColor;

@@ -1,8 +1,7 @@
 //! The figures and the animation of Module 3, in the shared `viz` style (the look of Module 1:
 //! borders green / orange / red by the noise share 1 − ᾱₜ of what is shown).
 
-use super::run::CompareRun;
-use super::{GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
+use super::{CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
 use crate::diffusion::NoiseSchedule;
 use crate::pipelines::sample::{Samples, Snapshot};
 use crate::schedulers::SchedulerKind;

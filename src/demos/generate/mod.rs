@@ -25,6 +25,7 @@ pub use crate::train::ModelInfo;
 pub use report::GenerateReport;
 pub use run::run_generate;
 
+use crate::pipelines::sample::Samples;
 use crate::schedulers::SchedulerKind;
 use crate::viz::FileInfo;
 use serde::Serialize;
@@ -166,6 +167,14 @@ pub struct GenerateSummary {
     pub threads: usize,
     /// The figures and animation written, with their sizes.
     pub files: Vec<FileInfo>,
+}
+
+/// One cell of `steps.png`.
+pub(crate) struct CompareRun {
+    pub kind: SchedulerKind,
+    pub steps: usize,
+    pub eta: f32,
+    pub samples: Samples,
 }
 
 /// The step counts of `steps.png` for T timesteps: 50, 100 (those below T) and T.

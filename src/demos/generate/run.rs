@@ -2,8 +2,8 @@
 
 use super::guidance::{self, GuidanceRun};
 use super::{
-    compare_steps, figures, files, GenerateConfig, GenerateReport, GenerateSummary, StepsRun,
-    Timing, BATCH_SIZE, COMPARE_SAMPLES, GIF_FRAMES, GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
+    compare_steps, figures, files, CompareRun, GenerateConfig, GenerateReport, GenerateSummary,
+    StepsRun, Timing, BATCH_SIZE, COMPARE_SAMPLES, GIF_FRAMES, GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
 };
 use crate::console::sampler_text;
 use crate::console::StepBars;
@@ -23,14 +23,6 @@ use std::time::{Duration, Instant};
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
-}
-
-/// One cell of `steps.png`.
-pub(crate) struct CompareRun {
-    pub kind: SchedulerKind,
-    pub steps: usize,
-    pub eta: f32,
-    pub samples: Samples,
 }
 
 /// The main run: the first [`GIF_SAMPLES`] with the figures' snapshots, and every sample.
