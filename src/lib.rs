@@ -14,9 +14,13 @@
 //! - [`report`]: the lab report and answer sheet;
 //! - [`cli`]: the `difflab` command line, one thin file per subcommand.
 
+#![warn(missing_docs)]
+
 pub mod bench;
 pub mod cli;
+pub mod console;
 pub mod data;
+pub mod demos;
 pub mod diffusion;
 pub mod error;
 pub mod eval;

@@ -213,7 +213,11 @@ fn no_module_imports_a_higher_layer() {
             }
         }
     }
-    assert!(upward.is_empty(), "imports into a higher layer:\n{}", upward.join("\n"));
+    assert!(
+        upward.is_empty(),
+        "imports into a higher layer:\n{}",
+        upward.join("\n")
+    );
 }
 
 #[test]
@@ -240,7 +244,11 @@ fn no_import_circles_between_files() {
             }
         }
     }
-    assert!(circles.is_empty(), "import circles:\n{}", circles.join("\n"));
+    assert!(
+        circles.is_empty(),
+        "import circles:\n{}",
+        circles.join("\n")
+    );
 }
 
 #[test]
@@ -256,7 +264,11 @@ fn demos_never_import_each_other() {
             }
         }
     }
-    assert!(crossing.is_empty(), "demos importing other demos:\n{}", crossing.join("\n"));
+    assert!(
+        crossing.is_empty(),
+        "demos importing other demos:\n{}",
+        crossing.join("\n")
+    );
 }
 
 #[test]
@@ -265,5 +277,13 @@ fn the_path_parser_expands_groups_and_resolves_super() {
         "use crate::a::{b, c::{d, e as f}};\n// crate::ignored\nlet x = super::g::h(\"crate::no\");",
     );
     let paths: Vec<String> = paths_in(&code).iter().map(|p| p.join("::")).collect();
-    assert_eq!(paths, ["crate::a::b", "crate::a::c::d", "crate::a::c::e", "super::g::h"]);
+    assert_eq!(
+        paths,
+        [
+            "crate::a::b",
+            "crate::a::c::d",
+            "crate::a::c::e",
+            "super::g::h"
+        ]
+    );
 }

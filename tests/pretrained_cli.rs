@@ -4,9 +4,9 @@
 
 mod common;
 
+use difflab::demos::pretrained::{run_pretrained, PretrainedConfig};
 use difflab::models::unet_2d::UNet2DModel;
 use difflab::nn::Device;
-use difflab::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig};
 use difflab::pipelines::sample::{sample, SampleOptions};
 use difflab::schedulers::AnyScheduler;
 use serde_json::Value;

@@ -3,7 +3,8 @@
 
 use clap::Parser;
 use difflab::cli::{run, Cli};
-use difflab::train::{Checkpoint, Summary};
+use difflab::demos::train::Summary;
+use difflab::train::Checkpoint;
 
 fn train(args: &[&str]) -> difflab::Result<()> {
     let mut argv = vec!["difflab", "train"];

@@ -5,9 +5,10 @@
 use super::{BenchOptions, Section};
 use crate::diffusion::StartNoise;
 use crate::train::model::{Arch, Denoiser, ModelConfig};
-use crate::train::preview::ddpm_sample;
+use crate::train::preview::{ddpm_sample_with_progress, PreviewRun};
 use crate::train::settings::ScheduleConfig;
 use crate::train::step_time::train_step_ms;
+use crate::util::progress::Silent;
 use crate::util::rng::Rng;
 use crate::util::timing::{median, time_runs};
 use crate::Result;
@@ -36,20 +37,18 @@ pub fn sample_section() -> Section {
 pub fn sample_12x200_s(arch: Arch, warmup: usize, runs: usize, tick: impl FnMut()) -> Result<f64> {
     let mut model = Denoiser::new(&ModelConfig::new(arch, 16), &mut Rng::seeded(8))?;
     let schedule = ScheduleConfig::linear(200);
+    let run = PreviewRun {
+        n: 12,
+        shape: [16, 16, 1],
+        seed: 9,
+        start: StartNoise::Pure,
+    };
     let mut err = None;
     let times = time_runs(
         warmup,
         runs,
         || {
-            if let Err(e) = ddpm_sample(
-                &mut model,
-                &schedule,
-                12,
-                [16, 16, 1],
-                9,
-                StartNoise::Pure,
-                false,
-            ) {
+            if let Err(e) = ddpm_sample_with_progress(&mut model, &schedule, &run, &mut Silent) {
                 err = Some(e);
             }
         },

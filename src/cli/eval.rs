@@ -2,7 +2,11 @@
 //! (logic in `crate::eval`).
 
 use crate::cli::Global;
-use crate::eval::{evaluate_model, guidance_sweep_model, sweep_model, write_json, EvalOptions};
+use crate::console::StepBars;
+use crate::eval::{
+    evaluate_model_with_progress, guidance_sweep_model, sweep_model, write_json, EvalOptions,
+    EVAL_FILE,
+};
 use crate::pipelines::guidance::check_scale;
 use crate::schedulers::SchedulerKind;
 use crate::{Error, Result};
@@ -116,46 +120,67 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
             ""
         }
     );
-    let eval_json = args.out.join("eval.json");
+    let mut bars = StepBars::new(true);
     if let Some(scales) = &args.guidance {
-        for &w in scales {
-            check_scale(w)?;
-        }
-        let sweep = guidance_sweep_model(&args.model, &opts, args.digit.as_deref(), scales)?;
-        print!("{}", sweep.table());
-        let json = args.out.join("guidance.json");
-        write_json(&json, &sweep)?;
-        println!("Wrote {}", json.display());
+        guidance(&args, &opts, scales, &mut bars)?;
     } else if args.sweep {
-        let sweep = sweep_model(&args.model, &opts)?;
-        print!("{}", sweep.table());
-        let main = sweep
-            .runs
-            .iter()
-            .find(|r| {
-                r.sampler == args.sampler.name()
-                    && r.steps == args.steps.unwrap_or(r.num_train_timesteps)
-            })
-            .ok_or_else(|| Error::invalid("the sweep lacks the requested sampler and steps"))?;
-        println!();
-        print!("{}", main.table());
-        write_json(&eval_json, main)?;
-        let json = args.out.join("quality_vs_steps.json");
-        write_json(&json, &sweep)?;
-        let png = args.out.join("quality_vs_steps.png");
-        let (w, h) = sweep.plot_png(&png)?;
-        println!(
-            "Wrote {}, {} and {} ({w}×{h})",
-            eval_json.display(),
-            json.display(),
-            png.display()
-        );
+        sweep(&args, &opts, &mut bars)?;
     } else {
-        let report = evaluate_model(&args.model, &opts)?;
+        let eval_json = args.out.join(EVAL_FILE);
+        let report = evaluate_model_with_progress(&args.model, &opts, &mut bars)?;
         print!("{}", report.table());
-        write_json(&eval_json, &report)?;
+        report.write(&eval_json)?;
         println!("Wrote {}", eval_json.display());
     }
     println!("Done in {:.1} s", started.elapsed().as_secs_f64());
+    Ok(())
+}
+
+/// `--guidance`: the guidance sweep's table and `guidance.json`.
+fn guidance(
+    args: &EvalArgs,
+    opts: &EvalOptions,
+    scales: &[f32],
+    bars: &mut StepBars,
+) -> Result<()> {
+    for &w in scales {
+        check_scale(w)?;
+    }
+    let digits = args.digit.as_deref();
+    let sweep = guidance_sweep_model(&args.model, opts, digits, scales, bars)?;
+    print!("{}", sweep.table());
+    let json = args.out.join("guidance.json");
+    write_json(&json, &sweep)?;
+    println!("Wrote {}", json.display());
+    Ok(())
+}
+
+/// `--sweep`: both samplers at every step count; `eval.json` for the requested one,
+/// `quality_vs_steps.json` and `.png` for all.
+fn sweep(args: &EvalArgs, opts: &EvalOptions, bars: &mut StepBars) -> Result<()> {
+    let eval_json = args.out.join(EVAL_FILE);
+    let sweep = sweep_model(&args.model, opts, bars)?;
+    print!("{}", sweep.table());
+    let main = sweep
+        .runs
+        .iter()
+        .find(|r| {
+            r.sampler == args.sampler.name()
+                && r.steps == args.steps.unwrap_or(r.num_train_timesteps)
+        })
+        .ok_or_else(|| Error::invalid("the sweep lacks the requested sampler and steps"))?;
+    println!();
+    print!("{}", main.table());
+    main.write(&eval_json)?;
+    let json = args.out.join("quality_vs_steps.json");
+    write_json(&json, &sweep)?;
+    let png = args.out.join("quality_vs_steps.png");
+    let (w, h) = sweep.plot_png(&png)?;
+    println!(
+        "Wrote {}, {} and {} ({w}×{h})",
+        eval_json.display(),
+        json.display(),
+        png.display()
+    );
     Ok(())
 }

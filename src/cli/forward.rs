@@ -1,8 +1,8 @@
 //! `difflab forward`: Module 1, watch a digit dissolve into noise.
 
 use crate::cli::Global;
+use crate::demos::forward::{run_forward, ForwardConfig, ImageChoice};
 use crate::diffusion::BetaSchedule;
-use crate::pipelines::forward_demo::{run_forward, ForwardConfig, ImageChoice};
 use clap::Args;
 use std::path::PathBuf;
 

@@ -2,7 +2,7 @@
 //! (logic in `crate::pipelines::inpaint`).
 
 use crate::cli::Global;
-use crate::pipelines::inpaint::{run_inpaint, InpaintConfig, DEFAULT_COUNT, DEFAULT_GUIDANCE};
+use crate::demos::inpaint::{run_inpaint, InpaintConfig, DEFAULT_COUNT, DEFAULT_GUIDANCE};
 use crate::schedulers::SchedulerKind;
 use clap::Args;
 use std::path::PathBuf;

@@ -29,8 +29,10 @@ pub struct Global {
 #[derive(Parser, Debug)]
 #[command(name = "difflab", version, about, long_about = None)]
 pub struct Cli {
+    /// Options shared by every subcommand.
     #[command(flatten)]
     pub global: Global,
+    /// The subcommand to run.
     #[command(subcommand)]
     pub command: Command,
 }

@@ -1,8 +1,8 @@
 //! `difflab pretrained`: Module 4, run a real pretrained diffusers model and compare it with
-//! the toy (logic in `crate::pipelines::pretrained_demo`).
+//! the toy (logic in `crate::demos::pretrained`).
 
 use crate::cli::Global;
-use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
+use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::schedulers::SchedulerKind;
 use clap::Args;
 use std::path::PathBuf;

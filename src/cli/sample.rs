@@ -1,8 +1,8 @@
 //! `difflab sample`: Module 3, generate digits from pure noise (logic in
-//! `crate::pipelines::generate_demo`).
+//! `crate::demos::generate`).
 
 use crate::cli::Global;
-use crate::pipelines::generate_demo::{run_generate, GenerateConfig, DEFAULT_COUNT};
+use crate::demos::generate::{run_generate, GenerateConfig, DEFAULT_COUNT};
 use crate::schedulers::SchedulerKind;
 use clap::Args;
 use std::path::PathBuf;
@@ -69,7 +69,7 @@ pub fn run(args: SampleArgs, global: &Global) -> crate::Result<()> {
         digits: args.digit,
         guidance: args.guidance,
         guidance_sweep: args.guidance_sweep,
-        sweep_count: crate::pipelines::guidance_demo::SWEEP_COUNT,
+        sweep_count: crate::demos::generate::guidance::SWEEP_COUNT,
         classifier: None,
         mnist_dir: global.mnist_dir.clone(),
         pure_start: args.pure_start,

@@ -1,9 +1,10 @@
 //! `difflab train`: Module 2, train a denoiser on MNIST digits (logic in `crate::train`).
 
 use crate::cli::Global;
+use crate::demos::train::{self as job, TrainJob};
 use crate::train::data::{classes, digit_list};
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
-use crate::train::{job, Arch, LrSchedule, ModelConfig, RunOptions, TrainJob, TrainSettings};
+use crate::train::{Arch, LrSchedule, ModelConfig, RunOptions, TrainSettings};
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;

@@ -6,8 +6,9 @@ use super::run::{EvalOptions, ModelInfo};
 use super::score::{Evaluator, SetScores};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
-use crate::pipelines::sample::{sample_with, SampleOptions, Samples, SeededNoise};
+use crate::pipelines::sample::{sample_with_progress, Samples, SeededNoise};
 use crate::schedulers::Scheduler;
+use crate::util::progress::{Progress, Silent};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
@@ -45,27 +46,32 @@ pub fn sample_guided(
     digits: &[u8],
     w: f32,
 ) -> Result<Samples> {
+    sample_guided_with_progress(model, info, opts, digits, w, &mut Silent)
+}
+
+/// [`sample_guided`] reporting the sampling to `progress`.
+pub fn sample_guided_with_progress(
+    model: &mut dyn NoisePredictor,
+    info: &ModelInfo,
+    opts: &EvalOptions,
+    digits: &[u8],
+    w: f32,
+    progress: &mut dyn Progress,
+) -> Result<Samples> {
     check_digits(model, info, digits)?;
     let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
-    let s = info.image_size;
-    let sopts = SampleOptions {
-        count: opts.count,
-        batch_size: opts.batch_size,
-        seed: opts.seed,
-        progress: opts.progress,
-        label: format!("w = {w}, {} {steps} steps", opts.sampler.name()),
-        start: info.start.or_pure(opts.pure_start),
-        ..SampleOptions::new([s, s, 1], steps)
-    };
+    let label = format!("w = {w}, {} {steps} steps", opts.sampler.name());
+    let sopts = opts.sample_options(info, steps, label);
     let mut hooks = ClassifierFreeGuidance::new(cycled_labels(digits, opts.count), w)?;
-    sample_with(
+    sample_with_progress(
         model,
         &mut scheduler,
         &sopts,
         &mut SeededNoise::new(opts.seed),
         &mut hooks,
+        progress,
     )
 }
 
@@ -209,7 +215,7 @@ impl GuidanceSweep {
     }
 }
 
-/// [`evaluate_guided`] at each scale of `scales` for `digits` (same seeds at every scale); also
+/// [`evaluate_guided`] at each scale of `scales` (the sampling reporting to `progress`) for `digits` (same seeds at every scale); also
 /// returns the samples of each scale, in `scales` order.
 pub fn sweep_guidance(
     model: &mut dyn NoisePredictor,
@@ -218,14 +224,15 @@ pub fn sweep_guidance(
     opts: &EvalOptions,
     digits: &[u8],
     scales: &[f32],
+    progress: &mut dyn Progress,
 ) -> Result<(GuidanceSweep, Vec<Samples>)> {
     check_digits(model, info, digits)?;
     let steps = opts.steps.unwrap_or(info.scheduler.num_train_timesteps);
     let mut runs = Vec::with_capacity(scales.len());
     let mut samples = Vec::with_capacity(scales.len());
     for &w in scales {
-        let (scores, s) = evaluate_guided(model, info, evaluator, opts, digits, w)?;
-        runs.push(scores);
+        let s = sample_guided_with_progress(model, info, opts, digits, w, progress)?;
+        runs.push(score_guided(evaluator, &s, digits, w)?);
         samples.push(s);
     }
     let sweep = GuidanceSweep {

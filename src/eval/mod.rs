@@ -27,8 +27,10 @@ pub mod score;
 pub use fid::{feature_gaussian, fid};
 pub use frechet::{frechet_distance, Gaussian};
 pub use guided::{evaluate_guided, sweep_guidance, GuidanceSweep, GuidedScores};
-pub use model::{evaluate_model, guidance_sweep_model, model_info, sweep_model};
-pub use report::write_json;
+pub use model::{
+    evaluate_model, evaluate_model_with_progress, guidance_sweep_model, model_info, sweep_model,
+};
+pub use report::{write_json, EVAL_FILE};
 pub use run::{
     evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
     ModelInfo, SweepReport,

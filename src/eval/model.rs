@@ -1,66 +1,53 @@
 //! Evaluating a trained checkpoint folder (as written by `difflab train`): the entry points
-//! behind `difflab eval`, callable by `difflab lab` too.
+//! behind `difflab eval`, callable by `difflab lab` too. The folder is opened by
+//! [`TrainedModel::load`], the one checkpoint API.
 
 use super::guided::{sweep_guidance, GuidanceSweep};
 use super::run::{
     evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
-    ModelInfo, SweepReport,
+    SweepReport,
 };
 use super::score::Evaluator;
-use crate::schedulers::DdpmConfig;
-use crate::train::checkpoint::{load_denoiser, CheckpointConfig, SCHEDULER_FILE};
+pub use crate::train::model_info;
+use crate::train::TrainedModel;
+use crate::util::progress::{Progress, Silent};
 use crate::Result;
 use std::path::Path;
-
-/// What the evaluation needs from a checkpoint: image size, trained digits, and the schedule
-/// (its `scheduler_config.json` when present, else the linear schedule of `config.json`).
-pub fn model_info(dir: &Path, cfg: &CheckpointConfig) -> Result<ModelInfo> {
-    let path = dir.join(SCHEDULER_FILE);
-    let scheduler = if path.is_file() {
-        DdpmConfig::load(&path)?
-    } else {
-        let s = &cfg.settings.schedule;
-        DdpmConfig {
-            num_train_timesteps: s.num_train_timesteps,
-            beta_start: s.beta_start,
-            beta_end: s.beta_end,
-            ..Default::default()
-        }
-    };
-    Ok(ModelInfo {
-        name: dir.display().to_string(),
-        image_size: cfg.settings.data.image_size,
-        digits: cfg.settings.data.digits.clone(),
-        scheduler,
-        start: cfg.start_noise(),
-    })
-}
 
 /// Load the checkpoint in `dir` (EMA weights when it has them), generate `opts.count` digits
 /// with `opts.sampler` and `opts.steps`, and score them (see [`super::score::Evaluator`]).
 pub fn evaluate_model(dir: impl AsRef<Path>, opts: &EvalOptions) -> Result<EvalReport> {
-    let dir = dir.as_ref();
-    let (mut model, cfg) = load_denoiser(dir)?;
-    let info = model_info(dir, &cfg)?;
-    let evaluator = evaluator_for(&info, opts)?;
-    evaluate_denoiser(model.as_mut(), &info, &evaluator, opts)
+    evaluate_model_with_progress(dir, opts, &mut Silent)
+}
+
+/// [`evaluate_model`] reporting the sampling to `progress`.
+pub fn evaluate_model_with_progress(
+    dir: impl AsRef<Path>,
+    opts: &EvalOptions,
+    progress: &mut dyn Progress,
+) -> Result<EvalReport> {
+    let mut m = TrainedModel::load(dir)?;
+    let evaluator = evaluator_for(&m.info, opts)?;
+    evaluate_denoiser(&mut m.model, &m.info, &evaluator, opts, progress)
 }
 
 /// Like [`evaluate_model`] for DDPM and DDIM at 10, 25, 50, 100 and all T steps (and at
 /// `opts.steps` if that is another count).
-pub fn sweep_model(dir: impl AsRef<Path>, opts: &EvalOptions) -> Result<SweepReport> {
-    let dir = dir.as_ref();
-    let (mut model, cfg) = load_denoiser(dir)?;
-    let info = model_info(dir, &cfg)?;
-    let mut steps = sweep_steps(info.scheduler.num_train_timesteps);
+pub fn sweep_model(
+    dir: impl AsRef<Path>,
+    opts: &EvalOptions,
+    progress: &mut dyn Progress,
+) -> Result<SweepReport> {
+    let mut m = TrainedModel::load(dir)?;
+    let mut steps = sweep_steps(m.info.scheduler.num_train_timesteps);
     if let Some(n) = opts.steps {
         if !steps.contains(&n) {
             steps.push(n);
             steps.sort_unstable();
         }
     }
-    let evaluator = evaluator_for(&info, opts)?;
-    sweep_denoiser(model.as_mut(), &info, &evaluator, opts, &steps)
+    let evaluator = evaluator_for(&m.info, opts)?;
+    sweep_denoiser(&mut m.model, &m.info, &evaluator, opts, &steps, progress)
 }
 
 /// A class-conditional checkpoint asked for `digits` (default: all it was trained on) at each
@@ -70,12 +57,12 @@ pub fn guidance_sweep_model(
     opts: &EvalOptions,
     digits: Option<&[u8]>,
     scales: &[f32],
+    progress: &mut dyn Progress,
 ) -> Result<GuidanceSweep> {
-    let dir = dir.as_ref();
-    let (mut model, cfg) = load_denoiser(dir)?;
-    let info = model_info(dir, &cfg)?;
+    let mut m = TrainedModel::load(dir)?;
+    let info = &m.info;
     let digits = digits.map_or(info.digits.clone(), <[u8]>::to_vec);
-    super::guided::check_digits(model.as_ref(), &info, &digits)?;
+    super::guided::check_digits(&m.model, info, &digits)?;
     let evaluator = Evaluator::new(
         info.image_size,
         &digits,
@@ -85,5 +72,14 @@ pub fn guidance_sweep_model(
         opts.mnist_dir.as_deref(),
         opts.progress,
     )?;
-    Ok(sweep_guidance(model.as_mut(), &info, &evaluator, opts, &digits, scales)?.0)
+    let (sweep, _) = sweep_guidance(
+        &mut m.model,
+        info,
+        &evaluator,
+        opts,
+        &digits,
+        scales,
+        progress,
+    )?;
+    Ok(sweep)
 }

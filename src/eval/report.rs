@@ -7,6 +7,16 @@ use crate::{Error, Result};
 use std::fmt::Write as _;
 use std::path::Path;
 
+/// The file an evaluation is written to (by `difflab eval` and the lab).
+pub const EVAL_FILE: &str = "eval.json";
+
+impl EvalReport {
+    /// Write the report to `path` (usually `…/`[`EVAL_FILE`]) as pretty JSON, atomically.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        write_json(path, self)
+    }
+}
+
 /// Write `value` as pretty JSON to `path`, atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<()> {
     let text = serde_json::to_string_pretty(value)

@@ -4,8 +4,12 @@
 use super::score::{Evaluator, SetScores, CONFIDENCE};
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
-use crate::pipelines::sample::{sample, SampleOptions};
-use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::pipelines::sample::{
+    check_steps, sample_with_progress, NoHooks, SampleOptions, SeededNoise,
+};
+use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+pub use crate::train::ModelInfo;
+use crate::util::progress::Progress;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -28,7 +32,8 @@ pub struct EvalOptions {
     pub classifier: Option<PathBuf>,
     /// Where MNIST is (default: the data layer's lookup).
     pub mnist_dir: Option<PathBuf>,
-    /// Progress bars on stderr.
+    /// Progress bars on stderr while the classifier trains (on first use); the sampling's
+    /// progress goes to the `Progress` the entry points take.
     pub progress: bool,
     /// Start sampling from pure noise N(0, I), as the Python lab does, instead of the model's
     /// own start (noise matched to its training data; see [`StartNoise`]).
@@ -48,6 +53,22 @@ impl EvalOptions {
     }
 }
 
+impl EvalOptions {
+    /// The sampling run of these options for `info` at `steps`: `count` one-channel digits of
+    /// its size in batches of `batch_size`, seeded by `seed`, from its start (or pure noise).
+    pub fn sample_options(&self, info: &ModelInfo, steps: usize, label: String) -> SampleOptions {
+        let s = info.image_size;
+        SampleOptions {
+            count: self.count,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            label,
+            start: info.start.or_pure(self.pure_start),
+            ..SampleOptions::new([s, s, 1], steps)
+        }
+    }
+}
+
 impl Default for EvalOptions {
     /// 1000 digits, DDPM over all steps, seed 42, batches of 250, no progress bars.
     fn default() -> Self {
@@ -64,21 +85,6 @@ impl Default for EvalOptions {
             diffusers_ddim: false,
         }
     }
-}
-
-/// What the evaluation needs to know about a model.
-#[derive(Clone, Debug)]
-pub struct ModelInfo {
-    /// How to name it in reports (usually its folder).
-    pub name: String,
-    /// Side of the square images it generates.
-    pub image_size: usize,
-    /// The digits it was trained on.
-    pub digits: Vec<u8>,
-    /// Its noise schedule, as a DDPM scheduler config (DDIM takes the shared fields).
-    pub scheduler: DdpmConfig,
-    /// Where its sampling starts (matched to its training data, or pure noise).
-    pub start: StartNoise,
 }
 
 /// The classifier behind the scores.
@@ -154,21 +160,18 @@ pub fn evaluator_for(info: &ModelInfo, opts: &EvalOptions) -> Result<Evaluator> 
     )
 }
 
-/// Generate `opts.count` digits with `model` (sampler and steps from `opts`) and score them.
+/// Generate `opts.count` digits with `model` (sampler and steps from `opts`) and score them;
+/// the sampling reports to `progress`.
 pub fn evaluate_denoiser(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
     evaluator: &Evaluator,
     opts: &EvalOptions,
+    progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
     let mut scheduler = opts.scheduler(info)?;
     let t_max = scheduler.num_train_timesteps();
-    let steps = opts.steps.unwrap_or(t_max);
-    if steps == 0 || steps > t_max {
-        return Err(Error::invalid(format!(
-            "--steps {steps} is out of range: the model has T = {t_max}, use 1 to {t_max}"
-        )));
-    }
+    let steps = check_steps(opts.steps, t_max, &info.name)?;
     if evaluator.image_size() != info.image_size {
         return Err(Error::invalid(format!(
             "the evaluator scores {0}×{0} digits but the model makes {1}×{1}",
@@ -177,16 +180,17 @@ pub fn evaluate_denoiser(
         )));
     }
     let s = info.image_size;
-    let sopts = SampleOptions {
-        count: opts.count,
-        batch_size: opts.batch_size,
-        seed: opts.seed,
-        progress: opts.progress,
-        label: format!("{} {steps} steps", opts.sampler.name()),
-        start: info.start.or_pure(opts.pure_start),
-        ..SampleOptions::new([s, s, 1], steps)
-    };
-    let samples = sample(model, &mut scheduler, &sopts)?;
+    let label = format!("{} {steps} steps", opts.sampler.name());
+    let sopts = opts.sample_options(info, steps, label);
+    let mut noise = SeededNoise::new(opts.seed);
+    let samples = sample_with_progress(
+        model,
+        &mut scheduler,
+        &sopts,
+        &mut noise,
+        &mut NoHooks,
+        progress,
+    )?;
     let scored = Instant::now();
     let generated = evaluator.score_samples(&samples.images)?;
     let sample_seconds = samples.elapsed.as_secs_f64();
@@ -245,6 +249,7 @@ pub fn sweep_denoiser(
     evaluator: &Evaluator,
     opts: &EvalOptions,
     steps: &[usize],
+    progress: &mut dyn Progress,
 ) -> Result<SweepReport> {
     let mut runs = Vec::new();
     for sampler in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
@@ -254,7 +259,7 @@ pub fn sweep_denoiser(
                 steps: Some(n),
                 ..opts.clone()
             };
-            runs.push(evaluate_denoiser(model, info, evaluator, &o)?);
+            runs.push(evaluate_denoiser(model, info, evaluator, &o, progress)?);
         }
     }
     Ok(SweepReport {

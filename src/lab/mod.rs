@@ -9,11 +9,14 @@
 //! model: when it cannot be found or fetched the lab goes on, and the report says why and how
 //! to run it later.
 
-pub mod record;
 mod stages;
 
-pub use record::{LabRecord, Stage, StageRecord, Status, RECORD_FILE};
-pub use stages::{train_settings, CONTROL_DIGIT, EVAL_50_FILE, EVAL_FILE, INPAINT_FOLDER};
+pub use crate::eval::EVAL_FILE;
+pub use crate::report::record::{
+    self as record, LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, EVAL_50_FILE,
+    INPAINT_FOLDER, RECORD_FILE,
+};
+pub use stages::train_settings;
 
 use crate::util::fsio::ensure_dir;
 use crate::Result;

@@ -1,21 +1,25 @@
 //! The lab's stages: each calls a module's library entry point with the lab's settings and
 //! reports what happened as a [`StageRecord`].
 
-use super::record::{LabRecord, Stage, StageRecord, Status};
 use super::{LabConfig, EVAL_COUNT, FAST_CONTROL, FAST_EPOCHS, FAST_IMAGES, FAST_PRETRAINED};
+use crate::console::duration;
+use crate::console::StepBars;
 use crate::data::{Mnist, Split};
-use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, ModelInfo};
+use crate::demos::forward::{run_forward, ForwardConfig};
+use crate::demos::generate::{run_generate, GenerateConfig};
+use crate::demos::inpaint::{run_inpaint, InpaintConfig};
+use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
+use crate::demos::train::{self as job, TrainJob};
+use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, EVAL_FILE};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
-use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
-use crate::pipelines::generate_demo::{run_generate, GenerateConfig};
-use crate::pipelines::inpaint::{run_inpaint, InpaintConfig};
-use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
-use crate::schedulers::{DdpmConfig, SchedulerKind};
-use crate::train::checkpoint::SCHEDULER_FILE;
-use crate::train::console::duration;
+use crate::report::record::{
+    LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, CONTROL_MODEL_FOLDER, EVAL_50_FILE,
+    INPAINT_FOLDER,
+};
+use crate::schedulers::SchedulerKind;
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
-use crate::train::{job, load_denoiser, Arch, LrSchedule, RunOptions, TrainJob, TrainSettings};
-use crate::util::fsio::{ensure_dir, write_atomic};
+use crate::train::{Arch, LrSchedule, RunOptions, TrainSettings, TrainedModel};
+use crate::util::fsio::ensure_dir;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -238,13 +242,6 @@ fn train(cfg: &LabConfig, dir: &Path, rec: &mut LabRecord) -> Result<()> {
     Ok(())
 }
 
-/// The digit the lab asks the conditional model for (one of the default digits 0-3).
-pub const CONTROL_DIGIT: u8 = 3;
-/// The sub-folder of the control stage's folder holding the inpainting.
-pub const INPAINT_FOLDER: &str = "inpaint";
-/// The sub-folder of the control stage's folder holding its conditional model.
-pub const CONTROL_MODEL_FOLDER: &str = "model";
-
 /// "From digits to DALL-E": train a conditional model with Module 2's settings for
 /// [`CONDITIONAL_EPOCHS`] (its own model, so Modules 2-3 keep the unconditional one the
 /// questions are about), ask it for [`CONTROL_DIGIT`] with the guidance sweep
@@ -274,7 +271,7 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     let (sweep_count, steps) = if cfg.fast {
         (FAST_CONTROL.0, Some(FAST_CONTROL.1))
     } else {
-        (crate::pipelines::guidance_demo::SWEEP_COUNT, None)
+        (crate::demos::generate::guidance::SWEEP_COUNT, None)
     };
     // The evaluation's classifier (for --fast a quick one kept in its folder), trained here if
     // the evaluation was reused from a run without one.
@@ -309,11 +306,6 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The file the lab's evaluation writes (the same content as `difflab eval`'s `eval.json`).
-pub const EVAL_FILE: &str = "eval.json";
-/// The evaluation at 50 DDPM steps (full lab only), for question 19.
-pub const EVAL_50_FILE: &str = "eval-ddpm-50.json";
-
 /// The classifier that judges the digits: the shared cache (trained once, about a minute) for
 /// the full lab; for `--fast`, the cached one if there is one, else a quick one trained on
 /// 12,000 digits for one epoch and kept in the evaluation folder.
@@ -339,15 +331,8 @@ fn classifier_path(cfg: &LabConfig, dir: &Path, size: usize) -> (Option<PathBuf>
 
 fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     ensure_dir(dir)?;
-    let (mut model, ck) = load_denoiser(model_dir)?;
-    let size = ck.settings.data.image_size;
-    let info = ModelInfo {
-        name: model_dir.display().to_string(),
-        image_size: size,
-        digits: ck.settings.data.digits.clone(),
-        scheduler: DdpmConfig::load(model_dir.join(SCHEDULER_FILE))?,
-        start: ck.start_noise(),
-    };
+    let mut m = TrainedModel::load(model_dir)?;
+    let size = m.info.image_size;
     let count = if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 };
     let (path, topts) = classifier_path(cfg, dir, size);
     let classifier =
@@ -360,7 +345,7 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     };
     let evaluator = Evaluator::with_classifier(
         classifier,
-        &info.digits,
+        &m.info.digits,
         count,
         opts.seed,
         cfg.mnist_dir.as_deref(),
@@ -376,8 +361,9 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
             },
         ));
     }
+    let mut bars = StepBars::new(cfg.progress);
     for (file, o) in runs {
-        let report = evaluate_denoiser(model.as_mut(), &info, &evaluator, &o)?;
+        let report = evaluate_denoiser(&mut m.model, &m.info, &evaluator, &o, &mut bars)?;
         if cfg.progress {
             eprintln!(
                 "  {} × {} {} steps: recognised {:.1}%, FID {:.2} (real digits: {:.2}), {:.1} s",
@@ -390,8 +376,7 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
                 report.sample_seconds
             );
         }
-        let json = serde_json::to_string_pretty(&report).expect("the report serialises");
-        write_atomic(&dir.join(file), format!("{json}\n").as_bytes())?;
+        report.write(&dir.join(file))?;
     }
     Ok(())
 }

@@ -1,10 +1,9 @@
-//! End-to-end processes: the Module 1 forward-diffusion demo and the sampling loops that join a
-//! noise-predicting model and a scheduler.
+//! The library's loops that join a noise-predicting model and a scheduler: sampling
+//! ([`sample`]), classifier-free guidance as a sampling hook ([`guidance`]) and inpainting
+//! ([`inpaint`]). Results come back in memory; progress goes to a
+//! [`crate::util::progress::Progress`]. The module demos that turn them into figures live in
+//! `crate::demos`.
 
-pub mod forward_demo;
-pub mod generate_demo;
 pub mod guidance;
-pub mod guidance_demo;
 pub mod inpaint;
-pub mod pretrained_demo;
 pub mod sample;

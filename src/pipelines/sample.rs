@@ -34,6 +34,7 @@ use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::schedulers::Scheduler;
+use crate::util::progress::{check_cancelled, Progress, Silent};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use std::ops::Range;
@@ -60,15 +61,13 @@ pub struct SampleOptions {
     pub start: StartNoise,
     /// Loop indices (0 = the first step, at t = `timesteps()[0]`) at which to record x_t and x̂0.
     pub snapshot_at: Vec<usize>,
-    /// Show a progress bar (with elapsed time) on stderr.
-    pub progress: bool,
-    /// The progress bar's label.
+    /// The job's name, as [`Progress::start`] receives it (a progress bar's label).
     pub label: String,
 }
 
 impl SampleOptions {
     /// One sample of `image_shape` per default: seed 42, 1 step (set `num_inference_steps`),
-    /// no snapshots, no progress bar.
+    /// no snapshots, labelled `sampling`.
     pub fn new(image_shape: [usize; 3], num_inference_steps: usize) -> Self {
         SampleOptions {
             count: 1,
@@ -79,7 +78,6 @@ impl SampleOptions {
             num_inference_steps,
             start: StartNoise::Pure,
             snapshot_at: Vec::new(),
-            progress: false,
             label: "sampling".into(),
         }
     }
@@ -258,6 +256,17 @@ pub fn sample(
     )
 }
 
+/// [`sample`] reporting to `progress` (see [`sample_with_progress`]).
+pub fn sample_observed(
+    model: &mut dyn NoisePredictor,
+    scheduler: &mut dyn Scheduler,
+    opts: &SampleOptions,
+    progress: &mut dyn Progress,
+) -> Result<Samples> {
+    let mut noise = SeededNoise::new(opts.seed);
+    sample_with_progress(model, scheduler, opts, &mut noise, &mut NoHooks, progress)
+}
+
 /// [`sample`] with an explicit noise source and hooks.
 pub fn sample_with(
     model: &mut dyn NoisePredictor,
@@ -265,6 +274,20 @@ pub fn sample_with(
     opts: &SampleOptions,
     noise: &mut dyn NoiseSource,
     hooks: &mut dyn SampleHooks,
+) -> Result<Samples> {
+    sample_with_progress(model, scheduler, opts, noise, hooks, &mut Silent)
+}
+
+/// [`sample_with`] reporting to `progress`: one job labelled `opts.label` whose units are the
+/// model calls (batches × steps); between steps it returns [`Error::Cancelled`] when
+/// `progress` asks it to stop.
+pub fn sample_with_progress(
+    model: &mut dyn NoisePredictor,
+    scheduler: &mut dyn Scheduler,
+    opts: &SampleOptions,
+    noise: &mut dyn NoiseSource,
+    hooks: &mut dyn SampleHooks,
+    progress: &mut dyn Progress,
 ) -> Result<Samples> {
     let started = Instant::now();
     let [h, w, c] = opts.image_shape;
@@ -282,7 +305,8 @@ pub fn sample_with(
     let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
     let mut images = Tensor::zeros(full);
     let batch = batch_len(opts);
-    let bar = progress_bar(opts, (opts.count.div_ceil(batch) * n) as u64);
+    progress.start(&opts.label, (opts.count.div_ceil(batch) * n) as u64);
+    let mut done = 0;
 
     for start in (0..opts.count).step_by(batch) {
         let len = batch.min(opts.count - start);
@@ -299,6 +323,7 @@ pub fn sample_with(
         let mut snap = snapshots.iter_mut().peekable();
 
         for (k, &t) in timesteps.iter().enumerate() {
+            check_cancelled(progress, &opts.label)?;
             let step = StepInfo {
                 index: k,
                 num_steps: n,
@@ -319,11 +344,12 @@ pub fn sample_with(
             }
             std::mem::swap(&mut x, &mut prev);
             hooks.after_step(&step, &*scheduler, &mut x, &x0)?;
-            bar.inc(1);
+            done += 1;
+            progress.update(done, "");
         }
         images.data_mut()[start * per..(start + len) * per].copy_from_slice(x.data());
     }
-    bar.finish();
+    progress.finish();
     Ok(Samples {
         images,
         timesteps,
@@ -412,24 +438,37 @@ pub(crate) fn empty_snapshots(
         .collect())
 }
 
+/// The sampling steps of a run: `steps` (`None`: all `t_max`), an error unless 1 ≤ steps ≤
+/// `t_max`, naming `--steps` and the model.
+pub fn check_steps(steps: Option<usize>, t_max: usize, model: &str) -> Result<usize> {
+    match steps.unwrap_or(t_max) {
+        0 => Err(Error::invalid(format!(
+            "--steps must be at least 1 (the sampler needs at least one denoising step): --steps 0 is out of range for the model in {model} (T = {t_max}), use 1 to {t_max}"
+        ))),
+        n if n > t_max => Err(Error::invalid(format!(
+            "--steps {n} is more than the {t_max} timesteps the model in {model} was trained with (T = {t_max}): use 1 to {t_max}"
+        ))),
+        n => Ok(n),
+    }
+}
+
+/// `k` loop indices spread evenly over `0 ..= n − 1`, both ends included (fewer if n < k): where
+/// to take [`SampleOptions::snapshot_at`] for a figure or an animation of `k` frames.
+pub fn spread(n: usize, k: usize) -> Vec<usize> {
+    if n <= k || k < 2 {
+        return (0..n.min(k.max(1))).collect();
+    }
+    let mut v: Vec<usize> = (0..k)
+        .map(|j| ((j * (n - 1)) as f64 / (k - 1) as f64).round() as usize)
+        .collect();
+    v.dedup();
+    v
+}
+
 /// Images per model call: `opts.batch_size`, at most `opts.count`, 0 meaning all of them.
 pub(crate) fn batch_len(opts: &SampleOptions) -> usize {
     match opts.batch_size {
         0 => opts.count,
         b => b.min(opts.count),
     }
-}
-
-pub(crate) fn progress_bar(opts: &SampleOptions, total: u64) -> indicatif::ProgressBar {
-    if !opts.progress {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, eta {eta})",
-    )
-    .expect("valid template");
-    bar.set_style(style);
-    bar.set_prefix(opts.label.clone());
-    bar
 }

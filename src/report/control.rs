@@ -2,10 +2,10 @@
 //! guidance sweep, and inpainting, each tied to one step of how a text prompt steers an image
 //! generator.
 
+use super::blocks::{figure, skipped_box};
 use super::facts::{num, RunData};
 use super::html::esc;
-use super::page::{figure, skipped_box};
-use crate::lab::{Stage, CONTROL_DIGIT, INPAINT_FOLDER};
+use super::record::{Stage, CONTROL_DIGIT, INPAINT_FOLDER};
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT, TOY_EPOCHS};
 use crate::Result;
 use std::fmt::Write as _;

@@ -1,7 +1,7 @@
 //! The run's own numbers, read back from the modules' `summary.json` (and the evaluation's
 //! `eval.json`) so the report and the answer sheet quote exactly what the modules wrote.
 
-use crate::lab::{LabRecord, Stage, Status};
+use super::record::{LabRecord, Stage, Status};
 use crate::{Error, Result};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -61,8 +61,8 @@ impl RunData {
             forward: get(Stage::Forward, "summary.json")?,
             train: get(Stage::Train, "summary.json")?,
             sample: get(Stage::Sample, "summary.json")?,
-            eval: get(Stage::Eval, crate::lab::EVAL_FILE)?,
-            eval50: get(Stage::Eval, crate::lab::EVAL_50_FILE)?,
+            eval: get(Stage::Eval, crate::eval::EVAL_FILE)?,
+            eval50: get(Stage::Eval, super::record::EVAL_50_FILE)?,
             pretrained: get(Stage::Pretrained, "summary.json")?,
             control: get(Stage::Control, "guidance.json")?,
         })
@@ -94,7 +94,7 @@ pub fn alpha_bar_at(forward: &Option<Value>, at: &str) -> Option<(u64, f64)> {
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: f64) -> String {
-    crate::train::console::thousands(n.max(0.0).round() as usize)
+    crate::console::thousands(n.max(0.0).round() as usize)
 }
 
 /// Seconds as "41.3 s" or "2 min 05 s".
@@ -179,43 +179,7 @@ impl RunData {
                     ));
                 }
             }
-            19 => {
-                let runs = self
-                    .sample
-                    .as_ref()
-                    .and_then(|p| p.get("steps_comparison"))
-                    .and_then(Value::as_array);
-                for r in runs.into_iter().flatten() {
-                    if let (Some(sampler), Some(steps), Some(s)) = (
-                        r.get("sampler").and_then(Value::as_str),
-                        r.get("steps").and_then(Value::as_u64),
-                        r.get("seconds").and_then(Value::as_f64),
-                    ) {
-                        v.push(m(
-                            &format!("{}, {steps} steps", sampler.to_uppercase()),
-                            secs(s),
-                            "module3/summary.json: steps_comparison",
-                        ));
-                    }
-                }
-                for (data, file) in [
-                    (&self.eval, "evaluation/eval.json"),
-                    (&self.eval50, "evaluation/eval-ddpm-50.json"),
-                ] {
-                    if let (Some(steps), Some(fid), Some(s)) = (
-                        num(data, "/steps"),
-                        num(data, "/fid"),
-                        num(data, "/sample_seconds"),
-                    ) {
-                        let count = num(data, "/count").unwrap_or(0.0);
-                        v.push(m(
-                            &format!("DDPM, {steps} steps, {count} digits"),
-                            format!("FID {fid:.2}, {} to generate", secs(s)),
-                            &format!("{file}: fid, sample_seconds"),
-                        ));
-                    }
-                }
-            }
+            19 => self.sampling_times(&mut v),
             22 => {
                 for (sampler, steps, s) in self.pretrained_step_runs() {
                     v.push(m(
@@ -228,6 +192,45 @@ impl RunData {
             _ => {}
         }
         v
+    }
+
+    /// Question 19: the sampling times of Module 3's step comparison and of the evaluations.
+    fn sampling_times(&self, v: &mut Vec<Measured>) {
+        let runs = self
+            .sample
+            .as_ref()
+            .and_then(|p| p.get("steps_comparison"))
+            .and_then(Value::as_array);
+        for r in runs.into_iter().flatten() {
+            if let (Some(sampler), Some(steps), Some(s)) = (
+                r.get("sampler").and_then(Value::as_str),
+                r.get("steps").and_then(Value::as_u64),
+                r.get("seconds").and_then(Value::as_f64),
+            ) {
+                v.push(m(
+                    &format!("{}, {steps} steps", sampler.to_uppercase()),
+                    secs(s),
+                    "module3/summary.json: steps_comparison",
+                ));
+            }
+        }
+        for (data, file) in [
+            (&self.eval, "evaluation/eval.json"),
+            (&self.eval50, "evaluation/eval-ddpm-50.json"),
+        ] {
+            if let (Some(steps), Some(fid), Some(s)) = (
+                num(data, "/steps"),
+                num(data, "/fid"),
+                num(data, "/sample_seconds"),
+            ) {
+                let count = num(data, "/count").unwrap_or(0.0);
+                v.push(m(
+                    &format!("DDPM, {steps} steps, {count} digits"),
+                    format!("FID {fid:.2}, {} to generate", secs(s)),
+                    &format!("{file}: fid, sample_seconds"),
+                ));
+            }
+        }
     }
 
     /// Module 4's `steps.png` runs as (sampler in capitals, steps, seconds).

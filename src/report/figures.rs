@@ -1,6 +1,6 @@
 //! What each module's figures show, and what to notice in them (the report's captions).
 
-use crate::lab::Stage;
+use super::record::Stage;
 
 /// A figure a module writes.
 pub struct FigureText {

@@ -4,24 +4,27 @@
 //! - [`questions`]: the 25 questions, reflection questions and the checklist;
 //! - [`texts`]: Module 0, the three formulas in three tiers, "from toy to DALL-E";
 //! - [`figures`]: each module's figures and what to notice in them;
+//! - [`record`]: `lab.json`, the lab's record of its stages (written by `crate::lab`);
 //! - [`facts`]: the run's numbers, read back from the modules' files;
 //! - [`page`]: the report page; [`sheet`]: the answer sheets; [`html`]: escaping, embedding, style.
 
+mod blocks;
 mod control;
 mod facts;
 pub mod figures;
 pub mod html;
 pub mod page;
 pub mod questions;
+pub mod record;
 pub mod sheet;
 pub mod texts;
 
 pub use facts::{Measured, RunData};
 pub use questions::{Question, QUESTIONS};
 
-use crate::lab::LabRecord;
 use crate::util::fsio::write_atomic;
 use crate::Result;
+use record::LabRecord;
 use std::path::{Path, PathBuf};
 
 /// File names of the report and the answer sheets, in the lab folder.

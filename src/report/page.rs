@@ -1,13 +1,14 @@
 //! `index.html`: the lab report, one self-contained page (figures embedded as data URIs).
 
+use super::blocks::{figure, skipped_box};
 use super::facts::{
     alpha_bar_at, num, secs, text, thousands, Measured, RunData, TARGET_LOSS, ZERO_GUESS_LOSS,
 };
 use super::figures::catalogue;
-use super::html::{data_uri, document, esc};
+use super::html::{document, esc};
 use super::questions::{of_part, Part, Question};
+use super::record::{Stage, Status};
 use super::texts::{CNN_VS_DIFFUSION, CONDITIONING, FORMULAS, MODULE0_INTRO, USES};
-use crate::lab::{Stage, Status};
 use crate::Result;
 use serde_json::Value;
 use std::collections::HashSet;
@@ -88,26 +89,6 @@ fn header(b: &mut String, data: &RunData) {
     b.push_str("</table></div>\n");
     for s in r.stages.iter().filter(|s| s.status == Status::Skipped) {
         skipped_box(b, data, s.stage);
-    }
-}
-
-pub(super) fn skipped_box(b: &mut String, data: &RunData, stage: Stage) {
-    if let Some(s) = data
-        .record
-        .stage(stage)
-        .filter(|s| s.status == Status::Skipped)
-    {
-        let _ = writeln!(
-            b,
-            "<div class=\"skipped\"><b>{} was skipped.</b> Why: {}.<br>To run it later: <code>{}</code>, then <code>difflab lab --out {}</code> to rebuild this report.</div>",
-            esc(stage.title()),
-            esc(s.reason.as_deref().unwrap_or("no reason recorded").trim_end_matches('.')),
-            esc(&s.command),
-            esc(&data.dir.display().to_string())
-        );
-        if stage == Stage::Pretrained {
-            b.push_str("<p class=\"small\">A copy of the model's files in a local folder works too: <code>difflab lab --pretrained-model path/to/folder</code>.</p>\n");
-        }
     }
 }
 
@@ -264,23 +245,6 @@ fn figures_in(dir: &Path, stage: Stage) -> Vec<(String, String, String)> {
         )
     }));
     v
-}
-
-pub(super) fn figure(b: &mut String, path: &Path, title: &str, notice: &str) -> Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let _ = writeln!(
-        b,
-        "<figure><img src=\"{}\" alt=\"{}\" loading=\"lazy\"><figcaption><b>{}</b> <code>{}</code> · What to notice: {}</figcaption></figure>",
-        data_uri(path)?,
-        esc(title),
-        esc(title),
-        esc(&name),
-        esc(notice)
-    );
-    Ok(())
 }
 
 fn forward_numbers(data: &RunData) -> String {

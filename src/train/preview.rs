@@ -6,8 +6,9 @@ use super::settings::ScheduleConfig;
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::pipelines::sample::{sample, SampleOptions};
+use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
 use crate::schedulers::{DdpmConfig, DdpmScheduler};
+use crate::util::progress::Progress;
 use crate::Result;
 
 /// The DDPM scheduler config matching a training schedule (diffusers' defaults otherwise).
@@ -20,25 +21,36 @@ pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
     }
 }
 
-/// `n` samples of `shape` (`[height, width, channels]`; NHWC, model range) after all T reverse
-/// steps from `start`, in one batch, seeded by `seed`; a progress bar when `progress`.
-pub fn ddpm_sample(
+/// What [`ddpm_sample_with_progress`] draws: `n` samples of `shape` (`[height, width,
+/// channels]`, NHWC) in one batch, seeded by `seed`, starting from `start`.
+#[derive(Clone, Copy, Debug)]
+pub struct PreviewRun {
+    /// Samples.
+    pub n: usize,
+    /// Shape of one sample.
+    pub shape: [usize; 3],
+    /// Seed (sample i: stream i).
+    pub seed: u64,
+    /// Where sampling starts.
+    pub start: StartNoise,
+}
+
+/// The samples of `run` (model range) after all T reverse steps of `schedule`, reporting to
+/// `progress` as the job `preview (DDPM)`.
+pub fn ddpm_sample_with_progress(
     model: &mut dyn NoisePredictor,
     schedule: &ScheduleConfig,
-    n: usize,
-    shape: [usize; 3],
-    seed: u64,
-    start: StartNoise,
-    progress: bool,
+    run: &PreviewRun,
+    progress: &mut dyn Progress,
 ) -> Result<Tensor> {
     let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
     let opts = SampleOptions {
-        count: n,
-        seed,
-        progress,
+        count: run.n,
+        seed: run.seed,
         label: "preview (DDPM)".into(),
-        start,
-        ..SampleOptions::new(shape, schedule.num_train_timesteps)
+        start: run.start,
+        ..SampleOptions::new(run.shape, schedule.num_train_timesteps)
     };
-    Ok(sample(model, &mut sched, &opts)?.images)
+    let mut noise = SeededNoise::new(run.seed);
+    Ok(sample_with_progress(model, &mut sched, &opts, &mut noise, &mut NoHooks, progress)?.images)
 }

@@ -241,39 +241,9 @@ impl Trainer {
         opts: &RunOptions,
         obs: &mut dyn Observer,
     ) -> Result<()> {
+        let spe = self.prepare(data, out)?;
         let t = &self.settings.training;
-        let (b, size) = (t.batch_size, data.size);
-        if data.size != self.settings.data.image_size {
-            return Err(Error::invalid(format!(
-                "the data are {0}×{0}, the run expects {1}×{1}",
-                data.size, self.settings.data.image_size
-            )));
-        }
-        if data.len() < b {
-            return Err(Error::invalid(format!(
-                "{} training images are fewer than one batch of {b}: lower --batch-size",
-                data.len()
-            )));
-        }
-        let spe = data.len() / b;
-        if self.stats.epochs_done > 0
-            && (self.stats.images != data.len() || self.stats.steps_per_epoch != spe)
-        {
-            return Err(Error::file(
-                out.join(CONFIG_FILE),
-                format!(
-                    "the checkpoint was trained on {} images, the data now hold {}: cannot resume",
-                    self.stats.images,
-                    data.len()
-                ),
-            ));
-        }
-        self.stats.images = data.len();
-        self.stats.steps_per_epoch = spe;
-        self.stats.pixel_moments = crate::diffusion::pixel_moments(&data.images)
-            .map(|(mean, std)| super::settings::PixelMoments { mean, std });
-        self.stats.threads = rayon::current_num_threads();
-        let (epochs, seed, lr, lr_schedule) = (t.epochs, t.seed, t.lr, t.lr_schedule);
+        let (b, epochs, seed) = (t.batch_size, t.epochs, t.seed);
         let plan = Plan {
             images: data.len(),
             params: self.model.num_params(),
@@ -286,71 +256,18 @@ impl Trainer {
         if self.stats.epochs_done >= epochs {
             return Ok(());
         }
-
-        let px = size * size * self.settings.model.in_channels();
-        let mut ctx: DenoiserCtx = self.model.train_ctx(b, size, size)?;
-        let (mut x0, mut noise, mut xt) = (
-            vec![0.0f32; b * px],
-            vec![0.0f32; b * px],
-            vec![0.0f32; b * px],
-        );
-        let (mut ts, mut tf) = (vec![0usize; b], vec![0.0f32; b]);
-        let null_row = self.settings.model.num_classes();
-        let mut rows = vec![null_row; b];
+        let mut batch = Batch::new(self, data.size)?;
         let total = spe * epochs;
         let started = Instant::now();
         let (seconds_before, steps_before) = (self.stats.train_seconds, self.stats.steps_done);
         let mut step_times = Vec::new();
-        let big_t = self.schedule.num_train_timesteps();
-
         for epoch in self.stats.epochs_done..epochs {
             let mut order: Vec<usize> = (0..data.len()).collect();
             Rng::stream(seed, STREAM_ORDER + epoch as u64).shuffle(&mut order);
             let mut sum = 0.0f64;
             for (k, idx) in order.chunks_exact(b).enumerate() {
                 let t0 = Instant::now();
-                let step = self.stats.steps_done;
-                for (dst, &i) in x0.chunks_exact_mut(px).zip(idx) {
-                    dst.copy_from_slice(data.image(i));
-                }
-                let mut rng = Rng::stream(seed, STREAM_STEP + step as u64);
-                for (ti, tfi) in ts.iter_mut().zip(tf.iter_mut()) {
-                    *ti = rng.below(big_t);
-                    *tfi = *ti as f32;
-                }
-                rng.fill_normal(&mut noise);
-                self.schedule.add_noise(&x0, &noise, &ts, &mut xt)?;
-                if let Some(p) = self.settings.training.label_dropout {
-                    // After the noise, so an unconditional run draws exactly what it always did.
-                    for (r, &i) in rows.iter_mut().zip(idx) {
-                        let dropped = rng.uniform(0.0, 1.0) < p;
-                        *r = if dropped {
-                            null_row
-                        } else {
-                            data.labels[i] as usize
-                        };
-                    }
-                    self.model.forward_rows(&mut ctx, &xt, &tf, &rows);
-                } else {
-                    self.model.forward(&mut ctx, &xt, &tf);
-                }
-                let loss = self.model.loss_backward(&mut ctx, &noise);
-                if !loss.is_finite() {
-                    return Err(Error::invalid(format!(
-                        "the loss became {loss} at step {}: lower --lr",
-                        step + 1
-                    )));
-                }
-                self.adam.cfg.lr = lr_schedule.at(lr, step, total);
-                self.adam.step(self.model.params_mut(), ctx.grads());
-                if let Some(ema) = &mut self.ema {
-                    let k = ema.updates as f32;
-                    let decay = self.settings.training.ema_decay.unwrap_or(0.0);
-                    ema.decay = decay.min((1.0 + k) / (10.0 + k));
-                    ema.update(self.model.params());
-                }
-                self.step_losses.push(loss);
-                self.stats.steps_done += 1;
+                let loss = self.train_step(&mut batch, data, idx, total)?;
                 sum += loss as f64;
                 step_times.push(t0.elapsed().as_secs_f64());
                 // The first step allocates and warms caches; estimate from the next three.
@@ -388,5 +305,136 @@ impl Trainer {
             }
         }
         Ok(())
+    }
+
+    /// Check `data` against the run (image size, at least one batch, the same images as the
+    /// checkpoint when resuming) and record what the run trains on; returns the steps per epoch.
+    fn prepare(&mut self, data: &TrainingSet, out: &Path) -> Result<usize> {
+        let b = self.settings.training.batch_size;
+        if data.size != self.settings.data.image_size {
+            return Err(Error::invalid(format!(
+                "the data are {0}×{0}, the run expects {1}×{1}",
+                data.size, self.settings.data.image_size
+            )));
+        }
+        if data.len() < b {
+            return Err(Error::invalid(format!(
+                "{} training images are fewer than one batch of {b}: lower --batch-size",
+                data.len()
+            )));
+        }
+        let spe = data.len() / b;
+        if self.stats.epochs_done > 0
+            && (self.stats.images != data.len() || self.stats.steps_per_epoch != spe)
+        {
+            return Err(Error::file(
+                out.join(CONFIG_FILE),
+                format!(
+                    "the checkpoint was trained on {} images, the data now hold {}: cannot resume",
+                    self.stats.images,
+                    data.len()
+                ),
+            ));
+        }
+        self.stats.images = data.len();
+        self.stats.steps_per_epoch = spe;
+        self.stats.pixel_moments = crate::diffusion::pixel_moments(&data.images)
+            .map(|(mean, std)| super::settings::PixelMoments { mean, std });
+        self.stats.threads = rayon::current_num_threads();
+        Ok(spe)
+    }
+
+    /// One optimisation step on the images `idx` of `data` (step `steps_done` of `total`):
+    /// noise them at random timesteps, predict the noise, step Adam and the EMA; returns the
+    /// loss.
+    fn train_step(
+        &mut self,
+        batch: &mut Batch,
+        data: &TrainingSet,
+        idx: &[usize],
+        total: usize,
+    ) -> Result<f32> {
+        let t = &self.settings.training;
+        let (seed, lr, lr_schedule) = (t.seed, t.lr, t.lr_schedule);
+        let step = self.stats.steps_done;
+        let big_t = self.schedule.num_train_timesteps();
+        let px = batch.px;
+        for (dst, &i) in batch.x0.chunks_exact_mut(px).zip(idx) {
+            dst.copy_from_slice(data.image(i));
+        }
+        let mut rng = Rng::stream(seed, STREAM_STEP + step as u64);
+        for (ti, tfi) in batch.ts.iter_mut().zip(batch.tf.iter_mut()) {
+            *ti = rng.below(big_t);
+            *tfi = *ti as f32;
+        }
+        rng.fill_normal(&mut batch.noise);
+        self.schedule
+            .add_noise(&batch.x0, &batch.noise, &batch.ts, &mut batch.xt)?;
+        if let Some(p) = t.label_dropout {
+            // After the noise, so an unconditional run draws exactly what it always did.
+            for (r, &i) in batch.rows.iter_mut().zip(idx) {
+                let dropped = rng.uniform(0.0, 1.0) < p;
+                *r = if dropped {
+                    batch.null_row
+                } else {
+                    data.labels[i] as usize
+                };
+            }
+            self.model
+                .forward_rows(&mut batch.ctx, &batch.xt, &batch.tf, &batch.rows);
+        } else {
+            self.model.forward(&mut batch.ctx, &batch.xt, &batch.tf);
+        }
+        let loss = self.model.loss_backward(&mut batch.ctx, &batch.noise);
+        if !loss.is_finite() {
+            return Err(Error::invalid(format!(
+                "the loss became {loss} at step {}: lower --lr",
+                step + 1
+            )));
+        }
+        self.adam.cfg.lr = lr_schedule.at(lr, step, total);
+        self.adam.step(self.model.params_mut(), batch.ctx.grads());
+        if let Some(ema) = &mut self.ema {
+            let k = ema.updates as f32;
+            let decay = self.settings.training.ema_decay.unwrap_or(0.0);
+            ema.decay = decay.min((1.0 + k) / (10.0 + k));
+            ema.update(self.model.params());
+        }
+        self.step_losses.push(loss);
+        self.stats.steps_done += 1;
+        Ok(loss)
+    }
+}
+
+/// The buffers of one training batch: the model's context, the clean and noised images, the
+/// noise, the timesteps and the label rows.
+struct Batch {
+    ctx: DenoiserCtx,
+    px: usize,
+    null_row: usize,
+    x0: Vec<f32>,
+    noise: Vec<f32>,
+    xt: Vec<f32>,
+    ts: Vec<usize>,
+    tf: Vec<f32>,
+    rows: Vec<usize>,
+}
+
+impl Batch {
+    fn new(tr: &Trainer, size: usize) -> Result<Self> {
+        let b = tr.settings.training.batch_size;
+        let px = size * size * tr.settings.model.in_channels();
+        let null_row = tr.settings.model.num_classes();
+        Ok(Batch {
+            ctx: tr.model.train_ctx(b, size, size)?,
+            px,
+            null_row,
+            x0: vec![0.0f32; b * px],
+            noise: vec![0.0f32; b * px],
+            xt: vec![0.0f32; b * px],
+            ts: vec![0usize; b],
+            tf: vec![0.0f32; b],
+            rows: vec![null_row; b],
+        })
     }
 }

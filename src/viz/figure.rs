@@ -16,7 +16,8 @@
 use super::canvas::{Align, Canvas, Rect};
 use super::grid::ImageGrid;
 use super::picture::diverging;
-use super::plot::{nice_number, LinePlot};
+use super::plot::LinePlot;
+use super::plot_draw::nice_number;
 use super::style;
 use crate::Result;
 use plotters::style::RGBColor;

@@ -10,8 +10,10 @@
 
 pub mod canvas;
 pub mod figure;
+pub mod files;
 pub mod gif;
 pub mod grid;
+pub mod noise;
 pub mod picture;
 pub mod plot;
 mod plot_draw;
@@ -20,8 +22,11 @@ pub mod text;
 
 pub use canvas::{Align, Canvas, CanvasBackend, Rect};
 pub use figure::{ColorBar, Figure, KeyShape, LegendEntry, Panel};
+pub use files::FileInfo;
 pub use gif::{encode_gif, write_gif, GifFrame};
 pub use grid::{ImageGrid, Tile};
+pub use noise::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 pub use picture::{diverging, max_abs, Picture};
-pub use plot::{nice_number, Annotation, Band, LegendPos, LinePlot, Orientation, RefLine, Series};
+pub use plot::{Annotation, Band, LegendPos, LinePlot, Orientation, RefLine, Series};
+pub use plot_draw::nice_number;
 pub use plotters::style::RGBColor;

@@ -12,8 +12,6 @@
 use super::style;
 use plotters::style::RGBColor;
 
-pub use super::plot_draw::nice_number;
-
 /// One curve.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Series {

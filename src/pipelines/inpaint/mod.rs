@@ -33,23 +33,18 @@
 //! h·w·c. With `jumps` = 1 and a mask that hides everything this is exactly
 //! [`sample`](crate::pipelines::sample::sample)'s order, and the result is the same.
 
-mod demo;
-mod figures;
 mod mask;
 
-pub use demo::{
-    default_index, run_inpaint, InpaintConfig, InpaintReport, InpaintSummary, MaskInfo,
-    DEFAULT_COUNT, DEFAULT_GUIDANCE, GIF_FRAMES,
-};
 pub use mask::{Mask, MaskPreset, MaskSource};
 
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    batch_len, empty_snapshots, progress_bar, reverse_step, shape_start, NoiseSource, SampleHooks,
-    SampleOptions, Samples, SeededNoise, StepBuffers, StepInfo,
+    batch_len, empty_snapshots, reverse_step, shape_start, NoiseSource, SampleHooks, SampleOptions,
+    Samples, SeededNoise, Snapshot, StepBuffers, StepInfo,
 };
 use crate::schedulers::Scheduler;
+use crate::util::progress::{check_cancelled, Progress, Silent};
 use crate::{Error, Result};
 use std::time::Instant;
 
@@ -112,111 +107,67 @@ pub fn inpaint(
     jumps: usize,
     hooks: &mut dyn SampleHooks,
 ) -> Result<Inpainted> {
-    let started = Instant::now();
-    let [h, w, c] = opts.image_shape;
-    let per = h * w * c;
-    if opts.count == 0 || per == 0 {
-        return Err(Error::invalid(format!(
-            "nothing to inpaint: count {} of shape {:?}",
-            opts.count, opts.image_shape
-        )));
-    }
-    if jumps == 0 {
-        return Err(Error::invalid(
-            "--jumps must be at least 1 (1 = no resampling, r = r passes per step)",
-        ));
-    }
-    if (mask.height(), mask.width()) != (h, w) {
-        return Err(Error::invalid(format!(
-            "the mask is {}×{}, the images {h}×{w}",
-            mask.height(),
-            mask.width()
-        )));
-    }
-    let shape = original.shape();
-    if original.len() != per || !(shape == [h, w, c] || shape == [1, h, w, c]) {
-        return Err(Error::invalid(format!(
-            "the original has shape {shape:?}, expected [{h}, {w}, {c}]"
-        )));
-    }
-    let original = original.data();
-    let hidden: Vec<bool> = mask
-        .hidden()
-        .iter()
-        .flat_map(|&m| std::iter::repeat_n(m, c))
-        .collect();
-    let any_known = hidden.iter().any(|&m| !m);
+    let task = InpaintTask {
+        original,
+        mask,
+        jumps,
+    };
+    inpaint_with_progress(model, scheduler, opts, &task, hooks, &mut Silent)
+}
 
+/// What [`inpaint_with_progress`] completes: the original, the mask of its hidden region and
+/// RePaint's passes per step (see [`inpaint`]).
+#[derive(Clone, Copy, Debug)]
+pub struct InpaintTask<'a> {
+    /// The image (`[h, w, c]` or `[1, h, w, c]`, model range).
+    pub original: &'a Tensor,
+    /// Which pixels are hidden.
+    pub mask: &'a Mask,
+    /// Passes per step (1 = plain replacement).
+    pub jumps: usize,
+}
+
+/// [`inpaint`] reporting to `progress`: one job labelled `opts.label` whose units are the model
+/// calls (batches × steps × jumps); between steps it returns [`Error::Cancelled`] when
+/// `progress` asks it to stop.
+pub fn inpaint_with_progress(
+    model: &mut dyn NoisePredictor,
+    scheduler: &mut dyn Scheduler,
+    opts: &SampleOptions,
+    task: &InpaintTask<'_>,
+    hooks: &mut dyn SampleHooks,
+    progress: &mut dyn Progress,
+) -> Result<Inpainted> {
+    let started = Instant::now();
+    let known = Known::new(opts, task)?;
+    let jumps = task.jumps;
     scheduler.set_timesteps(opts.num_inference_steps)?;
     let sched: &dyn Scheduler = scheduler;
     let timesteps = sched.timesteps().to_vec();
     let n = timesteps.len();
+    let [h, w, c] = opts.image_shape;
+    let per = h * w * c;
     let full = [opts.count, h, w, c];
     let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
     let mut images = Tensor::zeros(full);
     let batch = batch_len(opts);
-    let bar = progress_bar(opts, (opts.count.div_ceil(batch) * n * jumps) as u64);
-    let schedule = sched.schedule();
-
+    progress.start(&opts.label, (opts.count.div_ceil(batch) * n * jumps) as u64);
+    let mut run = Run {
+        model,
+        sched,
+        hooks,
+        progress,
+        known: &known,
+        opts,
+        timesteps: &timesteps,
+        done: 0,
+    };
     for start in (0..opts.count).step_by(batch) {
         let len = batch.min(opts.count - start);
-        let first = opts.first_index + start as u64;
-        let samples = first..first + len as u64;
-        let bshape = [len, h, w, c];
-        let mut noise = SeededNoise::new(opts.seed);
-        let mut x = Tensor::zeros(bshape);
-        noise.initial(samples.clone(), x.data_mut())?;
-        shape_start(opts.start, sched, x.data_mut());
-        let mut prev = Tensor::zeros(bshape);
-        let mut x0 = Tensor::zeros(bshape);
-        let mut buf = vec![0.0f32; len * per];
-        let mut snap = snapshots.iter_mut().peekable();
-
-        for (k, &t) in timesteps.iter().enumerate() {
-            let prev_t = sched.prev_timestep(t)?;
-            let step = StepInfo {
-                index: k,
-                num_steps: n,
-                t,
-                prev_t,
-                samples: samples.clone(),
-            };
-            let a_t = schedule.alpha_bar(t);
-            let a_prev = prev_t.map_or(1.0, |p| schedule.alpha_bar(p));
-            let mut record = snap.next_if(|s| s.index == k);
-            for pass in 0..jumps {
-                let bufs = StepBuffers {
-                    z: &mut buf,
-                    prev: &mut prev,
-                    x0: &mut x0,
-                };
-                reverse_step(model, sched, hooks, &mut noise, &step, &x, bufs)?;
-                if let (0, Some(s)) = (pass, record.as_deref_mut()) {
-                    let r = start * per..(start + len) * per;
-                    s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
-                    s.pred_x0.data_mut()[r].copy_from_slice(x0.data());
-                }
-                if any_known {
-                    let eps = match prev_t {
-                        Some(_) => {
-                            noise.step_noise(&step, &mut buf)?;
-                            Some(&buf[..])
-                        }
-                        None => None,
-                    };
-                    merge_known(prev.data_mut(), original, &hidden, a_prev, eps);
-                }
-                if pass + 1 < jumps {
-                    noise.step_noise(&step, &mut buf)?;
-                    renoise(prev.data(), a_t / a_prev, &buf, x.data_mut());
-                }
-                bar.inc(1);
-            }
-            std::mem::swap(&mut x, &mut prev);
-        }
+        let x = run.batch(start, len, &mut snapshots)?;
         images.data_mut()[start * per..(start + len) * per].copy_from_slice(x.data());
     }
-    bar.finish();
+    run.progress.finish();
     Ok(Inpainted {
         samples: Samples {
             images,
@@ -227,4 +178,151 @@ pub fn inpaint(
         jumps,
         model_calls: n * jumps,
     })
+}
+
+/// The checked inputs of a run: the original's values, which elements are hidden (per value,
+/// channels included), whether any is known, and the passes per step.
+struct Known<'a> {
+    original: &'a [f32],
+    hidden: Vec<bool>,
+    any_known: bool,
+    jumps: usize,
+}
+
+impl<'a> Known<'a> {
+    fn new(opts: &SampleOptions, task: &InpaintTask<'a>) -> Result<Self> {
+        let [h, w, c] = opts.image_shape;
+        let per = h * w * c;
+        let (original, mask) = (task.original, task.mask);
+        if opts.count == 0 || per == 0 {
+            return Err(Error::invalid(format!(
+                "nothing to inpaint: count {} of shape {:?}",
+                opts.count, opts.image_shape
+            )));
+        }
+        if task.jumps == 0 {
+            return Err(Error::invalid(
+                "--jumps must be at least 1 (1 = no resampling, r = r passes per step)",
+            ));
+        }
+        if (mask.height(), mask.width()) != (h, w) {
+            return Err(Error::invalid(format!(
+                "the mask is {}×{}, the images {h}×{w}",
+                mask.height(),
+                mask.width()
+            )));
+        }
+        let shape = original.shape();
+        if original.len() != per || !(shape == [h, w, c] || shape == [1, h, w, c]) {
+            return Err(Error::invalid(format!(
+                "the original has shape {shape:?}, expected [{h}, {w}, {c}]"
+            )));
+        }
+        let hidden: Vec<bool> = mask
+            .hidden()
+            .iter()
+            .flat_map(|&m| std::iter::repeat_n(m, c))
+            .collect();
+        Ok(Known {
+            original: original.data(),
+            any_known: hidden.iter().any(|&m| !m),
+            hidden,
+            jumps: task.jumps,
+        })
+    }
+}
+
+/// One inpainting run's loop state, shared by its batches.
+struct Run<'r, 'a> {
+    model: &'r mut dyn NoisePredictor,
+    sched: &'r dyn Scheduler,
+    hooks: &'r mut dyn SampleHooks,
+    progress: &'r mut dyn Progress,
+    known: &'r Known<'a>,
+    opts: &'r SampleOptions,
+    timesteps: &'r [usize],
+    done: u64,
+}
+
+impl Run<'_, '_> {
+    /// Complete `len` images from completion `start` on; returns them, records snapshots.
+    fn batch(&mut self, start: usize, len: usize, snapshots: &mut [Snapshot]) -> Result<Tensor> {
+        let opts = self.opts;
+        let [h, w, c] = opts.image_shape;
+        let per = h * w * c;
+        let first = opts.first_index + start as u64;
+        let samples = first..first + len as u64;
+        let bshape = [len, h, w, c];
+        let mut noise = SeededNoise::new(opts.seed);
+        let mut x = Tensor::zeros(bshape);
+        noise.initial(samples.clone(), x.data_mut())?;
+        shape_start(opts.start, self.sched, x.data_mut());
+        let mut prev = Tensor::zeros(bshape);
+        let mut x0 = Tensor::zeros(bshape);
+        let mut buf = vec![0.0f32; len * per];
+        let mut snap = snapshots.iter_mut().peekable();
+        for (k, &t) in self.timesteps.iter().enumerate() {
+            check_cancelled(self.progress, &opts.label)?;
+            let step = StepInfo {
+                index: k,
+                num_steps: self.timesteps.len(),
+                t,
+                prev_t: self.sched.prev_timestep(t)?,
+                samples: samples.clone(),
+            };
+            let mut record = snap.next_if(|s| s.index == k);
+            for pass in 0..self.known.jumps {
+                let bufs = StepBuffers {
+                    z: &mut buf,
+                    prev: &mut prev,
+                    x0: &mut x0,
+                };
+                reverse_step(
+                    self.model, self.sched, self.hooks, &mut noise, &step, &x, bufs,
+                )?;
+                if let (0, Some(s)) = (pass, record.as_deref_mut()) {
+                    let r = start * per..(start + len) * per;
+                    s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
+                    s.pred_x0.data_mut()[r].copy_from_slice(x0.data());
+                }
+                self.replace(&step, pass, &mut noise, &mut buf, &mut prev, &mut x)?;
+                self.done += 1;
+                self.progress.update(self.done, "");
+            }
+            std::mem::swap(&mut x, &mut prev);
+        }
+        Ok(x)
+    }
+
+    /// After pass `pass` of a step: the known region of `prev` (x_{t_prev}) ← the original at
+    /// that noise level, and, when another pass follows, `x` ← `prev` re-noised to x_t.
+    fn replace(
+        &mut self,
+        step: &StepInfo,
+        pass: usize,
+        noise: &mut SeededNoise,
+        buf: &mut [f32],
+        prev: &mut Tensor,
+        x: &mut Tensor,
+    ) -> Result<()> {
+        let schedule = self.sched.schedule();
+        let a_t = schedule.alpha_bar(step.t);
+        let a_prev = step.prev_t.map_or(1.0, |p| schedule.alpha_bar(p));
+        let known = self.known;
+        if known.any_known {
+            let eps = match step.prev_t {
+                Some(_) => {
+                    noise.step_noise(step, buf)?;
+                    Some(&buf[..])
+                }
+                None => None,
+            };
+            merge_known(prev.data_mut(), known.original, &known.hidden, a_prev, eps);
+        }
+        if pass + 1 < known.jumps {
+            noise.step_noise(step, buf)?;
+            renoise(prev.data(), a_t / a_prev, buf, x.data_mut());
+        }
+        Ok(())
+    }
 }

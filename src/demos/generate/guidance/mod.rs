@@ -14,11 +14,12 @@ mod figures;
 
 pub use figures::{conditional_png, guidance_png};
 
-use crate::eval::guided::{sample_guided, sweep_guidance, GuidanceSweep};
+use crate::eval::guided::{sample_guided_with_progress, sweep_guidance, GuidanceSweep};
 use crate::eval::{EvalOptions, Evaluator, ModelInfo};
 use crate::models::NoisePredictor;
 use crate::pipelines::sample::Samples;
 use crate::schedulers::SchedulerKind;
+use crate::util::progress::Progress;
 use crate::Result;
 
 /// Samples per digit in `conditional.png` and per scale in `guidance.png`.
@@ -37,7 +38,7 @@ pub struct GuidanceRun {
     pub steps: Option<usize>,
     /// Seed (sample i: stream i).
     pub seed: u64,
-    /// Progress bars on stderr.
+    /// Progress bars on stderr while the evaluator's classifier trains (first use).
     pub progress: bool,
     /// Start from pure noise instead of the model's matched start.
     pub pure_start: bool,
@@ -66,6 +67,7 @@ pub fn conditional_samples(
     run: &GuidanceRun,
     digits: &[u8],
     w: f32,
+    progress: &mut dyn Progress,
 ) -> Result<Samples> {
     // Sample i asks for rows[i % rows.len()] = rows[i]: digit digits[i / PER_ROW].
     let rows: Vec<u8> = digits
@@ -73,7 +75,7 @@ pub fn conditional_samples(
         .flat_map(|&d| std::iter::repeat_n(d, PER_ROW))
         .collect();
     let opts = run.eval_options(rows.len());
-    sample_guided(model, info, &opts, &rows, w)
+    sample_guided_with_progress(model, info, &opts, &rows, w, progress)
 }
 
 /// The guidance sweep of `guidance.png`: `count` samples of `digit` at each scale of
@@ -86,7 +88,16 @@ pub fn guidance_sweep(
     run: &GuidanceRun,
     digit: u8,
     count: usize,
+    progress: &mut dyn Progress,
 ) -> Result<(GuidanceSweep, Vec<Samples>)> {
     let opts = run.eval_options(count);
-    sweep_guidance(model, info, evaluator, &opts, &[digit], &SWEEP_SCALES)
+    sweep_guidance(
+        model,
+        info,
+        evaluator,
+        &opts,
+        &[digit],
+        &SWEEP_SCALES,
+        progress,
+    )
 }

@@ -1,7 +1,9 @@
 //! What `difflab train` shows while it runs: the plan and the estimated duration, a progress bar
 //! (epoch, step, running loss, images/s, ETA), and one line per epoch.
 
-use super::trainer::{EpochReport, Observer, Plan, StepProgress};
+use super::duration;
+use super::thousands;
+use crate::train::trainer::{EpochReport, Observer, Plan, StepProgress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Prints to stderr through an indicatif progress bar.
@@ -33,28 +35,6 @@ impl Console {
     /// Remove the bar.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
-    }
-}
-
-/// `1234567` as `1,234,567`.
-pub fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
-}
-
-/// Seconds as `42 s` or `3 min 05 s`.
-pub fn duration(s: f64) -> String {
-    if s < 90.0 {
-        format!("{s:.0} s")
-    } else {
-        format!("{} min {:02.0} s", (s / 60.0).floor(), s % 60.0)
     }
 }
 

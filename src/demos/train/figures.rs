@@ -2,14 +2,15 @@
 //! the denoiser at work on one training digit, the first layer's filters, and a preview of
 //! generated digits.
 
-use super::data::TrainingSet;
-use super::model::{Arch, Denoiser};
-use super::preview::ddpm_sample;
-use super::settings::TrainSettings;
+use crate::console::StepBars;
 use crate::diffusion::NoiseSchedule;
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
+use crate::train::data::TrainingSet;
+use crate::train::model::{Arch, Denoiser};
+use crate::train::preview::{ddpm_sample_with_progress, PreviewRun};
+use crate::train::settings::{LrSchedule, TrainSettings};
 use crate::util::rng::Rng;
 use crate::viz::{
     max_abs, style, Annotation, ColorBar, Figure, ImageGrid, LegendPos, LinePlot, Panel, Picture,
@@ -53,8 +54,8 @@ fn describe_run(s: &TrainSettings) -> String {
 
 fn lr_name(s: &TrainSettings) -> &'static str {
     match s.training.lr_schedule {
-        super::LrSchedule::Constant => "constant",
-        super::LrSchedule::Cosine { .. } => "cosine",
+        LrSchedule::Constant => "constant",
+        LrSchedule::Cosine { .. } => "cosine",
     }
 }
 
@@ -250,15 +251,13 @@ pub fn preview_png(
     progress: bool,
 ) -> Result<(u32, u32)> {
     let size = s.data.image_size;
-    let x = ddpm_sample(
-        model,
-        &s.schedule,
-        PREVIEW_COUNT,
-        [size, size, 1],
-        s.training.seed,
+    let run = PreviewRun {
+        n: PREVIEW_COUNT,
+        shape: [size, size, 1],
+        seed: s.training.seed,
         start,
-        progress,
-    )?;
+    };
+    let x = ddpm_sample_with_progress(model, &s.schedule, &run, &mut StepBars::new(progress))?;
     let side = size as u32;
     let px = size * size;
     let tiles = x

@@ -1,5 +1,5 @@
 //! `difflab inpaint`: take a real MNIST test digit, hide part of it, and let a trained denoiser
-//! regenerate the hidden part several times (see [`super::inpaint`]).
+//! regenerate the hidden part several times (see [`crate::pipelines::inpaint`]).
 //!
 //! [`run_inpaint`] writes into the output folder:
 //! - `inpaint.png`: the original, the masked input (hidden region hatched grey) and the
@@ -10,20 +10,21 @@
 //!   largest deviation from the original (0), each completion's error on the hidden region,
 //!   wall times.
 
-use super::{figures, inpaint, Inpainted, Mask, MaskSource};
+mod figures;
+
+use crate::console::sampler_text;
+use crate::console::{thousands, StepBars};
 use crate::data::{resize, Mnist, PixelRange, ResizeFilter, Split};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::pipelines::forward_demo::FileInfo;
-use crate::pipelines::generate_demo::{
-    checkpoint_scheduler, load_checkpoint, model_info, sampler_text, spread, ModelInfo,
-};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 pub use crate::pipelines::guidance::DEFAULT_GUIDANCE;
-use crate::pipelines::sample::{NoHooks, SampleHooks, SampleOptions};
+use crate::pipelines::inpaint::{inpaint_with_progress, InpaintTask, Inpainted, Mask, MaskSource};
+use crate::pipelines::sample::{spread, NoHooks, SampleHooks, SampleOptions};
 use crate::schedulers::{Scheduler, SchedulerKind};
-use crate::train::console::thousands;
+use crate::train::{ModelInfo, TrainedModel};
 use crate::util::fsio::{ensure_dir, write_atomic};
+use crate::viz::FileInfo;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
@@ -166,7 +167,7 @@ impl InpaintReport {
         let _ = writeln!(
             o,
             "  model     {} ({} U-Net, {} parameters, trained on digits {:?}, T = {})",
-            m.dir,
+            m.name,
             m.arch,
             thousands(m.params),
             m.digits,
@@ -297,43 +298,21 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     if cfg.count == 0 {
         return Err(Error::invalid("--count must be at least 1"));
     }
-    if cfg.steps == Some(0) {
-        return Err(Error::invalid("--steps must be at least 1"));
-    }
     if cfg.jumps == 0 {
         return Err(Error::invalid(
             "--jumps must be at least 1 (1 = no resampling)",
         ));
     }
-    let ck = load_checkpoint(&cfg.model_dir)?;
-    let has_ema = ck.ema.is_some();
-    let (mut model, config) = ck.into_denoiser();
-    let start = config.start_noise();
-    let info = model_info(&cfg.model_dir, &model, &config, has_ema, start);
-    let t_total = info.num_train_timesteps;
-    let steps = cfg.steps.unwrap_or(t_total);
-    if steps > t_total {
-        return Err(Error::invalid(format!(
-            "--steps {steps} is more than the {t_total} timesteps the model in {} was trained with: use 1 to {t_total}",
-            cfg.model_dir.display()
-        )));
-    }
-    let size = info.image_size;
-    if info.channels != 1 {
-        return Err(Error::invalid(format!(
-            "the model in {} works on {}-channel images; inpainting MNIST digits needs a grayscale model",
-            cfg.model_dir.display(),
-            info.channels
-        )));
-    }
+    let (mut m, steps) = open_model(cfg)?;
+    let size = m.info.image_size;
     let shape = [size, size, 1];
     let mask = Mask::parse(&cfg.mask, size, size)?;
-    let mut steer = guidance_hooks(cfg, &mut model, shape)?;
-    let mut sched = checkpoint_scheduler(&cfg.model_dir, &config, cfg.sampler, 0.0)?;
+    let mut steer = guidance_hooks(cfg, &mut m.model, shape)?;
+    let mut sched = m.scheduler(cfg.sampler, 0.0)?;
     let test = Mnist::load(Split::Test, cfg.mnist_dir.as_deref())?;
     let index = cfg
         .index
-        .unwrap_or_else(|| default_index(&test, &info.digits));
+        .unwrap_or_else(|| default_index(&test, &m.info.digits));
     let original = test_image(&test, index, size)?;
     let test_digit = test.label(index);
 
@@ -342,12 +321,11 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
         count: cfg.count,
         seed: cfg.seed,
         snapshot_at: gif_at.clone(),
-        progress: cfg.progress,
         label: format!(
             "inpainting {} {steps} steps",
             cfg.sampler.name().to_uppercase()
         ),
-        start,
+        start: m.info.start,
         ..SampleOptions::new(shape, steps)
     };
     let hooks: &mut dyn SampleHooks = match steer.as_mut() {
@@ -355,15 +333,13 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
         None => &mut NoHooks,
     };
     let original_t = Tensor::new(shape.to_vec(), original.clone())?;
-    let done: Inpainted = inpaint(
-        &mut model,
-        &mut sched,
-        &opts,
-        &original_t,
-        &mask,
-        cfg.jumps,
-        hooks,
-    )?;
+    let task = InpaintTask {
+        original: &original_t,
+        mask: &mask,
+        jumps: cfg.jumps,
+    };
+    let mut bars = StepBars::new(cfg.progress);
+    let done = inpaint_with_progress(&mut m.model, &mut sched, &opts, &task, hooks, &mut bars)?;
     let (known_max, rmse) = region_errors(done.samples.images.data(), &original, mask.hidden());
 
     ensure_dir(&cfg.out_dir)?;
@@ -373,53 +349,29 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
         mask: &mask,
         run: &done,
         schedule: sched.schedule(),
-        heading: heading(cfg, &info, index, test_digit, steps, &mask),
+        heading: heading(cfg, &m.info, index, test_digit, steps, &mask),
         rmse: &rmse,
     };
     let out = |name: &str| cfg.out_dir.join(name);
-    let mut files = Vec::new();
-    let png = ctx.inpaint_png(&out("inpaint.png"))?;
-    files.push(file_info("inpaint.png", png));
-    let gif = ctx.inpaint_gif(&out("inpaint.gif"), &gif_at)?;
-    files.push(file_info("inpaint.gif", gif));
-
-    let summary = InpaintSummary {
-        model: info,
-        test_index: index,
-        test_digit,
-        mask: MaskInfo {
-            source: match mask.source() {
-                MaskSource::File(p) => p.display().to_string(),
-                _ => cfg.mask.to_ascii_lowercase(),
-            },
-            description: mask.describe(),
-            hidden_pixels: mask.hidden_count(),
-            hidden_share: mask.hidden_share(),
-        },
-        sampler: cfg.sampler.name().into(),
-        steps,
-        timesteps: [
-            done.samples.timesteps[0],
-            *done.samples.timesteps.last().expect("at least one step"),
-        ],
-        jumps: cfg.jumps,
-        model_calls_per_completion: done.model_calls,
-        digit: cfg.digit,
-        guidance: steer.as_ref().map(|g| g.scale()),
-        seed: cfg.seed,
-        seeds: format!(
-            "completion i (0 to {}) draws all its noise from RNG stream i of seed {}",
-            cfg.count - 1,
-            cfg.seed
+    let files = vec![
+        FileInfo::new("inpaint.png", ctx.inpaint_png(&out("inpaint.png"))?),
+        FileInfo::new(
+            "inpaint.gif",
+            ctx.inpaint_gif(&out("inpaint.gif"), &gif_at)?,
         ),
-        completions: cfg.count,
-        known_region_max_error: known_max,
-        hidden_region_rmse: rmse,
-        sampling_seconds: done.samples.elapsed.as_secs_f64(),
-        wall_seconds: started.elapsed().as_secs_f64(),
-        threads: rayon::current_num_threads(),
-        files,
+    ];
+    let run = Completed {
+        info: m.info,
+        index,
+        test_digit,
+        mask: &mask,
+        steps,
+        done: &done,
+        guidance: steer.as_ref().map(|g| g.scale()),
+        known_max,
+        rmse,
     };
+    let summary = summary(cfg, run, started, files);
     let json = serde_json::to_string_pretty(&summary)
         .map_err(|e| Error::invalid(format!("could not encode summary.json: {e}")))?;
     write_atomic(&out("summary.json"), format!("{json}\n").as_bytes())?;
@@ -432,11 +384,77 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     })
 }
 
-fn file_info(name: &str, (width, height): (u32, u32)) -> FileInfo {
-    FileInfo {
-        name: name.into(),
-        width,
-        height,
+/// The checkpoint of `cfg.model_dir` and the run's steps; an error unless it makes grayscale
+/// images.
+fn open_model(cfg: &InpaintConfig) -> Result<(TrainedModel, usize)> {
+    let m = TrainedModel::open(&cfg.model_dir)?;
+    let steps = m.steps(cfg.steps)?;
+    if m.info.channels != 1 {
+        return Err(Error::invalid(format!(
+            "the model in {} works on {}-channel images; inpainting MNIST digits needs a grayscale model",
+            cfg.model_dir.display(),
+            m.info.channels
+        )));
+    }
+    Ok((m, steps))
+}
+
+/// What a finished run reports in `summary.json`.
+struct Completed<'a> {
+    info: ModelInfo,
+    index: usize,
+    test_digit: u8,
+    mask: &'a Mask,
+    steps: usize,
+    done: &'a Inpainted,
+    guidance: Option<f32>,
+    known_max: f32,
+    rmse: Vec<f64>,
+}
+
+fn summary(
+    cfg: &InpaintConfig,
+    run: Completed<'_>,
+    started: Instant,
+    files: Vec<FileInfo>,
+) -> InpaintSummary {
+    let (mask, done) = (run.mask, run.done);
+    InpaintSummary {
+        model: run.info,
+        test_index: run.index,
+        test_digit: run.test_digit,
+        mask: MaskInfo {
+            source: match mask.source() {
+                MaskSource::File(p) => p.display().to_string(),
+                _ => cfg.mask.to_ascii_lowercase(),
+            },
+            description: mask.describe(),
+            hidden_pixels: mask.hidden_count(),
+            hidden_share: mask.hidden_share(),
+        },
+        sampler: cfg.sampler.name().into(),
+        steps: run.steps,
+        timesteps: [
+            done.samples.timesteps[0],
+            *done.samples.timesteps.last().expect("at least one step"),
+        ],
+        jumps: cfg.jumps,
+        model_calls_per_completion: done.model_calls,
+        digit: cfg.digit,
+        guidance: run.guidance,
+        seed: cfg.seed,
+        seeds: format!(
+            "completion i (0 to {}) draws all its noise from RNG stream i of seed {}",
+            cfg.count - 1,
+            cfg.seed
+        ),
+        completions: cfg.count,
+        known_region_max_error: run.known_max,
+        hidden_region_rmse: run.rmse,
+        sampling_seconds: done.samples.elapsed.as_secs_f64(),
+        wall_seconds: started.elapsed().as_secs_f64(),
+        threads: rayon::current_num_threads(),
+        files,
     }
 }
 

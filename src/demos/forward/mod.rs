@@ -7,16 +7,15 @@
 
 mod figures;
 
-pub use figures::{noise_color, GREEN_BELOW, ORANGE_BELOW};
-
 use crate::data::{load_gray_image, Mnist, PixelRange, Split};
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::util::rng::Rng;
+use crate::viz::{pct, FileInfo};
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// MNIST images are 28 × 28; so is a picture given with `--image`.
 pub const IMAGE_SIZE: usize = 28;
@@ -113,17 +112,6 @@ pub struct ShareAt {
     pub signal: f64,
     /// 1 − ᾱ_t.
     pub noise: f64,
-}
-
-/// A file written, with its pixel size.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct FileInfo {
-    /// File name inside the output folder.
-    pub name: String,
-    /// Width in pixels.
-    pub width: u32,
-    /// Height in pixels.
-    pub height: u32,
 }
 
 /// The content of `summary.json`.
@@ -273,37 +261,22 @@ pub fn run_forward(cfg: &ForwardConfig) -> Result<ForwardReport> {
         eps: &eps,
     };
 
+    type Draw<'a> = &'a dyn Fn(&Path) -> Result<(u32, u32)>;
+    let drawn: [(&str, Draw); 6] = [
+        ("schedule.png", &|p| ctx.schedule_png(p)),
+        ("noising.png", &|p| ctx.noising_png(p)),
+        ("snr.png", &|p| ctx.snr_png(p)),
+        ("realizations.png", &|p| ctx.realizations_png(p)),
+        ("schedules.png", &|p| ctx.schedules_png(p)),
+        ("forward.gif", &|p| ctx.forward_gif(p)),
+    ];
     let mut files = Vec::new();
     let mut paths = Vec::new();
-    let mut record = |name: &str, size: (u32, u32)| {
-        files.push(FileInfo {
-            name: name.into(),
-            width: size.0,
-            height: size.1,
-        });
-        paths.push(cfg.out_dir.join(name));
-    };
-    record(
-        "schedule.png",
-        ctx.schedule_png(&cfg.out_dir.join("schedule.png"))?,
-    );
-    record(
-        "noising.png",
-        ctx.noising_png(&cfg.out_dir.join("noising.png"))?,
-    );
-    record("snr.png", ctx.snr_png(&cfg.out_dir.join("snr.png"))?);
-    record(
-        "realizations.png",
-        ctx.realizations_png(&cfg.out_dir.join("realizations.png"))?,
-    );
-    record(
-        "schedules.png",
-        ctx.schedules_png(&cfg.out_dir.join("schedules.png"))?,
-    );
-    record(
-        "forward.gif",
-        ctx.forward_gif(&cfg.out_dir.join("forward.gif"))?,
-    );
+    for (name, draw) in drawn {
+        let path = cfg.out_dir.join(name);
+        files.push(FileInfo::new(name, draw(&path)?));
+        paths.push(path);
+    }
 
     let t_total = cfg.timesteps;
     let t34 = 3 * t_total / 4;
@@ -342,16 +315,6 @@ pub fn run_forward(cfg: &ForwardConfig) -> Result<ForwardReport> {
         paths,
         notes,
     })
-}
-
-/// A share as a percentage: one decimal below 10 %, none above ("4.3%", "60%").
-pub(crate) fn pct(v: f64) -> String {
-    let p = v * 100.0;
-    if p < 9.95 {
-        format!("{p:.1}%")
-    } else {
-        format!("{p:.0}%")
-    }
 }
 
 impl ForwardReport {

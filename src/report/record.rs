@@ -1,6 +1,8 @@
 //! `lab.json`: what `difflab lab` did with each module (ran, reused, skipped), how long it took,
 //! and the training-time estimate shown before Module 2 (question 10). Written after every
-//! module, so an interrupted lab knows what is already finished.
+//! module, so an interrupted lab knows what is already finished. It lives here, beside the
+//! report that reads it, so that `lab` depends on `report` and not the other way round; the
+//! lab re-exports it.
 
 use crate::util::fsio::write_atomic;
 use crate::{Error, Result};
@@ -9,6 +11,14 @@ use std::path::Path;
 
 /// File name of the lab's own record, in the lab folder.
 pub const RECORD_FILE: &str = "lab.json";
+/// The evaluation at 50 DDPM steps (full lab only), for question 19.
+pub const EVAL_50_FILE: &str = "eval-ddpm-50.json";
+/// The digit the lab asks the conditional model for (one of the default digits 0-3).
+pub const CONTROL_DIGIT: u8 = 3;
+/// The sub-folder of the control stage's folder holding the inpainting.
+pub const INPAINT_FOLDER: &str = "inpaint";
+/// The sub-folder of the control stage's folder holding its conditional model.
+pub const CONTROL_MODEL_FOLDER: &str = "model";
 
 /// The parts of the lab, in the order they run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,13 +3,13 @@
 
 use super::{CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
 use crate::diffusion::NoiseSchedule;
-use crate::pipelines::forward_demo::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 use crate::pipelines::sample::{Samples, Snapshot};
 use crate::schedulers::SchedulerKind;
 use crate::viz::{
     self, style, Align, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture,
     RGBColor, Rect, Tile,
 };
+use crate::viz::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 use crate::Result;
 use std::path::Path;
 
@@ -103,7 +103,7 @@ impl Context<'_> {
             digits_text(&i.digits),
             i.image_size,
             i.image_size,
-            i.start
+            i.start.name()
         )
     }
     fn noise_share(&self, t: usize) -> f64 {

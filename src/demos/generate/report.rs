@@ -1,7 +1,8 @@
 //! What `run_generate` returns, and the text `difflab sample` prints.
 
-use super::{sampler_text, GenerateSummary};
-use crate::train::console::thousands;
+use super::GenerateSummary;
+use crate::console::sampler_text;
+use crate::console::thousands;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
@@ -39,7 +40,7 @@ impl GenerateReport {
         let _ = writeln!(
             o,
             "  model     {} ({} U-Net, {} parameters, {} weights, digits {}, {}×{}, T = {})",
-            m.dir,
+            m.name,
             m.arch,
             thousands(m.params),
             if m.weights == "ema" { "EMA" } else { "trained" },

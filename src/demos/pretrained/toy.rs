@@ -1,13 +1,15 @@
 //! The student's own model for the comparison figure: find the toy checkpoint of Module 2 (or
 //! 3), load it, and generate samples with the same seed.
 
+use crate::console::thousands;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::pipelines::sample::{sample, SampleOptions};
+use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
 use crate::schedulers::DdpmScheduler;
 use crate::train::checkpoint::{self, CheckpointConfig};
-use crate::train::console::thousands;
 use crate::train::preview::ddpm_config;
+use crate::train::{Denoiser, TrainedModel};
+use crate::util::progress::Progress;
 use crate::Result;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -79,18 +81,18 @@ pub fn find_checkpoint(dirs: &[PathBuf]) -> Option<PathBuf> {
 /// A loaded toy checkpoint, ready to sample.
 pub struct ToyModel {
     dir: PathBuf,
-    model: Box<dyn NoisePredictor>,
+    model: Denoiser,
     config: CheckpointConfig,
 }
 
 impl ToyModel {
     /// Load the checkpoint in `dir` (its EMA weights when it has them).
     pub fn load(dir: &Path) -> Result<Self> {
-        let (model, config) = checkpoint::load_denoiser(dir)?;
+        let m = TrainedModel::load(dir)?;
         Ok(ToyModel {
-            dir: dir.to_path_buf(),
-            model,
-            config,
+            dir: m.dir,
+            model: m.model,
+            config: m.config,
         })
     }
 
@@ -113,7 +115,12 @@ impl ToyModel {
 
     /// Generate `count` samples with every DDPM step of its own schedule (as `difflab train`'s
     /// preview does), seeded by `seed`, the toy's own image shape.
-    pub fn sample(&mut self, count: usize, seed: u64, progress: bool) -> Result<ToySamples> {
+    pub fn sample(
+        &mut self,
+        count: usize,
+        seed: u64,
+        progress: &mut dyn Progress,
+    ) -> Result<ToySamples> {
         let s = &self.config.settings;
         let size = s.data.image_size;
         let channels = self.config.model().in_channels();
@@ -121,12 +128,19 @@ impl ToyModel {
         let opts = SampleOptions {
             count,
             seed,
-            progress,
             label: format!("toy ({})", self.config.model().arch().name()),
             start: self.config.start_noise(),
             ..SampleOptions::new([size, size, channels], s.schedule.num_train_timesteps)
         };
-        let out = sample(self.model.as_mut(), &mut scheduler, &opts)?;
+        let mut noise = SeededNoise::new(seed);
+        let out = sample_with_progress(
+            &mut self.model,
+            &mut scheduler,
+            &opts,
+            &mut noise,
+            &mut NoHooks,
+            progress,
+        )?;
         let stats = &self.config.stats;
         let info = ToyInfo {
             dir: self.dir.display().to_string(),

@@ -1,30 +1,15 @@
 //! The figures and the animation of Module 1, in the shared `viz` style.
 
-use super::{noised, pct, strip_timesteps, Digit, ForwardConfig, IMAGE_SIZE};
+use super::{noised, strip_timesteps, Digit, ForwardConfig, IMAGE_SIZE};
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::util::rng::Rng;
 use crate::viz::{
     self, style, Align, Annotation, Band, Canvas, ColorBar, Figure, GifFrame, ImageGrid, KeyShape,
     LegendEntry, LegendPos, LinePlot, Panel, Picture, RGBColor, Rect, RefLine, Series, Tile,
 };
+use crate::viz::{noise_color, pct, GREEN_BELOW, ORANGE_BELOW};
 use crate::Result;
 use std::path::Path;
-
-/// Noise weight 1 − ᾱ below this: "mostly signal" (green border).
-pub const GREEN_BELOW: f64 = 0.3;
-/// Noise weight below this (and at least [`GREEN_BELOW`]): "balanced" (orange); above: red.
-pub const ORANGE_BELOW: f64 = 0.7;
-
-/// The border colour for a noise weight 1 − ᾱₜ.
-pub fn noise_color(noise_weight: f64) -> RGBColor {
-    if noise_weight < GREEN_BELOW {
-        style::GOOD
-    } else if noise_weight < ORANGE_BELOW {
-        style::WARN
-    } else {
-        style::BAD
-    }
-}
 
 fn border_legend() -> Vec<LegendEntry> {
     vec![

@@ -7,22 +7,21 @@
 //! every sampler (see [`crate::pipelines::sample`]).
 
 mod figures;
+mod run;
 pub mod toy;
 
-use crate::hub::{resolve_model, ModelFiles, ModelSource, DEFAULT_MODEL};
-use crate::models::unet_2d::UNet2DModel;
-use crate::nn::{Device, Tensor};
-use crate::pipelines::forward_demo::FileInfo;
-use crate::pipelines::sample::{sample, SampleOptions};
+pub use run::run_pretrained;
+
+use crate::console::{duration, thousands};
+use crate::hub::{ModelFiles, ModelSource, DEFAULT_MODEL};
+use crate::nn::Tensor;
 use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
-use crate::train::console::{duration, thousands};
-use crate::util::fsio::{ensure_dir, write_atomic};
+use crate::viz::FileInfo;
 use crate::{Error, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::Instant;
-use toy::{find_checkpoint, ToyInfo, ToyModel};
+use toy::ToyInfo;
 
 /// The step counts of `steps.png` by default.
 pub const DEFAULT_STEP_COUNTS: [usize; 3] = [25, 50, 100];
@@ -275,9 +274,6 @@ fn check_options(cfg: &PretrainedConfig) -> Result<()> {
     if cfg.count == 0 {
         return Err(Error::invalid("--count must be at least 1"));
     }
-    if cfg.steps == 0 {
-        return Err(Error::invalid("--steps must be at least 1"));
-    }
     if cfg.step_counts.contains(&0) {
         return Err(Error::invalid(
             "every step count of steps.png must be at least 1",
@@ -287,253 +283,6 @@ fn check_options(cfg: &PretrainedConfig) -> Result<()> {
         return Err(Error::invalid("steps.png needs at least 1 image per cell"));
     }
     Ok(())
-}
-
-fn check_steps(t: usize, cfg: &PretrainedConfig) -> Result<()> {
-    for (what, n) in std::iter::once(("--steps", cfg.steps)).chain(
-        cfg.step_counts
-            .iter()
-            .map(|&n| ("a steps.png step count", n)),
-    ) {
-        if n > t {
-            return Err(Error::invalid(format!(
-                "{what} of {n} is more than the scheduler's {t} training timesteps"
-            )));
-        }
-    }
-    Ok(())
-}
-
-/// Seconds of one forward pass over a batch of `n` (this also sizes the model's buffers).
-fn time_forward(model: &mut UNet2DModel, n: usize, shape: [usize; 3], t: f32) -> Result<f64> {
-    let [h, w, c] = shape;
-    let x = Tensor::zeros(vec![n, h, w, c]);
-    let started = Instant::now();
-    model.forward(&x, &vec![t; n])?;
-    Ok(started.elapsed().as_secs_f64())
-}
-
-fn sample_options(
-    cfg: &PretrainedConfig,
-    shape: [usize; 3],
-    count: usize,
-    steps: usize,
-    label: String,
-) -> SampleOptions {
-    SampleOptions {
-        count,
-        seed: cfg.seed,
-        progress: cfg.progress,
-        label,
-        ..SampleOptions::new(shape, steps)
-    }
-}
-
-/// Run Module 4: write `samples.png`, `steps.png`, `toy_vs_pretrained.png` (when a toy
-/// checkpoint is found) and `summary.json` into `cfg.out_dir`.
-///
-/// A model that is neither a folder nor in the Hugging Face cache, and cannot be downloaded,
-/// gives [`Error::Unavailable`] before anything is written, so callers can skip the module.
-pub fn run_pretrained(cfg: &PretrainedConfig) -> Result<PretrainedReport> {
-    let started = Instant::now();
-    check_options(cfg)?;
-    let files = resolve_model(&cfg.model)?;
-    let mut model = UNet2DModel::from_files(&files.config, &files.weights, &Device::Cpu)?;
-    let mut notes = Vec::new();
-    if !model.unused_weights().is_empty() {
-        notes.push(format!(
-            "{} tensors of {} were not used by config.json (e.g. {})",
-            model.unused_weights().len(),
-            files.weights.display(),
-            model.unused_weights()[0]
-        ));
-    }
-    let mc = model.config();
-    let (height, width) = mc.sample_size.map(|s| s.hw()).ok_or_else(|| {
-        Error::file(
-            &files.config,
-            "has no sample_size: cannot tell what image size to generate",
-        )
-    })?;
-    let shape = [height, width, mc.in_channels];
-    let mut scheduler = build_scheduler(&files, cfg.sampler)?;
-    let t_total = scheduler.num_train_timesteps();
-    check_steps(t_total, cfg)?;
-    let (data, training) = training_facts(&files.id);
-    let facts = ModelFacts {
-        id: files.id.clone(),
-        revision: files.revision.clone(),
-        source: source_name(&files.source).into(),
-        parameters: model.num_parameters(),
-        height,
-        width,
-        channels: mc.in_channels,
-        num_train_timesteps: t_total,
-        data,
-        training,
-        config: files.config.display().to_string(),
-        weights: files.weights.display().to_string(),
-    };
-    let sched_text = describe(&scheduler);
-    ensure_dir(&cfg.out_dir)?;
-    let mut toy = find_checkpoint(&cfg.toy_dirs)
-        .map(|d| ToyModel::load(&d))
-        .transpose()?;
-    let load_seconds = started.elapsed().as_secs_f64();
-
-    // One timed forward pass per batch size gives the estimate (and warms the buffers).
-    let t0 = (t_total - 1) as f32;
-    let per_step = time_forward(&mut model, cfg.count, shape, t0)?;
-    let per_step_cell = if cfg.step_counts.is_empty() {
-        0.0
-    } else {
-        time_forward(&mut model, cfg.step_images, shape, t0)?
-    };
-    let figure_steps: usize = 2 * cfg.step_counts.iter().sum::<usize>();
-    let toy_estimate = match toy.as_mut() {
-        Some(t) => t.time_step(cfg.count)? * t.num_train_timesteps() as f64,
-        None => 0.0,
-    };
-    let estimated_seconds =
-        per_step * cfg.steps as f64 + per_step_cell * figure_steps as f64 + toy_estimate;
-    if cfg.progress {
-        eprintln!(
-            "Module 4 · {} ({} parameters, {height}×{width}×{}) from {}",
-            facts.id,
-            fmt_params(facts.parameters),
-            facts.channels,
-            facts.source
-        );
-        let mut plan = format!(
-            "  {} images × {} steps of {sched_text} ≈ {}",
-            cfg.count,
-            cfg.steps,
-            fmt_seconds(per_step * cfg.steps as f64)
-        );
-        if figure_steps > 0 {
-            let _ = write!(
-                plan,
-                "; steps.png: {figure_steps} more steps ≈ {}",
-                fmt_seconds(per_step_cell * figure_steps as f64)
-            );
-        }
-        if let Some(t) = &toy {
-            let _ = write!(
-                plan,
-                "; the toy: {} steps ≈ {}",
-                t.num_train_timesteps(),
-                fmt_seconds(toy_estimate)
-            );
-        }
-        eprintln!(
-            "{plan}\n  estimated time: about {}",
-            fmt_seconds(estimated_seconds)
-        );
-    }
-
-    let label = format!("samples ({})", scheduler.kind().name());
-    let opts = sample_options(cfg, shape, cfg.count, cfg.steps, label);
-    let out = sample(&mut model, &mut scheduler, &opts)?;
-    let samples_seconds = out.elapsed.as_secs_f64();
-    let pics = figures::pictures(shape, out.images.data())?;
-
-    let mut files_out = Vec::new();
-    let mut paths = Vec::new();
-    let mut record = |name: &str, size: (u32, u32)| {
-        files_out.push(FileInfo {
-            name: name.into(),
-            width: size.0,
-            height: size.1,
-        });
-        paths.push(cfg.out_dir.join(name));
-    };
-    let p = cfg.out_dir.join("samples.png");
-    record(
-        "samples.png",
-        figures::samples_png(&p, pics.clone(), &facts, &sched_text, cfg.steps, cfg.seed)?,
-    );
-
-    let mut step_runs = Vec::new();
-    if !cfg.step_counts.is_empty() {
-        let mut images = Vec::new();
-        for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
-            for &n in &cfg.step_counts {
-                let mut s = build_scheduler(&files, Some(kind))?;
-                let label = format!("steps.png {} {n}", kind.name());
-                let o = sample(
-                    &mut model,
-                    &mut s,
-                    &sample_options(cfg, shape, cfg.step_images, n, label),
-                )?;
-                step_runs.push(StepRun {
-                    sampler: kind.name().into(),
-                    steps: n,
-                    seconds: o.elapsed.as_secs_f64(),
-                });
-                images.push(o.images.into_data());
-            }
-        }
-        let p = cfg.out_dir.join("steps.png");
-        record(
-            "steps.png",
-            figures::steps_png(&p, shape, &step_runs, &images, cfg.step_images, cfg.seed)?,
-        );
-    }
-
-    let (toy, toy_note) = match toy.as_mut() {
-        Some(toy) => {
-            let t = toy.sample(cfg.count, cfg.seed, cfg.progress)?;
-            let p = cfg.out_dir.join("toy_vs_pretrained.png");
-            record(
-                "toy_vs_pretrained.png",
-                figures::toy_vs_pretrained_png(&p, &t, &pics, &facts, cfg.seed)?,
-            );
-            (Some(t.info), None)
-        }
-        None => {
-            let searched: Vec<String> = cfg
-                .toy_dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect();
-            let note = format!(
-                "no toy checkpoint in {}: toy_vs_pretrained.png skipped (run `difflab train` first, or pass --toy DIR)",
-                if searched.is_empty() { "(no folder given)".into() } else { searched.join(" or ") }
-            );
-            notes.push(note.clone());
-            (None, Some(note))
-        }
-    };
-
-    let summary = PretrainedSummary {
-        model: facts,
-        scheduler: scheduler_info(&files, &scheduler),
-        count: cfg.count,
-        steps: cfg.steps,
-        seed: cfg.seed,
-        timings: Timings {
-            load_seconds,
-            estimated_seconds,
-            samples_seconds,
-            seconds_per_step: samples_seconds / cfg.steps as f64,
-            steps_figure: step_runs,
-            toy_seconds: toy.as_ref().map(|t| t.sample_seconds),
-            total_seconds: started.elapsed().as_secs_f64(),
-        },
-        toy,
-        toy_note,
-        files: files_out,
-    };
-    let json_path = cfg.out_dir.join("summary.json");
-    let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
-    write_atomic(&json_path, format!("{json}\n").as_bytes())?;
-    paths.push(json_path);
-    Ok(PretrainedReport {
-        summary,
-        paths,
-        notes,
-        samples: out.images,
-    })
 }
 
 impl PretrainedReport {

@@ -1,11 +1,12 @@
 //! One `difflab train` run from start to finish: settings (new or resumed), data, training with
 //! progress, checkpoints, then the figures and `summary.json`.
 
-use super::console::{thousands, Console};
-use super::data::{load_training_set, TrainingSet};
-use super::figures;
-use super::trainer::{Observer, RunOptions, Silent, Trainer};
-use super::{checkpoint, LrSchedule, TrainSettings};
+mod figures;
+
+use crate::console::{thousands, Console};
+use crate::train::data::{load_training_set, TrainingSet};
+use crate::train::trainer::{Observer, RunOptions, Silent, Trainer};
+use crate::train::{checkpoint, LrSchedule, TrainSettings};
 use crate::util::fsio::write_atomic;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

@@ -2,12 +2,12 @@
 //! multiple of the image size so that the hidden region can be hatched and outlined finer than
 //! one image pixel.
 
-use super::{Inpainted, Mask};
 use crate::diffusion::NoiseSchedule;
-use crate::pipelines::forward_demo::{noise_color, pct};
+use crate::pipelines::inpaint::{Inpainted, Mask};
 use crate::viz::{
     self, style, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile,
 };
+use crate::viz::{noise_color, pct};
 use crate::Result;
 use std::path::Path;
 

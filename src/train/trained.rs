@@ -1,0 +1,194 @@
+//! A trained checkpoint opened for sampling or evaluation: the one place that turns a folder
+//! written by `difflab train` into a model (EMA weights when saved), its config and statistics,
+//! its schedulers and the [`ModelInfo`] that `sample`, `inpaint`, `eval` and the lab describe
+//! it with.
+
+use super::checkpoint::{Checkpoint, CheckpointConfig, CONFIG_FILE, SCHEDULER_FILE};
+use super::model::Denoiser;
+use super::preview::ddpm_config;
+use super::settings::TrainingStats;
+use crate::diffusion::StartNoise;
+use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::util::rng::Rng;
+use crate::{Error, Result};
+use serde::{Serialize, Serializer};
+use std::path::{Path, PathBuf};
+
+/// A trained model as the commands describe it (serialised as the `model` object of
+/// `summary.json`; the scheduler config is left out there).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// How to name it: its checkpoint folder.
+    #[serde(rename = "dir")]
+    pub name: String,
+    /// `toy` or `lab`.
+    pub arch: String,
+    /// Number of parameters.
+    pub params: usize,
+    /// `ema` or `trained`: which weights sample.
+    pub weights: String,
+    /// The digits it was trained on.
+    pub digits: Vec<u8>,
+    /// Side of its square images.
+    pub image_size: usize,
+    /// Image channels.
+    pub channels: usize,
+    /// T, its training timesteps.
+    pub num_train_timesteps: usize,
+    /// Epochs it was trained for.
+    pub epochs: usize,
+    /// Where its sampling starts: noise matched to its training data, or pure noise (see
+    /// [`StartNoise`]); written as its name.
+    #[serde(serialize_with = "start_name")]
+    pub start: StartNoise,
+    /// Its noise schedule as a DDPM scheduler config (`scheduler_config.json` when present,
+    /// else the training schedule; DDIM takes the shared fields).
+    #[serde(skip)]
+    pub scheduler: DdpmConfig,
+}
+
+fn start_name<S: Serializer>(start: &StartNoise, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(start.name())
+}
+
+impl ModelInfo {
+    /// The description of the checkpoint in `dir` with config `cfg`, of `params` parameters,
+    /// sampling with its EMA weights when `ema`.
+    pub fn new(dir: &Path, cfg: &CheckpointConfig, params: usize, ema: bool) -> Result<Self> {
+        let m = cfg.model();
+        Ok(ModelInfo {
+            name: dir.display().to_string(),
+            arch: m.arch().name().into(),
+            params,
+            weights: if ema { "ema" } else { "trained" }.into(),
+            digits: cfg.settings.data.digits.clone(),
+            image_size: m.image_size(),
+            channels: m.in_channels(),
+            num_train_timesteps: cfg.settings.schedule.num_train_timesteps,
+            epochs: cfg.stats.epochs_done,
+            start: cfg.start_noise(),
+            scheduler: schedule_config(dir, cfg)?,
+        })
+    }
+}
+
+/// The [`ModelInfo`] of the checkpoint in `dir` from its config alone (the parameters are
+/// counted on a freshly built model of its architecture; EMA as its settings say).
+pub fn model_info(dir: &Path, cfg: &CheckpointConfig) -> Result<ModelInfo> {
+    let params = Denoiser::new(cfg.model(), &mut Rng::seeded(0))?.num_params();
+    ModelInfo::new(dir, cfg, params, cfg.settings.training.ema_decay.is_some())
+}
+
+/// The DDPM config of a checkpoint: its `scheduler_config.json` when present, else the
+/// linear schedule of `config.json`.
+fn schedule_config(dir: &Path, cfg: &CheckpointConfig) -> Result<DdpmConfig> {
+    let path = dir.join(SCHEDULER_FILE);
+    if path.is_file() {
+        DdpmConfig::load(&path)
+    } else {
+        Ok(ddpm_config(&cfg.settings.schedule))
+    }
+}
+
+/// A checkpoint folder opened for sampling: the model to sample from, its config, its
+/// description.
+#[derive(Debug)]
+pub struct TrainedModel {
+    /// The folder it was read from.
+    pub dir: PathBuf,
+    /// The EMA weights when the checkpoint has them, else the trained weights.
+    pub model: Denoiser,
+    /// Its `config.json`.
+    pub config: CheckpointConfig,
+    /// Its description.
+    pub info: ModelInfo,
+}
+
+impl TrainedModel {
+    /// Open the checkpoint in `dir` with errors a student can act on: a missing folder or
+    /// `config.json` says to run `difflab train` first; a damaged checkpoint or one whose
+    /// weights do not fit its `config.json` names the file and the tensor.
+    pub fn open(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let hint = "run `difflab train` first (it writes lab8-out/module2/), or point --model at a checkpoint folder";
+        if !dir.exists() {
+            return Err(Error::invalid(format!(
+                "no trained model: {} does not exist; {hint}",
+                dir.display()
+            )));
+        }
+        if !dir.is_dir() {
+            return Err(Error::invalid(format!(
+                "--model {} is a file; it must be the checkpoint folder written by `difflab train`",
+                dir.display()
+            )));
+        }
+        if !dir.join(CONFIG_FILE).is_file() {
+            return Err(Error::invalid(format!(
+                "no trained model in {} (no {CONFIG_FILE}); {hint}",
+                dir.display()
+            )));
+        }
+        Self::load(dir)
+    }
+
+    /// Open the checkpoint in `dir` without [`TrainedModel::open`]'s advice: errors name the
+    /// file (`config.json` for a missing folder) and, for weights, the tensor.
+    pub fn load(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let ck = Checkpoint::load(dir)?;
+        let ema = ck.ema.is_some();
+        let (model, config) = ck.into_denoiser();
+        let info = ModelInfo::new(dir, &config, model.num_params(), ema)?;
+        Ok(TrainedModel {
+            dir: dir.to_path_buf(),
+            model,
+            config,
+            info,
+        })
+    }
+
+    /// What its training did (epochs, losses, the data's pixel moments).
+    pub fn stats(&self) -> &TrainingStats {
+        &self.config.stats
+    }
+
+    /// Sampling steps for `steps` (`None`: all T), checked against its T (see
+    /// [`crate::pipelines::sample::check_steps`]).
+    pub fn steps(&self, steps: Option<usize>) -> Result<usize> {
+        crate::pipelines::sample::check_steps(steps, self.info.num_train_timesteps, &self.info.name)
+    }
+
+    /// The scheduler of `kind` for it: its `scheduler_config.json` when present (else the
+    /// training schedule), checked against the T of its `config.json`; DDIM re-derives ε̂ from
+    /// the clipped x̂0 ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]);
+    /// `eta` must be 0 for DDPM.
+    pub fn scheduler(&self, kind: SchedulerKind, eta: f32) -> Result<AnyScheduler> {
+        let path = self.dir.join(SCHEDULER_FILE);
+        let t_model = self.info.num_train_timesteps;
+        let mut s = if path.is_file() {
+            let s = AnyScheduler::from_config_file(&path, Some(kind))?;
+            if s.num_train_timesteps() != t_model {
+                return Err(Error::file(
+                    &path,
+                    format!(
+                        "num_train_timesteps is {}, but {CONFIG_FILE} says the model was trained with T = {t_model}",
+                        s.num_train_timesteps()
+                    ),
+                ));
+            }
+            s
+        } else {
+            AnyScheduler::new(kind, &ddpm_config(&self.config.settings.schedule))?
+        };
+        // Consistent DDIM steps: with diffusers' default the toy's digits degrade as steps grow.
+        s.set_use_clipped_model_output(true);
+        s.set_eta(eta).map_err(|e| match kind {
+            SchedulerKind::Ddpm => Error::invalid(format!(
+                "--eta {eta} applies only to --sampler ddim (DDPM's noise is fixed by its variance type)"
+            )),
+            SchedulerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
+        })?;
+        Ok(s)
+    }
+}
