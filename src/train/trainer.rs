@@ -330,11 +330,11 @@ impl Trainer {
                             data.labels[i] as usize
                         };
                     }
-                    self.model.forward_rows(&mut ctx, &xt, &tf, &rows);
+                    self.model.forward_rows(&mut ctx, &xt, &tf, &rows)?;
                 } else {
-                    self.model.forward(&mut ctx, &xt, &tf);
+                    self.model.forward(&mut ctx, &xt, &tf)?;
                 }
-                let loss = self.model.loss_backward(&mut ctx, &noise);
+                let loss = self.model.loss_backward(&mut ctx, &noise)?;
                 if !loss.is_finite() {
                     return Err(Error::invalid(format!(
                         "the loss became {loss} at step {}: lower --lr",

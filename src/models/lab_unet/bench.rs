@@ -5,6 +5,7 @@
 use super::{LabUNet, LabUNetConfig};
 use crate::bench::timing::{median, time_runs};
 use crate::bench::{BenchOptions, Section};
+use crate::models::Trainable;
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::pipelines::sample::{sample, SampleOptions};
 use crate::schedulers::config::DdpmConfig;

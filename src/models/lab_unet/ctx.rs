@@ -1,25 +1,25 @@
 //! The lab U-Net's training context (every activation and gradient buffer for one batch shape,
 //! allocated once) and the model's explicit forward and backward passes.
 
-use super::first_conv::FirstConv;
 use super::{check_size, idx, LabUNet, LabUNetConfig};
+use crate::models::trainable::TrainCtx;
 use crate::nn::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, FirstConv, Padding,
 };
 use crate::nn::ops::*;
 use crate::nn::workspace::Workspace;
 use crate::{Error, Result};
 
 /// Activations (kept for the backward pass) and gradients of the lab U-Net for batches of `n`
-/// images of `h × w`. Create it with [`LabUNet::train_ctx`] (or [`LabUNet::infer_ctx`], which has
-/// no gradient buffers) and reuse it for every batch of that shape: nothing is allocated after
+/// images of `h × w`. Create it with [`crate::models::Trainable::train_ctx`] (or [`crate::models::Trainable::infer_ctx`],
+/// which has no gradient buffers) and reuse it for every batch of that shape: nothing is allocated after
 /// the first step.
 pub struct LabUNetCtx {
     n: usize,
     h: usize,
     w: usize,
     train: bool,
-    /// Parameter gradients, aligned with [`LabUNet::params`]; filled by [`LabUNet::backward`].
+    /// Parameter gradients, aligned with the model's parameters; filled by the backward pass.
     pub grads: Vec<f32>,
     /// Gradient of the loss w.r.t. the output (`[n, h, w, in_channels]`).
     pub dout: Vec<f32>,
@@ -64,9 +64,8 @@ pub struct LabUNetCtx {
 impl LabUNetCtx {
     pub(super) fn new(
         cfg: &LabUNetConfig,
-        n: usize,
-        h: usize,
-        w: usize,
+        nparams: usize,
+        (n, h, w): (usize, usize, usize),
         train: bool,
     ) -> Result<Self> {
         check_size(h, w)?;
@@ -77,7 +76,6 @@ impl LabUNetCtx {
         let (ci, th, te) = (cfg.in_channels, cfg.time_hidden, cfg.time_embed_dim);
         let (full, half, quarter) = (n * h * w, n * (h / 2) * (w / 2), n * (h / 4) * (w / 4));
         let g = |len: usize| if train { vec![0.0f32; len] } else { Vec::new() };
-        let nparams = super::param_specs(cfg).last().map_or(0, |s| s.range.end);
         Ok(LabUNetCtx {
             n,
             h,
@@ -121,15 +119,20 @@ impl LabUNetCtx {
             ws: Workspace::new(),
         })
     }
+}
 
-    /// The batch shape `(n, h, w)` these buffers serve.
-    pub fn dims(&self) -> (usize, usize, usize) {
+impl TrainCtx for LabUNetCtx {
+    fn dims(&self) -> (usize, usize, usize) {
         (self.n, self.h, self.w)
     }
-
-    /// The output of the last forward pass, `[n, h, w, in_channels]`.
-    pub fn output(&self) -> &[f32] {
+    fn output(&self) -> &[f32] {
         &self.out
+    }
+    fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+    fn loss_bufs(&mut self) -> (bool, &[f32], &mut [f32]) {
+        (self.train, &self.out, &mut self.dout)
     }
 }
 
@@ -146,9 +149,13 @@ impl LabUNet {
         }
     }
 
-    /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
-    /// keeping in `ctx` what [`LabUNet::backward`] needs. Panics if the sizes do not match `ctx`.
-    pub fn forward<'c>(&self, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+    /// [`crate::models::Trainable::forward`].
+    pub(super) fn forward_pass<'c>(
+        &self,
+        ctx: &'c mut LabUNetCtx,
+        x: &[f32],
+        t: &[f32],
+    ) -> &'c [f32] {
         let LabUNetConfig {
             in_channels: ci,
             time_embed_dim: te,
@@ -345,27 +352,8 @@ impl LabUNet {
         &c.out
     }
 
-    /// The MSE loss of the last forward output against `target` (the noise), and the backward
-    /// pass of that loss: fills `ctx.grads`. Returns the loss.
-    pub fn loss_backward(&self, ctx: &mut LabUNetCtx, target: &[f32]) -> f32 {
-        assert!(
-            ctx.train,
-            "lab U-Net: loss_backward needs a training context"
-        );
-        let loss = mse_loss_and_grad(&ctx.out, target, &mut ctx.dout);
-        self.backward_ctx(ctx);
-        loss
-    }
-
-    /// Backward pass from `dout` (the loss gradient w.r.t. the last forward output): fills
-    /// `ctx.grads` (overwritten) with the gradient of every parameter.
-    pub fn backward(&self, ctx: &mut LabUNetCtx, dout: &[f32]) {
-        assert!(ctx.train, "lab U-Net: backward needs a training context");
-        ctx.dout.copy_from_slice(dout);
-        self.backward_ctx(ctx);
-    }
-
-    fn backward_ctx(&self, c: &mut LabUNetCtx) {
+    /// [`crate::models::Trainable::backward_from_loss_grad`]: from `c.dout` back to every parameter.
+    pub(super) fn backward_pass(&self, c: &mut LabUNetCtx) {
         let LabUNetConfig {
             time_embed_dim: te,
             time_hidden: th,
@@ -377,14 +365,11 @@ impl LabUNet {
         let shapes = self.cfg.conv_shapes();
         let cv = |i: usize| conv(shapes[i].0, shapes[i].1);
         let wt = |i: usize| self.p(idx::conv_w(i));
+        let lay = self.params.layout();
         // Weight and bias gradients of conv `i` from its input `x` and output gradient `dy`.
         macro_rules! dweights {
             ($i:expr, $x:expr, $dy:expr, $hh:expr, $ww:expr) => {{
-                let (gw, gb) = split2(
-                    &mut c.grads,
-                    &self.specs[idx::conv_w($i)].range,
-                    &self.specs[idx::conv_b($i)].range,
-                );
+                let (gw, gb) = lay.pair_mut(&mut c.grads, idx::conv_w($i), idx::conv_b($i));
                 conv2d_backward_weight(&cv($i), $x, $dy, n, $hh, $ww, gw, Some(gb), &mut c.ws);
             }};
         }
@@ -521,11 +506,7 @@ impl LabUNet {
         );
         relu_backward_inplace(&c.a1, &mut c.g_full_b);
         {
-            let (gw, gb) = split2(
-                &mut c.grads,
-                &self.specs[idx::conv_w(0)].range,
-                &self.specs[idx::conv_b(0)].range,
-            );
+            let (gw, gb) = lay.pair_mut(&mut c.grads, idx::conv_w(0), idx::conv_b(0));
             self.first_conv().backward(
                 &c.img,
                 &c.temb,
@@ -543,11 +524,7 @@ impl LabUNet {
         // time MLP
         relu_backward_inplace(&c.temb, &mut c.g_temb);
         {
-            let (gw, gb) = split2(
-                &mut c.grads,
-                &self.specs[idx::T2_W].range,
-                &self.specs[idx::T2_B].range,
-            );
+            let (gw, gb) = lay.pair_mut(&mut c.grads, idx::T2_W, idx::T2_B);
             linear_backward(
                 &c.th1,
                 &c.g_temb,
@@ -561,11 +538,7 @@ impl LabUNet {
             );
         }
         relu_backward_inplace(&c.th1, &mut c.g_th1);
-        let (gw, gb) = split2(
-            &mut c.grads,
-            &self.specs[idx::T1_W].range,
-            &self.specs[idx::T1_B].range,
-        );
+        let (gw, gb) = lay.pair_mut(&mut c.grads, idx::T1_W, idx::T1_B);
         linear_backward(
             &c.sinus,
             &c.g_th1,
@@ -578,15 +551,4 @@ impl LabUNet {
             Some(gb),
         );
     }
-}
-
-/// Two disjoint mutable ranges of `buf`, the first before the second.
-fn split2<'a>(
-    buf: &'a mut [f32],
-    a: &std::ops::Range<usize>,
-    b: &std::ops::Range<usize>,
-) -> (&'a mut [f32], &'a mut [f32]) {
-    assert!(a.end <= b.start, "split2: ranges out of order");
-    let (lo, hi) = buf.split_at_mut(b.start);
-    (&mut lo[a.clone()], &mut hi[..b.end - b.start])
 }

@@ -10,7 +10,7 @@
 
 use rayon::prelude::*;
 
-use super::forward::bias_act;
+use super::bias_act::bias_act;
 use super::im2col::add_into;
 use super::{Act, Conv2d, Geom};
 use crate::nn::matmul::{gemm_view, View};

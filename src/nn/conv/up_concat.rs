@@ -1,4 +1,5 @@
-//! The decoder's first convolution, `conv3×3(concat[up2(u), s])`, without the up-sampled tensor.
+//! A U-Net decoder's first convolution, `conv3×3(concat[up2(u), s])`, without the up-sampled
+//! tensor (the toy U-Net's `dec2.conv1` and `dec1.conv1`).
 //!
 //! Nearest-neighbour up-sampling repeats each low-resolution pixel over a 2×2 block, so a 3×3
 //! 'same' convolution of the up-sampled image reads, for an output pixel of row parity `a`
@@ -13,9 +14,8 @@
 //! Layout: `u` `[n, hl, wl, cu]`, `s` `[n, 2hl, 2wl, cs]`, weight HWIO `[3, 3, cu + cs, cout]`
 //! (input channels: up-sampled part first, as in the concatenation), `y` `[n, 2hl, 2wl, cout]`.
 
-use crate::nn::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
-};
+use super::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
+use crate::nn::ops::add_inplace;
 use crate::nn::workspace::Workspace;
 use rayon::prelude::*;
 
@@ -32,7 +32,7 @@ const fn taps(p: usize, t: usize) -> &'static [usize] {
 
 /// The shape of a decoder convolution over `concat[up2(u), s]`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct UpConcatConv {
+pub struct UpConcatConv {
     /// Channels of the low-resolution input `u`.
     pub cu: usize,
     /// Channels of the skip input `s`.
@@ -42,7 +42,7 @@ pub(crate) struct UpConcatConv {
 }
 
 /// Scratch of an [`UpConcatConv`] for one batch shape.
-pub(crate) struct UpConvBufs {
+pub struct UpConvBufs {
     /// The skip part of the weight, `[3, 3, cs, cout]`.
     w_skip: Vec<f32>,
     /// The four 2×2 kernels, `[4][2, 2, cu, cout]`.
@@ -258,13 +258,7 @@ impl UpConcatConv {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, du, ws);
             } else {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, &mut bufs.du_part, ws);
-                du.par_chunks_mut(1 << 14)
-                    .zip(bufs.du_part.par_chunks(1 << 14))
-                    .for_each(|(d, s)| {
-                        for (a, &v) in d.iter_mut().zip(s) {
-                            *a += v;
-                        }
-                    });
+                add_inplace(du, &bufs.du_part);
             }
         }
     }

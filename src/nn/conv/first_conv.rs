@@ -1,4 +1,5 @@
-//! The lab U-Net's first layer, without materialising its 65-channel input.
+//! A 3×3 convolution over an image and a per-sample vector broadcast over it (the lab U-Net's
+//! first layer, over 1 image + 64 time channels), without materialising the concatenation.
 //!
 //! The layer is a 3×3 'same' convolution (+ bias, ReLU) over the concatenation
 //! `[image (ci channels), time embedding broadcast over the image (ct channels)]`. The `ct`
@@ -17,7 +18,7 @@ use rayon::prelude::*;
 /// Number of border classes: bit 0 = first row, bit 1 = last row, bits 2-3 the same for columns.
 const CLASSES: usize = 16;
 
-/// The shape of the first layer: `ci` image channels, `ct` time channels, `cout` outputs. Its
+/// The shape of the layer: `ci` image channels, `ct` time channels, `cout` outputs. Its
 /// weight is HWIO `[3, 3, ci + ct, cout]` (input channel order: image first, then time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FirstConv {
