@@ -1,12 +1,102 @@
 //! What difflab's own U-Nets (the lab's and the toy) share: parameters in one [`Params`] store,
-//! a context of buffers per batch shape, an explicit forward pass and a backward pass from the
-//! loss gradient. The entry points written once here (parameter access, the MSE loss and its
-//! backward pass, prediction on a kept inference context) serve both.
+//! a context of buffers per batch shape ([`UNetCtx`]), an explicit forward pass and a backward
+//! pass from the loss gradient. The entry points written once here (parameter access, the MSE
+//! loss and its backward pass, prediction on a kept inference context) serve both.
 
 use crate::nn::ops::mse_loss_and_grad;
 use crate::nn::params::{ParamSpec, Params};
+use crate::nn::workspace::Workspace;
 use crate::nn::{Tensor, Weights};
 use crate::{Error, Result};
+
+/// An error unless an `h × w` input can go through `name`'s two 2× poolings and back.
+pub(crate) fn check_size(name: &str, h: usize, w: usize) -> Result<()> {
+    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
+        return Err(Error::invalid(format!(
+            "the {name} needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
+        )));
+    }
+    Ok(())
+}
+
+/// A gradient buffer of `len` zeros in a training context, empty in an inference one.
+pub(crate) fn grad_buf(train: bool, len: usize) -> Vec<f32> {
+    if train {
+        vec![0.0; len]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Activations (kept for the backward pass) and gradients of a U-Net for batches of `n` images
+/// of `h × w`: what every U-Net needs, plus the model's own buffers `B`. Create it with
+/// [`Trainable::train_ctx`] (or [`Trainable::infer_ctx`], without gradient buffers) and reuse
+/// it for every batch of that shape: nothing is allocated after the first step.
+pub struct UNetCtx<B> {
+    pub(crate) n: usize,
+    pub(crate) h: usize,
+    pub(crate) w: usize,
+    pub(crate) train: bool,
+    /// Parameter gradients, aligned with the model's parameters; filled by the backward pass.
+    pub grads: Vec<f32>,
+    /// Gradient of the loss w.r.t. the output (`[n, h, w, in_channels]`).
+    pub dout: Vec<f32>,
+    /// A copy of the input images (training only: the first layer's weight gradient reads it).
+    pub(crate) img: Vec<f32>,
+    /// The output of the last forward pass.
+    pub(crate) out: Vec<f32>,
+    /// Convolution scratch.
+    pub(crate) ws: Workspace,
+    /// The model's own activations and gradients.
+    pub(crate) bufs: B,
+}
+
+impl<B> UNetCtx<B> {
+    /// Buffers for the model `name` with `nparams` parameters, on batches of `n` images of
+    /// `h × w × in_channels` (sides divisible by 4), with the model's own `bufs()`.
+    pub(crate) fn new(
+        name: &str,
+        (nparams, in_channels): (usize, usize),
+        (n, h, w): (usize, usize, usize),
+        train: bool,
+        bufs: impl FnOnce() -> B,
+    ) -> Result<Self> {
+        check_size(name, h, w)?;
+        if n == 0 {
+            return Err(Error::invalid(format!(
+                "{name}: batch size must be at least 1"
+            )));
+        }
+        let px = n * h * w * in_channels;
+        Ok(UNetCtx {
+            n,
+            h,
+            w,
+            train,
+            grads: grad_buf(train, nparams),
+            dout: grad_buf(train, px),
+            img: grad_buf(train, px),
+            out: vec![0.0; px],
+            ws: Workspace::new(),
+            bufs: bufs(),
+        })
+    }
+}
+
+impl<B> TrainCtx for UNetCtx<B> {
+    fn dims(&self) -> (usize, usize, usize) {
+        (self.n, self.h, self.w)
+    }
+    fn output(&self) -> &[f32] {
+        &self.out
+    }
+    fn grads(&self) -> &[f32] {
+        &self.grads
+    }
+    fn loss_bufs(&mut self) -> (bool, &[f32], &mut [f32]) {
+        (self.train, &self.out, &mut self.dout)
+    }
+}
 
 /// The buffers of one batch shape, as a trainable model's forward and backward passes use them.
 pub trait TrainCtx {
@@ -43,11 +133,8 @@ pub trait Trainable: Sized {
     /// Image channels of the input and the output.
     fn in_channels(&self) -> usize;
 
-    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
-    fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<Self::Ctx>;
-
-    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
-    fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<Self::Ctx>;
+    /// Buffers for batches of `dims = (n, h, w)`, with gradient buffers when `train`.
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<Self::Ctx>;
 
     /// Where the model keeps its inference buffers between predictions.
     fn infer_slot(&mut self) -> &mut Option<Self::Ctx>;
@@ -59,6 +146,16 @@ pub trait Trainable: Sized {
     /// The backward pass from the loss gradient in `ctx` (see [`TrainCtx::loss_bufs`]): fills
     /// the context's parameter gradients (overwritten).
     fn backward_from_loss_grad(&self, ctx: &mut Self::Ctx);
+
+    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
+    fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<Self::Ctx> {
+        self.new_ctx((n, h, w), true)
+    }
+
+    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
+    fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<Self::Ctx> {
+        self.new_ctx((n, h, w), false)
+    }
 
     /// The named tensors and their places in the flat buffer, in forward order.
     fn param_specs(&self) -> &[ParamSpec] {

@@ -24,9 +24,9 @@
 pub mod bench;
 mod ctx;
 
-pub use ctx::LabUNetCtx;
+pub use ctx::{LabBufs, LabUNetCtx};
 
-use crate::models::trainable::Trainable;
+use crate::models::trainable::{check_size, Trainable, UNetCtx};
 use crate::models::NoisePredictor;
 use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Tensor, Weights};
@@ -76,7 +76,7 @@ impl LabUNetConfig {
                 self.time_embed_dim
             ));
         }
-        check_size(self.image_size, self.image_size)
+        check_size(LabUNet::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
@@ -97,16 +97,6 @@ impl LabUNetConfig {
             (c0, ci),
         ]
     }
-}
-
-/// An error unless an `h × w` input can go through two 2× poolings and back.
-fn check_size(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
-        return Err(Error::invalid(format!(
-            "the lab U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
-        )));
-    }
-    Ok(())
 }
 
 /// Names of the eleven convolutions, in forward order.
@@ -223,11 +213,11 @@ impl Trainable for LabUNet {
     fn in_channels(&self) -> usize {
         self.cfg.in_channels
     }
-    fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
-        LabUNetCtx::new(&self.cfg, self.params.len(), (n, h, w), true)
-    }
-    fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
-        LabUNetCtx::new(&self.cfg, self.params.len(), (n, h, w), false)
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<LabUNetCtx> {
+        let sizes = (self.params.len(), self.cfg.in_channels);
+        UNetCtx::new(Self::NAME, sizes, dims, train, || {
+            LabBufs::new(&self.cfg, dims, train)
+        })
     }
     fn infer_slot(&mut self) -> &mut Option<LabUNetCtx> {
         &mut self.infer

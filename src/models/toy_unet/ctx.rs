@@ -1,12 +1,10 @@
 //! The toy U-Net's context: every activation and gradient buffer for one batch shape,
 //! allocated once; the passes are in `forward.rs` and `backward.rs`.
 
-use super::{check_size, Layout, ToyAct, ToyNorm, ToyUNetConfig};
-use crate::models::trainable::TrainCtx;
+use super::{LayerIdx, Layout, ToyAct, ToyNorm, ToyUNetConfig};
+use crate::models::trainable::{grad_buf, UNetCtx};
 use crate::nn::conv::{Conv2d, Padding, UpConcatConv, UpConvBufs};
 use crate::nn::ops::{NormAct, NormScratch};
-use crate::nn::workspace::Workspace;
-use crate::{Error, Result};
 
 /// GroupNorm's ε (PyTorch's default).
 pub(super) const GN_EPS: f32 = 1e-5;
@@ -30,20 +28,11 @@ pub(super) struct LayerBufs {
     pub(super) dpre: Vec<f32>,
 }
 
-/// Activations (kept for the backward pass) and gradients of the toy U-Net for batches of `n`
-/// images of `h × w`. Create it with [`crate::models::Trainable::train_ctx`] (or
-/// [`crate::models::Trainable::infer_ctx`], without gradient buffers) and reuse it for every batch of that shape: nothing is allocated after the
-/// first step.
-pub struct ToyUNetCtx {
-    pub(super) n: usize,
-    pub(super) h: usize,
-    pub(super) w: usize,
-    pub(super) train: bool,
-    /// Parameter gradients, aligned with the model's parameters; filled by the backward pass.
-    pub grads: Vec<f32>,
-    /// Gradient of the loss w.r.t. the output (`[n, h, w, in_channels]`).
-    pub dout: Vec<f32>,
-    pub(super) img: Vec<f32>,
+/// The toy U-Net's context: [`UNetCtx`] with the buffers of [`ToyBufs`].
+pub type ToyUNetCtx = UNetCtx<ToyBufs>;
+
+/// The toy U-Net's own activations (kept for the backward pass) and activation gradients.
+pub struct ToyBufs {
     pub(super) sinus: Vec<f32>,
     pub(super) tpre1: Vec<f32>,
     pub(super) t1: Vec<f32>,
@@ -59,7 +48,6 @@ pub struct ToyUNetCtx {
     /// Scratch of the decoders' first convolutions (dec2, dec1).
     pub(super) up2: UpConvBufs,
     pub(super) up1: UpConvBufs,
-    pub(super) out: Vec<f32>,
     pub(super) dp1: Vec<f32>,
     pub(super) dp2: Vec<f32>,
     /// Gradients of the skip connections from the decoders (skip2, skip1).
@@ -71,7 +59,6 @@ pub struct ToyUNetCtx {
     pub(super) dtpre2: Vec<f32>,
     pub(super) dt1: Vec<f32>,
     pub(super) dtpre1: Vec<f32>,
-    pub(super) ws: Workspace,
     pub(super) norm_ws: NormScratch,
 }
 
@@ -80,56 +67,24 @@ pub(super) fn needs_pre(cfg: &ToyUNetConfig) -> bool {
     cfg.norm == ToyNorm::Group || cfg.act == ToyAct::Silu
 }
 
-impl ToyUNetCtx {
+impl ToyBufs {
+    /// The buffers for batches of `n` images of `h × w`; gradients only when `train`.
     pub(super) fn new(
         cfg: &ToyUNetConfig,
         layout: &Layout,
-        nparams: usize,
         (n, h, w): (usize, usize, usize),
         train: bool,
-    ) -> Result<Self> {
-        check_size(h, w)?;
-        if n == 0 {
-            return Err(Error::invalid("toy U-Net: batch size must be at least 1"));
-        }
+    ) -> Self {
         let [c0, c1, c2] = cfg.channels;
-        let (ci, th, te) = (cfg.in_channels, cfg.time_hidden, cfg.time_embed_dim);
+        let (th, te) = (cfg.time_hidden, cfg.time_embed_dim);
         let px = [n * h * w, n * (h / 2) * (w / 2), n * (h / 4) * (w / 4)];
-        let g = |len: usize| if train { vec![0.0f32; len] } else { Vec::new() };
-        let pre = needs_pre(cfg);
-        let groups = if cfg.norm == ToyNorm::Group {
-            cfg.groups
-        } else {
-            0
-        };
+        let g = |len: usize| grad_buf(train, len);
         let layers = layout
             .layers
             .iter()
-            .map(|l| {
-                let len = px[l.level] * l.cout;
-                LayerBufs {
-                    pre: if pre { vec![0.0; len] } else { Vec::new() },
-                    post: vec![0.0; len],
-                    mean: vec![0.0; n * groups],
-                    rstd: vec![0.0; n * groups],
-                    shift: if l.proj.is_some() {
-                        vec![0.0; n * l.cout]
-                    } else {
-                        Vec::new()
-                    },
-                    dpost: g(len),
-                    dpre: if pre { g(len) } else { Vec::new() },
-                }
-            })
+            .map(|l| LayerBufs::new(cfg, l, n, px[l.level], train))
             .collect();
-        Ok(ToyUNetCtx {
-            n,
-            h,
-            w,
-            train,
-            grads: g(nparams),
-            dout: g(px[0] * ci),
-            img: g(px[0] * ci),
+        ToyBufs {
             sinus: vec![0.0; n * te],
             tpre1: vec![0.0; n * th],
             t1: vec![0.0; n * th],
@@ -143,7 +98,6 @@ impl ToyUNetCtx {
             am2: vec![0; px[2] * c1],
             up2: up_conv(cfg, 6).bufs(n, h / 4, w / 4, train),
             up1: up_conv(cfg, 8).bufs(n, h / 2, w / 2, train),
-            out: vec![0.0; px[0] * ci],
             dp1: g(px[1] * c0),
             dp2: g(px[2] * c1),
             dskip2: g(px[1] * c1),
@@ -154,24 +108,31 @@ impl ToyUNetCtx {
             dtpre2: g(n * th),
             dt1: g(n * th),
             dtpre1: g(n * th),
-            ws: Workspace::new(),
             norm_ws: NormScratch::default(),
-        })
+        }
     }
 }
 
-impl TrainCtx for ToyUNetCtx {
-    fn dims(&self) -> (usize, usize, usize) {
-        (self.n, self.h, self.w)
-    }
-    fn output(&self) -> &[f32] {
-        &self.out
-    }
-    fn grads(&self) -> &[f32] {
-        &self.grads
-    }
-    fn loss_bufs(&mut self) -> (bool, &[f32], &mut [f32]) {
-        (self.train, &self.out, &mut self.dout)
+impl LayerBufs {
+    /// The buffers of layer `l` over `px` pixels (all `n` images).
+    fn new(cfg: &ToyUNetConfig, l: &LayerIdx, n: usize, px: usize, train: bool) -> Self {
+        let pre = needs_pre(cfg);
+        let groups = if cfg.norm == ToyNorm::Group {
+            cfg.groups
+        } else {
+            0
+        };
+        let len = px * l.cout;
+        let keep = |on: bool, len: usize| if on { vec![0.0; len] } else { Vec::new() };
+        LayerBufs {
+            pre: keep(pre, len),
+            post: vec![0.0; len],
+            mean: vec![0.0; n * groups],
+            rstd: vec![0.0; n * groups],
+            shift: keep(l.proj.is_some(), n * l.cout),
+            dpost: grad_buf(train, len),
+            dpre: grad_buf(train && pre, len),
+        }
     }
 }
 

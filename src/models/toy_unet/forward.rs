@@ -1,8 +1,10 @@
 //! The toy U-Net's forward pass: the time MLP (plus the class embedding), ten layers of
 //! `act(norm(conv(input) + shift))` and the output convolution.
 
-use super::ctx::{conv3, hw_at, needs_pre, norm_act, up_conv, LayerBufs, ToyUNetCtx, GN_EPS};
-use super::{ToyAct, ToyNorm, ToyUNet, ToyUNetConfig, LAYERS};
+use super::ctx::{
+    conv3, hw_at, needs_pre, norm_act, up_conv, LayerBufs, ToyBufs, ToyUNetCtx, GN_EPS,
+};
+use super::{ToyAct, ToyNorm, ToyUNet, LAYERS};
 use crate::nn::conv::{conv2d_forward, Act, UpConvBufs};
 use crate::nn::ops::*;
 use crate::nn::workspace::Workspace;
@@ -40,7 +42,7 @@ impl ToyUNet {
         x: &[f32],
         t: &[f32],
     ) -> &'c [f32] {
-        ctx.label_rows.fill(self.cfg.num_classes);
+        ctx.bufs.label_rows.fill(self.cfg.num_classes);
         self.forward_inner(ctx, x, t)
     }
 
@@ -63,20 +65,14 @@ impl ToyUNet {
             rows.iter().all(|&r| r <= self.cfg.num_classes),
             "toy U-Net forward: label row out of range"
         );
-        ctx.label_rows.copy_from_slice(rows);
+        ctx.bufs.label_rows.copy_from_slice(rows);
         self.forward_inner(ctx, x, t)
     }
 
     fn forward_inner<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        let ToyUNetConfig {
-            in_channels: ci,
-            time_embed_dim: te,
-            time_hidden: th,
-            channels: [c0, c1, _],
-            ..
-        } = self.cfg;
+        let [c0, c1, _] = self.cfg.channels;
+        let ci = self.cfg.in_channels;
         let (n, h, w) = (ctx.n, ctx.h, ctx.w);
-        let (h2, w2) = (h / 2, w / 2);
         assert_eq!(
             x.len(),
             n * h * w * ci,
@@ -90,80 +86,46 @@ impl ToyUNet {
         );
         let lay = &self.layout;
         let c = ctx;
-
-        timestep_embedding(t, te, 10000.0, false, 1.0, &mut c.sinus);
-        linear_forward(
-            &c.sinus,
-            n,
-            te,
-            self.p(lay.t1_w),
-            Some(self.p(lay.t1_b)),
-            th,
-            &mut c.tpre1,
-        );
-        silu_forward(&c.tpre1, &mut c.t1);
-        linear_forward(
-            &c.t1,
-            n,
-            th,
-            self.p(lay.t2_w),
-            Some(self.p(lay.t2_b)),
-            th,
-            &mut c.tpre2,
-        );
-        silu_forward(&c.tpre2, &mut c.temb);
-        if let Some(e) = lay.class_emb {
-            let table = self.p(e);
-            for (row, &r) in c.temb.chunks_exact_mut(th).zip(&c.label_rows) {
-                for (v, &ev) in row.iter_mut().zip(&table[r * th..(r + 1) * th]) {
-                    *v += ev;
-                }
-            }
-        }
-
+        self.time_forward(&mut c.bufs, t, n);
         if c.train {
             c.img.copy_from_slice(x);
         }
         for i in 0..LAYERS {
-            let (before, rest) = c.layers.split_at_mut(i);
+            let (before, rest) = c.bufs.layers.split_at_mut(i);
             let input = match i {
                 0 if c.train => Input::Plain(&c.img),
                 0 => Input::Plain(x),
-                2 => Input::Plain(&c.p1),
-                4 => Input::Plain(&c.p2),
-                6 => Input::UpConcat(&before[5].post, &before[3].post, &mut c.up2),
-                8 => Input::UpConcat(&before[7].post, &before[1].post, &mut c.up1),
+                2 => Input::Plain(&c.bufs.p1),
+                4 => Input::Plain(&c.bufs.p2),
+                6 => Input::UpConcat(&before[5].post, &before[3].post, &mut c.bufs.up2),
+                8 => Input::UpConcat(&before[7].post, &before[1].post, &mut c.bufs.up1),
                 _ => Input::Plain(&before[i - 1].post),
             };
             let (hh, ww) = hw_at(h, w, lay.layers[i].level);
-            self.layer_forward(
-                i,
-                &mut rest[0],
-                input,
-                n,
-                hh,
-                ww,
-                &c.temb,
-                &mut c.ws,
-                &mut c.norm_ws,
-            );
-            let post = &rest[0].post;
+            let scratch = (&mut c.ws, &mut c.bufs.norm_ws);
+            let b = &mut rest[0];
+            self.layer_forward(i, b, input, (n, hh, ww), &c.bufs.temb, scratch);
+            let post = &b.post;
             match i {
-                1 => max_pool2_forward(post, n, h, w, c0, &mut c.p1, &mut c.am1),
-                3 => max_pool2_forward(post, n, h2, w2, c1, &mut c.p2, &mut c.am2),
+                1 => max_pool2_forward(post, n, h, w, c0, &mut c.bufs.p1, &mut c.bufs.am1),
+                3 => {
+                    let (p2, am2) = (&mut c.bufs.p2, &mut c.bufs.am2);
+                    max_pool2_forward(post, n, h / 2, w / 2, c1, p2, am2)
+                }
                 _ => {}
             }
         }
         let out_conv = conv3(c0, ci);
-        let last = &c.layers[LAYERS - 1].post;
+        let last = &c.bufs.layers[LAYERS - 1].post;
+        let (wo, bo) = (self.p(lay.out_w), Some(self.p(lay.out_b)));
         conv2d_forward(
             &out_conv,
             last,
             n,
             h,
             w,
-            self.p(lay.out_w),
-            Some(self.p(lay.out_b)),
+            wo,
+            bo,
             Act::None,
             &mut c.out,
             &mut c.ws,
@@ -171,19 +133,37 @@ impl ToyUNet {
         &c.out
     }
 
+    /// The time MLP, `temb = silu(silu(sinusoid(t)·W1 + b1)·W2 + b2)`, plus each image's
+    /// class-embedding row in a conditional model.
+    fn time_forward(&self, b: &mut ToyBufs, t: &[f32], n: usize) {
+        let (te, th) = (self.cfg.time_embed_dim, self.cfg.time_hidden);
+        let lay = &self.layout;
+        timestep_embedding(t, te, 10000.0, false, 1.0, &mut b.sinus);
+        let (w1, b1) = (self.p(lay.t1_w), Some(self.p(lay.t1_b)));
+        linear_forward(&b.sinus, n, te, w1, b1, th, &mut b.tpre1);
+        silu_forward(&b.tpre1, &mut b.t1);
+        let (w2, b2) = (self.p(lay.t2_w), Some(self.p(lay.t2_b)));
+        linear_forward(&b.t1, n, th, w2, b2, th, &mut b.tpre2);
+        silu_forward(&b.tpre2, &mut b.temb);
+        if let Some(e) = lay.class_emb {
+            let table = self.p(e);
+            for (row, &r) in b.temb.chunks_exact_mut(th).zip(&b.label_rows) {
+                for (v, &ev) in row.iter_mut().zip(&table[r * th..(r + 1) * th]) {
+                    *v += ev;
+                }
+            }
+        }
+    }
+
     /// One layer: `post = act(norm(conv(input) + shift))`.
-    #[allow(clippy::too_many_arguments)]
     fn layer_forward(
         &self,
         i: usize,
         b: &mut LayerBufs,
         input: Input,
-        n: usize,
-        h: usize,
-        w: usize,
+        (n, h, w): (usize, usize, usize),
         temb: &[f32],
-        ws: &mut Workspace,
-        nws: &mut NormScratch,
+        (ws, nws): (&mut Workspace, &mut NormScratch),
     ) {
         let cfg = &self.cfg;
         let l = &self.layout.layers[i];
@@ -194,18 +174,10 @@ impl ToyUNet {
         let act = if fused { Act::Relu } else { Act::None };
         let (weight, bias) = (self.p(l.weight), self.p(l.bias));
         match input {
-            Input::Plain(x) => conv2d_forward(
-                &conv3(l.cin, l.cout),
-                x,
-                n,
-                h,
-                w,
-                weight,
-                Some(bias),
-                act,
-                dst,
-                ws,
-            ),
+            Input::Plain(x) => {
+                let conv = conv3(l.cin, l.cout);
+                conv2d_forward(&conv, x, n, h, w, weight, Some(bias), act, dst, ws)
+            }
             Input::UpConcat(u, skip, bufs) => {
                 up_conv(cfg, i).forward(u, skip, n, h / 2, w / 2, weight, bias, dst, bufs, ws);
                 if fused {
@@ -230,18 +202,10 @@ impl ToyUNet {
                 let shift = l.proj.map(|_| &b.shift[..]);
                 let dims = (n, hw, l.cout, cfg.groups);
                 let (gamma, beta) = (self.p(g), self.p(be));
+                let (act, stats) = (norm_act(cfg.act), (&mut b.mean, &mut b.rstd));
+                let (x, y) = (&mut b.pre, &mut b.post);
                 shift_norm_act_forward(
-                    &mut b.pre,
-                    shift,
-                    dims,
-                    GN_EPS,
-                    gamma,
-                    beta,
-                    norm_act(cfg.act),
-                    &mut b.post,
-                    &mut b.mean,
-                    &mut b.rstd,
-                    nws,
+                    x, shift, dims, GN_EPS, gamma, beta, act, y, stats.0, stats.1, nws,
                 );
             }
             (ToyNorm::None, _) => {

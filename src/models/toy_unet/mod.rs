@@ -28,10 +28,10 @@ mod backward;
 mod ctx;
 mod forward;
 
-pub use ctx::ToyUNetCtx;
+pub use ctx::{ToyBufs, ToyUNetCtx};
 
 use crate::models::lab_unet::CONV_NAMES;
-use crate::models::trainable::Trainable;
+use crate::models::trainable::{check_size, Trainable, UNetCtx};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Tensor, Weights};
@@ -133,7 +133,7 @@ impl ToyUNetConfig {
                 self.groups, self.channels
             ));
         }
-        check_size(self.image_size, self.image_size)
+        check_size(ToyUNet::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
@@ -154,16 +154,6 @@ impl ToyUNetConfig {
             (c0, ci),
         ]
     }
-}
-
-/// An error unless an `h × w` input can go through two 2× poolings and back.
-pub(crate) fn check_size(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
-        return Err(Error::invalid(format!(
-            "the toy U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
-        )));
-    }
-    Ok(())
 }
 
 /// Where one normalised layer's tensors sit in [`Trainable::param_specs`].
@@ -348,11 +338,11 @@ impl Trainable for ToyUNet {
     fn in_channels(&self) -> usize {
         self.cfg.in_channels
     }
-    fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
-        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), (n, h, w), true)
-    }
-    fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
-        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), (n, h, w), false)
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<ToyUNetCtx> {
+        let sizes = (self.params.len(), self.cfg.in_channels);
+        UNetCtx::new(Self::NAME, sizes, dims, train, || {
+            ToyBufs::new(&self.cfg, &self.layout, dims, train)
+        })
     }
     fn infer_slot(&mut self) -> &mut Option<ToyUNetCtx> {
         &mut self.infer

@@ -11,7 +11,7 @@
 use rayon::prelude::*;
 
 use super::bias_act::bias_act;
-use super::im2col::add_into;
+use super::im2col::{add_into, sum_partials};
 use super::{Act, Conv2d, Geom};
 use crate::nn::matmul::{gemm_view, View};
 
@@ -258,16 +258,6 @@ pub(super) fn weight_grad_bands(
             });
         });
 
-    let parts = g.n.div_ceil(bands.images);
     let partial = |t: usize| &scratch[t * per_task + xp_len + out_len..(t + 1) * per_task];
-    dweight.copy_from_slice(&partial(0)[..dw_len]);
-    for t in 1..parts {
-        add_into(dweight, &partial(t)[..dw_len]);
-    }
-    if let Some(db) = dbias {
-        db.copy_from_slice(&partial(0)[dw_len..]);
-        for t in 1..parts {
-            add_into(db, &partial(t)[dw_len..]);
-        }
-    }
+    sum_partials(g.n.div_ceil(bands.images), partial, dweight, dbias);
 }

@@ -108,33 +108,16 @@ fn backward(
     );
     let cg = c / groups;
     let len = hw * c;
-    // dγ, dβ: each task owns a few channels and sums over samples and pixels in a fixed order.
-    dgamma[..c]
-        .par_chunks_mut(CH_CHUNK)
-        .zip(dbeta[..c].par_chunks_mut(CH_CHUNK))
-        .enumerate()
-        .for_each(|(k, (dg, db))| {
-            let lo = k * CH_CHUNK;
-            let mut sg = [0.0f64; CH_CHUNK];
-            let mut sb = [0.0f64; CH_CHUNK];
-            for b in 0..n {
-                for p in 0..hw {
-                    let at = b * len + p * c + lo;
-                    for j in 0..dg.len() {
-                        let ch = lo + j;
-                        let s = b * groups + ch / cg;
-                        let xhat = (x[at + j] - mean[s]) * rstd[s];
-                        let d = dz(dy[at + j], xhat, gamma[ch], beta[ch], silu);
-                        sg[j] += (d * xhat) as f64;
-                        sb[j] += d as f64;
-                    }
-                }
-            }
-            for j in 0..dg.len() {
-                dg[j] = sg[j] as f32;
-                db[j] = sb[j] as f32;
-            }
-        });
+    let stats = (mean, rstd);
+    param_grads(
+        x,
+        dy,
+        (n, hw, c, groups),
+        (gamma, beta),
+        stats,
+        (dgamma, dbeta),
+        silu,
+    );
     if n * len == 0 {
         return;
     }
@@ -170,6 +153,47 @@ fn backward(
                         dxrow[lo + j] = r * (gj - mb - xhat * ma);
                     }
                 }
+            }
+        });
+}
+
+/// `dγ[ch] = Σ dz·x̂` and `dβ[ch] = Σ dz` over samples and pixels (arguments as `backward`):
+/// each rayon task owns a few channels and sums in a fixed order.
+fn param_grads(
+    x: &[f32],
+    dy: &[f32],
+    (n, hw, c, groups): (usize, usize, usize, usize),
+    (gamma, beta): (&[f32], &[f32]),
+    (mean, rstd): (&[f32], &[f32]),
+    (dgamma, dbeta): (&mut [f32], &mut [f32]),
+    silu: bool,
+) {
+    let cg = c / groups;
+    let len = hw * c;
+    dgamma[..c]
+        .par_chunks_mut(CH_CHUNK)
+        .zip(dbeta[..c].par_chunks_mut(CH_CHUNK))
+        .enumerate()
+        .for_each(|(k, (dg, db))| {
+            let lo = k * CH_CHUNK;
+            let mut sg = [0.0f64; CH_CHUNK];
+            let mut sb = [0.0f64; CH_CHUNK];
+            for b in 0..n {
+                for p in 0..hw {
+                    let at = b * len + p * c + lo;
+                    for j in 0..dg.len() {
+                        let ch = lo + j;
+                        let s = b * groups + ch / cg;
+                        let xhat = (x[at + j] - mean[s]) * rstd[s];
+                        let d = dz(dy[at + j], xhat, gamma[ch], beta[ch], silu);
+                        sg[j] += (d * xhat) as f64;
+                        sb[j] += d as f64;
+                    }
+                }
+            }
+            for j in 0..dg.len() {
+                dg[j] = sg[j] as f32;
+                db[j] = sb[j] as f32;
             }
         });
 }

@@ -80,19 +80,8 @@ pub(super) fn forward_parts(
                 c,
             };
             let shift = shift.map(|s| &s[b * c..(b + 1) * c]);
-            forward_sample(
-                x,
-                shift,
-                hw,
-                groups,
-                eps,
-                &gamma[..c],
-                &beta[..c],
-                y,
-                mo,
-                ro,
-                silu,
-            )
+            let affine = (&gamma[..c], &beta[..c]);
+            forward_sample(x, shift, (hw, groups, eps), affine, y, (mo, ro), silu)
         });
 }
 
@@ -126,7 +115,8 @@ const ROWS: usize = 64;
 
 simd_dispatch! {
 /// One sample of the forward pass: `x` is the `[hw, c]` input (possibly in two parts), `y` is
-/// `[hw, c]`, `mo`, `ro` are `[groups]`; the input is `x + shift` when `shift` (`[c]`) is given.
+/// `[hw, c]`, the statistics `(mo, ro)` are `[groups]`, `sizes` is `(hw, groups, eps)` and
+/// `affine` is `(γ, β)`; the input is `x + shift` when `shift` (`[c]`) is given.
 ///
 /// Groups are taken a block at a time (as many whole groups as fit in [`CB`] channels; a group
 /// wider than that is split into sub-blocks), and each block is swept three times, every sweep
@@ -134,20 +124,16 @@ simd_dispatch! {
 /// per-channel sums give the group means, the per-channel sums of `(x − μ)²` the variances
 /// (both summed in f32 over [`ROWS`] pixels, then in f64), and the last sweep writes
 /// `act((x − μ)·r·γ + β)`.
-#[allow(clippy::too_many_arguments)]
 fn forward_sample(
     x: Sample,
     shift: Option<&[f32]>,
-    hw: usize,
-    groups: usize,
-    eps: f32,
-    gamma: &[f32],
-    beta: &[f32],
+    sizes: (usize, usize, f32),
+    affine: (&[f32], &[f32]),
     y: &mut [f32],
-    mo: &mut [f32],
-    ro: &mut [f32],
+    stats: (&mut [f32], &mut [f32]),
     silu: bool,
 ) {
+    let ((hw, groups, eps), (gamma, beta), (mo, ro)) = (sizes, affine, stats);
     let c = x.c;
     let cg = c / groups;
     let per_block = (CB / cg).max(1);
