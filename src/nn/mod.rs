@@ -4,6 +4,8 @@
 
 pub mod device;
 pub mod tensor;
+#[cfg(test)]
+pub(crate) mod testing;
 
 pub use device::Device;
 pub use tensor::Tensor;

@@ -75,17 +75,16 @@ impl ToyBufs {
         (n, h, w): (usize, usize, usize),
         train: bool,
     ) -> Self {
-        let [c0, c1, c2] = cfg.channels;
-        let (th, te) = (cfg.time_hidden, cfg.time_embed_dim);
         let px = [n * h * w, n * (h / 2) * (w / 2), n * (h / 4) * (w / 4)];
-        let g = |len: usize| grad_buf(train, len);
         let layers = layout
             .layers
             .iter()
             .map(|l| LayerBufs::new(cfg, l, n, px[l.level], train))
             .collect();
+        let g = |len: usize| grad_buf(train, len);
+        let ([c0, c1, c2], th) = (cfg.channels, cfg.time_hidden);
         ToyBufs {
-            sinus: vec![0.0; n * te],
+            sinus: vec![0.0; n * cfg.time_embed_dim],
             tpre1: vec![0.0; n * th],
             t1: vec![0.0; n * th],
             tpre2: vec![0.0; n * th],

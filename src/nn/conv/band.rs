@@ -143,17 +143,12 @@ fn positions(bands: &Bands, g: &Geom, rows: usize) -> usize {
     (rows - 1) * bands.wp + g.ow
 }
 
-/// The forward pass (see [`super::conv2d_forward`]) through bands; `scratch` holds
-/// [`Bands::forward_scratch_len`] values.
-#[allow(clippy::too_many_arguments)]
+/// The forward pass (see [`super::conv2d_forward`]) through `bands` of the layer `c` with
+/// `(weight, bias, act)`; `scratch` holds [`Bands::forward_scratch_len`] values.
 pub(super) fn forward_bands(
-    c: &Conv2d,
-    g: &Geom,
-    bands: &Bands,
+    (c, g, bands): (&Conv2d, &Geom, &Bands),
     x: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    act: Act,
+    (weight, bias, act): (&[f32], Option<&[f32]>, Act),
     y: &mut [f32],
     scratch: &mut [f32],
 ) {

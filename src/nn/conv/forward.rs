@@ -73,7 +73,7 @@ pub(super) fn forward_into(
         return;
     }
     if let Some(bands) = Bands::for_forward(c, g) {
-        forward_bands(c, g, &bands, x, weight, bias, act, y, scratch);
+        forward_bands((c, g, &bands), x, (weight, bias, act), y, scratch);
         return;
     }
     let Split {

@@ -415,20 +415,48 @@ mod tests {
         group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
     };
     use super::*;
+    use crate::nn::testing::assert_close as close;
     use crate::util::rng::Rng;
 
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let err = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            err <= tol * scale,
-            "{what}: max error {err} at scale {scale}"
+    /// The first family's GroupNorm(+SiLU, or + a ReLU applied outside) of `x` and its
+    /// gradients for `dy`: `(y, mean, rstd, dx, dgamma, dbeta)`.
+    #[allow(clippy::type_complexity)]
+    fn reference(
+        x: &[f32],
+        dy: &[f32],
+        (n, hw, c, groups): (usize, usize, usize, usize),
+        gamma: &[f32],
+        beta: &[f32],
+        act: NormAct,
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (mut want, mut m2, mut r2) = (
+            vec![0.0; x.len()],
+            vec![0.0; n * groups],
+            vec![0.0; n * groups],
         );
+        let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        if act == NormAct::Silu {
+            group_norm_silu_forward(
+                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
+            );
+            group_norm_silu_backward(
+                x, dy, n, hw, c, groups, gamma, beta, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
+            );
+        } else {
+            group_norm_forward(
+                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
+            );
+            let masked: Vec<f32> = dy
+                .iter()
+                .zip(&want)
+                .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
+                .collect();
+            want.iter_mut().for_each(|v| *v = v.max(0.0));
+            group_norm_backward(
+                x, &masked, n, hw, c, groups, gamma, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
+            );
+        }
+        (want, m2, r2, dx2, dg2, db2)
     }
 
     /// The fused kernels agree with the compute core's GroupNorm(+SiLU) kernels after a shift.
@@ -476,35 +504,8 @@ mod tests {
                 .map(|(i, v)| v + shift[(i / (hw * c)) * c + i % c])
                 .collect();
             assert_eq!(x, shifted, "x keeps the shifted values");
-            let (mut want, mut m2, mut r2) = (
-                vec![0.0; x.len()],
-                vec![0.0; n * groups],
-                vec![0.0; n * groups],
-            );
-            let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-            if act == NormAct::Silu {
-                group_norm_silu_forward(
-                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
-                );
-                group_norm_silu_backward(
-                    &shifted, &dy, n, hw, c, groups, &gamma, &beta, &m2, &r2, &mut dx2, &mut dg2,
-                    &mut db2,
-                );
-            } else {
-                group_norm_forward(
-                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
-                );
-                let masked: Vec<f32> = dy
-                    .iter()
-                    .zip(&want)
-                    .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
-                    .collect();
-                want.iter_mut().for_each(|v| *v = v.max(0.0));
-                group_norm_backward(
-                    &shifted, &masked, n, hw, c, groups, &gamma, &m2, &r2, &mut dx2, &mut dg2,
-                    &mut db2,
-                );
-            }
+            let dims = (n, hw, c, groups);
+            let (want, m2, r2, dx2, dg2, db2) = reference(&shifted, &dy, dims, &gamma, &beta, act);
             let tag = format!("n{n} hw{hw} c{c} g{groups} {act:?}");
             close(&y, &want, 2e-6, &format!("y {tag}"));
             close(&mean, &m2, 1e-6, &format!("mean {tag}"));
