@@ -315,7 +315,7 @@ impl UNet2DModel {
         let s = &mut self.scratch;
         let temb_dim = self.config.time_embed_dim();
         let mut tproj = s.take(n * self.time_proj.dim());
-        self.time_proj.forward_into(&ts, &mut tproj)?;
+        self.time_proj.forward_into(ts, &mut tproj)?;
         let mut tmp = s.take(n * temb_dim);
         let mut temb = s.take(n * temb_dim);
         self.time_embedding
