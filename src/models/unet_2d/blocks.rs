@@ -353,7 +353,7 @@ impl UpBlock {
             None => cur,
             Some(u) => {
                 let (data, h, w) = match u {
-                    Upsampler::Conv(up) => up.forward(&cur.data, n, cur.h, cur.w, s),
+                    Upsampler::Conv(up) => up.forward(&cur.data, (n, cur.h, cur.w), s),
                     Upsampler::Resnet(r) => {
                         let (h, w) = r.out_hw(cur.h, cur.w);
                         (r.forward(&cur.data, n, cur.h, cur.w, temb_act, s), h, w)

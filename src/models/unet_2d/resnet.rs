@@ -338,15 +338,14 @@ impl Upsample2D {
         Ok(Upsample2D { c, phases })
     }
 
-    /// `[n, h, w, c]` → `[n, 2h, 2w, c]`.
+    /// `[n, h, w, c]` → `[n, 2h, 2w, c]` for `dims = (n, h, w)`.
     pub fn forward(
         &self,
         x: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         s: &mut Scratch,
     ) -> (Vec<f32>, usize, usize) {
+        let (n, h, w) = dims;
         let c = self.c;
         let mut y = s.take(n * 4 * h * w * c);
         let mut phase_out = s.take(n * h * w * c);

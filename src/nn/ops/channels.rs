@@ -67,7 +67,7 @@ pub fn split_channels(
     dst: &mut [f32],
     c_dst: usize,
 ) {
-    split(src, rows, c_src, offset, dst, c_dst, false)
+    split((src, c_src), (dst, c_dst), rows, offset, false)
 }
 
 /// Like [`split_channels`] but `dst[r, j] += src[r, offset + j]`: for a tensor whose gradient
@@ -80,16 +80,15 @@ pub fn split_channels_acc(
     dst: &mut [f32],
     c_dst: usize,
 ) {
-    split(src, rows, c_src, offset, dst, c_dst, true)
+    split((src, c_src), (dst, c_dst), rows, offset, true)
 }
 
+/// `dst[r, j] = src[r, offset + j]` (or `+=` when `acc`) for `r < rows`, `j < c_dst`.
 fn split(
-    src: &[f32],
+    (src, c_src): (&[f32], usize),
+    (dst, c_dst): (&mut [f32], usize),
     rows: usize,
-    c_src: usize,
     offset: usize,
-    dst: &mut [f32],
-    c_dst: usize,
     acc: bool,
 ) {
     let fits = src.len() >= rows * c_src && dst.len() >= rows * c_dst;

@@ -422,12 +422,9 @@ mod tests {
     /// gradients for `dy`: `(y, mean, rstd, dx, dgamma, dbeta)`.
     #[allow(clippy::type_complexity)]
     fn reference(
-        x: &[f32],
-        dy: &[f32],
+        (x, dy): (&[f32], &[f32]),
         (n, hw, c, groups): (usize, usize, usize, usize),
-        gamma: &[f32],
-        beta: &[f32],
-        act: NormAct,
+        (gamma, beta, act): (&[f32], &[f32], NormAct),
     ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
         let (mut want, mut m2, mut r2) = (
             vec![0.0; x.len()],
@@ -505,7 +502,8 @@ mod tests {
                 .collect();
             assert_eq!(x, shifted, "x keeps the shifted values");
             let dims = (n, hw, c, groups);
-            let (want, m2, r2, dx2, dg2, db2) = reference(&shifted, &dy, dims, &gamma, &beta, act);
+            let norm = (&gamma[..], &beta[..], act);
+            let (want, m2, r2, dx2, dg2, db2) = reference((&shifted, &dy), dims, norm);
             let tag = format!("n{n} hw{hw} c{c} g{groups} {act:?}");
             close(&y, &want, 2e-6, &format!("y {tag}"));
             close(&mean, &m2, 1e-6, &format!("mean {tag}"));
