@@ -13,7 +13,7 @@ use difflab::models::classifier::{
     TrainOptions as ClassifierTrainOptions,
 };
 use difflab::models::toy_unet::{ToyUNet, ToyUNetConfig};
-use difflab::models::NoisePredictor;
+use difflab::models::{NoisePredictor, Trainable};
 use difflab::nn::Tensor;
 use difflab::pipelines::guidance::{check_scale, guide, ClassifierFreeGuidance};
 use difflab::schedulers::SchedulerKind;

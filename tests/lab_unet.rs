@@ -2,11 +2,10 @@
 //! convolution over the materialised 65-channel input, the whole backward pass against finite
 //! differences, and a short training run on real MNIST digits.
 
-use difflab::models::lab_unet::first_conv::FirstConv;
 use difflab::models::lab_unet::{LabUNet, LabUNetConfig};
-use difflab::models::NoisePredictor;
+use difflab::models::{NoisePredictor, Trainable};
 use difflab::nn::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, FirstConv, Padding,
 };
 use difflab::nn::workspace::Workspace;
 use difflab::nn::{Tensor, Weights};

@@ -2,7 +2,7 @@
 //! normalisation/activation choice, weight I/O bit for bit, and 28×28 inputs.
 
 use difflab::models::toy_unet::{ToyAct, ToyNorm, ToyUNet, ToyUNetConfig, ToyUNetCtx};
-use difflab::models::NoisePredictor;
+use difflab::models::{NoisePredictor, Trainable};
 use difflab::nn::{Tensor, Weights};
 use difflab::util::rng::Rng;
 

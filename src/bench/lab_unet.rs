@@ -4,6 +4,7 @@
 
 use super::{BenchOptions, Section};
 use crate::models::lab_unet::{LabUNet, LabUNetConfig};
+use crate::models::Trainable;
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::pipelines::sample::{sample, SampleOptions};
 use crate::schedulers::config::DdpmConfig;

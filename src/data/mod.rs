@@ -10,6 +10,7 @@
 //! # Ok::<(), difflab::Error>(())
 //! ```
 
+pub mod digits;
 pub mod download;
 pub mod files;
 pub mod idx;

@@ -1,4 +1,5 @@
-//! Networks built on the compute core: the lab's U-Net, the toy U-Net, diffusers' UNet2DModel.
+//! Networks built on the compute core: the lab's U-Net, the toy U-Net, diffusers' UNet2DModel,
+//! the MNIST classifier; [`Denoiser`] holds either trainable U-Net behind one type.
 
 use crate::nn::Tensor;
 use crate::Result;
@@ -40,6 +41,11 @@ pub trait NoisePredictor {
 pub type ClassLabel = Option<usize>;
 
 pub mod classifier;
+pub mod denoiser;
 pub mod lab_unet;
 pub mod toy_unet;
+pub mod trainable;
 pub mod unet_2d;
+
+pub use denoiser::{Arch, Denoiser, DenoiserCtx, ModelConfig};
+pub use trainable::{TrainCtx, Trainable};

@@ -127,24 +127,29 @@ fn check(name: &str, what: &str, got: usize, need: usize) {
     assert!(got >= need, "{name}: {what} has {got} values, needs {need}");
 }
 
+/// `C[m×n] = A·B` (or `C += A·B`) on all of rayon's threads, for the views `a` and `b` of
+/// buffers that must hold at least `a_len` and `b_len` values (`name` in the panic message).
+fn product(
+    name: &str,
+    (m, k, n): (usize, usize, usize),
+    (a, a_len): (View, usize),
+    (b, b_len): (View, usize),
+    c: &mut [f32],
+    accumulate: bool,
+) {
+    check(name, "A", a.data.len(), a_len);
+    check(name, "B", b.data.len(), b_len);
+    check(name, "C", c.len(), m * n);
+    let threads = rayon::current_num_threads();
+    gemm_view(m, k, n, a, b, c, (n, 1), accumulate, threads);
+}
+
 /// `C[m×n] = A[m×k] · B[k×n]` (or `C += A·B` when `accumulate`), all row-major.
 ///
 /// Uses all of rayon's threads for large products.
 pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
-    check("matmul", "A", a.len(), m * k);
-    check("matmul", "B", b.len(), k * n);
-    check("matmul", "C", c.len(), m * n);
-    gemm_view(
-        m,
-        k,
-        n,
-        View::rows(a, k),
-        View::rows(b, n),
-        c,
-        (n, 1),
-        accumulate,
-        rayon::current_num_threads(),
-    );
+    let (av, bv) = ((View::rows(a, k), m * k), (View::rows(b, n), k * n));
+    product("matmul", (m, k, n), av, bv, c, accumulate);
 }
 
 /// `C[m×n] = Aᵀ · B` where `A` is stored row-major as `[k×m]` and `B` as `[k×n]`
@@ -158,20 +163,8 @@ pub fn matmul_at_b(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    check("matmul_at_b", "A", a.len(), k * m);
-    check("matmul_at_b", "B", b.len(), k * n);
-    check("matmul_at_b", "C", c.len(), m * n);
-    gemm_view(
-        m,
-        k,
-        n,
-        View::transposed(a, m),
-        View::rows(b, n),
-        c,
-        (n, 1),
-        accumulate,
-        rayon::current_num_threads(),
-    );
+    let (av, bv) = ((View::transposed(a, m), k * m), (View::rows(b, n), k * n));
+    product("matmul_at_b", (m, k, n), av, bv, c, accumulate);
 }
 
 /// `C[m×n] = A · Bᵀ` where `A` is stored row-major as `[m×k]` and `B` as `[n×k]`
@@ -185,18 +178,6 @@ pub fn matmul_a_bt(
     c: &mut [f32],
     accumulate: bool,
 ) {
-    check("matmul_a_bt", "A", a.len(), m * k);
-    check("matmul_a_bt", "B", b.len(), n * k);
-    check("matmul_a_bt", "C", c.len(), m * n);
-    gemm_view(
-        m,
-        k,
-        n,
-        View::rows(a, k),
-        View::transposed(b, k),
-        c,
-        (n, 1),
-        accumulate,
-        rayon::current_num_threads(),
-    );
+    let (av, bv) = ((View::rows(a, k), m * k), (View::transposed(b, k), n * k));
+    product("matmul_a_bt", (m, k, n), av, bv, c, accumulate);
 }

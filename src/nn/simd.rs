@@ -36,5 +36,3 @@ macro_rules! simd_dispatch {
         }
     };
 }
-
-pub(crate) use simd_dispatch;

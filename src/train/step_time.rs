@@ -23,15 +23,25 @@ pub fn train_step_ms(
     let x = rng.normal_vec(batch * 256);
     let noise = rng.normal_vec(batch * 256);
     let t: Vec<f32> = (0..batch).map(|_| rng.below(200) as f32).collect();
+    // The model made the context, so neither call can fail; a failure would still be reported.
+    let mut failed = None;
     let times = time_runs(
         warmup,
         runs,
         || {
-            model.forward(&mut ctx, &x, &t);
-            model.loss_backward(&mut ctx, &noise);
+            let step = model
+                .forward(&mut ctx, &x, &t)
+                .map(|_| ())
+                .and_then(|()| model.loss_backward(&mut ctx, &noise));
+            if let Err(e) = step {
+                failed.get_or_insert(e);
+            }
             adam.step(model.params_mut(), ctx.grads());
         },
         tick,
     );
+    if let Some(e) = failed {
+        return Err(e);
+    }
     Ok(1e3 * median(&times))
 }

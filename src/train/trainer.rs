@@ -381,11 +381,11 @@ impl Trainer {
                 };
             }
             self.model
-                .forward_rows(&mut batch.ctx, &batch.xt, &batch.tf, &batch.rows);
+                .forward_rows(&mut batch.ctx, &batch.xt, &batch.tf, &batch.rows)?;
         } else {
-            self.model.forward(&mut batch.ctx, &batch.xt, &batch.tf);
+            self.model.forward(&mut batch.ctx, &batch.xt, &batch.tf)?;
         }
-        let loss = self.model.loss_backward(&mut batch.ctx, &batch.noise);
+        let loss = self.model.loss_backward(&mut batch.ctx, &batch.noise)?;
         if !loss.is_finite() {
             return Err(Error::invalid(format!(
                 "the loss became {loss} at step {}: lower --lr",

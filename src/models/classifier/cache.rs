@@ -8,10 +8,8 @@
 //! other sizes) is not an error: difflab prints a warning naming the file and what is wrong,
 //! retrains, and replaces it.
 
-use super::{
-    load_digits, train_classifier, Classifier, ClassifierConfig, LabeledDigits, TrainOptions,
-    TrainReport,
-};
+use super::{train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainReport};
+use crate::data::digits::{load_digits, LabeledDigits};
 use crate::data::{default_cache_dir, Split};
 use crate::nn::Weights;
 use crate::util::rng::Rng;

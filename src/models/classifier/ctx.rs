@@ -1,7 +1,7 @@
 //! The classifier's forward and backward passes over one batch, with every buffer owned here
 //! and allocated once per batch capacity.
 
-use super::{split_params, Classifier, ClassifierConfig};
+use super::{param_layout, Classifier, ClassifierConfig};
 use crate::nn::conv::{
     conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding, Workspace,
 };
@@ -64,13 +64,7 @@ impl ClassifierCtx {
             n * cfg.flat_features(),
         );
         let grads = train.then(|| Grads {
-            params: vec![
-                0.0;
-                cfg.param_shapes()
-                    .iter()
-                    .map(|s| s.iter().product::<usize>())
-                    .sum()
-            ],
+            params: vec![0.0; param_layout(cfg).len()],
             dlogits: vec![0.0; n * cfg.classes],
             dh: vec![0.0; n * cfg.hidden],
             dp2: vec![0.0; l_p2],
@@ -154,8 +148,7 @@ impl ClassifierCtx {
         let s = cfg.image_size;
         let [c1, c2] = cfg.channels;
         let (h2, h4) = (s / 2, s / 4);
-        let p = model.params();
-        let r = model.param_ranges();
+        let p = |k: usize| model.store().get(k);
         let ws = &mut self.ws;
 
         let a1 = &mut self.a1[..n * s * s * c1];
@@ -165,8 +158,8 @@ impl ClassifierCtx {
             n,
             s,
             s,
-            &p[r[0].clone()],
-            Some(&p[r[1].clone()]),
+            p(0),
+            Some(p(1)),
             Act::Relu,
             a1,
             ws,
@@ -183,8 +176,8 @@ impl ClassifierCtx {
             n,
             h2,
             h2,
-            &p[r[2].clone()],
-            Some(&p[r[3].clone()]),
+            p(2),
+            Some(p(3)),
             Act::Relu,
             a2,
             ws,
@@ -196,26 +189,10 @@ impl ClassifierCtx {
         max_pool2_forward(a2, n, h2, h2, c2, p2, am2);
         let flat = cfg.flat_features();
         let h = &mut self.h[..n * cfg.hidden];
-        linear_forward(
-            p2,
-            n,
-            flat,
-            &p[r[4].clone()],
-            Some(&p[r[5].clone()]),
-            cfg.hidden,
-            h,
-        );
+        linear_forward(p2, n, flat, p(4), Some(p(5)), cfg.hidden, h);
         relu_forward_inplace(h);
         let logits = &mut self.logits[..n * cfg.classes];
-        linear_forward(
-            h,
-            n,
-            cfg.hidden,
-            &p[r[6].clone()],
-            Some(&p[r[7].clone()]),
-            cfg.classes,
-            logits,
-        );
+        linear_forward(h, n, cfg.hidden, p(6), Some(p(7)), cfg.classes, logits);
     }
 
     /// The backward pass for the first `n` images of the last forward pass, from
@@ -230,9 +207,8 @@ impl ClassifierCtx {
         let [c1, c2] = cfg.channels;
         let (h2, h4) = (s / 2, s / 4);
         let (flat, hid, cls) = (cfg.flat_features(), cfg.hidden, cfg.classes);
-        let p = model.params();
-        let r = model.param_ranges();
-        let mut dp = split_params(&mut g.params, r);
+        let p = |k: usize| model.store().get(k);
+        let mut dp = model.store().layout().split_mut(&mut g.params);
         let ws = &mut self.ws;
 
         let h = &self.h[..n * hid];
@@ -245,7 +221,7 @@ impl ClassifierCtx {
                 n,
                 hid,
                 cls,
-                &p[r[6].clone()],
+                p(6),
                 Some(dh),
                 dw[6],
                 Some(db[0]),
@@ -261,7 +237,7 @@ impl ClassifierCtx {
                 n,
                 flat,
                 hid,
-                &p[r[4].clone()],
+                p(4),
                 Some(dp2),
                 dw[4],
                 Some(db[0]),
@@ -277,7 +253,7 @@ impl ClassifierCtx {
             conv2d_backward_weight(&self.conv2, p1, da2, n, h2, h2, dw[2], Some(db[0]), ws);
         }
         let dp1 = &mut g.dp1[..n * h2 * h2 * c1];
-        conv2d_backward_input(&self.conv2, da2, n, h2, h2, &p[r[2].clone()], dp1, ws);
+        conv2d_backward_input(&self.conv2, da2, n, h2, h2, p(2), dp1, ws);
         let a1 = &self.a1[..n * s * s * c1];
         let da1 = &mut g.da1[..n * s * s * c1];
         max_pool2_backward(dp1, &self.am1[..n * h2 * h2 * c1], n, s, s, c1, da1);

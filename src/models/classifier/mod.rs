@@ -12,13 +12,13 @@
 //! 71,754 parameters, at 28×28 206,922. Parameters live in one flat buffer in [`PARAM_NAMES`]
 //! order, conv weights HWIO `[3, 3, cin, cout]`, linear weights `[in, out]`; training goes
 //! through a [`ClassifierCtx`] that owns the activations and gradients of one batch size.
-//! Training, the synthetic non-digits it learns to doubt, the cache and the data are in
-//! [`train`], [`outliers`], [`cache`] and [`digits`].
+//! Training, the synthetic non-digits it learns to doubt and the cache are in [`train`],
+//! [`outliers`] and [`cache`]; the labelled digits come from [`crate::data::digits`].
 
 pub mod cache;
 mod ctx;
-pub mod digits;
 pub mod outliers;
+pub mod terminal;
 pub mod train;
 
 pub use cache::{
@@ -26,9 +26,12 @@ pub use cache::{
     save_classifier, train_and_test, CachedClassifier, ClassifierInfo,
 };
 pub use ctx::ClassifierCtx;
-pub use digits::{load_digits, LabeledDigits};
-pub use train::{train_classifier, TrainOptions, TrainReport};
+// Old paths of the data layer's labelled digits, still imported by `eval::score`.
+pub use crate::data::digits::{load_digits, LabeledDigits};
+pub use terminal::train_classifier;
+pub use train::{train_classifier_with, TrainOptions, TrainReport};
 
+use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Weights};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
@@ -119,37 +122,20 @@ pub const PARAM_NAMES: [&str; 8] = [
     "fc2.bias",
 ];
 
-/// Where each parameter tensor sits in the flat buffer, in [`PARAM_NAMES`] order.
-fn param_ranges(cfg: &ClassifierConfig) -> Vec<Range<usize>> {
-    let mut at = 0;
-    cfg.param_shapes()
-        .iter()
-        .map(|s| {
-            let len: usize = s.iter().product();
-            at += len;
-            at - len..at
-        })
-        .collect()
-}
-
-/// Split `buf` into the eight parameter-shaped slices of `ranges` (consecutive, in order).
-pub(crate) fn split_params<'a>(buf: &'a mut [f32], ranges: &[Range<usize>]) -> Vec<&'a mut [f32]> {
-    let mut out = Vec::with_capacity(ranges.len());
-    let mut rest = buf;
-    for r in ranges {
-        let (head, tail) = rest.split_at_mut(r.len());
-        out.push(head);
-        rest = tail;
+/// The parameter tensors, in [`PARAM_NAMES`] order.
+fn param_layout(cfg: &ClassifierConfig) -> ParamLayout {
+    let mut l = ParamLayout::new();
+    for (name, shape) in PARAM_NAMES.iter().zip(cfg.param_shapes()) {
+        l.push(*name, shape);
     }
-    out
+    l
 }
 
 /// The classifier: its configuration and its parameters in one flat buffer.
 #[derive(Clone, Debug)]
 pub struct Classifier {
     cfg: ClassifierConfig,
-    ranges: Vec<Range<usize>>,
-    params: Vec<f32>,
+    params: Params,
 }
 
 impl Classifier {
@@ -157,32 +143,22 @@ impl Classifier {
     /// zero biases.
     pub fn new(cfg: ClassifierConfig, rng: &mut Rng) -> Result<Self> {
         cfg.validate()?;
-        let ranges = param_ranges(&cfg);
-        let mut params = vec![0.0; ranges.last().map_or(0, |r| r.end)];
-        for (shape, r) in cfg.param_shapes().iter().zip(&ranges) {
+        let mut params = Params::zeros(param_layout(&cfg));
+        for (i, shape) in cfg.param_shapes().iter().enumerate() {
             if shape.len() > 1 {
                 let fan_in: usize = shape[..shape.len() - 1].iter().product();
-                init::kaiming_uniform(&mut params[r.clone()], fan_in, 0.0, rng);
+                init::kaiming_uniform(params.get_mut(i), fan_in, 0.0, rng);
             }
         }
-        Ok(Classifier {
-            cfg,
-            ranges,
-            params,
-        })
+        Ok(Classifier { cfg, params })
     }
 
     /// A model with the named tensors of `w` (as written by [`Classifier::to_weights`]); a
     /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
     pub fn from_weights(cfg: ClassifierConfig, w: &Weights) -> Result<Self> {
         cfg.validate()?;
-        let ranges = param_ranges(&cfg);
-        let mut params = vec![0.0; ranges.last().map_or(0, |r| r.end)];
-        for ((name, shape), r) in PARAM_NAMES.iter().zip(cfg.param_shapes()).zip(&ranges) {
-            let t = w.get(name, &shape)?;
-            params[r.clone()].copy_from_slice(t.data());
-        }
-        if params.iter().any(|v| !v.is_finite()) {
+        let params = Params::from_weights(param_layout(&cfg), w, "")?;
+        if params.values().iter().any(|v| !v.is_finite()) {
             let src = w
                 .source()
                 .map(|p| p.display().to_string())
@@ -191,26 +167,12 @@ impl Classifier {
                 "{src}: the classifier weights contain NaN or infinite values"
             )));
         }
-        Ok(Classifier {
-            cfg,
-            ranges,
-            params,
-        })
+        Ok(Classifier { cfg, params })
     }
 
     /// The parameters as named tensors (no metadata).
     pub fn to_weights(&self) -> Weights {
-        let mut w = Weights::new();
-        for ((name, shape), r) in PARAM_NAMES
-            .iter()
-            .zip(self.cfg.param_shapes())
-            .zip(&self.ranges)
-        {
-            let t = crate::nn::Tensor::new(shape, self.params[r.clone()].to_vec())
-                .expect("shape matches range");
-            w.insert(*name, t);
-        }
-        w
+        self.params.to_weights()
     }
 
     /// The configuration.
@@ -231,15 +193,23 @@ impl Classifier {
     }
     /// The flat parameter buffer.
     pub fn params(&self) -> &[f32] {
-        &self.params
+        self.params.values()
     }
     /// The flat parameter buffer, mutable (for optimisers).
     pub fn params_mut(&mut self) -> &mut [f32] {
-        &mut self.params
+        self.params.values_mut()
     }
     /// Where each tensor of [`PARAM_NAMES`] sits in the flat buffer.
-    pub fn param_ranges(&self) -> &[Range<usize>] {
-        &self.ranges
+    pub fn param_ranges(&self) -> Vec<Range<usize>> {
+        self.params
+            .specs()
+            .iter()
+            .map(|s| s.range.clone())
+            .collect()
+    }
+    /// The parameters and their layout.
+    pub(crate) fn store(&self) -> &Params {
+        &self.params
     }
 
     /// Run the classifier over `images` (`n × s × s` values, pixels in [0, 1], 0 = background),

@@ -1,15 +1,17 @@
 //! Training the classifier: softmax cross-entropy, Adam with a cosine learning-rate decay,
 //! light random shifts of the digits, synthetic non-digits with a uniform target (see
-//! [`super::outliers`]), and a progress bar.
+//! [`super::outliers`]), progress reported through a [`Progress`].
 //!
 //! A batch holds `batch_size` digits followed by `k = round(outlier_fraction · batch_size)`
 //! non-digits; the loss is the mean over all rows of the digits' cross-entropy and the
 //! non-digits' cross-entropy against the uniform distribution.
 
 use super::outliers::synth_outlier;
-use super::{Classifier, ClassifierConfig, ClassifierCtx, LabeledDigits};
+use super::{Classifier, ClassifierConfig, ClassifierCtx};
+use crate::data::digits::LabeledDigits;
 use crate::nn::cross_entropy::{softmax_cross_entropy, softmax_cross_entropy_uniform};
 use crate::nn::optim::{Adam, AdamConfig};
+use crate::util::progress::{check_cancelled, Progress};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -33,7 +35,9 @@ pub struct TrainOptions {
     pub limit: Option<usize>,
     /// Fixes the initial weights, the order of the images and the shifts.
     pub seed: u64,
-    /// Show a progress bar (with elapsed time and running loss) on stderr.
+    /// Show a progress bar (with elapsed time and running loss) on stderr: read by
+    /// [`super::train_classifier`], the terminal adapter; the library itself reports through
+    /// the [`Progress`] given to [`train_classifier_with`].
     pub progress: bool,
 }
 
@@ -97,12 +101,13 @@ fn shifted(src: &[f32], s: usize, dy: isize, dx: isize, dst: &mut [f32]) {
     }
 }
 
-/// Train a fresh classifier of `cfg` on `data` (whose images must be `cfg.image_size` square).
-pub fn train_classifier(
+/// An error unless `data` and `opts` can train a classifier of `cfg`; the number of training
+/// images otherwise.
+fn check_inputs(
     cfg: &ClassifierConfig,
     data: &LabeledDigits,
     opts: &TrainOptions,
-) -> Result<(Classifier, TrainReport)> {
+) -> Result<usize> {
     let s = cfg.image_size;
     if data.size != s {
         return Err(Error::invalid(format!(
@@ -126,84 +131,132 @@ pub fn train_classifier(
     if n == 0 {
         return Err(Error::invalid("classifier training: no training images"));
     }
+    Ok(n)
+}
+
+/// Fill the context's input with the digits `chunk` of `data`, each shifted by up to
+/// `max_shift` pixels, followed by `k` synthetic non-digits, and `labels` with their digits.
+#[allow(clippy::too_many_arguments)]
+fn fill_batch(
+    ctx: &mut ClassifierCtx,
+    data: &LabeledDigits,
+    chunk: &[usize],
+    k: usize,
+    max_shift: usize,
+    s: usize,
+    rng: &mut Rng,
+    labels: &mut [usize],
+) {
+    let (px, r) = (s * s, max_shift as isize);
+    let len = chunk.len();
+    let input = ctx.input_mut(len + k);
+    let (digits, outliers) = input.split_at_mut(len * px);
+    for out in outliers.chunks_exact_mut(px) {
+        synth_outlier(rng, s, out);
+    }
+    for ((dst, &i), l) in digits
+        .chunks_exact_mut(px)
+        .zip(chunk)
+        .zip(labels.iter_mut())
+    {
+        let (dy, dx) = if r > 0 {
+            (
+                rng.below(2 * r as usize + 1) as isize - r,
+                rng.below(2 * r as usize + 1) as isize - r,
+            )
+        } else {
+            (0, 0)
+        };
+        shifted(data.image(i), s, dy, dx, dst);
+        *l = data.labels[i] as usize;
+    }
+}
+
+/// The loss of the last forward pass over `len` digits (with `labels`) and `k` non-digits, with
+/// its gradient in the context: the digits' cross-entropy, and the non-digits' against the
+/// uniform distribution, weighted into one mean over all rows. Returns the digits' loss, or an
+/// error if either loss is not finite.
+fn batch_loss(
+    ctx: &mut ClassifierCtx,
+    classes: usize,
+    labels: &[usize],
+    k: usize,
+    step: usize,
+) -> Result<f32> {
+    let (len, c) = (labels.len(), classes);
+    let rows = len + k;
+    let logits = ctx.logits(rows).to_vec();
+    let dlogits = ctx.dlogits_mut(rows);
+    let (d_digits, d_outliers) = dlogits.split_at_mut(len * c);
+    let loss = softmax_cross_entropy(&logits[..len * c], labels, c, Some(d_digits));
+    let loss_out = softmax_cross_entropy_uniform(&logits[len * c..], c, Some(&mut *d_outliers));
+    // Each kernel averages over its own rows; weight them into one mean over all rows.
+    let (wd, wo) = (len as f32 / rows as f32, k as f32 / rows as f32);
+    d_digits.iter_mut().for_each(|g| *g *= wd);
+    d_outliers.iter_mut().for_each(|g| *g *= wo);
+    if !(loss.is_finite() && loss_out.is_finite()) {
+        return Err(Error::invalid(format!(
+            "classifier training diverged at step {step} (loss {loss}, non-digit loss {loss_out})"
+        )));
+    }
+    Ok(loss)
+}
+
+/// Train a fresh classifier of `cfg` on `data` (whose images must be `cfg.image_size` square),
+/// reporting each Adam step to `progress` (with the epoch and its running loss) and stopping
+/// with [`Error::Cancelled`] between batches when it asks.
+pub fn train_classifier_with(
+    cfg: &ClassifierConfig,
+    data: &LabeledDigits,
+    opts: &TrainOptions,
+    progress: &mut dyn Progress,
+) -> Result<(Classifier, TrainReport)> {
+    let n = check_inputs(cfg, data, opts)?;
+    let s = cfg.image_size;
     let mut rng = Rng::seeded(opts.seed);
     let mut model = Classifier::new(cfg.clone(), &mut rng)?;
     let batch = opts.batch_size.min(n);
     let k = (opts.outlier_fraction * batch as f32).round() as usize;
     let mut ctx = ClassifierCtx::new(cfg, batch + k, true);
     let mut adam = Adam::new(AdamConfig::adam(opts.lr), model.num_params());
-    let steps_per_epoch = n.div_ceil(batch);
-    let total = steps_per_epoch * opts.epochs;
-    let bar = progress_bar(opts.progress, total as u64, s);
+    let total = n.div_ceil(batch) * opts.epochs;
+    progress.start(&format!("classifier {s}×{s}"), total as u64);
     let started = Instant::now();
     let mut order: Vec<usize> = (0..n).collect();
     let mut labels = vec![0usize; batch];
-    let px = s * s;
-    let r = opts.max_shift as isize;
-    let mut step = 0;
-    let mut final_loss = 0.0;
+    let (mut step, mut final_loss) = (0, 0.0);
     for epoch in 0..opts.epochs {
         let mut erng = Rng::stream(opts.seed, epoch as u64 + 1);
         erng.shuffle(&mut order);
         let (mut loss_sum, mut seen) = (0.0f64, 0usize);
         for chunk in order.chunks(batch) {
-            let len = chunk.len();
-            let rows = len + k;
-            let input = ctx.input_mut(rows);
-            let (digits, outliers) = input.split_at_mut(len * px);
-            for out in outliers.chunks_exact_mut(px) {
-                synth_outlier(&mut erng, s, out);
-            }
-            for ((dst, &i), l) in digits
-                .chunks_exact_mut(px)
-                .zip(chunk)
-                .zip(labels.iter_mut())
-            {
-                let (dy, dx) = if r > 0 {
-                    (
-                        erng.below(2 * r as usize + 1) as isize - r,
-                        erng.below(2 * r as usize + 1) as isize - r,
-                    )
-                } else {
-                    (0, 0)
-                };
-                shifted(data.image(i), s, dy, dx, dst);
-                *l = data.labels[i] as usize;
-            }
-            ctx.forward(&model, rows);
-            let c = cfg.classes;
-            let logits = ctx.logits(rows).to_vec();
-            let dlogits = ctx.dlogits_mut(rows);
-            let (d_digits, d_outliers) = dlogits.split_at_mut(len * c);
-            let loss = softmax_cross_entropy(&logits[..len * c], &labels[..len], c, Some(d_digits));
-            let loss_out =
-                softmax_cross_entropy_uniform(&logits[len * c..], c, Some(&mut *d_outliers));
-            // Each kernel averages over its own rows; weight them into one mean over all rows.
-            let (wd, wo) = (len as f32 / rows as f32, k as f32 / rows as f32);
-            d_digits.iter_mut().for_each(|g| *g *= wd);
-            d_outliers.iter_mut().for_each(|g| *g *= wo);
-            if !(loss.is_finite() && loss_out.is_finite()) {
-                return Err(Error::invalid(format!(
-                    "classifier training diverged at step {step} (loss {loss}, non-digit loss {loss_out})"
-                )));
-            }
-            ctx.backward(&model, rows);
+            check_cancelled(progress, "classifier training")?;
+            let (len, labels) = (chunk.len(), &mut labels[..chunk.len()]);
+            fill_batch(
+                &mut ctx,
+                data,
+                chunk,
+                k,
+                opts.max_shift,
+                s,
+                &mut erng,
+                labels,
+            );
+            ctx.forward(&model, len + k);
+            let loss = batch_loss(&mut ctx, cfg.classes, labels, k, step)?;
+            ctx.backward(&model, len + k);
             adam.cfg.lr = lr_at(opts.lr, step, total);
             adam.step(model.params_mut(), ctx.grads());
             loss_sum += loss as f64 * len as f64;
             seen += len;
             step += 1;
-            bar.set_message(format!(
-                "epoch {}/{} loss {:.4}",
-                epoch + 1,
-                opts.epochs,
-                loss_sum / seen as f64
-            ));
-            bar.inc(1);
+            let mean = loss_sum / seen as f64;
+            let msg = format!("epoch {}/{} loss {mean:.4}", epoch + 1, opts.epochs);
+            progress.update(step as u64, &msg);
         }
         final_loss = (loss_sum / seen as f64) as f32;
     }
-    bar.finish_and_clear();
+    progress.finish();
     let report = TrainReport {
         images: n,
         epochs: opts.epochs,
@@ -212,20 +265,6 @@ pub fn train_classifier(
         train_seconds: started.elapsed().as_secs_f64(),
     };
     Ok((model, report))
-}
-
-fn progress_bar(show: bool, total: u64, size: usize) -> indicatif::ProgressBar {
-    if !show {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    let style = indicatif::ProgressStyle::with_template(
-        "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps {msg} (eta {eta})",
-    )
-    .expect("valid template");
-    bar.set_style(style);
-    bar.set_prefix(format!("classifier {size}×{size}"));
-    bar
 }
 
 #[cfg(test)]

@@ -1,29 +1,19 @@
 //! The lab U-Net's training context (every activation and gradient buffer for one batch shape,
 //! allocated once) and the model's explicit forward and backward passes.
 
-use super::first_conv::FirstConv;
-use super::{check_size, idx, LabUNet, LabUNetConfig};
+use super::{idx, LabUNet, LabUNetConfig};
+use crate::models::trainable::{grad_buf, UNetCtx};
 use crate::nn::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
+    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, FirstConv, Padding,
 };
 use crate::nn::ops::*;
 use crate::nn::workspace::Workspace;
-use crate::{Error, Result};
 
-/// Activations (kept for the backward pass) and gradients of the lab U-Net for batches of `n`
-/// images of `h × w`. Create it with [`LabUNet::train_ctx`] (or [`LabUNet::infer_ctx`], which has
-/// no gradient buffers) and reuse it for every batch of that shape: nothing is allocated after
-/// the first step.
-pub struct LabUNetCtx {
-    n: usize,
-    h: usize,
-    w: usize,
-    train: bool,
-    /// Parameter gradients, aligned with [`LabUNet::params`]; filled by [`LabUNet::backward`].
-    pub grads: Vec<f32>,
-    /// Gradient of the loss w.r.t. the output (`[n, h, w, in_channels]`).
-    pub dout: Vec<f32>,
-    img: Vec<f32>,
+/// The lab U-Net's context: [`UNetCtx`] with the buffers of [`LabBufs`].
+pub type LabUNetCtx = UNetCtx<LabBufs>;
+
+/// The lab U-Net's own activations (kept for the backward pass) and activation gradients.
+pub struct LabBufs {
     sinus: Vec<f32>,
     th1: Vec<f32>,
     temb: Vec<f32>,
@@ -43,7 +33,6 @@ pub struct LabUNetCtx {
     cat1: Vec<f32>,
     d1a: Vec<f32>,
     d1b: Vec<f32>,
-    out: Vec<f32>,
     // Gradients of activations; `full_*` at h×w with c0 channels, `half_*` at h/2×w/2 with c1,
     // `quarter_*` at h/4×w/4 with c2 (each pair is reused by the encoder after the decoder).
     g_full_a: Vec<f32>,
@@ -58,34 +47,16 @@ pub struct LabUNetCtx {
     g_p2: Vec<f32>,
     g_temb: Vec<f32>,
     g_th1: Vec<f32>,
-    ws: Workspace,
 }
 
-impl LabUNetCtx {
-    pub(super) fn new(
-        cfg: &LabUNetConfig,
-        n: usize,
-        h: usize,
-        w: usize,
-        train: bool,
-    ) -> Result<Self> {
-        check_size(h, w)?;
-        if n == 0 {
-            return Err(Error::invalid("lab U-Net: batch size must be at least 1"));
-        }
+impl LabBufs {
+    /// The buffers for batches of `n` images of `h × w`; gradients only when `train`.
+    pub(super) fn new(cfg: &LabUNetConfig, (n, h, w): (usize, usize, usize), train: bool) -> Self {
         let [c0, c1, c2] = cfg.channels;
-        let (ci, th, te) = (cfg.in_channels, cfg.time_hidden, cfg.time_embed_dim);
+        let (th, te) = (cfg.time_hidden, cfg.time_embed_dim);
         let (full, half, quarter) = (n * h * w, n * (h / 2) * (w / 2), n * (h / 4) * (w / 4));
-        let g = |len: usize| if train { vec![0.0f32; len] } else { Vec::new() };
-        let nparams = super::param_specs(cfg).last().map_or(0, |s| s.range.end);
-        Ok(LabUNetCtx {
-            n,
-            h,
-            w,
-            train,
-            grads: g(nparams),
-            dout: g(full * ci),
-            img: g(full * ci),
+        let g = |len: usize| grad_buf(train, len);
+        LabBufs {
             sinus: vec![0.0; n * te],
             th1: vec![0.0; n * th],
             temb: vec![0.0; n * th],
@@ -105,7 +76,6 @@ impl LabUNetCtx {
             cat1: vec![0.0; full * (c1 + c0)],
             d1a: vec![0.0; full * c0],
             d1b: vec![0.0; full * c0],
-            out: vec![0.0; full * ci],
             g_full_a: g(full * c0),
             g_full_b: g(full * c0),
             g_cat1: g(full * (c1 + c0)),
@@ -118,18 +88,7 @@ impl LabUNetCtx {
             g_p2: g(quarter * c1),
             g_temb: g(n * th),
             g_th1: g(n * th),
-            ws: Workspace::new(),
-        })
-    }
-
-    /// The batch shape `(n, h, w)` these buffers serve.
-    pub fn dims(&self) -> (usize, usize, usize) {
-        (self.n, self.h, self.w)
-    }
-
-    /// The output of the last forward pass, `[n, h, w, in_channels]`.
-    pub fn output(&self) -> &[f32] {
-        &self.out
+        }
     }
 }
 
@@ -146,18 +105,58 @@ impl LabUNet {
         }
     }
 
-    /// The noise prediction for images `x` (`[n, h, w, in_channels]`) at timesteps `t` (`[n]`),
-    /// keeping in `ctx` what [`LabUNet::backward`] needs. Panics if the sizes do not match `ctx`.
-    pub fn forward<'c>(&self, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+    /// Convolution `i` of [`super::CONV_NAMES`] (with its bias and `act`) of `x`
+    /// (`[n, h, w, cin]`) into `y`.
+    fn conv_forward(
+        &self,
+        i: usize,
+        x: &[f32],
+        dims: Dims,
+        act: Act,
+        y: &mut [f32],
+        ws: &mut Workspace,
+    ) {
+        let (cin, cout) = self.cfg.conv_shapes()[i];
+        let (n, h, w) = dims;
+        let (weight, bias) = (self.p(idx::conv_w(i)), self.p(idx::conv_b(i)));
+        conv2d_forward(&conv(cin, cout), x, n, h, w, weight, Some(bias), act, y, ws);
+    }
+
+    /// The gradients of convolution `i` from its input `x` and output gradient `dy`: its weight
+    /// and bias gradients into `grads`, then (unless `dx` is `None`) the input gradient.
+    #[allow(clippy::too_many_arguments)]
+    fn conv_backward(
+        &self,
+        i: usize,
+        x: &[f32],
+        dy: &[f32],
+        (n, h, w): Dims,
+        dx: &mut [f32],
+        grads: &mut [f32],
+        ws: &mut Workspace,
+    ) {
+        let (cin, cout) = self.cfg.conv_shapes()[i];
+        let cv = conv(cin, cout);
+        let lay = self.params.layout();
+        let (gw, gb) = lay.pair_mut(grads, idx::conv_w(i), idx::conv_b(i));
+        conv2d_backward_weight(&cv, x, dy, n, h, w, gw, Some(gb), ws);
+        conv2d_backward_input(&cv, dy, n, h, w, self.p(idx::conv_w(i)), dx, ws);
+    }
+
+    /// [`crate::models::Trainable::forward`].
+    pub(super) fn forward_pass<'c>(
+        &self,
+        ctx: &'c mut LabUNetCtx,
+        x: &[f32],
+        t: &[f32],
+    ) -> &'c [f32] {
         let LabUNetConfig {
             in_channels: ci,
-            time_embed_dim: te,
-            time_hidden: th,
             channels: [c0, c1, c2],
             ..
         } = self.cfg;
         let (n, h, w) = (ctx.n, ctx.h, ctx.w);
-        let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
+        let (full, half, quarter) = ((n, h, w), (n, h / 2, w / 2), (n, h / 4, w / 4));
         assert_eq!(
             x.len(),
             n * h * w * ci,
@@ -169,424 +168,136 @@ impl LabUNet {
             "lab U-Net forward: {} timesteps for {n} images",
             t.len()
         );
-        let shapes = self.cfg.conv_shapes();
-        let cv = |i: usize| conv(shapes[i].0, shapes[i].1);
-        let (wt, bs) = (
-            |i: usize| self.p(idx::conv_w(i)),
-            |i: usize| Some(self.p(idx::conv_b(i))),
-        );
-        let c = ctx;
-
-        timestep_embedding(t, te, 10000.0, false, 1.0, &mut c.sinus);
-        linear_forward(
-            &c.sinus,
-            n,
-            te,
-            self.p(idx::T1_W),
-            Some(self.p(idx::T1_B)),
-            th,
-            &mut c.th1,
-        );
-        relu_forward_inplace(&mut c.th1);
-        linear_forward(
-            &c.th1,
-            n,
-            th,
-            self.p(idx::T2_W),
-            Some(self.p(idx::T2_B)),
-            th,
-            &mut c.temb,
-        );
-        relu_forward_inplace(&mut c.temb);
-
-        let img: &[f32] = if c.train {
-            c.img.copy_from_slice(x);
-            &c.img
+        self.time_forward(&mut ctx.bufs, t, n);
+        let img: &[f32] = if ctx.train {
+            ctx.img.copy_from_slice(x);
+            &ctx.img
         } else {
             x
         };
-        self.first_conv().forward(
-            img,
-            &c.temb,
-            n,
-            h,
-            w,
-            wt(0),
-            self.p(idx::conv_b(0)),
-            &mut c.a1,
-            &mut c.ws,
+        let (b, ws) = (&mut ctx.bufs, &mut ctx.ws);
+        let (wt0, bs0) = (self.p(idx::conv_w(0)), self.p(idx::conv_b(0)));
+        self.first_conv()
+            .forward(img, &b.temb, n, h, w, wt0, bs0, &mut b.a1, ws);
+        self.conv_forward(1, &b.a1, full, Act::Relu, &mut b.skip1, ws);
+        max_pool2_forward(&b.skip1, n, h, w, c0, &mut b.p1, &mut b.am1);
+        self.conv_forward(2, &b.p1, half, Act::Relu, &mut b.a2, ws);
+        self.conv_forward(3, &b.a2, half, Act::Relu, &mut b.skip2, ws);
+        max_pool2_forward(&b.skip2, n, h / 2, w / 2, c1, &mut b.p2, &mut b.am2);
+        self.conv_forward(4, &b.p2, quarter, Act::Relu, &mut b.m1, ws);
+        self.conv_forward(5, &b.m1, quarter, Act::Relu, &mut b.m2, ws);
+        upsample_nearest2_forward_into(&b.m2, n, h / 4, w / 4, c2, &mut b.cat2, c2 + c1, 0);
+        copy_into_channels(
+            &b.skip2,
+            n * (h / 2) * (w / 2),
+            c1,
+            &mut b.cat2,
+            c2 + c1,
+            c2,
         );
-        conv2d_forward(
-            &cv(1),
-            &c.a1,
-            n,
-            h,
-            w,
-            wt(1),
-            bs(1),
-            Act::Relu,
-            &mut c.skip1,
-            &mut c.ws,
-        );
-        max_pool2_forward(&c.skip1, n, h, w, c0, &mut c.p1, &mut c.am1);
-        conv2d_forward(
-            &cv(2),
-            &c.p1,
-            n,
-            h2,
-            w2,
-            wt(2),
-            bs(2),
-            Act::Relu,
-            &mut c.a2,
-            &mut c.ws,
-        );
-        conv2d_forward(
-            &cv(3),
-            &c.a2,
-            n,
-            h2,
-            w2,
-            wt(3),
-            bs(3),
-            Act::Relu,
-            &mut c.skip2,
-            &mut c.ws,
-        );
-        max_pool2_forward(&c.skip2, n, h2, w2, c1, &mut c.p2, &mut c.am2);
-        conv2d_forward(
-            &cv(4),
-            &c.p2,
-            n,
-            h4,
-            w4,
-            wt(4),
-            bs(4),
-            Act::Relu,
-            &mut c.m1,
-            &mut c.ws,
-        );
-        conv2d_forward(
-            &cv(5),
-            &c.m1,
-            n,
-            h4,
-            w4,
-            wt(5),
-            bs(5),
-            Act::Relu,
-            &mut c.m2,
-            &mut c.ws,
-        );
-        upsample_nearest2_forward_into(&c.m2, n, h4, w4, c2, &mut c.cat2, c2 + c1, 0);
-        copy_into_channels(&c.skip2, n * h2 * w2, c1, &mut c.cat2, c2 + c1, c2);
-        conv2d_forward(
-            &cv(6),
-            &c.cat2,
-            n,
-            h2,
-            w2,
-            wt(6),
-            bs(6),
-            Act::Relu,
-            &mut c.d2a,
-            &mut c.ws,
-        );
-        conv2d_forward(
-            &cv(7),
-            &c.d2a,
-            n,
-            h2,
-            w2,
-            wt(7),
-            bs(7),
-            Act::Relu,
-            &mut c.d2b,
-            &mut c.ws,
-        );
-        upsample_nearest2_forward_into(&c.d2b, n, h2, w2, c1, &mut c.cat1, c1 + c0, 0);
-        copy_into_channels(&c.skip1, n * h * w, c0, &mut c.cat1, c1 + c0, c1);
-        conv2d_forward(
-            &cv(8),
-            &c.cat1,
-            n,
-            h,
-            w,
-            wt(8),
-            bs(8),
-            Act::Relu,
-            &mut c.d1a,
-            &mut c.ws,
-        );
-        conv2d_forward(
-            &cv(9),
-            &c.d1a,
-            n,
-            h,
-            w,
-            wt(9),
-            bs(9),
-            Act::Relu,
-            &mut c.d1b,
-            &mut c.ws,
-        );
-        conv2d_forward(
-            &cv(10),
-            &c.d1b,
-            n,
-            h,
-            w,
-            wt(10),
-            bs(10),
-            Act::None,
-            &mut c.out,
-            &mut c.ws,
-        );
-        &c.out
+        self.conv_forward(6, &b.cat2, half, Act::Relu, &mut b.d2a, ws);
+        self.conv_forward(7, &b.d2a, half, Act::Relu, &mut b.d2b, ws);
+        upsample_nearest2_forward_into(&b.d2b, n, h / 2, w / 2, c1, &mut b.cat1, c1 + c0, 0);
+        copy_into_channels(&b.skip1, n * h * w, c0, &mut b.cat1, c1 + c0, c1);
+        self.conv_forward(8, &b.cat1, full, Act::Relu, &mut b.d1a, ws);
+        self.conv_forward(9, &b.d1a, full, Act::Relu, &mut b.d1b, ws);
+        self.conv_forward(10, &b.d1b, full, Act::None, &mut ctx.out, ws);
+        &ctx.out
     }
 
-    /// The MSE loss of the last forward output against `target` (the noise), and the backward
-    /// pass of that loss: fills `ctx.grads`. Returns the loss.
-    pub fn loss_backward(&self, ctx: &mut LabUNetCtx, target: &[f32]) -> f32 {
-        assert!(
-            ctx.train,
-            "lab U-Net: loss_backward needs a training context"
-        );
-        let loss = mse_loss_and_grad(&ctx.out, target, &mut ctx.dout);
-        self.backward_ctx(ctx);
-        loss
+    /// The time MLP: `temb = relu(relu(sinusoid(t)·W1 + b1)·W2 + b2)`.
+    fn time_forward(&self, b: &mut LabBufs, t: &[f32], n: usize) {
+        let (te, th) = (self.cfg.time_embed_dim, self.cfg.time_hidden);
+        timestep_embedding(t, te, 10000.0, false, 1.0, &mut b.sinus);
+        let (w1, b1) = (self.p(idx::T1_W), Some(self.p(idx::T1_B)));
+        linear_forward(&b.sinus, n, te, w1, b1, th, &mut b.th1);
+        relu_forward_inplace(&mut b.th1);
+        let (w2, b2) = (self.p(idx::T2_W), Some(self.p(idx::T2_B)));
+        linear_forward(&b.th1, n, th, w2, b2, th, &mut b.temb);
+        relu_forward_inplace(&mut b.temb);
     }
 
-    /// Backward pass from `dout` (the loss gradient w.r.t. the last forward output): fills
-    /// `ctx.grads` (overwritten) with the gradient of every parameter.
-    pub fn backward(&self, ctx: &mut LabUNetCtx, dout: &[f32]) {
-        assert!(ctx.train, "lab U-Net: backward needs a training context");
-        ctx.dout.copy_from_slice(dout);
-        self.backward_ctx(ctx);
-    }
-
-    fn backward_ctx(&self, c: &mut LabUNetCtx) {
-        let LabUNetConfig {
-            time_embed_dim: te,
-            time_hidden: th,
-            channels: [c0, c1, c2],
-            ..
-        } = self.cfg;
+    /// [`crate::models::Trainable::backward_from_loss_grad`]: from `c.dout` back to every parameter.
+    pub(super) fn backward_pass(&self, c: &mut LabUNetCtx) {
+        let [c0, c1, c2] = self.cfg.channels;
         let (n, h, w) = (c.n, c.h, c.w);
         let (h2, w2, h4, w4) = (h / 2, w / 2, h / 4, w / 4);
-        let shapes = self.cfg.conv_shapes();
-        let cv = |i: usize| conv(shapes[i].0, shapes[i].1);
-        let wt = |i: usize| self.p(idx::conv_w(i));
-        // Weight and bias gradients of conv `i` from its input `x` and output gradient `dy`.
-        macro_rules! dweights {
-            ($i:expr, $x:expr, $dy:expr, $hh:expr, $ww:expr) => {{
-                let (gw, gb) = split2(
-                    &mut c.grads,
-                    &self.specs[idx::conv_w($i)].range,
-                    &self.specs[idx::conv_b($i)].range,
-                );
-                conv2d_backward_weight(&cv($i), $x, $dy, n, $hh, $ww, gw, Some(gb), &mut c.ws);
-            }};
-        }
-
+        let (full, half, quarter) = ((n, h, w), (n, h2, w2), (n, h4, w4));
+        let (b, g, ws) = (&mut c.bufs, &mut c.grads, &mut c.ws);
         // out, dec1
-        dweights!(10, &c.d1b, &c.dout, h, w);
-        conv2d_backward_input(
-            &cv(10),
-            &c.dout,
-            n,
-            h,
-            w,
-            wt(10),
-            &mut c.g_full_a,
-            &mut c.ws,
-        );
-        relu_backward_inplace(&c.d1b, &mut c.g_full_a);
-        dweights!(9, &c.d1a, &c.g_full_a, h, w);
-        conv2d_backward_input(
-            &cv(9),
-            &c.g_full_a,
-            n,
-            h,
-            w,
-            wt(9),
-            &mut c.g_full_b,
-            &mut c.ws,
-        );
-        relu_backward_inplace(&c.d1a, &mut c.g_full_b);
-        dweights!(8, &c.cat1, &c.g_full_b, h, w);
-        conv2d_backward_input(
-            &cv(8),
-            &c.g_full_b,
-            n,
-            h,
-            w,
-            wt(8),
-            &mut c.g_cat1,
-            &mut c.ws,
-        );
+        self.conv_backward(10, &b.d1b, &c.dout, full, &mut b.g_full_a, g, ws);
+        relu_backward_inplace(&b.d1b, &mut b.g_full_a);
+        self.conv_backward(9, &b.d1a, &b.g_full_a, full, &mut b.g_full_b, g, ws);
+        relu_backward_inplace(&b.d1a, &mut b.g_full_b);
+        self.conv_backward(8, &b.cat1, &b.g_full_b, full, &mut b.g_cat1, g, ws);
         // dec2
-        upsample_nearest2_backward_from(&c.g_cat1, n, h2, w2, c1, c1 + c0, 0, &mut c.g_half_a);
-        relu_backward_inplace(&c.d2b, &mut c.g_half_a);
-        dweights!(7, &c.d2a, &c.g_half_a, h2, w2);
-        conv2d_backward_input(
-            &cv(7),
-            &c.g_half_a,
-            n,
-            h2,
-            w2,
-            wt(7),
-            &mut c.g_half_b,
-            &mut c.ws,
-        );
-        relu_backward_inplace(&c.d2a, &mut c.g_half_b);
-        dweights!(6, &c.cat2, &c.g_half_b, h2, w2);
-        conv2d_backward_input(
-            &cv(6),
-            &c.g_half_b,
-            n,
-            h2,
-            w2,
-            wt(6),
-            &mut c.g_cat2,
-            &mut c.ws,
-        );
+        upsample_nearest2_backward_from(&b.g_cat1, n, h2, w2, c1, c1 + c0, 0, &mut b.g_half_a);
+        relu_backward_inplace(&b.d2b, &mut b.g_half_a);
+        self.conv_backward(7, &b.d2a, &b.g_half_a, half, &mut b.g_half_b, g, ws);
+        relu_backward_inplace(&b.d2a, &mut b.g_half_b);
+        self.conv_backward(6, &b.cat2, &b.g_half_b, half, &mut b.g_cat2, g, ws);
         // mid
-        upsample_nearest2_backward_from(&c.g_cat2, n, h4, w4, c2, c2 + c1, 0, &mut c.g_quarter_a);
-        relu_backward_inplace(&c.m2, &mut c.g_quarter_a);
-        dweights!(5, &c.m1, &c.g_quarter_a, h4, w4);
-        conv2d_backward_input(
-            &cv(5),
-            &c.g_quarter_a,
-            n,
-            h4,
-            w4,
-            wt(5),
-            &mut c.g_quarter_b,
-            &mut c.ws,
-        );
-        relu_backward_inplace(&c.m1, &mut c.g_quarter_b);
-        dweights!(4, &c.p2, &c.g_quarter_b, h4, w4);
-        conv2d_backward_input(
-            &cv(4),
-            &c.g_quarter_b,
-            n,
-            h4,
-            w4,
-            wt(4),
-            &mut c.g_p2,
-            &mut c.ws,
-        );
+        upsample_nearest2_backward_from(&b.g_cat2, n, h4, w4, c2, c2 + c1, 0, &mut b.g_quarter_a);
+        relu_backward_inplace(&b.m2, &mut b.g_quarter_a);
+        self.conv_backward(5, &b.m1, &b.g_quarter_a, quarter, &mut b.g_quarter_b, g, ws);
+        relu_backward_inplace(&b.m1, &mut b.g_quarter_b);
+        self.conv_backward(4, &b.p2, &b.g_quarter_b, quarter, &mut b.g_p2, g, ws);
         // enc2: skip2 gets the pooling's gradient plus its share of the decoder's concatenation.
-        max_pool2_backward(&c.g_p2, &c.am2, n, h2, w2, c1, &mut c.g_half_a);
-        split_channels_acc(&c.g_cat2, n * h2 * w2, c2 + c1, c2, &mut c.g_half_a, c1);
-        relu_backward_inplace(&c.skip2, &mut c.g_half_a);
-        dweights!(3, &c.a2, &c.g_half_a, h2, w2);
-        conv2d_backward_input(
-            &cv(3),
-            &c.g_half_a,
-            n,
-            h2,
-            w2,
-            wt(3),
-            &mut c.g_half_b,
-            &mut c.ws,
-        );
-        relu_backward_inplace(&c.a2, &mut c.g_half_b);
-        dweights!(2, &c.p1, &c.g_half_b, h2, w2);
-        conv2d_backward_input(
-            &cv(2),
-            &c.g_half_b,
-            n,
-            h2,
-            w2,
-            wt(2),
-            &mut c.g_p1,
-            &mut c.ws,
-        );
+        max_pool2_backward(&b.g_p2, &b.am2, n, h2, w2, c1, &mut b.g_half_a);
+        split_channels_acc(&b.g_cat2, n * h2 * w2, c2 + c1, c2, &mut b.g_half_a, c1);
+        relu_backward_inplace(&b.skip2, &mut b.g_half_a);
+        self.conv_backward(3, &b.a2, &b.g_half_a, half, &mut b.g_half_b, g, ws);
+        relu_backward_inplace(&b.a2, &mut b.g_half_b);
+        self.conv_backward(2, &b.p1, &b.g_half_b, half, &mut b.g_p1, g, ws);
         // enc1
-        max_pool2_backward(&c.g_p1, &c.am1, n, h, w, c0, &mut c.g_full_a);
-        split_channels_acc(&c.g_cat1, n * h * w, c1 + c0, c1, &mut c.g_full_a, c0);
-        relu_backward_inplace(&c.skip1, &mut c.g_full_a);
-        dweights!(1, &c.a1, &c.g_full_a, h, w);
-        conv2d_backward_input(
-            &cv(1),
-            &c.g_full_a,
+        max_pool2_backward(&b.g_p1, &b.am1, n, h, w, c0, &mut b.g_full_a);
+        split_channels_acc(&b.g_cat1, n * h * w, c1 + c0, c1, &mut b.g_full_a, c0);
+        relu_backward_inplace(&b.skip1, &mut b.g_full_a);
+        self.conv_backward(1, &b.a1, &b.g_full_a, full, &mut b.g_full_b, g, ws);
+        relu_backward_inplace(&b.a1, &mut b.g_full_b);
+        let lay = self.params.layout();
+        let (gw, gb) = lay.pair_mut(g, idx::conv_w(0), idx::conv_b(0));
+        let (wt0, dtemb) = (self.p(idx::conv_w(0)), &mut b.g_temb);
+        self.first_conv().backward(
+            &c.img,
+            &b.temb,
+            &b.g_full_b,
             n,
             h,
             w,
-            wt(1),
-            &mut c.g_full_b,
-            &mut c.ws,
+            wt0,
+            gw,
+            gb,
+            dtemb,
+            ws,
         );
-        relu_backward_inplace(&c.a1, &mut c.g_full_b);
-        {
-            let (gw, gb) = split2(
-                &mut c.grads,
-                &self.specs[idx::conv_w(0)].range,
-                &self.specs[idx::conv_b(0)].range,
-            );
-            self.first_conv().backward(
-                &c.img,
-                &c.temb,
-                &c.g_full_b,
-                n,
-                h,
-                w,
-                wt(0),
-                gw,
-                gb,
-                &mut c.g_temb,
-                &mut c.ws,
-            );
-        }
-        // time MLP
-        relu_backward_inplace(&c.temb, &mut c.g_temb);
-        {
-            let (gw, gb) = split2(
-                &mut c.grads,
-                &self.specs[idx::T2_W].range,
-                &self.specs[idx::T2_B].range,
-            );
-            linear_backward(
-                &c.th1,
-                &c.g_temb,
-                n,
-                th,
-                th,
-                self.p(idx::T2_W),
-                Some(&mut c.g_th1),
-                gw,
-                Some(gb),
-            );
-        }
-        relu_backward_inplace(&c.th1, &mut c.g_th1);
-        let (gw, gb) = split2(
-            &mut c.grads,
-            &self.specs[idx::T1_W].range,
-            &self.specs[idx::T1_B].range,
-        );
+        self.time_backward(b, g, n);
+    }
+
+    /// The time MLP's backward pass from `b.g_temb`.
+    fn time_backward(&self, b: &mut LabBufs, grads: &mut [f32], n: usize) {
+        let (te, th) = (self.cfg.time_embed_dim, self.cfg.time_hidden);
+        let lay = self.params.layout();
+        relu_backward_inplace(&b.temb, &mut b.g_temb);
+        let (gw, gb) = lay.pair_mut(grads, idx::T2_W, idx::T2_B);
+        let w2 = self.p(idx::T2_W);
         linear_backward(
-            &c.sinus,
-            &c.g_th1,
+            &b.th1,
+            &b.g_temb,
             n,
-            te,
             th,
-            self.p(idx::T1_W),
-            None,
+            th,
+            w2,
+            Some(&mut b.g_th1),
             gw,
             Some(gb),
         );
+        relu_backward_inplace(&b.th1, &mut b.g_th1);
+        let (gw, gb) = lay.pair_mut(grads, idx::T1_W, idx::T1_B);
+        let w1 = self.p(idx::T1_W);
+        linear_backward(&b.sinus, &b.g_th1, n, te, th, w1, None, gw, Some(gb));
     }
 }
 
-/// Two disjoint mutable ranges of `buf`, the first before the second.
-fn split2<'a>(
-    buf: &'a mut [f32],
-    a: &std::ops::Range<usize>,
-    b: &std::ops::Range<usize>,
-) -> (&'a mut [f32], &'a mut [f32]) {
-    assert!(a.end <= b.start, "split2: ranges out of order");
-    let (lo, hi) = buf.split_at_mut(b.start);
-    (&mut lo[a.clone()], &mut hi[..b.end - b.start])
-}
+/// A batch shape `(n, h, w)`.
+type Dims = (usize, usize, usize);

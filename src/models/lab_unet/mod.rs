@@ -15,23 +15,23 @@
 //! frequencies `exp(−ln(10000)·i/(half − 1))`, sin half first. Any input size divisible by 4 works
 //! (16×16 and 28×28 — 28 → 14 → 7 — directly, no padding); other sizes are an error.
 //!
-//! Parameters live in one flat buffer in a fixed order ([`LabUNet::param_specs`]), with readable
+//! Parameters live in one flat buffer in a fixed order ([`Trainable::param_specs`]), with readable
 //! names (`enc1.conv1.weight`, …) in difflab's layout: conv weights HWIO `[3, 3, cin, cout]`,
 //! linear weights `[in, out]`. Training goes through a [`LabUNetCtx`], which owns every activation
 //! and gradient buffer for one batch size; its gradient buffer is aligned with the parameters so
 //! an optimiser updates everything in one pass.
 
 mod ctx;
-pub mod first_conv;
 
-pub use ctx::LabUNetCtx;
+pub use ctx::{LabBufs, LabUNetCtx};
 
+use crate::models::trainable::{check_size, Trainable, UNetCtx};
 use crate::models::NoisePredictor;
+use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Tensor, Weights};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
-use std::ops::Range;
 
 /// The lab U-Net's sizes. `Default` is the lab's model; smaller ones serve tests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +75,7 @@ impl LabUNetConfig {
                 self.time_embed_dim
             ));
         }
-        check_size(self.image_size, self.image_size)
+        check_size(LabUNet::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
@@ -98,16 +98,6 @@ impl LabUNetConfig {
     }
 }
 
-/// An error unless an `h × w` input can go through two 2× poolings and back.
-fn check_size(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
-        return Err(Error::invalid(format!(
-            "the lab U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
-        )));
-    }
-    Ok(())
-}
-
 /// Names of the eleven convolutions, in forward order.
 pub const CONV_NAMES: [&str; 11] = [
     "enc1.conv1",
@@ -123,18 +113,7 @@ pub const CONV_NAMES: [&str; 11] = [
     "out",
 ];
 
-/// One named parameter tensor: its shape and where it sits in the flat buffer.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParamSpec {
-    /// Readable name, e.g. `enc1.conv1.weight`.
-    pub name: String,
-    /// Shape (HWIO for convolutions, `[in, out]` for linear layers).
-    pub shape: Vec<usize>,
-    /// Position in the flat parameter (and gradient) buffer.
-    pub range: Range<usize>,
-}
-
-/// Index in [`LabUNet::param_specs`] of the time MLP's tensors and of conv `i`'s weight / bias.
+/// Index in [`Trainable::param_specs`] of the time MLP's tensors and of conv `i`'s weight / bias.
 pub(crate) mod idx {
     pub const T1_W: usize = 0;
     pub const T1_B: usize = 1;
@@ -148,43 +127,27 @@ pub(crate) mod idx {
     }
 }
 
-fn param_specs(cfg: &LabUNetConfig) -> Vec<ParamSpec> {
-    let mut shapes: Vec<(String, Vec<usize>)> = vec![
-        (
-            "time.lin1.weight".into(),
-            vec![cfg.time_embed_dim, cfg.time_hidden],
-        ),
-        ("time.lin1.bias".into(), vec![cfg.time_hidden]),
-        (
-            "time.lin2.weight".into(),
-            vec![cfg.time_hidden, cfg.time_hidden],
-        ),
-        ("time.lin2.bias".into(), vec![cfg.time_hidden]),
-    ];
+/// The parameter tensors in [`idx`] order: the time MLP, then each convolution's weight and bias.
+fn param_layout(cfg: &LabUNetConfig) -> ParamLayout {
+    let mut l = ParamLayout::new();
+    l.push(
+        "time.lin1.weight",
+        vec![cfg.time_embed_dim, cfg.time_hidden],
+    );
+    l.push("time.lin1.bias", vec![cfg.time_hidden]);
+    l.push("time.lin2.weight", vec![cfg.time_hidden, cfg.time_hidden]);
+    l.push("time.lin2.bias", vec![cfg.time_hidden]);
     for (name, (cin, cout)) in CONV_NAMES.iter().zip(cfg.conv_shapes()) {
-        shapes.push((format!("{name}.weight"), vec![3, 3, cin, cout]));
-        shapes.push((format!("{name}.bias"), vec![cout]));
+        l.push(format!("{name}.weight"), vec![3, 3, cin, cout]);
+        l.push(format!("{name}.bias"), vec![cout]);
     }
-    let mut at = 0;
-    shapes
-        .into_iter()
-        .map(|(name, shape)| {
-            let len: usize = shape.iter().product();
-            at += len;
-            ParamSpec {
-                name,
-                shape,
-                range: at - len..at,
-            }
-        })
-        .collect()
+    l
 }
 
 /// The lab U-Net: its configuration and its parameters in one flat buffer.
 pub struct LabUNet {
     cfg: LabUNetConfig,
-    specs: Vec<ParamSpec>,
-    params: Vec<f32>,
+    params: Params,
     /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
     infer: Option<LabUNetCtx>,
 }
@@ -193,26 +156,24 @@ impl LabUNet {
     /// A freshly initialised model, Keras' defaults: Glorot-uniform kernels, zero biases.
     pub fn new(cfg: LabUNetConfig, rng: &mut Rng) -> Result<Self> {
         cfg.validate()?;
-        let specs = param_specs(&cfg);
-        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
-        for s in specs.iter().filter(|s| s.shape.len() > 1) {
-            let (fan_in, fan_out) = match s.shape[..] {
+        let mut params = Params::zeros(param_layout(&cfg));
+        for k in 0..params.specs().len() {
+            let (fan_in, fan_out) = match params.specs()[k].shape[..] {
                 [i, o] => (i, o),
                 [kh, kw, i, o] => (kh * kw * i, kh * kw * o),
-                _ => unreachable!("weights are 2-d or 4-d"),
+                _ => continue,
             };
-            init::glorot_uniform(&mut params[s.range.clone()], fan_in, fan_out, rng);
+            init::glorot_uniform(params.get_mut(k), fan_in, fan_out, rng);
         }
         Ok(LabUNet {
             cfg,
-            specs,
             params,
             infer: None,
         })
     }
 
-    /// A model with the named tensors of `w` (as written by [`LabUNet::to_weights`]); a missing
-    /// tensor or a wrong shape is an error naming the file, the key and the shapes.
+    /// A model with the named tensors of `w` (as written by [`Trainable::to_weights`]); a
+    /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
     pub fn from_weights(cfg: LabUNetConfig, w: &Weights) -> Result<Self> {
         Self::from_weights_prefixed(cfg, w, "")
     }
@@ -220,40 +181,11 @@ impl LabUNet {
     /// Like [`LabUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
     pub fn from_weights_prefixed(cfg: LabUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
         cfg.validate()?;
-        let specs = param_specs(&cfg);
-        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
-        for s in &specs {
-            let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
-            params[s.range.clone()].copy_from_slice(t.data());
-        }
         Ok(LabUNet {
+            params: Params::from_weights(param_layout(&cfg), w, prefix)?,
             cfg,
-            specs,
-            params,
             infer: None,
         })
-    }
-
-    /// Every parameter tensor by name.
-    pub fn to_weights(&self) -> Weights {
-        let mut w = Weights::new();
-        self.add_to_weights(&mut w, "", &self.params);
-        w
-    }
-
-    /// Add `values` (a flat buffer laid out like the parameters, e.g. EMA weights or an
-    /// optimiser's moments) to `w` under `prefix + name`.
-    pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
-        assert_eq!(
-            values.len(),
-            self.params.len(),
-            "add_to_weights: buffer is not parameter-shaped"
-        );
-        for s in &self.specs {
-            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec())
-                .expect("spec shapes match their ranges");
-            w.insert(format!("{prefix}{}", s.name), t);
-        }
     }
 
     /// The configuration.
@@ -261,39 +193,39 @@ impl LabUNet {
         &self.cfg
     }
 
-    /// The named tensors and their places in the flat buffer, in forward order.
-    pub fn param_specs(&self) -> &[ParamSpec] {
-        &self.specs
+    /// The parameter tensor `i` of [`Trainable::param_specs`].
+    pub(crate) fn p(&self, i: usize) -> &[f32] {
+        self.params.get(i)
     }
+}
 
-    /// All parameters, flat (aligned with [`LabUNetCtx::grads`]).
-    pub fn params(&self) -> &[f32] {
+impl Trainable for LabUNet {
+    type Ctx = LabUNetCtx;
+    const NAME: &'static str = "lab U-Net";
+
+    fn store(&self) -> &Params {
         &self.params
     }
-
-    /// All parameters, flat and mutable (for the optimiser).
-    pub fn params_mut(&mut self) -> &mut [f32] {
+    fn store_mut(&mut self) -> &mut Params {
         &mut self.params
     }
-
-    /// Number of parameters (495,937 for the lab's sizes).
-    pub fn num_params(&self) -> usize {
-        self.params.len()
+    fn in_channels(&self) -> usize {
+        self.cfg.in_channels
     }
-
-    /// The parameter tensor `i` of [`LabUNet::param_specs`].
-    pub(crate) fn p(&self, i: usize) -> &[f32] {
-        &self.params[self.specs[i].range.clone()]
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<LabUNetCtx> {
+        let sizes = (self.params.len(), self.cfg.in_channels);
+        UNetCtx::new(Self::NAME, sizes, dims, train, || {
+            LabBufs::new(&self.cfg, dims, train)
+        })
     }
-
-    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
-    pub fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
-        LabUNetCtx::new(&self.cfg, n, h, w, true)
+    fn infer_slot(&mut self) -> &mut Option<LabUNetCtx> {
+        &mut self.infer
     }
-
-    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
-    pub fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<LabUNetCtx> {
-        LabUNetCtx::new(&self.cfg, n, h, w, false)
+    fn forward<'c>(&self, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        self.forward_pass(ctx, x, t)
+    }
+    fn backward_from_loss_grad(&self, ctx: &mut LabUNetCtx) {
+        self.backward_pass(ctx)
     }
 }
 
@@ -301,29 +233,9 @@ impl NoisePredictor for LabUNet {
     /// Predict the noise for `x` (`[n, h, w, in_channels]`, `h` and `w` divisible by 4) at the
     /// given timesteps; buffers are reused while the batch shape stays the same.
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
-        let [n, h, w, c] = x.dims4()?;
-        if c != self.cfg.in_channels {
-            return Err(Error::invalid(format!(
-                "lab U-Net: input has {c} channels, the model takes {}",
-                self.cfg.in_channels
-            )));
-        }
-        if timesteps.len() != n {
-            return Err(Error::invalid(format!(
-                "lab U-Net: {n} images but {} timesteps",
-                timesteps.len()
-            )));
-        }
-        let mut ctx = match self.infer.take() {
-            Some(ctx) if ctx.dims() == (n, h, w) => ctx,
-            _ => self.infer_ctx(n, h, w)?,
-        };
-        let out = Tensor::new(
-            vec![n, h, w, c],
-            self.forward(&mut ctx, x.data(), timesteps).to_vec(),
-        );
-        self.infer = Some(ctx);
-        out
+        self.predict_with(x, timesteps, |m, ctx, x, t| {
+            m.forward_pass(ctx, x, t);
+        })
     }
 }
 

@@ -24,14 +24,16 @@
 //! `enc1.norm1.weight`, `enc1.time_proj.weight`, …) in difflab's layout (HWIO convolutions,
 //! `[in, out]` linear layers); training goes through a [`ToyUNetCtx`].
 
+mod backward;
 mod ctx;
-mod norm;
-mod upconv;
+mod forward;
 
-pub use ctx::ToyUNetCtx;
+pub use ctx::{ToyBufs, ToyUNetCtx};
 
-use crate::models::lab_unet::{ParamSpec, CONV_NAMES};
+use crate::models::lab_unet::CONV_NAMES;
+use crate::models::trainable::{check_size, Trainable, UNetCtx};
 use crate::models::{ClassLabel, NoisePredictor};
+use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Tensor, Weights};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
@@ -131,7 +133,7 @@ impl ToyUNetConfig {
                 self.groups, self.channels
             ));
         }
-        check_size(self.image_size, self.image_size)
+        check_size(ToyUNet::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
@@ -154,17 +156,7 @@ impl ToyUNetConfig {
     }
 }
 
-/// An error unless an `h × w` input can go through two 2× poolings and back.
-pub(crate) fn check_size(h: usize, w: usize) -> Result<()> {
-    if h == 0 || w == 0 || !h.is_multiple_of(4) || !w.is_multiple_of(4) {
-        return Err(Error::invalid(format!(
-            "the toy U-Net needs image sides divisible by 4 (two 2× poolings), got {h}×{w}"
-        )));
-    }
-    Ok(())
-}
-
-/// Where one normalised layer's tensors sit in [`ToyUNet::param_specs`].
+/// Where one normalised layer's tensors sit in [`Trainable::param_specs`].
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct LayerIdx {
     pub cin: usize,
@@ -193,33 +185,31 @@ pub(crate) struct Layout {
     pub out_b: usize,
 }
 
-fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
-    let mut shapes: Vec<(String, Vec<usize>)> = Vec::new();
-    let mut push = |name: String, shape: Vec<usize>| {
-        shapes.push((name, shape));
-        shapes.len() - 1
-    };
+/// The parameter tensors (time MLP, class embedding, the ten layers, the output convolution)
+/// and where each layer's sit.
+fn param_layout(cfg: &ToyUNetConfig) -> (ParamLayout, Layout) {
+    let mut l = ParamLayout::new();
     let (te, th) = (cfg.time_embed_dim, cfg.time_hidden);
-    let t1_w = push("time.lin1.weight".into(), vec![te, th]);
-    let t1_b = push("time.lin1.bias".into(), vec![th]);
-    let t2_w = push("time.lin2.weight".into(), vec![th, th]);
-    let t2_b = push("time.lin2.bias".into(), vec![th]);
-    let class_emb = (cfg.num_classes > 0)
-        .then(|| push("class_embed.weight".into(), vec![cfg.num_classes + 1, th]));
+    let t1_w = l.push("time.lin1.weight", vec![te, th]);
+    let t1_b = l.push("time.lin1.bias", vec![th]);
+    let t2_w = l.push("time.lin2.weight", vec![th, th]);
+    let t2_b = l.push("time.lin2.bias", vec![th]);
+    let class_emb =
+        (cfg.num_classes > 0).then(|| l.push("class_embed.weight", vec![cfg.num_classes + 1, th]));
     let conv = cfg.conv_shapes();
     let levels = [0, 0, 1, 1, 2, 2, 1, 1, 0, 0];
     let layers = std::array::from_fn(|i| {
         let (cin, cout) = conv[i];
         let (block, k) = (BLOCKS[i / 2], i % 2 + 1);
-        let weight = push(format!("{}.weight", CONV_NAMES[i]), vec![3, 3, cin, cout]);
-        let bias = push(format!("{}.bias", CONV_NAMES[i]), vec![cout]);
+        let weight = l.push(format!("{}.weight", CONV_NAMES[i]), vec![3, 3, cin, cout]);
+        let bias = l.push(format!("{}.bias", CONV_NAMES[i]), vec![cout]);
         let norm = (cfg.norm == ToyNorm::Group).then(|| {
             (
-                push(format!("{block}.norm{k}.weight"), vec![cout]),
-                push(format!("{block}.norm{k}.bias"), vec![cout]),
+                l.push(format!("{block}.norm{k}.weight"), vec![cout]),
+                l.push(format!("{block}.norm{k}.bias"), vec![cout]),
             )
         });
-        let proj = (k == 1).then(|| push(format!("{block}.time_proj.weight"), vec![th, cout]));
+        let proj = (k == 1).then(|| l.push(format!("{block}.time_proj.weight"), vec![th, cout]));
         LayerIdx {
             cin,
             cout,
@@ -231,42 +221,26 @@ fn param_specs(cfg: &ToyUNetConfig) -> (Vec<ParamSpec>, Layout) {
         }
     });
     let (ci, co) = conv[10];
-    let out_w = push("out.weight".into(), vec![3, 3, ci, co]);
-    let out_b = push("out.bias".into(), vec![co]);
-    let mut at = 0;
-    let specs = shapes
-        .into_iter()
-        .map(|(name, shape)| {
-            let len: usize = shape.iter().product();
-            at += len;
-            ParamSpec {
-                name,
-                shape,
-                range: at - len..at,
-            }
-        })
-        .collect();
-    (
-        specs,
-        Layout {
-            t1_w,
-            t1_b,
-            t2_w,
-            t2_b,
-            class_emb,
-            layers,
-            out_w,
-            out_b,
-        },
-    )
+    let out_w = l.push("out.weight", vec![3, 3, ci, co]);
+    let out_b = l.push("out.bias", vec![co]);
+    let layout = Layout {
+        t1_w,
+        t1_b,
+        t2_w,
+        t2_b,
+        class_emb,
+        layers,
+        out_w,
+        out_b,
+    };
+    (l, layout)
 }
 
 /// The toy U-Net: its configuration and its parameters in one flat buffer.
 pub struct ToyUNet {
     cfg: ToyUNetConfig,
-    specs: Vec<ParamSpec>,
+    params: Params,
     layout: Layout,
-    params: Vec<f32>,
     /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
     infer: Option<ToyUNetCtx>,
 }
@@ -277,8 +251,8 @@ impl ToyUNet {
     /// [`ToyUNetConfig::zero_init_out`] is set.
     pub fn new(cfg: ToyUNetConfig, rng: &mut Rng) -> Result<Self> {
         cfg.validate()?;
-        let (specs, layout) = param_specs(&cfg);
-        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
+        let (store, layout) = param_layout(&cfg);
+        let mut params = Params::zeros(store);
         let norm_idx: Vec<usize> = layout
             .layers
             .iter()
@@ -286,8 +260,9 @@ impl ToyUNet {
             .flat_map(|(g, b)| [g, b])
             .collect();
         let mut fan_in = 1;
-        for (i, s) in specs.iter().enumerate() {
-            let p = &mut params[s.range.clone()];
+        for i in 0..params.specs().len() {
+            let s = params.specs()[i].clone();
+            let p = params.get_mut(i);
             if norm_idx.contains(&i) {
                 p.fill(if s.name.ends_with(".weight") {
                     1.0
@@ -315,15 +290,14 @@ impl ToyUNet {
         }
         Ok(ToyUNet {
             cfg,
-            specs,
-            layout,
             params,
+            layout,
             infer: None,
         })
     }
 
-    /// A model with the named tensors of `w` (as written by [`ToyUNet::to_weights`]); a missing
-    /// tensor or a wrong shape is an error naming the file, the key and the shapes.
+    /// A model with the named tensors of `w` (as written by [`Trainable::to_weights`]); a
+    /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
     pub fn from_weights(cfg: ToyUNetConfig, w: &Weights) -> Result<Self> {
         Self::from_weights_prefixed(cfg, w, "")
     }
@@ -331,41 +305,13 @@ impl ToyUNet {
     /// Like [`ToyUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
     pub fn from_weights_prefixed(cfg: ToyUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
         cfg.validate()?;
-        let (specs, layout) = param_specs(&cfg);
-        let mut params = vec![0.0; specs.last().map_or(0, |s| s.range.end)];
-        for s in &specs {
-            let t = w.get(&format!("{prefix}{}", s.name), &s.shape)?;
-            params[s.range.clone()].copy_from_slice(t.data());
-        }
+        let (store, layout) = param_layout(&cfg);
         Ok(ToyUNet {
+            params: Params::from_weights(store, w, prefix)?,
             cfg,
-            specs,
             layout,
-            params,
             infer: None,
         })
-    }
-
-    /// Every parameter tensor by name.
-    pub fn to_weights(&self) -> Weights {
-        let mut w = Weights::new();
-        self.add_to_weights(&mut w, "", &self.params);
-        w
-    }
-
-    /// Add `values` (a flat buffer laid out like the parameters: EMA weights, optimiser
-    /// moments) to `w` under `prefix + name`.
-    pub fn add_to_weights(&self, w: &mut Weights, prefix: &str, values: &[f32]) {
-        assert_eq!(
-            values.len(),
-            self.params.len(),
-            "add_to_weights: buffer is not parameter-shaped"
-        );
-        for s in &self.specs {
-            let t = Tensor::new(s.shape.clone(), values[s.range.clone()].to_vec())
-                .expect("spec shapes match their ranges");
-            w.insert(format!("{prefix}{}", s.name), t);
-        }
     }
 
     /// The configuration.
@@ -373,39 +319,40 @@ impl ToyUNet {
         &self.cfg
     }
 
-    /// The named tensors and their places in the flat buffer, in forward order.
-    pub fn param_specs(&self) -> &[ParamSpec] {
-        &self.specs
+    /// The parameter tensor `i` of [`Trainable::param_specs`].
+    pub(crate) fn p(&self, i: usize) -> &[f32] {
+        self.params.get(i)
     }
+}
 
-    /// All parameters, flat (aligned with [`ToyUNetCtx::grads`]).
-    pub fn params(&self) -> &[f32] {
+impl Trainable for ToyUNet {
+    type Ctx = ToyUNetCtx;
+    const NAME: &'static str = "toy U-Net";
+
+    fn store(&self) -> &Params {
         &self.params
     }
-
-    /// All parameters, flat and mutable (for the optimiser).
-    pub fn params_mut(&mut self) -> &mut [f32] {
+    fn store_mut(&mut self) -> &mut Params {
         &mut self.params
     }
-
-    /// Number of parameters.
-    pub fn num_params(&self) -> usize {
-        self.params.len()
+    fn in_channels(&self) -> usize {
+        self.cfg.in_channels
     }
-
-    /// The parameter tensor `i` of [`ToyUNet::param_specs`].
-    pub(crate) fn p(&self, i: usize) -> &[f32] {
-        &self.params[self.specs[i].range.clone()]
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<ToyUNetCtx> {
+        let sizes = (self.params.len(), self.cfg.in_channels);
+        UNetCtx::new(Self::NAME, sizes, dims, train, || {
+            ToyBufs::new(&self.cfg, &self.layout, dims, train)
+        })
     }
-
-    /// Buffers for training on batches of `n` images of `h × w` (forward and backward).
-    pub fn train_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
-        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), n, h, w, true)
+    fn infer_slot(&mut self) -> &mut Option<ToyUNetCtx> {
+        &mut self.infer
     }
-
-    /// Buffers for inference on batches of `n` images of `h × w` (no gradient buffers).
-    pub fn infer_ctx(&self, n: usize, h: usize, w: usize) -> Result<ToyUNetCtx> {
-        ToyUNetCtx::new(&self.cfg, &self.layout, self.params.len(), n, h, w, false)
+    /// A conditional model uses its null class (see [`ToyUNet::forward_rows`]).
+    fn forward<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        self.forward_null(ctx, x, t)
+    }
+    fn backward_from_loss_grad(&self, ctx: &mut ToyUNetCtx) {
+        self.backward_pass(ctx)
     }
 }
 
@@ -428,38 +375,6 @@ impl ToyUNet {
             })
             .collect()
     }
-
-    fn predict_rows(
-        &mut self,
-        x: &Tensor,
-        timesteps: &[f32],
-        rows: Option<&[usize]>,
-    ) -> Result<Tensor> {
-        let [n, h, w, c] = x.dims4()?;
-        if c != self.cfg.in_channels {
-            return Err(Error::invalid(format!(
-                "toy U-Net: input has {c} channels, the model takes {}",
-                self.cfg.in_channels
-            )));
-        }
-        if timesteps.len() != n {
-            return Err(Error::invalid(format!(
-                "toy U-Net: {n} images but {} timesteps",
-                timesteps.len()
-            )));
-        }
-        let mut ctx = match self.infer.take() {
-            Some(ctx) if ctx.dims() == (n, h, w) => ctx,
-            _ => self.infer_ctx(n, h, w)?,
-        };
-        let y = match rows {
-            Some(r) => self.forward_rows(&mut ctx, x.data(), timesteps, r),
-            None => self.forward(&mut ctx, x.data(), timesteps),
-        };
-        let out = Tensor::new(vec![n, h, w, c], y.to_vec());
-        self.infer = Some(ctx);
-        out
-    }
 }
 
 impl NoisePredictor for ToyUNet {
@@ -467,7 +382,9 @@ impl NoisePredictor for ToyUNet {
     /// given timesteps (a conditional model uses its null class); buffers are reused while the
     /// batch shape stays the same.
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
-        self.predict_rows(x, timesteps, None)
+        self.predict_with(x, timesteps, |m, ctx, x, t| {
+            m.forward_null(ctx, x, t);
+        })
     }
 
     fn num_classes(&self) -> usize {
@@ -489,8 +406,12 @@ impl NoisePredictor for ToyUNet {
         }
         // Checked for every model: an unconditional one accepts only `None` labels.
         let rows = self.label_rows(labels)?;
-        let rows = (self.cfg.num_classes > 0).then_some(&rows[..]);
-        self.predict_rows(x, timesteps, rows)
+        if self.cfg.num_classes == 0 {
+            return self.predict(x, timesteps);
+        }
+        self.predict_with(x, timesteps, |m, ctx, x, t| {
+            m.forward_rows(ctx, x, t, &rows);
+        })
     }
 }
 

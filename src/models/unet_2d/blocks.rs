@@ -6,9 +6,10 @@
 //! ResNet of the up path pops one and concatenates it after its input along the channels.
 
 use super::attention::AttentionBlock;
+use super::layers::ConvLayer;
 use super::params::ParamSource;
 use super::profile;
-use super::resnet::{Downsample2D, Resample, ResnetBlock2D, ResnetSettings, Upsample2D};
+use super::resnet::{load_downsample2d, Resample, ResnetBlock2D, ResnetSettings, Upsample2D};
 use super::scratch::Scratch;
 use crate::nn::ops::copy_into_channels;
 use crate::Result;
@@ -37,7 +38,7 @@ pub struct AttnSettings {
 /// How a down block halves the resolution.
 pub enum Downsampler {
     /// `Downsample2D`: a 3×3 stride-2 convolution.
-    Conv(Downsample2D),
+    Conv(ConvLayer),
     /// A ResNet block with average pooling (`downsample_type: resnet`).
     Resnet(Box<ResnetBlock2D>),
 }
@@ -48,6 +49,52 @@ pub enum Upsampler {
     Conv(Upsample2D),
     /// A ResNet block with nearest upsampling (`upsample_type: resnet`).
     Resnet(Box<ResnetBlock2D>),
+}
+
+/// The `layers` ResNets of block `name` (layer `l` takes `c_in(l)` channels to `cout`), each
+/// followed by its attention when `attn` is set, loaded in that order.
+fn load_layers(
+    src: &mut dyn ParamSource,
+    name: &str,
+    layers: usize,
+    c_in: impl Fn(usize) -> usize,
+    cout: usize,
+    set: &ResnetSettings,
+    attn: Option<AttnSettings>,
+) -> Result<(Vec<ResnetBlock2D>, Vec<AttentionBlock>)> {
+    let mut resnets = Vec::new();
+    let mut attentions = Vec::new();
+    for l in 0..layers {
+        resnets.push(ResnetBlock2D::load(
+            src,
+            &format!("{name}.resnets.{l}"),
+            c_in(l),
+            cout,
+            set,
+            Resample::None,
+        )?);
+        if let Some(a) = attn {
+            attentions.push(AttentionBlock::load(
+                src,
+                &format!("{name}.attentions.{l}"),
+                cout,
+                a.head_dim,
+                a.groups,
+                set.eps,
+                set.output_scale,
+            )?);
+        }
+    }
+    Ok((resnets, attentions))
+}
+
+/// Parameters of a block's ResNets and attentions.
+fn layers_params(resnets: &[ResnetBlock2D], attentions: &[AttentionBlock]) -> usize {
+    resnets.iter().map(ResnetBlock2D::num_params).sum::<usize>()
+        + attentions
+            .iter()
+            .map(AttentionBlock::num_params)
+            .sum::<usize>()
 }
 
 /// `DownBlock2D` (no attention) or `AttnDownBlock2D`.
@@ -73,34 +120,12 @@ impl DownBlock {
         down: Option<bool>,
         padding: usize,
     ) -> Result<Self> {
-        let mut resnets = Vec::new();
-        let mut attentions = Vec::new();
-        for l in 0..layers {
-            let c_in = if l == 0 { cin } else { cout };
-            resnets.push(ResnetBlock2D::load(
-                src,
-                &format!("{name}.resnets.{l}"),
-                c_in,
-                cout,
-                set,
-                Resample::None,
-            )?);
-            if let Some(a) = attn {
-                attentions.push(AttentionBlock::load(
-                    src,
-                    &format!("{name}.attentions.{l}"),
-                    cout,
-                    a.head_dim,
-                    a.groups,
-                    set.eps,
-                    set.output_scale,
-                )?);
-            }
-        }
+        let c_in = |l: usize| if l == 0 { cin } else { cout };
+        let (resnets, attentions) = load_layers(src, name, layers, c_in, cout, set, attn)?;
         let dname = format!("{name}.downsamplers.0");
         let downsampler = match down {
             None => None,
-            Some(false) => Some(Downsampler::Conv(Downsample2D::load(
+            Some(false) => Some(Downsampler::Conv(load_downsample2d(
                 src, &dname, cout, padding,
             )?)),
             Some(true) => Some(Downsampler::Resnet(Box::new(ResnetBlock2D::load(
@@ -158,15 +183,7 @@ impl DownBlock {
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.resnets
-            .iter()
-            .map(ResnetBlock2D::num_params)
-            .sum::<usize>()
-            + self
-                .attentions
-                .iter()
-                .map(AttentionBlock::num_params)
-                .sum::<usize>()
+        layers_params(&self.resnets, &self.attentions)
             + match &self.downsampler {
                 Some(Downsampler::Conv(d)) => d.num_params(),
                 Some(Downsampler::Resnet(r)) => r.num_params(),
@@ -263,31 +280,11 @@ impl UpBlock {
         attn: Option<AttnSettings>,
         up: Option<bool>,
     ) -> Result<Self> {
-        let mut resnets = Vec::new();
-        let mut attentions = Vec::new();
-        for l in 0..layers {
+        let c_in = |l: usize| {
             let skip = if l == layers - 1 { skip_last } else { cout };
-            let c_in = if l == 0 { prev } else { cout };
-            resnets.push(ResnetBlock2D::load(
-                src,
-                &format!("{name}.resnets.{l}"),
-                c_in + skip,
-                cout,
-                set,
-                Resample::None,
-            )?);
-            if let Some(a) = attn {
-                attentions.push(AttentionBlock::load(
-                    src,
-                    &format!("{name}.attentions.{l}"),
-                    cout,
-                    a.head_dim,
-                    a.groups,
-                    set.eps,
-                    set.output_scale,
-                )?);
-            }
-        }
+            (if l == 0 { prev } else { cout }) + skip
+        };
+        let (resnets, attentions) = load_layers(src, name, layers, c_in, cout, set, attn)?;
         let uname = format!("{name}.upsamplers.0");
         let upsampler = match up {
             None => None,
@@ -356,7 +353,7 @@ impl UpBlock {
             None => cur,
             Some(u) => {
                 let (data, h, w) = match u {
-                    Upsampler::Conv(up) => up.forward(&cur.data, n, cur.h, cur.w, s),
+                    Upsampler::Conv(up) => up.forward(&cur.data, (n, cur.h, cur.w), s),
                     Upsampler::Resnet(r) => {
                         let (h, w) = r.out_hw(cur.h, cur.w);
                         (r.forward(&cur.data, n, cur.h, cur.w, temb_act, s), h, w)
@@ -376,15 +373,7 @@ impl UpBlock {
 
     /// Number of parameters.
     pub fn num_params(&self) -> usize {
-        self.resnets
-            .iter()
-            .map(ResnetBlock2D::num_params)
-            .sum::<usize>()
-            + self
-                .attentions
-                .iter()
-                .map(AttentionBlock::num_params)
-                .sum::<usize>()
+        layers_params(&self.resnets, &self.attentions)
             + match &self.upsampler {
                 Some(Upsampler::Conv(u)) => u.num_params(),
                 Some(Upsampler::Resnet(r)) => r.num_params(),

@@ -232,6 +232,13 @@ impl UNet2DConfig {
 
     /// Check that difflab can run this config; the message names the offending field.
     pub fn validate(&self) -> std::result::Result<(), String> {
+        self.validate_blocks()?;
+        self.validate_options()?;
+        self.validate_widths()
+    }
+
+    /// The class name, the block lists and their kinds.
+    fn validate_blocks(&self) -> std::result::Result<(), String> {
         if let Some(name) = &self.class_name {
             if name != "UNet2DModel" {
                 return Err(format!(
@@ -271,6 +278,11 @@ impl UNet2DConfig {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// The embedding, activation, resampling and scalar options.
+    fn validate_options(&self) -> std::result::Result<(), String> {
         if !matches!(
             self.time_embedding_type.as_str(),
             "positional" | "fourier" | "learned"
@@ -327,6 +339,12 @@ impl UNet2DConfig {
         if self.mid_block_scale_factor == 0.0 {
             return Err("mid_block_scale_factor must not be 0".into());
         }
+        Ok(())
+    }
+
+    /// That the GroupNorm groups and attention heads divide every channel count they meet.
+    fn validate_widths(&self) -> std::result::Result<(), String> {
+        let n = self.block_out_channels.len();
         let g = self.norm_num_groups;
         if g == 0 {
             return Err("norm_num_groups must be at least 1".into());

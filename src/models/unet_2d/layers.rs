@@ -339,6 +339,11 @@ impl GroupNormLayer {
         })
     }
 
+    /// `(groups, eps, γ, β)`.
+    fn affine(&self) -> (usize, f32, &[f32], &[f32]) {
+        (self.groups, self.eps, &self.gamma, &self.beta)
+    }
+
     /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x`, `y` are `[n, hw, c]`.
     pub fn forward_into(
         &self,
@@ -360,19 +365,8 @@ impl GroupNormLayer {
         } else {
             group_norm_forward
         };
-        f(
-            x,
-            n,
-            hw,
-            self.c,
-            self.groups,
-            self.eps,
-            &self.gamma,
-            &self.beta,
-            y,
-            mean,
-            rstd,
-        );
+        let (g, eps, ga, be) = self.affine();
+        f(x, n, hw, self.c, g, eps, ga, be, y, mean, rstd);
     }
 
     /// `y = SiLU(GroupNorm([xa, xb]))` over the channel concatenation of `xa` (`[n, hw, ca]`)
@@ -390,21 +384,8 @@ impl GroupNormLayer {
     ) {
         let _t = profile::span("group_norm+silu");
         let (mean, rstd) = s.stats_for(n * self.groups);
-        group_norm_silu_forward_concat(
-            xa,
-            ca,
-            xb,
-            self.c - ca,
-            n,
-            hw,
-            self.groups,
-            self.eps,
-            &self.gamma,
-            &self.beta,
-            y,
-            mean,
-            rstd,
-        );
+        let ((g, eps, ga, be), cb) = (self.affine(), self.c - ca);
+        group_norm_silu_forward_concat(xa, ca, xb, cb, n, hw, g, eps, ga, be, y, mean, rstd);
     }
 
     /// `y = SiLU(GroupNorm(x + shift))` with `shift` `[n, c]` broadcast over each sample's
@@ -420,20 +401,8 @@ impl GroupNormLayer {
     ) {
         let _t = profile::span("group_norm+silu");
         let (mean, rstd) = s.stats_for(n * self.groups);
-        group_norm_silu_forward_shifted(
-            x,
-            shift,
-            n,
-            hw,
-            self.c,
-            self.groups,
-            self.eps,
-            &self.gamma,
-            &self.beta,
-            y,
-            mean,
-            rstd,
-        );
+        let (g, eps, ga, be) = self.affine();
+        group_norm_silu_forward_shifted(x, shift, n, hw, self.c, g, eps, ga, be, y, mean, rstd);
     }
 
     /// Number of parameters.

@@ -92,7 +92,6 @@ impl UNet2DModel {
     /// Build the network described by `cfg` (assumed validated) from `src`.
     pub fn new(cfg: UNet2DConfig, src: &mut dyn ParamSource) -> Result<Self> {
         let ch = &cfg.block_out_channels;
-        let nb = ch.len();
         let temb = cfg.time_embed_dim();
         let groups = cfg.norm_num_groups;
         let time = if cfg.resnet_time_scale_shift == "scale_shift" {
@@ -123,72 +122,9 @@ impl UNet2DModel {
             TimestepEmbedding::load(src, "time_embedding", cfg.timestep_input_dim(), temb)?;
         let class_embedding = ClassEmbedding::load(src, &cfg)?;
 
-        let mut down_blocks = Vec::with_capacity(nb);
-        for (i, kind) in cfg.down_block_types.iter().enumerate() {
-            let cin = if i == 0 { ch[0] } else { ch[i - 1] };
-            let last = i == nb - 1;
-            let is_attn = kind == "AttnDownBlock2D";
-            let attn = is_attn.then(|| AttnSettings {
-                head_dim: cfg.head_dim(ch[i]),
-                groups: Some(groups),
-            });
-            let down = (!last).then_some(is_attn && cfg.downsample_type == "resnet");
-            let name = format!("down_blocks.{i}");
-            down_blocks.push(DownBlock::load(
-                src,
-                &name,
-                cfg.layers_per_block,
-                cin,
-                ch[i],
-                &set,
-                attn,
-                down,
-                cfg.downsample_padding,
-            )?);
-        }
-
-        let mid_block = match cfg.mid_block_type {
-            Some(_) => {
-                let c = ch[nb - 1];
-                let mid_set = ResnetSettings {
-                    output_scale: cfg.mid_block_scale_factor as f32,
-                    ..set
-                };
-                let attn = cfg.add_attention.then(|| AttnSettings {
-                    head_dim: cfg.head_dim(c),
-                    groups: cfg.mid_attn_groups(),
-                });
-                Some(MidBlock::load(src, c, &mid_set, attn)?)
-            }
-            None => None,
-        };
-
-        let rev: Vec<usize> = ch.iter().rev().copied().collect();
-        let mut up_blocks = Vec::with_capacity(nb);
-        for (i, kind) in cfg.up_block_types.iter().enumerate() {
-            let prev = if i == 0 { rev[0] } else { rev[i - 1] };
-            let skip_last = rev[(i + 1).min(nb - 1)];
-            let last = i == nb - 1;
-            let is_attn = kind == "AttnUpBlock2D";
-            let attn = is_attn.then(|| AttnSettings {
-                head_dim: cfg.head_dim(rev[i]),
-                groups: Some(groups),
-            });
-            let up = (!last).then_some(is_attn && cfg.upsample_type == "resnet");
-            let name = format!("up_blocks.{i}");
-            up_blocks.push(UpBlock::load(
-                src,
-                &name,
-                cfg.layers_per_block + 1,
-                prev,
-                rev[i],
-                skip_last,
-                &set,
-                attn,
-                up,
-            )?);
-        }
-
+        let down_blocks = load_down_blocks(&cfg, src, &set)?;
+        let mid_block = load_mid_block(&cfg, src, &set)?;
+        let up_blocks = load_up_blocks(&cfg, src, &set)?;
         let conv_norm_out =
             GroupNormLayer::load(src, "conv_norm_out", ch[0], groups, cfg.norm_eps)?;
         let conv_out = ConvLayer::load(
@@ -305,55 +241,17 @@ impl UNet2DModel {
         out: &mut [f32],
     ) -> Result<()> {
         self.check_inputs(sample.len(), n, h, w, timesteps, class_labels, out.len())?;
-        let cfg = &self.config;
-        let s = &mut self.scratch;
-        let temb_dim = cfg.time_embed_dim();
 
         // 1. time (and class) embedding; every ResNet applies SiLU to it first, so do it once.
-        let mut ts = s.take(n);
+        let mut ts = self.scratch.take(n);
         for (b, t) in ts.iter_mut().enumerate() {
             *t = timesteps[if timesteps.len() == 1 { 0 } else { b }];
         }
-        let mut tproj = s.take(n * self.time_proj.dim());
-        self.time_proj.forward_into(&ts, &mut tproj)?;
-        let mut tmp = s.take(n * temb_dim);
-        let mut temb = s.take(n * temb_dim);
-        self.time_embedding
-            .forward_into(&tproj, n, &mut tmp, &mut temb);
-        if let (Some(ce), Some(labels)) = (&self.class_embedding, class_labels) {
-            add_class_embedding(
-                ce,
-                &self.time_proj,
-                labels,
-                n,
-                temb_dim,
-                &mut tproj,
-                &mut tmp,
-                &mut temb,
-                s,
-            )?;
-        }
-        s.give(tmp);
-        s.give(tproj);
-        silu_forward_inplace(&mut temb);
+        let temb = self.embed_time(&ts, n, class_labels)?;
 
         // 2. conv_in (after centring the input if asked)
-        let c_in = cfg.in_channels;
-        let x0 = if cfg.center_input_sample {
-            let mut c = s.take(n * h * w * c_in);
-            for (d, &v) in c.iter_mut().zip(sample) {
-                *d = 2.0 * v - 1.0;
-            }
-            Some(c)
-        } else {
-            None
-        };
-        let (h0, _, _) = self
-            .conv_in
-            .forward(x0.as_deref().unwrap_or(sample), n, h, w, s);
-        if let Some(c) = x0 {
-            s.give(c);
-        }
+        let h0 = self.conv_in_forward(sample, n, h, w);
+        let (cfg, s) = (&self.config, &mut self.scratch);
         let skips = &mut self.skips;
         skips.clear();
         skips.push(Feat {
@@ -403,6 +301,63 @@ impl UNet2DModel {
         }
         s.give(ts);
         Ok(())
+    }
+
+    /// `silu(temb)` for the timesteps `ts` (plus the class embedding of `class_labels`), in a
+    /// pool buffer: every ResNet applies SiLU to the embedding first, so it is done once.
+    fn embed_time(
+        &mut self,
+        ts: &[f32],
+        n: usize,
+        class_labels: Option<&[usize]>,
+    ) -> Result<Vec<f32>> {
+        let s = &mut self.scratch;
+        let temb_dim = self.config.time_embed_dim();
+        let mut tproj = s.take(n * self.time_proj.dim());
+        self.time_proj.forward_into(ts, &mut tproj)?;
+        let mut tmp = s.take(n * temb_dim);
+        let mut temb = s.take(n * temb_dim);
+        self.time_embedding
+            .forward_into(&tproj, n, &mut tmp, &mut temb);
+        if let (Some(ce), Some(labels)) = (&self.class_embedding, class_labels) {
+            add_class_embedding(
+                ce,
+                &self.time_proj,
+                labels,
+                n,
+                temb_dim,
+                &mut tproj,
+                &mut tmp,
+                &mut temb,
+                s,
+            )?;
+        }
+        s.give(tmp);
+        s.give(tproj);
+        silu_forward_inplace(&mut temb);
+        Ok(temb)
+    }
+
+    /// `conv_in` of `sample` (centred to `2·x − 1` first when the config asks), in a pool buffer.
+    fn conv_in_forward(&mut self, sample: &[f32], n: usize, h: usize, w: usize) -> Vec<f32> {
+        let s = &mut self.scratch;
+        let c_in = self.config.in_channels;
+        let x0 = if self.config.center_input_sample {
+            let mut c = s.take(n * h * w * c_in);
+            for (d, &v) in c.iter_mut().zip(sample) {
+                *d = 2.0 * v - 1.0;
+            }
+            Some(c)
+        } else {
+            None
+        };
+        let (h0, _, _) = self
+            .conv_in
+            .forward(x0.as_deref().unwrap_or(sample), n, h, w, s);
+        if let Some(c) = x0 {
+            s.give(c);
+        }
+        h0
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -543,4 +498,94 @@ impl NoisePredictor for UNet2DModel {
     fn predict(&mut self, x: &Tensor, timesteps: &[f32]) -> Result<Tensor> {
         self.forward(x, timesteps)
     }
+}
+
+/// The down blocks of `cfg`, loaded in order from `src`.
+fn load_down_blocks(
+    cfg: &UNet2DConfig,
+    src: &mut dyn ParamSource,
+    set: &ResnetSettings,
+) -> Result<Vec<DownBlock>> {
+    let ch = &cfg.block_out_channels;
+    let nb = ch.len();
+    let mut down_blocks = Vec::with_capacity(nb);
+    for (i, kind) in cfg.down_block_types.iter().enumerate() {
+        let cin = if i == 0 { ch[0] } else { ch[i - 1] };
+        let last = i == nb - 1;
+        let is_attn = kind == "AttnDownBlock2D";
+        let attn = is_attn.then(|| AttnSettings {
+            head_dim: cfg.head_dim(ch[i]),
+            groups: Some(cfg.norm_num_groups),
+        });
+        let down = (!last).then_some(is_attn && cfg.downsample_type == "resnet");
+        let name = format!("down_blocks.{i}");
+        down_blocks.push(DownBlock::load(
+            src,
+            &name,
+            cfg.layers_per_block,
+            cin,
+            ch[i],
+            set,
+            attn,
+            down,
+            cfg.downsample_padding,
+        )?);
+    }
+    Ok(down_blocks)
+}
+
+/// The mid block of `cfg` (if it has one) from `src`.
+fn load_mid_block(
+    cfg: &UNet2DConfig,
+    src: &mut dyn ParamSource,
+    set: &ResnetSettings,
+) -> Result<Option<MidBlock>> {
+    if cfg.mid_block_type.is_none() {
+        return Ok(None);
+    }
+    let c = cfg.block_out_channels[cfg.block_out_channels.len() - 1];
+    let mid_set = ResnetSettings {
+        output_scale: cfg.mid_block_scale_factor as f32,
+        ..*set
+    };
+    let attn = cfg.add_attention.then(|| AttnSettings {
+        head_dim: cfg.head_dim(c),
+        groups: cfg.mid_attn_groups(),
+    });
+    Ok(Some(MidBlock::load(src, c, &mid_set, attn)?))
+}
+
+/// The up blocks of `cfg`, loaded in order from `src`.
+fn load_up_blocks(
+    cfg: &UNet2DConfig,
+    src: &mut dyn ParamSource,
+    set: &ResnetSettings,
+) -> Result<Vec<UpBlock>> {
+    let rev: Vec<usize> = cfg.block_out_channels.iter().rev().copied().collect();
+    let nb = rev.len();
+    let mut up_blocks = Vec::with_capacity(nb);
+    for (i, kind) in cfg.up_block_types.iter().enumerate() {
+        let prev = if i == 0 { rev[0] } else { rev[i - 1] };
+        let skip_last = rev[(i + 1).min(nb - 1)];
+        let last = i == nb - 1;
+        let is_attn = kind == "AttnUpBlock2D";
+        let attn = is_attn.then(|| AttnSettings {
+            head_dim: cfg.head_dim(rev[i]),
+            groups: Some(cfg.norm_num_groups),
+        });
+        let up = (!last).then_some(is_attn && cfg.upsample_type == "resnet");
+        let name = format!("up_blocks.{i}");
+        up_blocks.push(UpBlock::load(
+            src,
+            &name,
+            cfg.layers_per_block + 1,
+            prev,
+            rev[i],
+            skip_last,
+            set,
+            attn,
+            up,
+        )?);
+    }
+    Ok(up_blocks)
 }

@@ -5,7 +5,8 @@ use super::layers::{ConvLayer, GroupNormLayer, LinearLayer};
 use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
-use crate::nn::conv::{Conv2d, Padding};
+use crate::nn::conv::up_concat::{fold_up2_kernel, up2_parity_conv};
+use crate::nn::conv::Padding;
 use crate::nn::ops::{
     add_inplace, avg_pool2_forward, silu_forward_inplace, upsample_nearest2_forward,
 };
@@ -283,41 +284,21 @@ fn film(h: &mut [f32], ss: &[f32], n: usize, hw: usize, c: usize) {
     }
 }
 
-/// `Downsample2D` with a convolution: 3×3 stride 2, padded symmetrically by one
-/// (`downsample_padding = 1`) or on the right and bottom only (`downsample_padding = 0`).
-pub struct Downsample2D {
-    conv: ConvLayer,
-}
-
-impl Downsample2D {
-    /// Load `{name}.conv`.
-    pub fn load(src: &mut dyn ParamSource, name: &str, c: usize, padding: usize) -> Result<Self> {
-        let pad = if padding == 0 {
-            Padding::right_bottom(1)
-        } else {
-            Padding::uniform(padding)
-        };
-        Ok(Downsample2D {
-            conv: ConvLayer::load(src, &format!("{name}.conv"), c, c, 3, 2, pad)?,
-        })
-    }
-
-    /// `[n, h, w, c]` → `[n, oh, ow, c]`.
-    pub fn forward(
-        &self,
-        x: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
-        s: &mut Scratch,
-    ) -> (Vec<f32>, usize, usize) {
-        self.conv.forward(x, n, h, w, s)
-    }
-
-    /// Number of parameters.
-    pub fn num_params(&self) -> usize {
-        self.conv.num_params()
-    }
+/// diffusers' `Downsample2D` with a convolution, loaded from `{name}.conv`: 3×3 stride 2, padded
+/// symmetrically by `padding` (`downsample_padding = 1`) or on the right and bottom only
+/// (`downsample_padding = 0`).
+pub fn load_downsample2d(
+    src: &mut dyn ParamSource,
+    name: &str,
+    c: usize,
+    padding: usize,
+) -> Result<ConvLayer> {
+    let pad = if padding == 0 {
+        Padding::right_bottom(1)
+    } else {
+        Padding::uniform(padding)
+    };
+    ConvLayer::load(src, &format!("{name}.conv"), c, c, 3, 2, pad)
 }
 
 /// `Upsample2D` with a convolution: nearest ×2, then a 3×3 'same' convolution — computed
@@ -329,7 +310,7 @@ impl Downsample2D {
 /// for `py = 1`), and likewise for columns. So each of the four output phases is a 2×2
 /// convolution of the small input with summed taps, padded on the side the phase needs:
 /// 16 instead of 36 multiply-adds per output value and input pixel, the same result up to
-/// rounding.
+/// rounding (the folding is [`crate::nn::conv::up_concat::fold_up2_kernel`]).
 pub struct Upsample2D {
     c: usize,
     /// Phase `2·py + px`: a 2×2 convolution producing output pixels `(2i + py, 2j + px)`.
@@ -341,31 +322,13 @@ impl Upsample2D {
     pub fn load(src: &mut dyn ParamSource, name: &str, c: usize) -> Result<Self> {
         let conv = ConvLayer::load3(src, &format!("{name}.conv"), c, c)?;
         let (w, b) = conv.weights();
-        // Kernel rows (or columns) that land on the first and second input row of a phase.
-        let taps: [[&[usize]; 2]; 2] = [[&[0], &[1, 2]], [&[0, 1], &[2]]];
         let mut phases = Vec::with_capacity(4);
         for py in 0..2 {
             for px in 0..2 {
                 let mut k2 = vec![0.0f32; 4 * c * c];
-                for a in 0..2 {
-                    for bx in 0..2 {
-                        let dst = &mut k2[(a * 2 + bx) * c * c..(a * 2 + bx + 1) * c * c];
-                        for &ky in taps[py][a] {
-                            for &kx in taps[px][bx] {
-                                let src = &w[(ky * 3 + kx) * c * c..(ky * 3 + kx + 1) * c * c];
-                                dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                            }
-                        }
-                    }
-                }
-                let pad = Padding {
-                    top: 1 - py,
-                    left: 1 - px,
-                    bottom: py,
-                    right: px,
-                };
+                fold_up2_kernel(w, (c, c, c), (py, px), &mut k2);
                 phases.push(ConvLayer::from_hwio(
-                    Conv2d::new(c, c, 2, 1, pad),
+                    up2_parity_conv(c, c, (py, px)),
                     "conv 3x3 upsample",
                     k2,
                     b.to_vec(),
@@ -375,15 +338,14 @@ impl Upsample2D {
         Ok(Upsample2D { c, phases })
     }
 
-    /// `[n, h, w, c]` → `[n, 2h, 2w, c]`.
+    /// `[n, h, w, c]` → `[n, 2h, 2w, c]` for `dims = (n, h, w)`.
     pub fn forward(
         &self,
         x: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         s: &mut Scratch,
     ) -> (Vec<f32>, usize, usize) {
+        let (n, h, w) = dims;
         let c = self.c;
         let mut y = s.take(n * 4 * h * w * c);
         let mut phase_out = s.take(n * h * w * c);

@@ -5,7 +5,7 @@ use rayon::prelude::*;
 
 use super::band::{weight_grad_bands, Bands};
 use super::forward::{forward_into, forward_scratch_len};
-use super::im2col::{add_into, col2im_add, im2col};
+use super::im2col::{add_into, col2im_add, im2col, sum_partials};
 use super::{check_len, chunk_rows, Act, Conv2d, Geom, Padding, Split, Workspace};
 use crate::nn::matmul::{gemm_view, View};
 
@@ -197,50 +197,57 @@ pub fn conv2d_backward_weight(
         .for_each(|(t, (dy_part, mine))| {
             let (col, rest) = mine.split_at_mut(col_len);
             let (dw, db) = rest.split_at_mut(dw_len);
-            let rows_here = dy_part.len() / cout;
-            let mut done = 0;
-            while done < rows_here {
-                let rows = chunk.min(rows_here - done);
-                let p0 = t * part + done;
-                let xt = if pointwise {
-                    View::transposed(&x[p0 * kkc..(p0 + rows) * kkc], kkc)
-                } else {
-                    im2col(c, &g, x, p0, rows, col);
-                    View::transposed(&col[..rows * kkc], kkc)
-                };
-                let dy_c = &dy_part[done * cout..(done + rows) * cout];
-                gemm_view(
-                    kkc,
-                    rows,
-                    cout,
-                    xt,
-                    View::rows(dy_c, cout),
-                    dw,
-                    (cout, 1),
-                    done > 0,
-                    gemm_threads,
-                );
-                if done == 0 {
-                    db.fill(0.0);
-                }
-                for row in dy_c.chunks_exact(cout) {
-                    add_into(db, row);
-                }
-                done += rows;
-            }
+            let task = (t * part, chunk, gemm_threads);
+            weight_grad_part(c, &g, x, dy_part, task, col, dw, db);
         });
-
-    // Fixed-order reduction of the partials: part 0 + part 1 + ...
-    let parts = pixels.div_ceil(part);
     let partial = |t: usize| &scratch[t * per_task + col_len..(t + 1) * per_task];
-    dweight.copy_from_slice(&partial(0)[..dw_len]);
-    for t in 1..parts {
-        add_into(dweight, &partial(t)[..dw_len]);
-    }
-    if let Some(db) = dbias {
-        db.copy_from_slice(&partial(0)[dw_len..]);
-        for t in 1..parts {
-            add_into(db, &partial(t)[dw_len..]);
+    sum_partials(pixels.div_ceil(part), partial, dweight, dbias);
+}
+
+/// One task's partial weight and bias gradients over its output pixels `p_start ..` (whose
+/// `dy` rows are `dy_part`), `chunk` pixels per product through the im2col block `col`.
+#[allow(clippy::too_many_arguments)]
+fn weight_grad_part(
+    c: &Conv2d,
+    g: &Geom,
+    x: &[f32],
+    dy_part: &[f32],
+    (p_start, chunk, gemm_threads): (usize, usize, usize),
+    col: &mut [f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+) {
+    let (cout, kkc) = (c.cout, g.kkc);
+    let rows_here = dy_part.len() / cout;
+    let mut done = 0;
+    while done < rows_here {
+        let rows = chunk.min(rows_here - done);
+        let p0 = p_start + done;
+        let xt = if c.is_pointwise() {
+            View::transposed(&x[p0 * kkc..(p0 + rows) * kkc], kkc)
+        } else {
+            im2col(c, g, x, p0, rows, col);
+            View::transposed(&col[..rows * kkc], kkc)
+        };
+        let dy_c = &dy_part[done * cout..(done + rows) * cout];
+        let dy_v = View::rows(dy_c, cout);
+        gemm_view(
+            kkc,
+            rows,
+            cout,
+            xt,
+            dy_v,
+            dw,
+            (cout, 1),
+            done > 0,
+            gemm_threads,
+        );
+        if done == 0 {
+            db.fill(0.0);
         }
+        for row in dy_c.chunks_exact(cout) {
+            add_into(db, row);
+        }
+        done += rows;
     }
 }

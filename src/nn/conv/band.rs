@@ -10,8 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::forward::bias_act;
-use super::im2col::add_into;
+use super::bias_act::bias_act;
+use super::im2col::{add_into, sum_partials};
 use super::{Act, Conv2d, Geom};
 use crate::nn::matmul::{gemm_view, View};
 
@@ -143,17 +143,12 @@ fn positions(bands: &Bands, g: &Geom, rows: usize) -> usize {
     (rows - 1) * bands.wp + g.ow
 }
 
-/// The forward pass (see [`super::conv2d_forward`]) through bands; `scratch` holds
-/// [`Bands::forward_scratch_len`] values.
-#[allow(clippy::too_many_arguments)]
+/// The forward pass (see [`super::conv2d_forward`]) through `bands` of the layer `c` with
+/// `(weight, bias, act)`; `scratch` holds [`Bands::forward_scratch_len`] values.
 pub(super) fn forward_bands(
-    c: &Conv2d,
-    g: &Geom,
-    bands: &Bands,
+    (c, g, bands): (&Conv2d, &Geom, &Bands),
     x: &[f32],
-    weight: &[f32],
-    bias: Option<&[f32]>,
-    act: Act,
+    (weight, bias, act): (&[f32], Option<&[f32]>, Act),
     y: &mut [f32],
     scratch: &mut [f32],
 ) {
@@ -258,16 +253,6 @@ pub(super) fn weight_grad_bands(
             });
         });
 
-    let parts = g.n.div_ceil(bands.images);
     let partial = |t: usize| &scratch[t * per_task + xp_len + out_len..(t + 1) * per_task];
-    dweight.copy_from_slice(&partial(0)[..dw_len]);
-    for t in 1..parts {
-        add_into(dweight, &partial(t)[..dw_len]);
-    }
-    if let Some(db) = dbias {
-        db.copy_from_slice(&partial(0)[dw_len..]);
-        for t in 1..parts {
-            add_into(db, &partial(t)[dw_len..]);
-        }
-    }
+    sum_partials(g.n.div_ceil(bands.images), partial, dweight, dbias);
 }

@@ -108,3 +108,25 @@ pub(super) fn add_into(dst: &mut [f32], src: &[f32]) {
         *d += s;
     }
 }
+
+/// The fixed-order reduction of per-part weight-gradient partials, `partial(t)` laid out
+/// `[dweight, dbias]`: `dweight = partial(0) + partial(1) + …` over `parts` parts, and the same
+/// for `dbias` when given, so the sums do not depend on which thread finished first.
+pub(super) fn sum_partials<'a>(
+    parts: usize,
+    partial: impl Fn(usize) -> &'a [f32],
+    dweight: &mut [f32],
+    dbias: Option<&mut [f32]>,
+) {
+    let dw_len = dweight.len();
+    dweight.copy_from_slice(&partial(0)[..dw_len]);
+    for t in 1..parts {
+        add_into(dweight, &partial(t)[..dw_len]);
+    }
+    if let Some(db) = dbias {
+        db.copy_from_slice(&partial(0)[dw_len..]);
+        for t in 1..parts {
+            add_into(db, &partial(t)[dw_len..]);
+        }
+    }
+}

@@ -13,6 +13,9 @@
 //! - Winograd F(2×2, 3×3) (`winograd.rs`, forward only, for inference): 3×3 stride-1 'same'
 //!   layers with 2.25× fewer multiply-adds, from a kernel transformed once
 //!   ([`WinogradWeights`]); callers pick it per layer with [`conv2d_winograd_forward`].
+//! - two layers over concatenations that are never materialised: an image with a per-sample
+//!   vector broadcast over it ([`FirstConv`], `first_conv.rs`) and a decoder's
+//!   `[up-sampled, skip]` ([`UpConcatConv`], `up_concat.rs`).
 //! - the input gradient of a stride-1 layer with `cin ≥ cout` is the forward pass of a flipped,
 //!   transposed kernel over `dy` (`backward.rs`); otherwise it is `col2im(dy · Wᵀ)`.
 //!
@@ -23,14 +26,19 @@
 
 mod backward;
 mod band;
+mod bias_act;
+pub mod first_conv;
 mod forward;
 mod im2col;
+pub mod up_concat;
 mod winograd;
 mod winograd_transform;
 
 pub use super::workspace::Workspace;
 pub use backward::{conv2d_backward_input, conv2d_backward_weight};
+pub use first_conv::FirstConv;
 pub use forward::conv2d_forward;
+pub use up_concat::{UpConcatConv, UpConvBufs};
 pub use winograd::{conv2d_winograd_forward, winograd_scratch_len, WinogradWeights};
 
 /// Zero padding added around the input, in pixels, on each side.

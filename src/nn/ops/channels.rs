@@ -18,15 +18,33 @@ pub fn copy_into_channels(
     c_dst: usize,
     offset: usize,
 ) {
+    let fits = src.len() >= rows * c_src && dst.len() >= rows * c_dst;
+    check("copy_into_channels", (offset, c_src, c_dst), fits);
+    row_pairs(dst, c_dst, src, c_src, rows, |drow, srow| {
+        drow[offset..offset + c_src].copy_from_slice(srow)
+    });
+}
+
+/// Panics unless channels `offset..offset + part` lie within `whole` and the buffers `fit`.
+fn check(name: &str, (offset, part, whole): (usize, usize, usize), fit: bool) {
     assert!(
-        offset + c_src <= c_dst,
-        "copy_into_channels: channels {offset}+{c_src} exceed {c_dst}"
+        offset + part <= whole,
+        "{name}: channels {offset}+{part} exceed {whole}"
     );
-    assert!(
-        src.len() >= rows * c_src && dst.len() >= rows * c_dst,
-        "copy_into_channels: buffers too short"
-    );
-    if rows == 0 || c_src == 0 {
+    assert!(fit, "{name}: buffers too short");
+}
+
+/// `f(dst row, src row)` for each of the first `rows` rows of `dst` (`c_dst` values a row) and
+/// `src` (`c_src`), over rayon's threads a block of rows at a time.
+fn row_pairs(
+    dst: &mut [f32],
+    c_dst: usize,
+    src: &[f32],
+    c_src: usize,
+    rows: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
+    if rows == 0 || c_src == 0 || c_dst == 0 {
         return;
     }
     dst[..rows * c_dst]
@@ -34,7 +52,7 @@ pub fn copy_into_channels(
         .zip(src[..rows * c_src].par_chunks(ROWS * c_src))
         .for_each(|(d, s)| {
             for (drow, srow) in d.chunks_exact_mut(c_dst).zip(s.chunks_exact(c_src)) {
-                drow[offset..offset + c_src].copy_from_slice(srow);
+                f(drow, srow);
             }
         });
 }
@@ -49,7 +67,7 @@ pub fn split_channels(
     dst: &mut [f32],
     c_dst: usize,
 ) {
-    split(src, rows, c_src, offset, dst, c_dst, false)
+    split((src, c_src), (dst, c_dst), rows, offset, false)
 }
 
 /// Like [`split_channels`] but `dst[r, j] += src[r, offset + j]`: for a tensor whose gradient
@@ -62,42 +80,27 @@ pub fn split_channels_acc(
     dst: &mut [f32],
     c_dst: usize,
 ) {
-    split(src, rows, c_src, offset, dst, c_dst, true)
+    split((src, c_src), (dst, c_dst), rows, offset, true)
 }
 
+/// `dst[r, j] = src[r, offset + j]` (or `+=` when `acc`) for `r < rows`, `j < c_dst`.
 fn split(
-    src: &[f32],
+    (src, c_src): (&[f32], usize),
+    (dst, c_dst): (&mut [f32], usize),
     rows: usize,
-    c_src: usize,
     offset: usize,
-    dst: &mut [f32],
-    c_dst: usize,
     acc: bool,
 ) {
-    assert!(
-        offset + c_dst <= c_src,
-        "split_channels: channels {offset}+{c_dst} exceed {c_src}"
-    );
-    assert!(
-        src.len() >= rows * c_src && dst.len() >= rows * c_dst,
-        "split_channels: buffers too short"
-    );
-    if rows == 0 || c_dst == 0 {
-        return;
-    }
-    dst[..rows * c_dst]
-        .par_chunks_mut(ROWS * c_dst)
-        .zip(src[..rows * c_src].par_chunks(ROWS * c_src))
-        .for_each(|(d, s)| {
-            for (drow, srow) in d.chunks_exact_mut(c_dst).zip(s.chunks_exact(c_src)) {
-                let part = &srow[offset..offset + c_dst];
-                if acc {
-                    for (a, &b) in drow.iter_mut().zip(part) {
-                        *a += b;
-                    }
-                } else {
-                    drow.copy_from_slice(part);
-                }
+    let fits = src.len() >= rows * c_src && dst.len() >= rows * c_dst;
+    check("split_channels", (offset, c_dst, c_src), fits);
+    row_pairs(dst, c_dst, src, c_src, rows, |drow, srow| {
+        let part = &srow[offset..offset + c_dst];
+        if acc {
+            for (a, &b) in drow.iter_mut().zip(part) {
+                *a += b;
             }
-        });
+        } else {
+            drow.copy_from_slice(part);
+        }
+    });
 }

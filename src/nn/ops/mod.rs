@@ -13,7 +13,6 @@ pub mod elementwise;
 pub mod embedding;
 pub mod fastmath;
 pub mod group_norm;
-mod group_norm_forward;
 pub mod linear;
 pub mod loss;
 pub mod pool;

@@ -94,8 +94,28 @@ pub fn max_pool2_backward(
         w,
         c,
     );
+    let out = (h / 2) * (w / 2) * c;
+    pool2_backward(n, h, w, c, dx, |b, o, which, row| {
+        let (dy, am) = (&dy[b * out + o..][..c], &argmax[b * out + o..][..c]);
+        for ((d, &g), &a) in row.iter_mut().zip(dy).zip(am) {
+            *d = if a == which { g } else { 0.0 };
+        }
+    });
+}
+
+/// The skeleton of a 2×2 pooling's input gradient `dx` (`[n, h, w, c]`, fully overwritten):
+/// `grad(b, o, which, row)` fills the `c` values of each input pixel of sample `b` from the
+/// output pixel at offset `o` (`(i·ow + j)·c`), `which = 2·di + dj` being the pixel's place in
+/// its window; pixels in a dropped odd last row or column get 0.
+fn pool2_backward(
+    n: usize,
+    h: usize,
+    w: usize,
+    c: usize,
+    dx: &mut [f32],
+    grad: impl Fn(usize, usize, u8, &mut [f32]) + Sync,
+) {
     let (oh, ow) = (h / 2, w / 2);
-    let out = oh * ow * c;
     if n * h * w * c == 0 {
         return;
     }
@@ -103,8 +123,6 @@ pub fn max_pool2_backward(
         .par_chunks_mut(h * w * c)
         .enumerate()
         .for_each(|(b, dx)| {
-            let dy = &dy[b * out..(b + 1) * out];
-            let am = &argmax[b * out..(b + 1) * out];
             for r in 0..h {
                 for col in 0..w {
                     let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
@@ -113,11 +131,7 @@ pub fn max_pool2_backward(
                         row.fill(0.0);
                         continue;
                     }
-                    let which = ((r % 2) * 2 + col % 2) as u8;
-                    let o = (i * ow + j) * c;
-                    for ((d, &g), &a) in row.iter_mut().zip(&dy[o..o + c]).zip(&am[o..o + c]) {
-                        *d = if a == which { g } else { 0.0 };
-                    }
+                    grad(b, (i * ow + j) * c, ((r % 2) * 2 + col % 2) as u8, row);
                 }
             }
         });
@@ -128,58 +142,48 @@ pub fn max_pool2_backward(
 pub fn avg_pool2_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, y: &mut [f32]) {
     check("avg_pool2_forward", x.len(), y.len(), n, h, w, c);
     let (oh, ow) = (h / 2, w / 2);
-    let out = oh * ow * c;
+    per_sample(n, (x, h * w * c), (y, oh * ow * c), |y, xs| {
+        for i in 0..oh {
+            for j in 0..ow {
+                let p00 = ((2 * i) * w + 2 * j) * c;
+                let p10 = p00 + w * c;
+                let o = (i * ow + j) * c;
+                for ch in 0..c {
+                    y[o + ch] =
+                        0.25 * (xs[p00 + ch] + xs[p00 + c + ch] + xs[p10 + ch] + xs[p10 + c + ch]);
+                }
+            }
+        }
+    });
+}
+
+/// `f(y_b, x_b)` for each sample `b < n` over rayon's threads, `x` and `y` taken `inp` and
+/// `out` values a sample.
+fn per_sample(
+    n: usize,
+    (x, inp): (&[f32], usize),
+    (y, out): (&mut [f32], usize),
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
     if n * out == 0 {
         return;
     }
     y[..n * out]
         .par_chunks_mut(out)
         .enumerate()
-        .for_each(|(b, y)| {
-            let xs = &x[b * h * w * c..(b + 1) * h * w * c];
-            for i in 0..oh {
-                for j in 0..ow {
-                    let p00 = ((2 * i) * w + 2 * j) * c;
-                    let p10 = p00 + w * c;
-                    let o = (i * ow + j) * c;
-                    for ch in 0..c {
-                        y[o + ch] = 0.25
-                            * (xs[p00 + ch] + xs[p00 + c + ch] + xs[p10 + ch] + xs[p10 + c + ch]);
-                    }
-                }
-            }
-        });
+        .for_each(|(b, y)| f(y, &x[b * inp..(b + 1) * inp]));
 }
 
 /// `dx[b,2i+di,2j+dj,ch] = ¼ dy[b,i,j,ch]` (0 in a dropped odd last row or column).
 /// `dy` is `[n,h/2,w/2,c]`, `dx` is `[n,h,w,c]` (fully overwritten).
 pub fn avg_pool2_backward(dy: &[f32], n: usize, h: usize, w: usize, c: usize, dx: &mut [f32]) {
     check("avg_pool2_backward", dx.len(), dy.len(), n, h, w, c);
-    let (oh, ow) = (h / 2, w / 2);
-    let out = oh * ow * c;
-    if n * h * w * c == 0 {
-        return;
-    }
-    dx[..n * h * w * c]
-        .par_chunks_mut(h * w * c)
-        .enumerate()
-        .for_each(|(b, dx)| {
-            let dy = &dy[b * out..(b + 1) * out];
-            for r in 0..h {
-                for col in 0..w {
-                    let row = &mut dx[(r * w + col) * c..(r * w + col + 1) * c];
-                    let (i, j) = (r / 2, col / 2);
-                    if i >= oh || j >= ow {
-                        row.fill(0.0);
-                        continue;
-                    }
-                    let o = (i * ow + j) * c;
-                    for (d, &g) in row.iter_mut().zip(&dy[o..o + c]) {
-                        *d = 0.25 * g;
-                    }
-                }
-            }
-        });
+    let out = (h / 2) * (w / 2) * c;
+    pool2_backward(n, h, w, c, dx, |b, o, _, row| {
+        for (d, &g) in row.iter_mut().zip(&dy[b * out + o..][..c]) {
+            *d = 0.25 * g;
+        }
+    });
 }
 
 /// `y[b,2i+di,2j+dj,ch] = x[b,i,j,ch]`: nearest-neighbour 2× upsampling. `x` is `[n,h,w,c]`,
@@ -212,21 +216,14 @@ pub fn upsample_nearest2_forward_into(
     );
     let out = 4 * h * w * c_dst;
     assert!(y.len() >= n * out, "upsample_nearest2: output too short");
-    if n * out == 0 {
-        return;
-    }
-    y[..n * out]
-        .par_chunks_mut(out)
-        .enumerate()
-        .for_each(|(b, y)| {
-            let xs = &x[b * h * w * c..(b + 1) * h * w * c];
-            for r in 0..2 * h {
-                for col in 0..2 * w {
-                    let src = &xs[((r / 2) * w + col / 2) * c..][..c];
-                    y[(r * 2 * w + col) * c_dst + offset..][..c].copy_from_slice(src);
-                }
+    per_sample(n, (x, h * w * c), (y, out), |y, xs| {
+        for r in 0..2 * h {
+            for col in 0..2 * w {
+                let src = &xs[((r / 2) * w + col / 2) * c..][..c];
+                y[(r * 2 * w + col) * c_dst + offset..][..c].copy_from_slice(src);
             }
-        });
+        }
+    });
 }
 
 /// `dx[b,i,j,ch] = Σ over di,dj of dy[b,2i+di,2j+dj,ch]`. `dy` is `[n,2h,2w,c]`, `dx` is

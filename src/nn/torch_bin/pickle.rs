@@ -204,184 +204,239 @@ impl<'a> Unpickler<'a> {
         loop {
             let at = self.pos;
             let op = self.u8()?;
-            match op {
-                0x80 => {
-                    let proto = self.u8()?;
-                    if proto > 5 {
-                        return Err(format!("unsupported pickle protocol {proto}"));
-                    }
-                }
-                0x95 => {
-                    self.u64()?; // FRAME: a length hint only
-                }
-                b'.' => return self.pop(),
-                b'(' => self.marks.push(self.stack.len()),
-                b'}' => self.stack.push(Value::Dict(Vec::new())),
-                b']' => self.stack.push(Value::List(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return Err("pickle stack underflow".into());
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items));
-                }
-                b'q' => {
-                    let k = self.u8()? as u32;
-                    self.memo_put(k)?;
-                }
-                b'r' => {
-                    let k = self.u32()?;
-                    self.memo_put(k)?;
-                }
-                0x94 => {
-                    let k = self.memo.len() as u32;
-                    self.memo_put(k)?;
-                }
-                b'h' => {
-                    let k = self.u8()? as u32;
-                    self.memo_get(k)?;
-                }
-                b'j' => {
-                    let k = self.u32()?;
-                    self.memo_get(k)?;
-                }
-                b'X' => {
-                    let n = self.u32()? as usize;
-                    let v = self.utf8(n)?;
-                    self.stack.push(v);
-                }
-                0x8c => {
-                    let n = self.u8()? as usize;
-                    let v = self.utf8(n)?;
-                    self.stack.push(v);
-                }
-                0x8d => {
-                    let n = usize::try_from(self.u64()?).map_err(|_| "string too long")?;
-                    let v = self.utf8(n)?;
-                    self.stack.push(v);
-                }
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.stack.push(Value::Int(v as i64));
-                }
-                b'K' => {
-                    let v = self.u8()?;
-                    self.stack.push(Value::Int(v as i64));
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.stack.push(Value::Int(v as i64));
-                }
-                0x8a => {
-                    let n = self.u8()? as usize;
-                    if n > 8 {
-                        return Err(format!("LONG1 of {n} bytes is too large"));
-                    }
-                    let b = self.bytes(n)?;
-                    let mut v: i64 = 0;
-                    for (i, &byte) in b.iter().enumerate() {
-                        v |= (byte as i64) << (8 * i);
-                    }
-                    if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
-                        v -= 1i64 << (8 * n);
-                    }
-                    self.stack.push(Value::Int(v));
-                }
-                b'G' => {
-                    self.bytes(8)?; // a float's value never matters in a state dict
-                    self.stack.push(Value::Float);
-                }
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool),
-                0x89 => self.stack.push(Value::Bool),
-                b'c' => {
-                    let module = self.line()?;
-                    let name = self.line()?;
-                    self.global(&module, &name)?;
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
-                        _ => return Err("STACK_GLOBAL needs two strings".into()),
-                    }
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    let storage = persistent_storage(pid)?;
-                    self.stack.push(storage);
-                }
-                b'R' => {
-                    let args = match self.pop()? {
-                        Value::Tuple(a) => a,
-                        other => return Err(format!("REDUCE arguments are {} rather than a tuple", kind(&other))),
-                    };
-                    let callable = match self.pop()? {
-                        Value::Global(c) => c,
-                        other => return Err(format!("REDUCE on {} rather than an allowed global", kind(&other))),
-                    };
-                    let v = reduce(callable, args)?;
-                    self.stack.push(v);
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(d) => d.push((k, v)),
-                        other => return Err(format!("SETITEM on {}", kind(other))),
-                    }
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    if items.len() % 2 != 0 {
-                        return Err("SETITEMS with an odd number of items".into());
-                    }
-                    let mut it = items.into_iter();
-                    let d = match self.top()? {
-                        Value::Dict(d) => d,
-                        other => return Err(format!("SETITEMS on {}", kind(other))),
-                    };
-                    while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                        d.push((k, v));
-                    }
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    match self.top()? {
-                        Value::List(l) => l.push(v),
-                        other => return Err(format!("APPEND on {}", kind(other))),
-                    }
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    match self.top()? {
-                        Value::List(l) => l.extend(items),
-                        other => return Err(format!("APPENDS on {}", kind(other))),
-                    }
-                }
-                b'b' => {
-                    // BUILD sets attributes (an OrderedDict's `_metadata`, a tensor's hooks):
-                    // irrelevant to the values, and only accepted on those two kinds.
-                    let _state = self.pop()?;
-                    match self.top()? {
-                        Value::Dict(_) | Value::Tensor(_) => {}
-                        other => return Err(format!("BUILD on {}", kind(other))),
-                    }
-                }
-                other => {
-                    return Err(format!(
-                        "refusing to load: pickle opcode 0x{other:02x} at byte {at} is not one torch.save uses for a state dict"
-                    ))
-                }
+            if op == b'.' {
+                return self.pop();
+            }
+            let known = self.structure_op(op)?
+                || self.memo_op(op)?
+                || self.literal_op(op)?
+                || self.object_op(op)?
+                || self.container_op(op)?;
+            if !known {
+                return Err(format!(
+                    "refusing to load: pickle opcode 0x{op:02x} at byte {at} is not one torch.save uses for a state dict"
+                ));
             }
         }
+    }
+
+    /// Protocol and frame headers, marks, and empty or packed containers; `false` for another opcode.
+    fn structure_op(&mut self, op: u8) -> Res<bool> {
+        match op {
+            0x80 => {
+                let proto = self.u8()?;
+                if proto > 5 {
+                    return Err(format!("unsupported pickle protocol {proto}"));
+                }
+            }
+            0x95 => {
+                self.u64()?; // FRAME: a length hint only
+            }
+            b'(' => self.marks.push(self.stack.len()),
+            b'}' => self.stack.push(Value::Dict(Vec::new())),
+            b']' => self.stack.push(Value::List(Vec::new())),
+            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::Tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return Err("pickle stack underflow".into());
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(items));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Memo stores and loads; `false` for another opcode.
+    fn memo_op(&mut self, op: u8) -> Res<bool> {
+        match op {
+            b'q' => {
+                let k = self.u8()? as u32;
+                self.memo_put(k)?;
+            }
+            b'r' => {
+                let k = self.u32()?;
+                self.memo_put(k)?;
+            }
+            0x94 => {
+                let k = self.memo.len() as u32;
+                self.memo_put(k)?;
+            }
+            b'h' => {
+                let k = self.u8()? as u32;
+                self.memo_get(k)?;
+            }
+            b'j' => {
+                let k = self.u32()?;
+                self.memo_get(k)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Strings, integers, floats, `None` and booleans; `false` for another opcode.
+    fn literal_op(&mut self, op: u8) -> Res<bool> {
+        match op {
+            b'X' => {
+                let n = self.u32()? as usize;
+                let v = self.utf8(n)?;
+                self.stack.push(v);
+            }
+            0x8c => {
+                let n = self.u8()? as usize;
+                let v = self.utf8(n)?;
+                self.stack.push(v);
+            }
+            0x8d => {
+                let n = usize::try_from(self.u64()?).map_err(|_| "string too long")?;
+                let v = self.utf8(n)?;
+                self.stack.push(v);
+            }
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.stack.push(Value::Int(v as i64));
+            }
+            b'K' => {
+                let v = self.u8()?;
+                self.stack.push(Value::Int(v as i64));
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.stack.push(Value::Int(v as i64));
+            }
+            0x8a => {
+                let n = self.u8()? as usize;
+                if n > 8 {
+                    return Err(format!("LONG1 of {n} bytes is too large"));
+                }
+                let b = self.bytes(n)?;
+                let mut v: i64 = 0;
+                for (i, &byte) in b.iter().enumerate() {
+                    v |= (byte as i64) << (8 * i);
+                }
+                if n > 0 && n < 8 && b[n - 1] & 0x80 != 0 {
+                    v -= 1i64 << (8 * n);
+                }
+                self.stack.push(Value::Int(v));
+            }
+            b'G' => {
+                self.bytes(8)?; // a float's value never matters in a state dict
+                self.stack.push(Value::Float);
+            }
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool),
+            0x89 => self.stack.push(Value::Bool),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals (only the allowed ones), persistent storages and REDUCE; `false` for another opcode.
+    fn object_op(&mut self, op: u8) -> Res<bool> {
+        match op {
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.global(&module, &name)?;
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(m), Value::Str(n)) => self.global(&m, &n)?,
+                    _ => return Err("STACK_GLOBAL needs two strings".into()),
+                }
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let storage = persistent_storage(pid)?;
+                self.stack.push(storage);
+            }
+            b'R' => {
+                let args = match self.pop()? {
+                    Value::Tuple(a) => a,
+                    other => {
+                        return Err(format!(
+                            "REDUCE arguments are {} rather than a tuple",
+                            kind(&other)
+                        ))
+                    }
+                };
+                let callable = match self.pop()? {
+                    Value::Global(c) => c,
+                    other => {
+                        return Err(format!(
+                            "REDUCE on {} rather than an allowed global",
+                            kind(&other)
+                        ))
+                    }
+                };
+                let v = reduce(callable, args)?;
+                self.stack.push(v);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Filling dicts and lists (and BUILD, accepted and ignored); `false` for another opcode.
+    fn container_op(&mut self, op: u8) -> Res<bool> {
+        match op {
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                match self.top()? {
+                    Value::Dict(d) => d.push((k, v)),
+                    other => return Err(format!("SETITEM on {}", kind(other))),
+                }
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                if items.len() % 2 != 0 {
+                    return Err("SETITEMS with an odd number of items".into());
+                }
+                let mut it = items.into_iter();
+                let d = match self.top()? {
+                    Value::Dict(d) => d,
+                    other => return Err(format!("SETITEMS on {}", kind(other))),
+                };
+                while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                    d.push((k, v));
+                }
+            }
+            b'a' => {
+                let v = self.pop()?;
+                match self.top()? {
+                    Value::List(l) => l.push(v),
+                    other => return Err(format!("APPEND on {}", kind(other))),
+                }
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                match self.top()? {
+                    Value::List(l) => l.extend(items),
+                    other => return Err(format!("APPENDS on {}", kind(other))),
+                }
+            }
+            b'b' => {
+                // BUILD sets attributes (an OrderedDict's `_metadata`, a tensor's hooks):
+                // irrelevant to the values, and only accepted on those two kinds.
+                let _state = self.pop()?;
+                match self.top()? {
+                    Value::Dict(_) | Value::Tensor(_) => {}
+                    other => return Err(format!("BUILD on {}", kind(other))),
+                }
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 }
 

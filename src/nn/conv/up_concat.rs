@@ -1,4 +1,5 @@
-//! The decoder's first convolution, `conv3×3(concat[up2(u), s])`, without the up-sampled tensor.
+//! A U-Net decoder's first convolution, `conv3×3(concat[up2(u), s])`, without the up-sampled
+//! tensor (the toy U-Net's `dec2.conv1` and `dec1.conv1`).
 //!
 //! Nearest-neighbour up-sampling repeats each low-resolution pixel over a 2×2 block, so a 3×3
 //! 'same' convolution of the up-sampled image reads, for an output pixel of row parity `a`
@@ -13,9 +14,8 @@
 //! Layout: `u` `[n, hl, wl, cu]`, `s` `[n, 2hl, 2wl, cs]`, weight HWIO `[3, 3, cu + cs, cout]`
 //! (input channels: up-sampled part first, as in the concatenation), `y` `[n, 2hl, 2wl, cout]`.
 
-use crate::nn::conv::{
-    conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding,
-};
+use super::{conv2d_backward_input, conv2d_backward_weight, conv2d_forward, Act, Conv2d, Padding};
+use crate::nn::ops::add_inplace;
 use crate::nn::workspace::Workspace;
 use rayon::prelude::*;
 
@@ -30,9 +30,48 @@ const fn taps(p: usize, t: usize) -> &'static [usize] {
     }
 }
 
+/// The 2×2 convolution `cin → cout` of parity `(a, b)` at low resolution: output pixels
+/// `(2i + a, 2j + b)` of a 3×3 'same' convolution over the nearest-2×-upsampled input, padded
+/// on the side the parity reaches over.
+pub fn up2_parity_conv(cin: usize, cout: usize, (a, b): (usize, usize)) -> Conv2d {
+    let pad = Padding {
+        top: 1 - a,
+        bottom: a,
+        left: 1 - b,
+        right: b,
+    };
+    Conv2d::new(cin, cout, 2, 1, pad)
+}
+
+/// Fold the first `cu` input channels of the 3×3 HWIO kernel `weight` (`[3, 3, cin, cout]`)
+/// into the 2×2 kernel of parity `(a, b)` (`k`, `[2, 2, cu, cout]`, overwritten):
+/// `K_ab[ty, tx] = Σ_{ky ∈ R(a, ty)} Σ_{kx ∈ R(b, tx)} W[ky, kx]`, summed in that order.
+pub fn fold_up2_kernel(
+    weight: &[f32],
+    (cin, cu, cout): (usize, usize, usize),
+    (a, b): (usize, usize),
+    k: &mut [f32],
+) {
+    let blk = cu * cout;
+    k[..4 * blk].fill(0.0);
+    for ty in 0..2 {
+        for tx in 0..2 {
+            let dst = &mut k[(ty * 2 + tx) * blk..][..blk];
+            for &ky in taps(a, ty) {
+                for &kx in taps(b, tx) {
+                    let src = &weight[(ky * 3 + kx) * cin * cout..][..blk];
+                    for (d, &v) in dst.iter_mut().zip(src) {
+                        *d += v;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The shape of a decoder convolution over `concat[up2(u), s]`.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct UpConcatConv {
+pub struct UpConcatConv {
     /// Channels of the low-resolution input `u`.
     pub cu: usize,
     /// Channels of the skip input `s`.
@@ -42,7 +81,7 @@ pub(crate) struct UpConcatConv {
 }
 
 /// Scratch of an [`UpConcatConv`] for one batch shape.
-pub(crate) struct UpConvBufs {
+pub struct UpConvBufs {
     /// The skip part of the weight, `[3, 3, cs, cout]`.
     w_skip: Vec<f32>,
     /// The four 2×2 kernels, `[4][2, 2, cu, cout]`.
@@ -63,13 +102,7 @@ impl UpConcatConv {
 
     /// The 2×2 convolution of parity `(a, b)` at low resolution.
     fn parity_conv(&self, a: usize, b: usize) -> Conv2d {
-        let pad = Padding {
-            top: 1 - a,
-            bottom: a,
-            left: 1 - b,
-            right: b,
-        };
-        Conv2d::new(self.cu, self.cout, 2, 1, pad)
+        up2_parity_conv(self.cu, self.cout, (a, b))
     }
 
     /// Scratch for batches of `n` at low resolution `hl × wl`.
@@ -99,23 +132,8 @@ impl UpConcatConv {
             bufs.w_skip[tap * cs * co..(tap + 1) * cs * co]
                 .copy_from_slice(&weight[(tap * cin + cu) * co..(tap + 1) * cin * co]);
         }
-        let blk = cu * co;
-        for (p, k) in bufs.k.chunks_exact_mut(4 * blk).enumerate() {
-            let (a, b) = (p / 2, p % 2);
-            k.fill(0.0);
-            for ty in 0..2 {
-                for tx in 0..2 {
-                    let dst = &mut k[(ty * 2 + tx) * blk..][..blk];
-                    for &ky in taps(a, ty) {
-                        for &kx in taps(b, tx) {
-                            let src = &weight[(ky * 3 + kx) * cin * co..][..blk];
-                            for (d, &v) in dst.iter_mut().zip(src) {
-                                *d += v;
-                            }
-                        }
-                    }
-                }
-            }
+        for (p, k) in bufs.k.chunks_exact_mut(4 * cu * co).enumerate() {
+            fold_up2_kernel(weight, (cin, cu, co), (p / 2, p % 2), k);
         }
     }
 
@@ -258,13 +276,7 @@ impl UpConcatConv {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, du, ws);
             } else {
                 conv2d_backward_input(&conv, dyp, n, hl, wl, k, &mut bufs.du_part, ws);
-                du.par_chunks_mut(1 << 14)
-                    .zip(bufs.du_part.par_chunks(1 << 14))
-                    .for_each(|(d, s)| {
-                        for (a, &v) in d.iter_mut().zip(s) {
-                            *a += v;
-                        }
-                    });
+                add_inplace(du, &bufs.du_part);
             }
         }
     }
@@ -277,19 +289,11 @@ mod tests {
         copy_into_channels, split_channels, upsample_nearest2_backward,
         upsample_nearest2_forward_into,
     };
+    use crate::nn::testing::assert_close;
     use crate::util::rng::Rng;
 
     fn close(a: &[f32], b: &[f32], what: &str) {
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let err = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            err <= 1e-5 * scale,
-            "{what}: max error {err} at scale {scale}"
-        );
+        assert_close(a, b, 1e-5, what)
     }
 
     /// Against the plain path: up-sample, concatenate, 3×3 convolution (and its backward).

@@ -1,4 +1,5 @@
-//! The lab U-Net's first layer, without materialising its 65-channel input.
+//! A 3×3 convolution over an image and a per-sample vector broadcast over it (the lab U-Net's
+//! first layer, over 1 image + 64 time channels), without materialising the concatenation.
 //!
 //! The layer is a 3×3 'same' convolution (+ bias, ReLU) over the concatenation
 //! `[image (ci channels), time embedding broadcast over the image (ct channels)]`. The `ct`
@@ -17,7 +18,7 @@ use rayon::prelude::*;
 /// Number of border classes: bit 0 = first row, bit 1 = last row, bits 2-3 the same for columns.
 const CLASSES: usize = 16;
 
-/// The shape of the first layer: `ci` image channels, `ct` time channels, `cout` outputs. Its
+/// The shape of the layer: `ci` image channels, `ct` time channels, `cout` outputs. Its
 /// weight is HWIO `[3, 3, ci + ct, cout]` (input channel order: image first, then time).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FirstConv {
@@ -200,58 +201,12 @@ impl FirstConv {
         let scratch = ws.scratch(n * 25 * cout + parts * img_len.max(1));
         let (d, rest) = scratch.split_at_mut(n * 9 * cout);
         let (e, partials) = rest.split_at_mut(n * CLASSES * cout);
-        let hwc = h * w * cout;
         d.par_chunks_mut(per * 9 * cout)
             .zip(e.par_chunks_mut(per * CLASSES * cout))
             .zip(partials.par_chunks_mut(img_len.max(1)))
             .enumerate()
             .for_each(|(p, ((d, e), part))| {
-                part.fill(0.0);
-                e.fill(0.0);
-                for (k, (d, e)) in d
-                    .chunks_exact_mut(9 * cout)
-                    .zip(e.chunks_exact_mut(CLASSES * cout))
-                    .enumerate()
-                {
-                    let b = p * per + k;
-                    let dy = &dy[b * hwc..(b + 1) * hwc];
-                    let img = &img[b * h * w * ci..(b + 1) * h * w * ci];
-                    for i in 0..h {
-                        for j in 0..w {
-                            let cls = edge(i, h) | (edge(j, w) << 2);
-                            let g = &dy[(i * w + j) * cout..][..cout];
-                            for (a, &v) in e[cls * cout..][..cout].iter_mut().zip(g) {
-                                *a += v;
-                            }
-                            for ty in (0..3).filter(|&ty| tap_ok(ty, cls & 3)) {
-                                for tx in (0..3).filter(|&tx| tap_ok(tx, cls >> 2)) {
-                                    let px = ((i + ty - 1) * w + j + tx - 1) * ci;
-                                    for c in 0..ci {
-                                        let v = img[px + c];
-                                        let acc =
-                                            &mut part[((ty * 3 + tx) * ci + c) * cout..][..cout];
-                                        for (a, &gv) in acc.iter_mut().zip(g) {
-                                            *a += v * gv;
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    for ty in 0..3 {
-                        for tx in 0..3 {
-                            let dt = &mut d[(ty * 3 + tx) * cout..][..cout];
-                            dt.fill(0.0);
-                            for cls in
-                                (0..CLASSES).filter(|&k| tap_ok(ty, k & 3) && tap_ok(tx, k >> 2))
-                            {
-                                for (a, &v) in dt.iter_mut().zip(&e[cls * cout..][..cout]) {
-                                    *a += v;
-                                }
-                            }
-                        }
-                    }
-                }
+                self.backward_part(img, dy, (p * per, h, w), d, e, part);
             });
         for part in partials.chunks_exact(img_len.max(1)).take(parts) {
             for tap in 0..9 {
@@ -290,6 +245,65 @@ impl FirstConv {
             );
             let wt = View::transposed(self.time_block(weight, tap), cout);
             gemm_view(n, cout, ct, dt, wt, dtemb, (ct, 1), tap > 0, threads);
+        }
+    }
+
+    /// The samples `b0 ..` of one part of [`FirstConv::backward`]: per sample, the class sums
+    /// `e` of `dy` and the tap sums `d` (`D[b, tap]`), and the image rows' weight gradient
+    /// added into the part's partial `part`.
+    fn backward_part(
+        &self,
+        img: &[f32],
+        dy: &[f32],
+        (b0, h, w): (usize, usize, usize),
+        d: &mut [f32],
+        e: &mut [f32],
+        part: &mut [f32],
+    ) {
+        let (ci, cout) = (self.ci, self.cout);
+        let hwc = h * w * cout;
+        part.fill(0.0);
+        e.fill(0.0);
+        for (k, (d, e)) in d
+            .chunks_exact_mut(9 * cout)
+            .zip(e.chunks_exact_mut(CLASSES * cout))
+            .enumerate()
+        {
+            let b = b0 + k;
+            let dy = &dy[b * hwc..(b + 1) * hwc];
+            let img = &img[b * h * w * ci..(b + 1) * h * w * ci];
+            for i in 0..h {
+                for j in 0..w {
+                    let cls = edge(i, h) | (edge(j, w) << 2);
+                    let g = &dy[(i * w + j) * cout..][..cout];
+                    for (a, &v) in e[cls * cout..][..cout].iter_mut().zip(g) {
+                        *a += v;
+                    }
+                    for ty in (0..3).filter(|&ty| tap_ok(ty, cls & 3)) {
+                        for tx in (0..3).filter(|&tx| tap_ok(tx, cls >> 2)) {
+                            let px = ((i + ty - 1) * w + j + tx - 1) * ci;
+                            for c in 0..ci {
+                                let v = img[px + c];
+                                let acc = &mut part[((ty * 3 + tx) * ci + c) * cout..][..cout];
+                                for (a, &gv) in acc.iter_mut().zip(g) {
+                                    *a += v * gv;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            for ty in 0..3 {
+                for tx in 0..3 {
+                    let dt = &mut d[(ty * 3 + tx) * cout..][..cout];
+                    dt.fill(0.0);
+                    for cls in (0..CLASSES).filter(|&k| tap_ok(ty, k & 3) && tap_ok(tx, k >> 2)) {
+                        for (a, &v) in dt.iter_mut().zip(&e[cls * cout..][..cout]) {
+                            *a += v;
+                        }
+                    }
+                }
+            }
         }
     }
 }

@@ -1,21 +1,21 @@
-//! The toy U-Net's normalisation layer in two fused passes each way: time shift + GroupNorm +
-//! activation forward, and its backward with the shift's gradient, over NHWC activations.
+//! The second GroupNorm family (the toy U-Net's): per-sample shift + GroupNorm + activation in
+//! two fused passes each way, forward and backward (with the shift's gradient), over NHWC
+//! activations.
 //!
-//! Same math as `nn::ops::group_norm_*` (statistics per sample and group over `hw·cg` values,
-//! biased variance, `y = act((x − μ)·r·γ + β)` with `r = 1/√(σ² + ε)`), organised so that every
+//! The math of the module (statistics per sample and group over `hw·cg` values, biased
+//! variance, `y = act((x − μ)·r·γ + β)` with `r = 1/√(σ² + ε)`), organised so that every
 //! pass is a vectorisable sweep over contiguous rows of `c` channels with per-channel
 //! coefficients: `z = x·A_c + B_c` forward, `dx = dz·P_c + x·Q_c + R_c` backward, and one
 //! exponential per element each way (the SiLU's sigmoid, a polynomial `exp` accurate to ~1 ulp).
 //! The backward pass needs only per-channel sums (`Σ dz`, `Σ dz·x`), because the group sums of
 //! GroupNorm's gradient are sums of per-channel ones.
 
-use crate::nn::ops::fastmath::{sigmoid_f32, silu_f32};
-use crate::nn::simd_dispatch;
+use super::super::fastmath::{sigmoid_f32, silu_f32};
 use rayon::prelude::*;
 
 /// The activation applied after the normalisation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum NormAct {
+pub enum NormAct {
     /// `z·σ(z)`.
     Silu,
     /// `max(z, 0)`.
@@ -147,10 +147,10 @@ fn sum_rows(x: &[f32], mu: Option<&[f32]>, acc: &mut [f32]) {
 /// Rows summed in f32 before they are added into the f64 totals.
 const BLOCK: usize = 64;
 
-/// Per-sample scratch of the two kernels (grown on first use, then reused): `F32` f32 and
-/// `F64` f64 values per channel and sample.
+/// Per-sample scratch of [`shift_norm_act_forward`] and [`shift_norm_act_backward`] (grown on
+/// first use, then reused): 11 f32 and 3 f64 values per channel and sample.
 #[derive(Default)]
-pub(crate) struct NormScratch {
+pub struct NormScratch {
     f32s: Vec<f32>,
     f64s: Vec<f64>,
 }
@@ -202,7 +202,7 @@ fn channel_sums(x: &[f32], c: usize, mu: Option<&[f32]>, acc: &mut [f32], tot: &
 ///
 /// Shapes: `x`, `y` `[n, hw, c]`; `shift` `[n, c]`; `gamma`, `beta` `[c]`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn shift_norm_act_forward(
+pub fn shift_norm_act_forward(
     x: &mut [f32],
     shift: Option<&[f32]>,
     (n, hw, c, groups): (usize, usize, usize, usize),
@@ -267,7 +267,7 @@ pub(crate) fn shift_norm_act_forward(
 /// With `x̂ = (x − μ)·r`, `dz` the gradient through the activation, `g = dz·γ` and means over
 /// the group's `hw·cg` values: `dx = r·(g − mean(g) − x̂·mean(g·x̂))`, `dγ = Σ dz·x̂`, `dβ = Σ dz`.
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn shift_norm_act_backward(
+pub fn shift_norm_act_backward(
     x: &[f32],
     dy: &[f32],
     (n, hw, c, groups): (usize, usize, usize, usize),
@@ -295,81 +295,25 @@ pub(crate) fn shift_norm_act_backward(
         groups > 0 && c % groups == 0 && mean.len() == n * groups && rstd.len() == n * groups,
         "shift_norm_act_backward: groups"
     );
-    let cg = c / groups;
-    let count = (hw * cg) as f64;
     let want_shift = dshift.is_some();
     let (s32, s64) = scratch.get(n, c);
     dx.par_chunks_mut(len)
         .zip(s32.par_chunks_mut(F32 * c).zip(s64.par_chunks_mut(F64 * c)))
         .enumerate()
         .for_each(|(b, (dx, (s32, s64)))| {
-            let x = &x[b * len..(b + 1) * len];
-            let dy = &dy[b * len..(b + 1) * len];
-            let (mean, rstd) = (
-                &mean[b * groups..(b + 1) * groups],
-                &rstd[b * groups..(b + 1) * groups],
+            let g = b * groups..(b + 1) * groups;
+            let sample = (&x[b * len..(b + 1) * len], &dy[b * len..(b + 1) * len]);
+            let stats = (&mean[g.clone()], &rstd[g]);
+            let norm = (gamma, beta, act);
+            backward_sample(
+                sample,
+                (hw, c, groups),
+                norm,
+                stats,
+                dx,
+                (s32, s64),
+                want_shift,
             );
-            let [a, bb, ad, adx, p, q, r0, ash, dg, db, dsh] = parts::<f32, 11>(s32, c);
-            let [sd, sdx, sh] = parts::<f64, 3>(s64, c);
-            for j in 0..c {
-                a[j] = rstd[j / cg] * gamma[j];
-                bb[j] = beta[j] - mean[j / cg] * a[j];
-            }
-            // Pass 1: dz (through the activation) into dx, per-channel Σ dz and Σ dz·x.
-            sd.fill(0.0);
-            sdx.fill(0.0);
-            for (rows_dx, (rows_x, rows_dy)) in dx
-                .chunks_mut(BLOCK * c)
-                .zip(x.chunks(BLOCK * c).zip(dy.chunks(BLOCK * c)))
-            {
-                ad.fill(0.0);
-                adx.fill(0.0);
-                act_backward_rows(
-                    act,
-                    rows_x,
-                    rows_dy,
-                    (&a[..c], &bb[..c]),
-                    rows_dx,
-                    &mut ad[..c],
-                    &mut adx[..c],
-                );
-                for j in 0..c {
-                    sd[j] += ad[j] as f64;
-                    sdx[j] += adx[j] as f64;
-                }
-            }
-            // dβ = Σ dz, dγ = r·(Σ dz·x − μ Σ dz); the group means of g and g·x̂ from those.
-            for g in 0..groups {
-                let (mu, r) = (mean[g] as f64, rstd[g] as f64);
-                let (mut sg, mut sgx) = (0.0f64, 0.0f64);
-                for j in g * cg..(g + 1) * cg {
-                    let dgj = r * (sdx[j] - mu * sd[j]);
-                    db[j] = sd[j] as f32;
-                    dg[j] = dgj as f32;
-                    sg += gamma[j] as f64 * sd[j];
-                    sgx += gamma[j] as f64 * dgj;
-                }
-                let (mg, mgx) = (sg / count, sgx / count);
-                for j in g * cg..(g + 1) * cg {
-                    p[j] = (r * gamma[j] as f64) as f32;
-                    q[j] = (-r * r * mgx) as f32;
-                    r0[j] = (r * (r * mu * mgx - mg)) as f32;
-                }
-            }
-            // Pass 2: dx = dz·P + x·Q + R, and Σ dx for the shift.
-            sh.fill(0.0);
-            for (rows_dx, rows_x) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c)) {
-                ash.fill(0.0);
-                affine_rows(rows_dx, rows_x, &p[..c], &q[..c], &r0[..c], &mut ash[..c]);
-                if want_shift {
-                    for (s, &v) in sh.iter_mut().zip(ash.iter()) {
-                        *s += v as f64;
-                    }
-                }
-            }
-            for (o, &s) in dsh.iter_mut().zip(sh.iter()) {
-                *o = s as f32;
-            }
         });
     dgamma.fill(0.0);
     dbeta.fill(0.0);
@@ -387,26 +331,129 @@ pub(crate) fn shift_norm_act_backward(
     }
 }
 
+/// One sample of [`shift_norm_act_backward`]: from `(x, dy)` (`[hw, c]`) and the sample's
+/// `(mean, rstd)` (`[groups]`), writes `dx` and, in the sample's f32 scratch, its partial
+/// `dγ`, `dβ` (slices 8 and 9) and `dshift` (slice 10, when `want_shift`).
+fn backward_sample(
+    (x, dy): (&[f32], &[f32]),
+    (hw, c, groups): (usize, usize, usize),
+    (gamma, beta, act): (&[f32], &[f32], NormAct),
+    (mean, rstd): (&[f32], &[f32]),
+    dx: &mut [f32],
+    (s32, s64): (&mut [f32], &mut [f64]),
+    want_shift: bool,
+) {
+    let cg = c / groups;
+    let count = (hw * cg) as f64;
+    let [a, bb, ad, adx, p, q, r0, ash, dg, db, dsh] = parts::<f32, 11>(s32, c);
+    let [sd, sdx, sh] = parts::<f64, 3>(s64, c);
+    for j in 0..c {
+        a[j] = rstd[j / cg] * gamma[j];
+        bb[j] = beta[j] - mean[j / cg] * a[j];
+    }
+    // Pass 1: dz (through the activation) into dx, per-channel Σ dz and Σ dz·x.
+    sd.fill(0.0);
+    sdx.fill(0.0);
+    for (rows_dx, (rows_x, rows_dy)) in dx
+        .chunks_mut(BLOCK * c)
+        .zip(x.chunks(BLOCK * c).zip(dy.chunks(BLOCK * c)))
+    {
+        ad.fill(0.0);
+        adx.fill(0.0);
+        let coef = (&a[..c], &bb[..c]);
+        act_backward_rows(
+            act,
+            rows_x,
+            rows_dy,
+            coef,
+            rows_dx,
+            &mut ad[..c],
+            &mut adx[..c],
+        );
+        for j in 0..c {
+            sd[j] += ad[j] as f64;
+            sdx[j] += adx[j] as f64;
+        }
+    }
+    // dβ = Σ dz, dγ = r·(Σ dz·x − μ Σ dz); the group means of g and g·x̂ from those.
+    for g in 0..groups {
+        let (mu, r) = (mean[g] as f64, rstd[g] as f64);
+        let (mut sg, mut sgx) = (0.0f64, 0.0f64);
+        for j in g * cg..(g + 1) * cg {
+            let dgj = r * (sdx[j] - mu * sd[j]);
+            db[j] = sd[j] as f32;
+            dg[j] = dgj as f32;
+            sg += gamma[j] as f64 * sd[j];
+            sgx += gamma[j] as f64 * dgj;
+        }
+        let (mg, mgx) = (sg / count, sgx / count);
+        for j in g * cg..(g + 1) * cg {
+            p[j] = (r * gamma[j] as f64) as f32;
+            q[j] = (-r * r * mgx) as f32;
+            r0[j] = (r * (r * mu * mgx - mg)) as f32;
+        }
+    }
+    // Pass 2: dx = dz·P + x·Q + R, and Σ dx for the shift.
+    sh.fill(0.0);
+    for (rows_dx, rows_x) in dx.chunks_mut(BLOCK * c).zip(x.chunks(BLOCK * c)) {
+        ash.fill(0.0);
+        affine_rows(rows_dx, rows_x, &p[..c], &q[..c], &r0[..c], &mut ash[..c]);
+        if want_shift {
+            for (s, &v) in sh.iter_mut().zip(ash.iter()) {
+                *s += v as f64;
+            }
+        }
+    }
+    for (o, &s) in dsh.iter_mut().zip(sh.iter()) {
+        *o = s as f32;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::nn::ops::{
+    use super::super::{
         group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
     };
+    use super::*;
+    use crate::nn::testing::assert_close as close;
     use crate::util::rng::Rng;
 
-    fn close(a: &[f32], b: &[f32], tol: f32, what: &str) {
-        assert_eq!(a.len(), b.len(), "{what}: lengths");
-        let scale = b.iter().fold(1e-3f32, |m, v| m.max(v.abs()));
-        let err = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(
-            err <= tol * scale,
-            "{what}: max error {err} at scale {scale}"
+    /// The first family's GroupNorm(+SiLU, or + a ReLU applied outside) of `x` and its
+    /// gradients for `dy`: `(y, mean, rstd, dx, dgamma, dbeta)`.
+    #[allow(clippy::type_complexity)]
+    fn reference(
+        (x, dy): (&[f32], &[f32]),
+        (n, hw, c, groups): (usize, usize, usize, usize),
+        (gamma, beta, act): (&[f32], &[f32], NormAct),
+    ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>) {
+        let (mut want, mut m2, mut r2) = (
+            vec![0.0; x.len()],
+            vec![0.0; n * groups],
+            vec![0.0; n * groups],
         );
+        let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
+        if act == NormAct::Silu {
+            group_norm_silu_forward(
+                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
+            );
+            group_norm_silu_backward(
+                x, dy, n, hw, c, groups, gamma, beta, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
+            );
+        } else {
+            group_norm_forward(
+                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
+            );
+            let masked: Vec<f32> = dy
+                .iter()
+                .zip(&want)
+                .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
+                .collect();
+            want.iter_mut().for_each(|v| *v = v.max(0.0));
+            group_norm_backward(
+                x, &masked, n, hw, c, groups, gamma, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
+            );
+        }
+        (want, m2, r2, dx2, dg2, db2)
     }
 
     /// The fused kernels agree with the compute core's GroupNorm(+SiLU) kernels after a shift.
@@ -454,35 +501,9 @@ mod tests {
                 .map(|(i, v)| v + shift[(i / (hw * c)) * c + i % c])
                 .collect();
             assert_eq!(x, shifted, "x keeps the shifted values");
-            let (mut want, mut m2, mut r2) = (
-                vec![0.0; x.len()],
-                vec![0.0; n * groups],
-                vec![0.0; n * groups],
-            );
-            let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-            if act == NormAct::Silu {
-                group_norm_silu_forward(
-                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
-                );
-                group_norm_silu_backward(
-                    &shifted, &dy, n, hw, c, groups, &gamma, &beta, &m2, &r2, &mut dx2, &mut dg2,
-                    &mut db2,
-                );
-            } else {
-                group_norm_forward(
-                    &shifted, n, hw, c, groups, 1e-5, &gamma, &beta, &mut want, &mut m2, &mut r2,
-                );
-                let masked: Vec<f32> = dy
-                    .iter()
-                    .zip(&want)
-                    .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
-                    .collect();
-                want.iter_mut().for_each(|v| *v = v.max(0.0));
-                group_norm_backward(
-                    &shifted, &masked, n, hw, c, groups, &gamma, &m2, &r2, &mut dx2, &mut dg2,
-                    &mut db2,
-                );
-            }
+            let dims = (n, hw, c, groups);
+            let norm = (&gamma[..], &beta[..], act);
+            let (want, m2, r2, dx2, dg2, db2) = reference((&shifted, &dy), dims, norm);
             let tag = format!("n{n} hw{hw} c{c} g{groups} {act:?}");
             close(&y, &want, 2e-6, &format!("y {tag}"));
             close(&mean, &m2, 1e-6, &format!("mean {tag}"));
