@@ -1,11 +1,13 @@
 //! The classifier learns MNIST, and its cache file round-trips and recovers from damage.
 //! Needs MNIST (DIFFLAB_MNIST_DIR, as CI sets it).
 
+use difflab::data::digits::load_digits;
 use difflab::data::Split;
 use difflab::models::classifier::{
-    cached_classifier_with, load_classifier, load_digits, save_classifier, train_classifier,
-    Classifier, ClassifierConfig, ClassifierInfo, TrainOptions,
+    cached_classifier_with, load_classifier, save_classifier, train_classifier, Classifier,
+    ClassifierConfig, ClassifierInfo, TrainOptions,
 };
+use difflab::util::progress::Silent;
 use std::sync::OnceLock;
 
 /// A short run: the first 10,000 training digits at 16×16, one epoch of batch 32 at 5e-3.
@@ -28,7 +30,7 @@ fn quick() -> &'static (Classifier, ClassifierInfo) {
         let test = load_digits(Split::Test, 16, None).unwrap();
         let opts = quick_options();
         let (model, report) =
-            train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
+            train_classifier(&ClassifierConfig::for_size(16), &train, &opts, &mut Silent).unwrap();
         let info = ClassifierInfo::measure(&model, &test, &opts, report).unwrap();
         (model, info)
     })
@@ -132,13 +134,13 @@ fn the_cache_is_used_when_valid_and_retrained_when_damaged() {
 
     // A valid file is read, not retrained.
     save_classifier(&path, model, info).unwrap();
-    let c = cached_classifier_with(16, Some(&path), None, &tiny).unwrap();
+    let c = cached_classifier_with(16, Some(&path), None, &tiny, &mut Silent).unwrap();
     assert!(!c.trained_now);
     assert_eq!(c.classifier.params(), model.params());
 
     // A damaged file is replaced by a freshly trained classifier (with a warning).
     std::fs::write(&path, b"not safetensors at all").unwrap();
-    let c = cached_classifier_with(16, Some(&path), None, &tiny).unwrap();
+    let c = cached_classifier_with(16, Some(&path), None, &tiny, &mut Silent).unwrap();
     assert!(c.trained_now);
     assert_eq!(c.info.report.images, 1_000);
     let (reloaded, _) = load_classifier(&path).unwrap();
@@ -153,10 +155,11 @@ fn the_cache_is_used_when_valid_and_retrained_when_damaged() {
             limit: Some(300),
             ..quick_options()
         },
+        &mut Silent,
     )
     .unwrap();
     assert!(c.trained_now && c.classifier.image_size() == 28);
     let fresh = dir.path().join("new").join("classifier-16.safetensors");
-    let c = cached_classifier_with(16, Some(&fresh), None, &tiny).unwrap();
+    let c = cached_classifier_with(16, Some(&fresh), None, &tiny, &mut Silent).unwrap();
     assert!(c.trained_now && fresh.is_file());
 }

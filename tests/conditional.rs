@@ -5,19 +5,22 @@
 
 mod common;
 use common::difflab;
+use difflab::data::digits::load_digits;
 use difflab::data::Split;
 use difflab::eval::guided::{evaluate_guided, sample_guided};
 use difflab::eval::{model_info, EvalOptions, Evaluator};
 use difflab::models::classifier::{
-    load_digits, train_classifier, CachedClassifier, ClassifierConfig, ClassifierInfo,
+    train_classifier, CachedClassifier, ClassifierConfig, ClassifierInfo,
     TrainOptions as ClassifierTrainOptions,
 };
 use difflab::models::toy_unet::{ToyUNet, ToyUNetConfig};
+use difflab::models::Arch;
 use difflab::models::{NoisePredictor, Trainable};
 use difflab::nn::Tensor;
 use difflab::pipelines::guidance::{check_scale, guide, ClassifierFreeGuidance};
 use difflab::schedulers::SchedulerKind;
-use difflab::train::{Arch, ScheduleConfig, TrainSettings, Trainer};
+use difflab::train::{ScheduleConfig, TrainSettings, Trainer};
+use difflab::util::progress::Silent;
 use difflab::util::rng::Rng;
 use std::path::PathBuf;
 
@@ -152,7 +155,7 @@ fn a_briefly_trained_conditional_model_draws_the_asked_for_digit() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = TrainSettings::defaults(Arch::Toy);
     s.make_conditional(0.15).unwrap();
-    if let difflab::train::ModelConfig::Toy(c) = &mut s.model {
+    if let difflab::models::ModelConfig::Toy(c) = &mut s.model {
         c.channels = [16, 32, 32];
     }
     s.schedule = ScheduleConfig::linear(100);
@@ -186,7 +189,8 @@ fn a_briefly_trained_conditional_model_draws_the_asked_for_digit() {
         progress: false,
         ..ClassifierTrainOptions::for_size(16)
     };
-    let (clf, report) = train_classifier(&ClassifierConfig::for_size(16), &train, &copts).unwrap();
+    let (clf, report) =
+        train_classifier(&ClassifierConfig::for_size(16), &train, &copts, &mut Silent).unwrap();
     let test = load_digits(Split::Test, 16, None).unwrap();
     let cinfo = ClassifierInfo::measure(&clf, &test, &copts, report).unwrap();
     let cached = CachedClassifier {
@@ -244,7 +248,7 @@ fn the_sample_cli_asks_for_digits_and_refuses_what_it_cannot_do() {
     let dir = tempfile::tempdir().unwrap();
     let save = |name: &str, conditional: bool| {
         let mut s = TrainSettings::defaults(Arch::Toy);
-        if let difflab::train::ModelConfig::Toy(c) = &mut s.model {
+        if let difflab::models::ModelConfig::Toy(c) = &mut s.model {
             c.channels = [8, 8, 8];
             c.groups = 4;
         }

@@ -3,14 +3,17 @@
 
 use clap::Parser;
 use difflab::cli::{run, Cli};
+use difflab::data::digits::load_digits;
 use difflab::data::Split;
 use difflab::eval::{evaluate_model, EvalOptions, EvalReport};
 use difflab::models::classifier::{
-    load_digits, save_classifier, train_classifier, ClassifierConfig, ClassifierInfo, TrainOptions,
+    save_classifier, train_classifier, ClassifierConfig, ClassifierInfo, TrainOptions,
 };
 use difflab::models::toy_unet::ToyUNetConfig;
+use difflab::models::{Arch, ModelConfig};
 use difflab::schedulers::SchedulerKind;
-use difflab::train::{Arch, ModelConfig, ScheduleConfig, TrainSettings, Trainer};
+use difflab::train::{ScheduleConfig, TrainSettings, Trainer};
+use difflab::util::progress::Silent;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -31,7 +34,7 @@ fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
             ..TrainOptions::for_size(16)
         };
         let (model, report) =
-            train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
+            train_classifier(&ClassifierConfig::for_size(16), &train, &opts, &mut Silent).unwrap();
         let test = load_digits(Split::Test, 16, None).unwrap();
         let info = ClassifierInfo::measure(&model, &test, &opts, report).unwrap();
         let classifier = dir.path().join("classifier-16.safetensors");

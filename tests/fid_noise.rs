@@ -1,9 +1,11 @@
 //! FID in the classifier's features: zero for a set against itself, growing as Gaussian noise
 //! is added to the images. Needs MNIST (DIFFLAB_MNIST_DIR, as CI sets it).
 
+use difflab::data::digits::load_digits;
 use difflab::data::Split;
 use difflab::eval::{feature_gaussian, fid, frechet_distance};
-use difflab::models::classifier::{load_digits, train_classifier, ClassifierConfig, TrainOptions};
+use difflab::models::classifier::{train_classifier, ClassifierConfig, TrainOptions};
+use difflab::util::progress::Silent;
 use difflab::util::rng::Rng;
 
 #[test]
@@ -18,7 +20,8 @@ fn fid_is_zero_for_a_set_with_itself_and_grows_with_noise() {
         progress: false,
         ..TrainOptions::for_size(16)
     };
-    let (model, _) = train_classifier(&ClassifierConfig::for_size(16), &train, &opts).unwrap();
+    let (model, _) =
+        train_classifier(&ClassifierConfig::for_size(16), &train, &opts, &mut Silent).unwrap();
 
     let test = load_digits(Split::Test, 16, None).unwrap();
     let n = 600;

@@ -2,11 +2,12 @@
 //! interruption reproduces an uninterrupted run exactly, and damaged checkpoints are clear
 //! errors. MNIST comes from `DIFFLAB_MNIST_DIR` (CI sets it to the shared copy).
 
+use difflab::models::Arch;
 use difflab::models::NoisePredictor;
 use difflab::nn::{Tensor, Weights};
 use difflab::train::checkpoint::{self, Checkpoint};
 use difflab::train::data::load_training_set;
-use difflab::train::{load_denoiser, Arch, RunOptions, Silent, TrainSettings, Trainer};
+use difflab::train::{load_denoiser, RunOptions, Silent, TrainSettings, Trainer};
 use difflab::util::rng::Rng;
 use std::path::Path;
 

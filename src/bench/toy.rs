@@ -4,7 +4,7 @@
 
 use super::{BenchOptions, Section};
 use crate::diffusion::StartNoise;
-use crate::train::model::{Arch, Denoiser, ModelConfig};
+use crate::models::{Arch, Denoiser, ModelConfig};
 use crate::train::preview::{ddpm_sample_with_progress, PreviewRun};
 use crate::train::settings::ScheduleConfig;
 use crate::train::step_time::train_step_ms;

@@ -65,7 +65,8 @@ pub fn run(args: ClassifierArgs, global: &Global) -> Result<()> {
         "Training the {0}×{0} MNIST classifier: {1} epoch(s), batch {2}, Adam lr {3} (cosine), shifts ±{4} px, seed {5}",
         args.size, opts.epochs, opts.batch_size, opts.lr, opts.max_shift, opts.seed
     );
-    let (model, info) = train_and_test(args.size, &opts, global.mnist_dir.as_deref())?;
+    let mut bars = crate::console::StepBars::new(opts.progress);
+    let (model, info) = train_and_test(args.size, &opts, global.mnist_dir.as_deref(), &mut bars)?;
     let r = &info.report;
     println!(
         "Trained {} parameters on {} digits × {} epoch(s) ({} steps) in {:.1} s; final loss {:.4}",

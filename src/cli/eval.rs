@@ -93,7 +93,6 @@ pub fn run(args: EvalArgs, global: &Global) -> Result<()> {
         batch_size: args.batch_size,
         classifier: args.classifier.clone(),
         mnist_dir: global.mnist_dir.clone(),
-        progress: true,
         pure_start: args.pure_start,
         diffusers_ddim: args.diffusers_ddim,
     };

@@ -2,9 +2,10 @@
 
 use crate::cli::Global;
 use crate::demos::train::{self as job, TrainJob};
+use crate::models::{Arch, ModelConfig};
 use crate::train::data::{classes, digit_list};
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
-use crate::train::{Arch, LrSchedule, ModelConfig, RunOptions, TrainSettings};
+use crate::train::{LrSchedule, RunOptions, TrainSettings};
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
-//! One progress bar per job on stderr: what `difflab sample`, `inpaint`, `eval` and the lab show
-//! while a sampling loop runs.
+//! One progress bar per job on stderr: what `difflab sample`, `inpaint`, `eval`, `classifier`
+//! and the lab show while a sampling loop or the classifier's training runs.
 
 use crate::util::progress::Progress;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -33,7 +33,7 @@ impl Progress for StepBars {
         }
         let bar = ProgressBar::new(total);
         let style = ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, eta {eta})",
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} steps {msg} ({per_sec}, eta {eta})",
         )
         .expect("valid template");
         bar.set_style(style);
@@ -41,7 +41,8 @@ impl Progress for StepBars {
         self.bar = bar;
     }
 
-    fn update(&mut self, done: u64, _message: &str) {
+    fn update(&mut self, done: u64, message: &str) {
+        self.bar.set_message(message.to_string());
         self.bar.set_position(done);
     }
 

@@ -27,7 +27,7 @@ pub fn evaluate_model_with_progress(
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
     let mut m = TrainedModel::load(dir)?;
-    let evaluator = evaluator_for(&m.info, opts)?;
+    let evaluator = evaluator_for(&m.info, opts, progress)?;
     evaluate_denoiser(&mut m.model, &m.info, &evaluator, opts, progress)
 }
 
@@ -46,7 +46,7 @@ pub fn sweep_model(
             steps.sort_unstable();
         }
     }
-    let evaluator = evaluator_for(&m.info, opts)?;
+    let evaluator = evaluator_for(&m.info, opts, progress)?;
     sweep_denoiser(&mut m.model, &m.info, &evaluator, opts, &steps, progress)
 }
 
@@ -70,7 +70,7 @@ pub fn guidance_sweep_model(
         opts.seed,
         opts.classifier.as_deref(),
         opts.mnist_dir.as_deref(),
-        opts.progress,
+        progress,
     )?;
     let (sweep, _) = sweep_guidance(
         &mut m.model,

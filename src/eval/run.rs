@@ -32,9 +32,6 @@ pub struct EvalOptions {
     pub classifier: Option<PathBuf>,
     /// Where MNIST is (default: the data layer's lookup).
     pub mnist_dir: Option<PathBuf>,
-    /// Progress bars on stderr while the classifier trains (on first use); the sampling's
-    /// progress goes to the `Progress` the entry points take.
-    pub progress: bool,
     /// Start sampling from pure noise N(0, I), as the Python lab does, instead of the model's
     /// own start (noise matched to its training data; see [`StartNoise`]).
     pub pure_start: bool,
@@ -80,7 +77,6 @@ impl Default for EvalOptions {
             batch_size: 250,
             classifier: None,
             mnist_dir: None,
-            progress: false,
             pure_start: false,
             diffusers_ddim: false,
         }
@@ -146,9 +142,13 @@ pub struct EvalReport {
     pub score_seconds: f64,
 }
 
-/// The ready-made [`Evaluator`] for a model: its classifier (cached or trained), reference
-/// and floor for `opts.count` digits.
-pub fn evaluator_for(info: &ModelInfo, opts: &EvalOptions) -> Result<Evaluator> {
+/// The ready-made [`Evaluator`] for a model: its classifier (cached, or trained reporting to
+/// `progress`), reference and floor for `opts.count` digits.
+pub fn evaluator_for(
+    info: &ModelInfo,
+    opts: &EvalOptions,
+    progress: &mut dyn Progress,
+) -> Result<Evaluator> {
     Evaluator::new(
         info.image_size,
         &info.digits,
@@ -156,7 +156,7 @@ pub fn evaluator_for(info: &ModelInfo, opts: &EvalOptions) -> Result<Evaluator> 
         opts.seed,
         opts.classifier.as_deref(),
         opts.mnist_dir.as_deref(),
-        opts.progress,
+        progress,
     )
 }
 

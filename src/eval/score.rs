@@ -10,10 +10,12 @@
 
 use super::fid::feature_gaussian;
 use super::frechet::{frechet_distance, Gaussian};
+use crate::data::digits::load_digits;
 use crate::data::Split;
-use crate::models::classifier::{cached_classifier, load_digits, CachedClassifier, Classifier};
+use crate::models::classifier::{cached_classifier, CachedClassifier, Classifier};
 use crate::nn::Tensor;
 use crate::pipelines::sample::to_unit_range;
+use crate::util::progress::Progress;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -74,7 +76,7 @@ impl Evaluator {
         seed: u64,
         classifier_path: Option<&Path>,
         mnist_dir: Option<&Path>,
-        progress: bool,
+        progress: &mut dyn Progress,
     ) -> Result<Self> {
         let classifier = cached_classifier(image_size, classifier_path, mnist_dir, progress)?;
         Self::with_classifier(classifier, digits, count, seed, mnist_dir)

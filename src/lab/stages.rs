@@ -12,13 +12,14 @@ use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_CO
 use crate::demos::train::{self as job, TrainJob};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, EVAL_FILE};
 use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
+use crate::models::Arch;
 use crate::report::record::{
     LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, CONTROL_MODEL_FOLDER, EVAL_50_FILE,
     INPAINT_FOLDER,
 };
 use crate::schedulers::SchedulerKind;
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
-use crate::train::{Arch, LrSchedule, RunOptions, TrainSettings, TrainedModel};
+use crate::train::{LrSchedule, RunOptions, TrainSettings, TrainedModel};
 use crate::util::fsio::ensure_dir;
 use crate::{Error, Result};
 use std::path::{Path, PathBuf};
@@ -276,8 +277,13 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     // The evaluation's classifier (for --fast a quick one kept in its folder), trained here if
     // the evaluation was reused from a run without one.
     let (path, topts) = classifier_path(cfg, &cfg.out.join(Stage::Eval.folder()), size);
-    let classifier =
-        cached_classifier_with(size, path.as_deref(), cfg.mnist_dir.as_deref(), &topts)?;
+    let classifier = cached_classifier_with(
+        size,
+        path.as_deref(),
+        cfg.mnist_dir.as_deref(),
+        &topts,
+        &mut StepBars::new(cfg.progress),
+    )?;
     let gc = GenerateConfig {
         model_dir: model_dir.clone(),
         out_dir: dir.to_path_buf(),
@@ -335,12 +341,16 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     let size = m.info.image_size;
     let count = if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 };
     let (path, topts) = classifier_path(cfg, dir, size);
-    let classifier =
-        cached_classifier_with(size, path.as_deref(), cfg.mnist_dir.as_deref(), &topts)?;
+    let classifier = cached_classifier_with(
+        size,
+        path.as_deref(),
+        cfg.mnist_dir.as_deref(),
+        &topts,
+        &mut StepBars::new(cfg.progress),
+    )?;
     let opts = EvalOptions {
         count,
         mnist_dir: cfg.mnist_dir.clone(),
-        progress: cfg.progress,
         ..EvalOptions::default()
     };
     let evaluator = Evaluator::with_classifier(

@@ -4,9 +4,9 @@
 //! `scheduler_config.json`. Every file is written atomically, the config last, and all three
 //! record the epochs done, so a run interrupted between two writes is detected on `--resume`.
 
-use super::model::{Denoiser, ModelConfig};
 use super::settings::{TrainSettings, TrainingStats};
 use crate::models::NoisePredictor;
+use crate::models::{Denoiser, ModelConfig};
 use crate::nn::optim::{Adam, AdamConfig, Ema};
 use crate::nn::{Tensor, Weights};
 use crate::util::fsio::write_atomic;

@@ -7,9 +7,6 @@ use crate::data::{Digits, PixelRange, Split};
 use crate::Result;
 use std::path::Path;
 
-/// Selected training images in model range (the old name of the data layer's set).
-pub type TrainingSet = LabeledDigits;
-
 /// The digits `0..n` for `--classes n`, which must be 1..=10.
 pub fn classes(n: usize) -> Result<Vec<u8>> {
     Ok(Digits::classes(n)?.to_vec())
@@ -28,7 +25,7 @@ pub fn load_training_set(
     digits: &[u8],
     size: usize,
     limit: Option<usize>,
-) -> Result<TrainingSet> {
+) -> Result<LabeledDigits> {
     let digits = Digits::list(digits)?;
     LabeledDigits::load(
         Split::Train,

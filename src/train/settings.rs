@@ -1,8 +1,8 @@
 //! What a training run is: model, noise schedule, data selection and optimisation settings, as
 //! stored in a checkpoint's `config.json`, plus the statistics the run accumulates.
 
-use super::model::{Arch, ModelConfig};
 use crate::diffusion::NoiseSchedule;
+use crate::models::{Arch, ModelConfig};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! How long one training step takes on this machine: `difflab train` and the lab use it to
 //! estimate a run's duration before it starts, and `difflab bench` reports it.
 
-use super::model::{Arch, Denoiser, ModelConfig};
+use crate::models::{Arch, Denoiser, ModelConfig};
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::util::rng::Rng;
 use crate::util::timing::{median, time_runs};

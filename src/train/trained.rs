@@ -4,10 +4,10 @@
 //! it with.
 
 use super::checkpoint::{Checkpoint, CheckpointConfig, CONFIG_FILE, SCHEDULER_FILE};
-use super::model::Denoiser;
 use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
+use crate::models::Denoiser;
 use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
 use crate::util::rng::Rng;
 use crate::{Error, Result};

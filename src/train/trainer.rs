@@ -8,10 +8,10 @@
 //! thread count its weights are bit-identical.
 
 use super::checkpoint::{self, CheckpointConfig, CONFIG_FILE};
-use super::data::TrainingSet;
-use super::model::{Denoiser, DenoiserCtx};
 use super::settings::{TrainSettings, TrainingConfig, TrainingStats};
+use crate::data::digits::LabeledDigits;
 use crate::diffusion::NoiseSchedule;
+use crate::models::{Denoiser, DenoiserCtx};
 use crate::nn::optim::{Adam, AdamConfig, Ema};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
@@ -236,7 +236,7 @@ impl Trainer {
     /// epoch. Returns early (with everything saved) after `opts.stop_after_epoch`.
     pub fn run(
         &mut self,
-        data: &TrainingSet,
+        data: &LabeledDigits,
         out: &Path,
         opts: &RunOptions,
         obs: &mut dyn Observer,
@@ -309,7 +309,7 @@ impl Trainer {
 
     /// Check `data` against the run (image size, at least one batch, the same images as the
     /// checkpoint when resuming) and record what the run trains on; returns the steps per epoch.
-    fn prepare(&mut self, data: &TrainingSet, out: &Path) -> Result<usize> {
+    fn prepare(&mut self, data: &LabeledDigits, out: &Path) -> Result<usize> {
         let b = self.settings.training.batch_size;
         if data.size != self.settings.data.image_size {
             return Err(Error::invalid(format!(
@@ -350,7 +350,7 @@ impl Trainer {
     fn train_step(
         &mut self,
         batch: &mut Batch,
-        data: &TrainingSet,
+        data: &LabeledDigits,
         idx: &[usize],
         total: usize,
     ) -> Result<f32> {

@@ -358,7 +358,7 @@ fn conditional_figures(run: &mut Run<'_>, w: f32) -> Result<()> {
         cfg.seed,
         cfg.classifier.as_deref(),
         cfg.mnist_dir.as_deref(),
-        cfg.progress,
+        &mut run.bars,
     )?;
     let (sweep, shown) = guidance::guidance_sweep(
         &mut run.m.model,

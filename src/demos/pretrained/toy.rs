@@ -2,13 +2,14 @@
 //! 3), load it, and generate samples with the same seed.
 
 use crate::console::thousands;
+use crate::models::Denoiser;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
 use crate::schedulers::DdpmScheduler;
 use crate::train::checkpoint::{self, CheckpointConfig};
 use crate::train::preview::ddpm_config;
-use crate::train::{Denoiser, TrainedModel};
+use crate::train::TrainedModel;
 use crate::util::progress::Progress;
 use crate::Result;
 use serde::Serialize;

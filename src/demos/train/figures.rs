@@ -3,12 +3,12 @@
 //! generated digits.
 
 use crate::console::StepBars;
+use crate::data::digits::LabeledDigits;
 use crate::diffusion::NoiseSchedule;
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
+use crate::models::{Arch, Denoiser};
 use crate::nn::Tensor;
-use crate::train::data::TrainingSet;
-use crate::train::model::{Arch, Denoiser};
 use crate::train::preview::{ddpm_sample_with_progress, PreviewRun};
 use crate::train::settings::{LrSchedule, TrainSettings};
 use crate::util::rng::Rng;
@@ -158,7 +158,7 @@ pub fn denoising_timesteps(t_total: usize) -> Vec<usize> {
 pub fn denoising_png(
     path: &Path,
     model: &mut dyn NoisePredictor,
-    data: &TrainingSet,
+    data: &LabeledDigits,
     sched: &NoiseSchedule,
     seed: u64,
 ) -> Result<(u32, u32)> {

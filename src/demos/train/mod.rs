@@ -4,7 +4,8 @@
 mod figures;
 
 use crate::console::{thousands, Console};
-use crate::train::data::{load_training_set, TrainingSet};
+use crate::data::digits::LabeledDigits;
+use crate::train::data::load_training_set;
 use crate::train::trainer::{Observer, RunOptions, Silent, Trainer};
 use crate::train::{checkpoint, LrSchedule, TrainSettings};
 use crate::util::fsio::write_atomic;
@@ -163,7 +164,7 @@ fn digits_text(d: &[u8]) -> String {
     }
 }
 
-fn write_figures(tr: &Trainer, data: &TrainingSet, out: &Path, progress: bool) -> Result<()> {
+fn write_figures(tr: &Trainer, data: &LabeledDigits, out: &Path, progress: bool) -> Result<()> {
     let mut model = tr.sampling_model();
     figures::loss_png(
         &out.join("loss.png"),

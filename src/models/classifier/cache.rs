@@ -12,6 +12,7 @@ use super::{train_classifier, Classifier, ClassifierConfig, TrainOptions, TrainR
 use crate::data::digits::{load_digits, LabeledDigits};
 use crate::data::{default_cache_dir, Split};
 use crate::nn::Weights;
+use crate::util::progress::Progress;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -121,12 +122,13 @@ pub fn train_and_test(
     size: usize,
     opts: &TrainOptions,
     mnist_dir: Option<&Path>,
+    progress: &mut dyn Progress,
 ) -> Result<(Classifier, ClassifierInfo)> {
     let cfg = ClassifierConfig::for_size(size);
     cfg.validate()?;
     let train = load_digits(Split::Train, size, mnist_dir)?;
     let test = load_digits(Split::Test, size, mnist_dir)?;
-    let (model, report) = train_classifier(&cfg, &train, opts)?;
+    let (model, report) = train_classifier(&cfg, &train, opts, progress)?;
     let info = ClassifierInfo::measure(&model, &test, opts, report)?;
     Ok((model, info))
 }
@@ -166,13 +168,10 @@ pub fn cached_classifier(
     size: usize,
     path: Option<&Path>,
     mnist_dir: Option<&Path>,
-    progress: bool,
+    progress: &mut dyn Progress,
 ) -> Result<CachedClassifier> {
-    let opts = TrainOptions {
-        progress,
-        ..TrainOptions::for_size(size)
-    };
-    cached_classifier_with(size, path, mnist_dir, &opts)
+    let opts = TrainOptions::for_size(size);
+    cached_classifier_with(size, path, mnist_dir, &opts, progress)
 }
 
 /// [`cached_classifier`] with another training recipe for the case that it must train.
@@ -181,6 +180,7 @@ pub fn cached_classifier_with(
     path: Option<&Path>,
     mnist_dir: Option<&Path>,
     opts: &TrainOptions,
+    progress: &mut dyn Progress,
 ) -> Result<CachedClassifier> {
     ClassifierConfig::for_size(size).validate()?;
     let path = path
@@ -199,10 +199,10 @@ pub fn cached_classifier_with(
             Err(e) => eprintln!("warning: the cached classifier is unusable ({e}); retraining and replacing it"),
         }
     }
-    if opts.progress {
-        eprintln!("Training the {size}×{size} MNIST classifier that judges digits (once; it is cached)...");
-    }
-    let (classifier, info) = train_and_test(size, opts, mnist_dir)?;
+    progress.line(&format!(
+        "Training the {size}×{size} MNIST classifier that judges digits (once; it is cached)..."
+    ));
+    let (classifier, info) = train_and_test(size, opts, mnist_dir, progress)?;
     match path.as_deref() {
         Some(p) => save_classifier(p, &classifier, &info)?,
         None => eprintln!("warning: no cache folder (neither XDG_CACHE_HOME nor HOME is set): the classifier is not kept"),

@@ -18,7 +18,6 @@
 pub mod cache;
 mod ctx;
 pub mod outliers;
-pub mod terminal;
 pub mod train;
 
 pub use cache::{
@@ -27,9 +26,7 @@ pub use cache::{
 };
 pub use ctx::ClassifierCtx;
 // Old paths of the data layer's labelled digits, still imported by `eval::score`.
-pub use crate::data::digits::{load_digits, LabeledDigits};
-pub use terminal::train_classifier;
-pub use train::{train_classifier_with, TrainOptions, TrainReport};
+pub use train::{train_classifier, TrainOptions, TrainReport};
 
 use crate::nn::params::{ParamLayout, Params};
 use crate::nn::{init, Weights};

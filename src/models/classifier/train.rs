@@ -35,9 +35,8 @@ pub struct TrainOptions {
     pub limit: Option<usize>,
     /// Fixes the initial weights, the order of the images and the shifts.
     pub seed: u64,
-    /// Show a progress bar (with elapsed time and running loss) on stderr: read by
-    /// [`super::train_classifier`], the terminal adapter; the library itself reports through
-    /// the [`Progress`] given to [`train_classifier_with`].
+    /// Whether the caller shows progress; kept with the options in the classifier file. The
+    /// training itself reports through the [`Progress`] given to [`train_classifier`].
     pub progress: bool,
 }
 
@@ -205,7 +204,7 @@ fn batch_loss(
 /// Train a fresh classifier of `cfg` on `data` (whose images must be `cfg.image_size` square),
 /// reporting each Adam step to `progress` (with the epoch and its running loss) and stopping
 /// with [`Error::Cancelled`] between batches when it asks.
-pub fn train_classifier_with(
+pub fn train_classifier(
     cfg: &ClassifierConfig,
     data: &LabeledDigits,
     opts: &TrainOptions,

@@ -52,7 +52,6 @@ impl GuidanceRun {
             steps: self.steps,
             seed: self.seed,
             batch_size: 0,
-            progress: self.progress,
             pure_start: self.pure_start,
             ..EvalOptions::default()
         }
