@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { tab: "forward", questions: [], answers: {}, models: [], T: 200 };
+const state = { tab: "forward", questions: [], answers: {}, facts: {}, models: [], T: 200 };
 const PART_OF_TAB = { forward: ["forward"], train: ["train"], sample: ["sample"], sheet: null };
 
 async function api(path, opts = {}) {
@@ -53,11 +53,11 @@ async function updateForward() {
     $("f-signal").textContent = (100 * d.signal_share).toFixed(1) + "%";
     $("f-noise").textContent = (100 * d.noise_share).toFixed(1) + "%";
     $("f-snr").textContent = d.snr >= 100 ? d.snr.toFixed(0) : d.snr.toPrecision(3);
-    const sum = d.signal_share + d.noise_share;
-    $("f-bar-signal").style.width = `${(100 * d.signal_share) / sum}%`;
-    $("f-bar-noise").style.width = `${(100 * d.noise_share) / sum}%`;
+    $("f-bar-signal").style.width = `${100 * d.signal_variance}%`;
+    $("f-bar-noise").style.width = `${100 * d.noise_variance}%`;
+    $("f-bar-caption").textContent = `share of xₜ's variance: digit ${(100 * d.signal_variance).toFixed(1)}%, noise ${(100 * d.noise_variance).toFixed(1)}%`;
     const src = d.source.upload ? "your picture" : `training image #${d.source.index} (a ${d.source.label})`;
-    $("f-caption").textContent = `x_${d.t} of ${src}`;
+    $("f-caption").textContent = `x${sub(d.t)} of ${src}`;
     $("f-timing").textContent = `server ${d.server_ms.toFixed(1)} ms · on screen ${ms.toFixed(0)} ms`;
     document.body.dataset.forwardT = String(d.t);
     drawForwardPlots();
@@ -68,9 +68,14 @@ async function updateForward() {
   }
 }
 
+// Grids come at native resolution: show them `zoom` times larger, pixels kept sharp.
+function zoomed(img, zoom) {
+  img.onload = () => { img.style.width = `${img.naturalWidth * zoom}px`; };
+}
+
 function setImage(img, src) {
   return new Promise((resolve) => {
-    img.onload = img.onerror = () => resolve();
+    img.onload = img.onerror = () => { if (img.dataset.zoom) img.style.width = `${img.naturalWidth * img.dataset.zoom}px`; resolve(); };
     img.src = src;
     img.classList.remove("hidden");
   });
@@ -78,7 +83,9 @@ function setImage(img, src) {
 
 async function loadCurves(name) {
   if (!fwd.curves[name]) fwd.curves[name] = await api(`/api/schedule?schedule=${name}`);
-  return fwd.curves[name];
+  const c = fwd.curves[name];
+  setFact(7, `${name} schedule: SNR falls below 1 first at t = ${c.first_t_snr_below_1}, below 0.1 at t = ${c.first_t_snr_below_0_1}`);
+  return c;
 }
 
 function drawForwardPlots() {
@@ -87,14 +94,14 @@ function drawForwardPlots() {
   const xs = c.alpha_bar.map((_, i) => i);
   const noise = c.alpha_bar.map((a) => 1 - a);
   drawPlot($("plot-ab"), {
-    title: `Signal weight ᾱ_t (${fwd.schedule})`, xLabel: "timestep t", yLabel: "share of variance",
-    xs, yMin: 0, yMax: 1, series: [{ ys: c.alpha_bar, color: cssVar("--signal"), label: "signal ᾱ_t" },
-      { ys: noise, color: cssVar("--noise"), label: "noise 1 − ᾱ_t" }],
+    title: `Signal and noise weights (${fwd.schedule} schedule)`, xLabel: "timestep t", yLabel: "share of variance",
+    xs, yMin: 0, yMax: 1, series: [{ ys: c.alpha_bar, color: cssVar("--signal"), label: "signal weight ᾱₜ" },
+      { ys: noise, color: cssVar("--noise"), label: "noise weight 1 − ᾱₜ" }],
     hlines: [{ y: 0.5, label: "50 %" }], marker: { x: fwd.t, label: `t = ${fwd.t}` },
   });
   drawPlot($("plot-snr"), {
-    title: "Signal-to-noise ratio SNR(t)", xLabel: "timestep t", yLabel: "SNR (log scale)", xs, logY: true,
-    series: [{ ys: c.snr, color: cssVar("--signal"), label: "ᾱ_t / (1 − ᾱ_t)" }],
+    title: "Signal-to-noise ratio", xLabel: "timestep t", yLabel: "SNR (log scale)", xs, logY: true,
+    series: [{ ys: c.snr, color: cssVar("--signal"), label: "SNR(t) = ᾱₜ / (1 − ᾱₜ)" }],
     hlines: [{ y: 1, label: "SNR = 1" }], marker: { x: fwd.t, label: `SNR = ${(c.snr[fwd.t] || 0).toPrecision(3)}` },
   });
 }
@@ -225,6 +232,10 @@ function attachTraining(job) {
     },
     end: (name, d) => {
       tr.job = null; $("t-start").disabled = false; $("t-cancel").disabled = true;
+      if (name === "done") {
+        setFact(11, `final loss ${d.final_loss.toFixed(4)} after ${d.epochs} epoch${d.epochs === 1 ? "" : "s"} (${d.model})`);
+        setFact(12, `training took ${fmtSecs(d.train_seconds)}`);
+      }
       setStatus("t-status", name === "done" ? `done: ${d.model}, final loss ${d.final_loss.toFixed(4)} in ${fmtSecs(d.train_seconds)}` : name === "failed" ? `failed: ${d.error}` : "cancelled", name === "failed");
       document.body.dataset.trainState = name;
       refreshModels();
@@ -236,6 +247,7 @@ const sam = { job: null, es: null };
 
 function setupSample() {
   for (let d = 0; d <= 9; d++) { const o = document.createElement("option"); o.value = d; o.textContent = d; $("s-digit").appendChild(o); }
+  zoomed($("s-xt"), 4); zoomed($("s-x0"), 4);
   $("s-w").oninput = () => { $("s-w-label").textContent = (+$("s-w").value).toFixed(1); };
   $("s-model").onchange = onModelChange;
   $("s-go-train").onclick = () => showTab("train");
@@ -256,14 +268,15 @@ async function startSampling() {
       queued: (d) => setStatus("s-status", `queued: position ${d.position}`),
       started: () => setStatus("s-status", "loading the model…"),
       frame: (d) => {
-        frames++; $("s-xt").src = d.x_t; $("s-x0").src = d.x0;
+        frames++; $("s-xt").src = d.x_t; $("s-x0").src = d.x0; // zoomed on load
         $("s-xt").classList.remove("hidden"); $("s-x0").classList.remove("hidden");
         setStatus("s-status", `step ${d.index + 1}/${d.steps} · t = ${d.t}`);
         document.body.dataset.frames = String(frames);
       },
       end: (name, d) => {
         sam.job = null; $("s-start").disabled = state.models.length === 0; $("s-cancel").disabled = true;
-        if (name === "done") { setImage($("s-samples"), d.samples); setStatus("s-status", `${d.count} samples in ${fmtSecs(d.seconds)}`); }
+        if (name === "done") { setImage($("s-samples"), d.samples); setStatus("s-status", `${d.count} samples in ${fmtSecs(d.seconds)}`);
+          setFact(19, `${body.sampler.toUpperCase()} with ${body.steps} steps: ${d.count} samples in ${fmtSecs(d.seconds)}`); }
         else setStatus("s-status", name === "failed" ? `failed: ${d.error}` : "cancelled", name === "failed");
         document.body.dataset.sampleState = name;
       },
@@ -271,6 +284,7 @@ async function startSampling() {
   } catch (e) { setStatus("s-status", e.message, true); }
 }
 
+function sub(n) { return String(n).replace(/\d/g, (c) => "₀₁₂₃₄₅₆₇₈₉"[c]); }
 function setStatus(id, text, error = false) { $(id).textContent = text; $(id).classList.toggle("error", error); }
 function fmtSecs(s) { if (!Number.isFinite(s)) return "–"; return s < 90 ? `${s.toFixed(s < 10 ? 1 : 0)} s` : `${Math.floor(s / 60)} min ${Math.round(s % 60)} s`; }
 
@@ -282,9 +296,10 @@ function questionBlock(q) {
   const div = document.createElement("div");
   div.className = "question";
   const ev = q.evidence ? `<span class="evidence">(see ${q.evidence})</span>` : "";
-  div.innerHTML = `<p><b></b> <span></span> ${ev}</p><textarea data-key="${q.number}" aria-label="answer to Q${q.number}"></textarea>`;
+  div.innerHTML = `<p><b></b> <span></span> ${ev}</p><div class="measured" id="fact-${q.number}"></div><textarea data-key="${q.number}" aria-label="answer to Q${q.number}"></textarea>`;
   div.querySelector("b").textContent = q.heading;
   div.querySelector("span").textContent = q.text;
+  div.querySelector(".measured").textContent = state.facts[q.number] || "";
   const ta = div.querySelector("textarea");
   ta.value = state.answers[q.number] || "";
   ta.oninput = () => scheduleSave(String(q.number), ta.value);
@@ -304,6 +319,12 @@ function renderQuestions() {
     }
     list.appendChild(questionBlock(q));
   }
+}
+
+// A measured fact shown with question n ("Measured here — …"), as the report does.
+function setFact(n, text) {
+  state.facts[n] = `Measured here — ${text}`;
+  for (const el of document.querySelectorAll(`#fact-${n}`)) el.textContent = state.facts[n];
 }
 
 function scheduleSave(key, text) {

@@ -36,7 +36,7 @@ function drawPlot(canvas, spec) {
   const col = { bg: cssVar("--plot-background"), text: cssVar("--text"), muted: cssVar("--muted"),
     axis: cssVar("--axis"), grid: cssVar("--grid"), ref: cssVar("--reference") };
   ctx.fillStyle = col.bg; ctx.fillRect(0, 0, W, H);
-  const m = { l: 62, r: 16, t: 34, b: 46 };
+  const m = { l: 62, r: 16, t: 50, b: 46 };
   const pw = W - m.l - m.r, ph = H - m.t - m.b;
   const all = spec.series.flatMap((s) => s.ys.filter((v) => Number.isFinite(v) && (!spec.logY || v > 0)));
   const xsAll = spec.series.flatMap((s) => s.xs || spec.xs || []);
@@ -49,9 +49,12 @@ function drawPlot(canvas, spec) {
   const Y = (y) => m.t + ph - ((tr(y) - a) / (b - a || 1)) * ph;
   // grid and ticks
   ctx.font = `12px ${font}`; ctx.textBaseline = "middle"; ctx.lineWidth = 1;
-  const yt = spec.logY
-    ? niceTicks(Math.floor(a), Math.ceil(b), Math.ceil(b) - Math.floor(a)).map((e) => Math.pow(10, e)).filter((v) => v >= yLo * 0.999 && v <= yHi * 1.001)
-    : niceTicks(yLo, yHi, 5);
+  let yt;
+  if (spec.logY) {
+    const lo = Math.ceil(a - 1e-9), hi = Math.floor(b + 1e-9), every = Math.max(1, Math.ceil((hi - lo + 1) / 6));
+    yt = [];
+    for (let e = hi; e >= lo; e -= every) yt.push(Math.pow(10, e));
+  } else yt = niceTicks(yLo, yHi, 5);
   for (const v of yt) {
     const y = Y(v); ctx.strokeStyle = col.grid; ctx.beginPath(); ctx.moveTo(m.l, y); ctx.lineTo(m.l + pw, y); ctx.stroke();
     ctx.fillStyle = col.muted; ctx.textAlign = "right"; ctx.fillText(fmtTick(v), m.l - 6, y);
@@ -95,10 +98,10 @@ function drawPlot(canvas, spec) {
   ctx.fillStyle = col.text; ctx.font = `bold 15px ${font}`; ctx.textAlign = "left"; ctx.textBaseline = "top"; ctx.fillText(spec.title || "", m.l, 8);
   ctx.font = `13px ${font}`; ctx.fillStyle = col.text; ctx.textAlign = "center"; ctx.fillText(spec.xLabel || "", m.l + pw / 2, H - 20);
   ctx.save(); ctx.translate(14, m.t + ph / 2); ctx.rotate(-Math.PI / 2); ctx.textBaseline = "middle"; ctx.fillText(spec.yLabel || "", 0, 0); ctx.restore();
-  let lx = m.l + pw - 8; ctx.textAlign = "right"; ctx.textBaseline = "middle"; ctx.font = `12px ${font}`;
-  for (const s of [...spec.series].reverse()) {
+  let lx = m.l; ctx.textAlign = "left"; ctx.textBaseline = "middle"; ctx.font = `12px ${font}`;
+  for (const s of spec.series) {
     if (!s.label) continue;
-    ctx.fillStyle = col.text; ctx.fillText(s.label, lx, 20); const w = ctx.measureText(s.label).width;
-    ctx.fillStyle = s.color; ctx.fillRect(lx - w - 20, 18, 14, 4); lx -= w + 32;
+    ctx.fillStyle = s.color; ctx.fillRect(lx, 31, 16, 4);
+    ctx.fillStyle = col.text; ctx.fillText(s.label, lx + 22, 33); lx += 22 + ctx.measureText(s.label).width + 18;
   }
 }

@@ -177,12 +177,13 @@ pub fn gray_png(values: &[f32], side: usize, scale: u32) -> LabResult<Vec<u8>> {
 }
 
 /// A batch `[n, h, w, c]` in model range as one PNG grid of `cols` columns, each pixel drawn
-/// `scale`×`scale`, tiles 2 px apart on the figures' background colour.
+/// `scale`×`scale`, tiles 1 px apart at scale 1 (the page upscales it), else 2 px, on the
+/// figures' background colour.
 pub fn grid_png(batch: &Tensor, cols: usize, scale: u32) -> LabResult<Vec<u8>> {
     let [n, h, w, c] = batch.dims4()?;
     let cols = cols.clamp(1, n.max(1));
     let rows = n.div_ceil(cols);
-    let gap = 2u32;
+    let gap = if scale <= 1 { 1 } else { 2 };
     let (tw, th) = (w as u32 * scale, h as u32 * scale);
     let width = cols as u32 * (tw + gap) - gap;
     let height = rows as u32 * (th + gap) - gap;
@@ -575,7 +576,8 @@ pub fn sample(
     Ok(out.images)
 }
 
-/// A small preview of the checkpoint in `dir`: 16 samples with 20 DDIM steps, as a 4×4 PNG grid.
+/// A small preview of the checkpoint in `dir`: 16 samples with 20 DDIM steps, as a 4×4 PNG grid
+/// at native resolution.
 pub fn preview_png(dir: &Path, seed: u64) -> LabResult<Vec<u8>> {
     let req = SampleRequest {
         sampler: "ddim".into(),
@@ -586,5 +588,5 @@ pub fn preview_png(dir: &Path, seed: u64) -> LabResult<Vec<u8>> {
         guidance: 0.0,
     };
     let images = sample(dir, &req, |_| Ok(()))?;
-    grid_png(&images, 4, 4)
+    grid_png(&images, 4, 1)
 }

@@ -284,14 +284,14 @@ pub fn sample_job(body: SampleBody, models: &super::models::Models) -> ApiResult
                 "frame",
                 json!({
                     "index": f.index, "steps": f.steps, "t": f.t,
-                    "x_t": data_url(&lab_api::grid_png(f.x_t, cols, 4)?),
-                    "x0": data_url(&lab_api::grid_png(f.pred_x0, cols, 4)?),
+                    "x_t": data_url(&lab_api::grid_png(f.x_t, cols, 1)?),
+                    "x0": data_url(&lab_api::grid_png(f.pred_x0, cols, 1)?),
                 }),
             );
             Ok(())
         })?;
         Ok(json!({
-            "model": name, "samples": data_url(&lab_api::grid_png(&images, cols, 4)?),
+            "model": name, "samples": data_url(&lab_api::grid_png(&images, cols, 1)?),
             "count": req.count, "seconds": started.elapsed().as_secs_f64(),
         }))
     });
