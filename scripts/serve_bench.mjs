@@ -8,7 +8,7 @@
 // Starts its own server (the binary, an ephemeral port, a fresh --data) and stops it at the end.
 //
 // Usage: node scripts/serve_bench.mjs --model DIR [--bin target/release/difflab] [--n 200]
-//        [--browsers 30] [--skip-load] [--skip-compare]
+//        [--browsers 30] [--scale 1] [--skip-load] [--skip-compare]
 import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -63,11 +63,14 @@ async function follow(id, t0, on) {
   }
 }
 
+// The page asks for 28×28 (scale=1) and upscales; --scale 10 measures the server-upscaled PNG.
+const SCALE = +(args.scale || 1);
+
 async function slider(n, seed, out, failures) {
   for (let i = 0; i < n; i++) {
     const t0 = performance.now();
     try {
-      const r = await fetch(`${base}/api/forward?index=${(seed * 7 + i) % 1000}&t=${(i * 37 + seed) % 200}&seed=${seed}`);
+      const r = await fetch(`${base}/api/forward?index=${(seed * 7 + i) % 1000}&t=${(i * 37 + seed) % 200}&seed=${seed}&scale=${SCALE}`);
       const v = await r.json();
       if (!r.ok || !v.image) throw new Error(v.error);
       out.push({ rt: performance.now() - t0, server: v.server_ms });

@@ -73,7 +73,11 @@ impl Srv {
         self.json("GET", path, None)
     }
     /// Read a job's events until the final one (or `stop_at` returns true): (name, data).
-    fn events(&self, id: u64, mut stop_at: impl FnMut(&str, &Value) -> bool) -> Vec<(String, Value)> {
+    fn events(
+        &self,
+        id: u64,
+        mut stop_at: impl FnMut(&str, &Value) -> bool,
+    ) -> Vec<(String, Value)> {
         let resp = self
             .agent
             .get(&self.url(&format!("/api/jobs/{id}/events")))
@@ -108,7 +112,11 @@ impl Srv {
             if j["state"] == want {
                 return j;
             }
-            assert!(t0.elapsed() < within, "job {id} is {} after {within:?}, wanted {want}", j["state"]);
+            assert!(
+                t0.elapsed() < within,
+                "job {id} is {} after {within:?}, wanted {want}",
+                j["state"]
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -117,21 +125,31 @@ impl Srv {
 fn assert_error(resp: (u16, Value), status: u16, mentions: &str) {
     let (s, v) = resp;
     assert_eq!(s, status, "{v}");
-    let msg = v["error"].as_str().unwrap_or_else(|| panic!("no error field: {v}"));
-    assert!(msg.contains(mentions), "'{msg}' should mention '{mentions}'");
+    let msg = v["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field: {v}"));
+    assert!(
+        msg.contains(mentions),
+        "'{msg}' should mention '{mentions}'"
+    );
 }
 
 fn png_bytes(w: u32, h: u32, f: impl Fn(u32, u32) -> u8) -> Vec<u8> {
     let img = image::GrayImage::from_fn(w, h, |x, y| image::Luma([f(x, y)]));
     let mut out = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut out, image::ImageFormat::Png).expect("encode");
+    img.write_to(&mut out, image::ImageFormat::Png)
+        .expect("encode");
     out.into_inner()
 }
 
 fn decode_data_url(url: &str) -> image::DynamicImage {
     use base64::Engine as _;
-    let b64 = url.strip_prefix("data:image/png;base64,").expect("a PNG data URL");
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).expect("base64");
+    let b64 = url
+        .strip_prefix("data:image/png;base64,")
+        .expect("a PNG data URL");
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .expect("base64");
     image::load_from_memory(&bytes).expect("a PNG")
 }
 
@@ -142,17 +160,29 @@ fn page_assets_and_unknown_routes() {
     let (s, ct, body) = srv.raw("GET", "/", None);
     assert_eq!((s, ct.as_str()), (200, "text/html"));
     assert!(String::from_utf8_lossy(&body).contains("Lab 8 · Diffusion models"));
-    for (name, ct) in [("app.js", "text/javascript"), ("plot.js", "text/javascript"), ("app.css", "text/css")] {
+    for (name, ct) in [
+        ("app.js", "text/javascript"),
+        ("plot.js", "text/javascript"),
+        ("app.css", "text/css"),
+    ] {
         let (s, got, body) = srv.raw("GET", &format!("/assets/{name}"), None);
         assert_eq!((s, got.as_str()), (200, ct), "{name}");
         assert!(body.len() > 500, "{name} is {} bytes", body.len());
     }
     let (_, _, theme) = srv.raw("GET", "/assets/theme.css", None);
     let theme = String::from_utf8(theme).unwrap();
-    assert!(theme.contains("--signal: #1f77b4;") && theme.contains("--noise: #ff7f0e;"), "{theme}");
+    assert!(
+        theme.contains("--signal: #1f77b4;") && theme.contains("--noise: #ff7f0e;"),
+        "{theme}"
+    );
     let (s, ct, font) = srv.raw("GET", "/assets/fonts/DejaVuSans.ttf", None);
     assert_eq!((s, ct.as_str()), (200, "font/ttf"));
-    assert_eq!(font.len() as u64, std::fs::metadata("assets/fonts/DejaVuSans.ttf").unwrap().len());
+    assert_eq!(
+        font.len() as u64,
+        std::fs::metadata("assets/fonts/DejaVuSans.ttf")
+            .unwrap()
+            .len()
+    );
     assert_error(srv.get("/assets/../Cargo.toml"), 404, "");
     assert_error(srv.get("/assets/secret.txt"), 404, "secret.txt");
     assert_error(srv.get("/no/such/route"), 404, "/no/such/route");
@@ -202,7 +232,11 @@ fn module1_forward_numbers_images_and_errors() {
     assert_error(srv.get("/api/forward?index=0&t=200"), 422, "t");
     assert_error(srv.get("/api/forward?index=0&t=abc"), 400, "t");
     assert_error(srv.get("/api/forward?index=0"), 400, "t");
-    assert_error(srv.get("/api/forward?index=0&t=5&schedule=bogus"), 422, "schedule");
+    assert_error(
+        srv.get("/api/forward?index=0&t=5&schedule=bogus"),
+        422,
+        "schedule",
+    );
     assert_error(srv.get("/api/forward?index=0&t=5&color=red"), 400, "color");
     assert_error(srv.get("/api/forward?index=99999999&t=5"), 422, "index");
     assert_error(srv.get("/api/forward?digit=12&t=5"), 422, "digit");
@@ -222,7 +256,11 @@ fn module1_forward_numbers_images_and_errors() {
         .collect();
     ms.sort_by(f64::total_cmp);
     eprintln!("slider: p50 {:.1} ms, p95 {:.1} ms", ms[20], ms[38]);
-    assert!(ms[20] < 250.0, "median slider request took {:.1} ms", ms[20]);
+    assert!(
+        ms[20] < 250.0,
+        "median slider request took {:.1} ms",
+        ms[20]
+    );
     srv.stop();
 }
 
@@ -236,15 +274,28 @@ fn uploads_are_decoded_checked_and_confined() {
     assert_eq!(s, 201, "{}", String::from_utf8_lossy(&body));
     assert!(ct.contains("json"));
     let up: Value = serde_json::from_slice(&body).unwrap();
-    assert_eq!((up["width"].as_u64(), up["height"].as_u64(), up["inverted"].as_bool()), (Some(60), Some(40), Some(true)));
+    assert_eq!(
+        (
+            up["width"].as_u64(),
+            up["height"].as_u64(),
+            up["inverted"].as_bool()
+        ),
+        (Some(60), Some(40), Some(true))
+    );
     let id = up["id"].as_str().unwrap().to_string();
     let (s, f) = srv.get(&format!("/api/forward?upload={id}&t=0"));
     assert_eq!(s, 200, "{f}");
     assert_eq!(f["source"]["upload"], id.as_str());
-    let uploads: Vec<_> = std::fs::read_dir(dir.path().join("uploads")).unwrap().collect();
+    let uploads: Vec<_> = std::fs::read_dir(dir.path().join("uploads"))
+        .unwrap()
+        .collect();
     assert_eq!(uploads.len(), 1, "kept under --data/uploads");
 
-    let (s, _, b) = srv.raw("POST", "/api/uploads", Some(("image/png", b"not a picture")));
+    let (s, _, b) = srv.raw(
+        "POST",
+        "/api/uploads",
+        Some(("image/png", b"not a picture")),
+    );
     assert_eq!(s, 422, "{}", String::from_utf8_lossy(&b));
     let (s, _, _) = srv.raw("POST", "/api/uploads", Some(("image/png", b"")));
     assert_eq!(s, 400);
@@ -255,8 +306,16 @@ fn uploads_are_decoded_checked_and_confined() {
     let (s, _, b) = srv.raw("POST", "/api/uploads", Some(("image/png", &wide)));
     assert_eq!(s, 422);
     assert!(String::from_utf8_lossy(&b).contains("5000"));
-    assert_error(srv.get("/api/forward?upload=..%2F..%2Fetc%2Fpasswd&t=0"), 400, "upload");
-    assert_error(srv.get("/api/forward?upload=0123456789abcdef&t=0"), 404, "upload");
+    assert_error(
+        srv.get("/api/forward?upload=..%2F..%2Fetc%2Fpasswd&t=0"),
+        400,
+        "upload",
+    );
+    assert_error(
+        srv.get("/api/forward?upload=0123456789abcdef&t=0"),
+        404,
+        "upload",
+    );
     let (s, _) = srv.get("/api/info");
     assert_eq!(s, 200, "the server is still up");
     srv.stop();
@@ -271,9 +330,17 @@ fn malformed_bodies_and_bad_values_are_json_errors() {
         let v: Value = serde_json::from_slice(&b).expect("JSON error body");
         (s, v)
     };
-    assert_error(raw("/api/jobs/train", "application/json", b"{\"epochs\": "), 400, "");
+    assert_error(
+        raw("/api/jobs/train", "application/json", b"{\"epochs\": "),
+        400,
+        "",
+    );
     assert_error(raw("/api/jobs/train", "text/plain", b"{}"), 415, "JSON");
-    assert_error(raw("/api/jobs/train", "application/json", &vec![b' '; 100_000]), 413, "too large");
+    assert_error(
+        raw("/api/jobs/train", "application/json", &vec![b' '; 100_000]),
+        413,
+        "too large",
+    );
     let train = |body: Value| srv.json("POST", "/api/jobs/train", Some(body));
     assert_error(train(json!({"epochs": "many"})), 422, "epochs");
     assert_error(train(json!({"epochs": 1, "colour": "red"})), 422, "colour");
@@ -281,17 +348,49 @@ fn malformed_bodies_and_bad_values_are_json_errors() {
     assert_error(train(json!({"epochs": 1, "arch": "huge"})), 422, "arch");
     assert_error(train(json!({"epochs": 1, "digits": [11]})), 422, "11");
     assert_error(train(json!({"epochs": 1, "limit": 10})), 422, "limit");
-    assert_error(srv.json("POST", "/api/jobs/sample", Some(json!({}))), 409, "no trained model");
-    assert_error(srv.json("POST", "/api/jobs/sample", Some(json!({"model": "../../x"}))), 400, "model");
-    assert_error(srv.json("POST", "/api/jobs/sample", Some(json!({"model": "nope"}))), 404, "nope");
+    assert_error(
+        srv.json("POST", "/api/jobs/sample", Some(json!({}))),
+        409,
+        "no trained model",
+    );
+    assert_error(
+        srv.json(
+            "POST",
+            "/api/jobs/sample",
+            Some(json!({"model": "../../x"})),
+        ),
+        400,
+        "model",
+    );
+    assert_error(
+        srv.json("POST", "/api/jobs/sample", Some(json!({"model": "nope"}))),
+        404,
+        "nope",
+    );
     assert_error(srv.get("/api/jobs/999"), 404, "999");
     assert_error(srv.get("/api/jobs/abc"), 400, "");
     assert_error(srv.json("DELETE", "/api/jobs/999", None), 404, "999");
-    assert_error(srv.json("PUT", "/api/answers/%2E%2E%2Fx", Some(json!({"text": "x"}))), 404, "../x");
-    assert_error(srv.json("PUT", "/api/answers/%2E%2E%2Fx", Some(json!({"text": "x"}))), 404, "../x");
-    assert_error(srv.json("PUT", "/api/answers/3", Some(json!({"txt": "x"}))), 422, "txt");
+    assert_error(
+        srv.json("PUT", "/api/answers/%2E%2E%2Fx", Some(json!({"text": "x"}))),
+        404,
+        "../x",
+    );
+    assert_error(
+        srv.json("PUT", "/api/answers/%2E%2E%2Fx", Some(json!({"text": "x"}))),
+        404,
+        "../x",
+    );
+    assert_error(
+        srv.json("PUT", "/api/answers/3", Some(json!({"txt": "x"}))),
+        422,
+        "txt",
+    );
     let long = "a".repeat(20_001);
-    assert_error(srv.json("PUT", "/api/answers/3", Some(json!({ "text": long }))), 413, "text");
+    assert_error(
+        srv.json("PUT", "/api/answers/3", Some(json!({ "text": long }))),
+        413,
+        "text",
+    );
     let (s, _) = srv.get("/api/info");
     assert_eq!(s, 200, "the server is still up");
     srv.stop();
@@ -321,8 +420,16 @@ fn jobs_queue_and_cancel_while_queued_or_running() {
     let ev = srv.events(ida, |_, _| false);
     assert_eq!(ev.last().map(|e| e.0.as_str()), Some("cancelled"), "{ev:?}");
     srv.wait_state(ida, "cancelled", Duration::from_secs(10));
-    assert!(t0.elapsed() < Duration::from_secs(10), "cancel took {:?}", t0.elapsed());
-    assert_error(srv.json("DELETE", &format!("/api/jobs/{ida}"), None), 409, "finished");
+    assert!(
+        t0.elapsed() < Duration::from_secs(10),
+        "cancel took {:?}",
+        t0.elapsed()
+    );
+    assert_error(
+        srv.json("DELETE", &format!("/api/jobs/{ida}"), None),
+        409,
+        "finished",
+    );
     let (_, list) = srv.get("/api/jobs");
     assert_eq!(list["jobs"].as_array().unwrap().len(), 2);
     srv.stop();
@@ -344,11 +451,19 @@ fn train_sample_answer_restart_cycle() {
     for want in ["started", "plan", "progress", "epoch"] {
         assert!(names.contains(&want), "no {want} in {names:?}");
     }
-    let points: usize = ev.iter().filter(|e| e.0 == "progress").map(|e| e.1["points"].as_array().unwrap().len()).sum();
+    let points: usize = ev
+        .iter()
+        .filter(|e| e.0 == "progress")
+        .map(|e| e.1["points"].as_array().unwrap().len())
+        .sum();
     assert_eq!(points, 4, "512 images in batches of 128: 4 loss points");
     let epoch = &ev.iter().find(|e| e.0 == "epoch").unwrap().1;
     let preview = decode_data_url(epoch["preview"].as_str().unwrap());
-    assert_eq!(preview.width(), 4 * 16 + 3, "a 4×4 preview grid of 16×16 digits");
+    assert_eq!(
+        preview.width(),
+        4 * 16 + 3,
+        "a 4×4 preview grid of 16×16 digits"
+    );
     // The result is a normal checkpoint folder that the library loads.
     let folder = dir.path().join("models").join(&model);
     difflab::train::load_denoiser(&folder).expect("a checkpoint difflab loads");
@@ -358,7 +473,11 @@ fn train_sample_answer_restart_cycle() {
 
     // Sampling streams every step, then the samples; the same seed gives the same samples.
     let sample = |steps: usize, seed: u64| {
-        let (s, j) = srv.json("POST", "/api/jobs/sample", Some(json!({"sampler": "ddim", "steps": steps, "count": 4, "seed": seed})));
+        let (s, j) = srv.json(
+            "POST",
+            "/api/jobs/sample",
+            Some(json!({"sampler": "ddim", "steps": steps, "count": 4, "seed": seed})),
+        );
         assert_eq!(s, 202, "{j}");
         srv.events(j["id"].as_u64().unwrap(), |_, _| false)
     };
@@ -371,14 +490,22 @@ fn train_sample_answer_restart_cycle() {
     let done = &ev.last().unwrap();
     assert_eq!(done.0, "done", "{ev:?}");
     let again = sample(10, 5);
-    assert_eq!(again.last().unwrap().1["samples"], done.1["samples"], "deterministic given the seed");
+    assert_eq!(
+        again.last().unwrap().1["samples"],
+        done.1["samples"],
+        "deterministic given the seed"
+    );
     let post = |b: Value| srv.json("POST", "/api/jobs/sample", Some(b));
     assert_error(post(json!({"steps": 0})), 422, "steps");
     assert_error(post(json!({"steps": 201})), 422, "steps");
     assert_error(post(json!({"sampler": "euler"})), 422, "sampler");
     assert_error(post(json!({"count": 65})), 422, "count");
     assert_error(post(json!({"digit": 3})), 422, "digit");
-    assert_error(post(json!({"model": model, "guidance": -1.0})), 422, "guidance");
+    assert_error(
+        post(json!({"model": model, "guidance": -1.0})),
+        422,
+        "guidance",
+    );
 
     // A closed stream cancels its sampling: read one frame, hang up.
     let (_, j) = post(json!({"sampler": "ddpm", "count": 64}));
@@ -388,7 +515,11 @@ fn train_sample_answer_restart_cycle() {
     srv.wait_state(sid, "cancelled", Duration::from_secs(20));
 
     // Answers survive a restart of the server on the same --data.
-    let (s, _) = srv.json("PUT", "/api/answers/7", Some(json!({"text": "SNR < 1 from t = 41.\nThe noise wins."})));
+    let (s, _) = srv.json(
+        "PUT",
+        "/api/answers/7",
+        Some(json!({"text": "SNR < 1 from t = 41.\nThe noise wins."})),
+    );
     assert_eq!(s, 200);
     srv.json("PUT", "/api/answers/name", Some(json!({"text": "Ada"})));
     srv.stop();
@@ -400,9 +531,16 @@ fn train_sample_answer_restart_cycle() {
     let (s, ct, md) = srv.raw("GET", "/api/answers.md", None);
     assert_eq!((s, ct.as_str()), (200, "text/markdown"));
     let md = String::from_utf8(md).unwrap();
-    assert!(md.contains("Name: Ada") && md.contains("> The noise wins."), "{md}");
+    assert!(
+        md.contains("Name: Ada") && md.contains("> The noise wins."),
+        "{md}"
+    );
     assert!(md.contains("## Module 1 · Forward diffusion") && md.contains("**Q25 ·"));
     let (_, models) = srv.get("/api/models");
-    assert_eq!(models["models"][0]["name"], model.as_str(), "models survive too");
+    assert_eq!(
+        models["models"][0]["name"],
+        model.as_str(),
+        "models survive too"
+    );
     srv.stop();
 }

@@ -33,7 +33,8 @@ const fwd = { index: 7, digit: null, upload: null, seed: 42, schedule: "linear",
 
 function forwardQuery() {
   const src = fwd.upload ? `upload=${fwd.upload}` : `index=${fwd.index}`;
-  return `/api/forward?${src}&t=${fwd.t}&schedule=${fwd.schedule}&seed=${fwd.seed}`;
+  // scale=1: a 28×28 PNG of a few hundred bytes; the page upscales it (nearest neighbour).
+  return `/api/forward?${src}&t=${fwd.t}&schedule=${fwd.schedule}&seed=${fwd.seed}&scale=1`;
 }
 
 // One request in flight; a newer slider position aborts the stale one.
@@ -84,7 +85,9 @@ function setImage(img, src) {
 async function loadCurves(name) {
   if (!fwd.curves[name]) fwd.curves[name] = await api(`/api/schedule?schedule=${name}`);
   const c = fwd.curves[name];
-  setFact(7, `${name} schedule: SNR falls below 1 first at t = ${c.first_t_snr_below_1}, below 0.1 at t = ${c.first_t_snr_below_0_1}`);
+  const last = c.snr.length - 1;
+  const below = (t, v) => (t === null ? `never falls below ${v} (lowest: ${c.snr[last].toPrecision(3)} at t = ${last})` : `falls below ${v} first at t = ${t}`);
+  setFact(7, `${name} schedule: SNR ${below(c.first_t_snr_below_1, 1)}; it ${below(c.first_t_snr_below_0_1, 0.1)}`);
   return c;
 }
 

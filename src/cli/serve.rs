@@ -43,7 +43,11 @@ pub fn run(args: ServeArgs, global: &Global) -> crate::Result<()> {
         sample_slots: args.sample_jobs.max(1),
         stop_on_ctrl_c: true,
     })?;
-    println!("difflab serve: open {} (files in {}; Ctrl-C stops)", server.url(), args.data.display());
+    println!(
+        "difflab serve: open {} (files in {}; Ctrl-C stops)",
+        server.url(),
+        args.data.display()
+    );
     server.wait();
     Ok(())
 }

@@ -31,7 +31,14 @@ pub async fn index() -> Response {
 /// `GET /assets/{file}`: one embedded file (404 JSON for any other name).
 pub async fn file(Path(name): Path<String>) -> Response {
     let text = |ct: &'static str, body: &'static str| {
-        ([(header::CONTENT_TYPE, ct), (header::CACHE_CONTROL, "no-cache")], body).into_response()
+        (
+            [
+                (header::CONTENT_TYPE, ct),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            body,
+        )
+            .into_response()
     };
     let font = |body: &'static [u8]| {
         (

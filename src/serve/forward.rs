@@ -70,7 +70,10 @@ pub struct Uploads {
 
 /// An upload id is 16 lowercase hex digits, so it never names a path outside the folder.
 fn valid_id(id: &str) -> bool {
-    id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    id.len() == 16
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
 }
 
 impl Uploads {
@@ -92,7 +95,9 @@ impl Uploads {
     /// Store and decode `bytes`; an error (422) when it is no PNG/JPEG or is too large.
     pub fn add(&self, bytes: &[u8]) -> ApiResult<(String, std::sync::Arc<Upload>)> {
         if bytes.is_empty() {
-            return Err(ApiError::bad_request("the body is empty: send a PNG or JPEG file"));
+            return Err(ApiError::bad_request(
+                "the body is empty: send a PNG or JPEG file",
+            ));
         }
         let n = self.next.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::SeqCst);
         let id = format!("{:016x}", n.wrapping_mul(0xBF58_476D_1CE4_E5B9));
@@ -191,9 +196,11 @@ fn source_image(st: &AppState, q: &ForwardQuery) -> ApiResult<(Vec<f32>, Value)>
             let mnist = st.mnist()?;
             let i = match (index, digit) {
                 (Some(i), _) => i,
-                (None, Some(d)) if d <= 9 => lab_api::first_index_of(&mnist, d).ok_or_else(|| {
-                    ApiError::not_found(format!("digit: no training image of {d}"))
-                })?,
+                (None, Some(d)) if d <= 9 => {
+                    lab_api::first_index_of(&mnist, d).ok_or_else(|| {
+                        ApiError::not_found(format!("digit: no training image of {d}"))
+                    })?
+                }
                 (None, Some(d)) => {
                     return Err(ApiError::invalid(format!("digit: {d} is not a digit 0-9")))
                 }
@@ -218,10 +225,12 @@ pub fn forward(st: &AppState, q: &ForwardQuery) -> ApiResult<(Vec<u8>, Value)> {
     }
     let scale = q.scale.unwrap_or(DEFAULT_SCALE);
     if !(1..=16).contains(&scale) {
-        return Err(ApiError::invalid(format!("scale: {scale} is outside 1..=16")));
+        return Err(ApiError::invalid(format!(
+            "scale: {scale} is outside 1..=16"
+        )));
     }
-    let (ab, snr) =
-        lab_api::alpha_bar_snr(&s.schedule, q.t).map_err(|e| ApiError::invalid(format!("t: {e}")))?;
+    let (ab, snr) = lab_api::alpha_bar_snr(&s.schedule, q.t)
+        .map_err(|e| ApiError::invalid(format!("t: {e}")))?;
     let (x0, source) = source_image(st, q)?;
     let eps = lab_api::noise(q.seed, x0.len());
     let xt = lab_api::noised(&s.schedule, &x0, &eps, q.t)?;

@@ -47,7 +47,10 @@ pub enum JobState {
 impl JobState {
     /// Done, failed or cancelled.
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -168,7 +171,11 @@ impl Job {
             Err(e) if lab_api::is_cancelled(&e) || self.is_cancelled() => {
                 (JobState::Cancelled, "cancelled", json!({}))
             }
-            Err(e) => (JobState::Failed, "failed", json!({ "error": e.to_string() })),
+            Err(e) => (
+                JobState::Failed,
+                "failed",
+                json!({ "error": e.to_string() }),
+            ),
         };
         // State and final event change together, so a stream never sees one without the other.
         let n = {
@@ -263,7 +270,11 @@ impl Pool {
     }
     /// Every job known, newest first.
     pub fn list(&self) -> Vec<Value> {
-        lock(&self.jobs).values().rev().map(|j| j.status()).collect()
+        lock(&self.jobs)
+            .values()
+            .rev()
+            .map(|j| j.status())
+            .collect()
     }
     /// Cancel every job (the server is stopping).
     pub fn cancel_all(&self) {
@@ -273,7 +284,12 @@ impl Pool {
     }
     /// Queue `work` in `kind`'s lane; it starts when a slot is free. Refused (503) when the
     /// lane's queue is full.
-    pub fn submit(self: &Arc<Self>, kind: JobKind, request: Value, work: Work) -> Result<Arc<Job>, ApiError> {
+    pub fn submit(
+        self: &Arc<Self>,
+        kind: JobKind,
+        request: Value,
+        work: Work,
+    ) -> Result<Arc<Job>, ApiError> {
         let lane = self.lane(kind);
         if lock(&lane.queue).len() >= MAX_QUEUED {
             return Err(ApiError::new(
@@ -314,7 +330,10 @@ impl Pool {
             .filter(|j| j.state().is_final())
             .map(|j| j.id)
             .collect();
-        for id in finished.iter().take(finished.len().saturating_sub(KEEP_FINISHED)) {
+        for id in finished
+            .iter()
+            .take(finished.len().saturating_sub(KEEP_FINISHED))
+        {
             jobs.remove(id);
         }
     }
@@ -358,7 +377,9 @@ impl Pool {
         let outcome = tokio::task::spawn_blocking(move || work(ctx)).await;
         drop(permit);
         job.finish(outcome.unwrap_or_else(|e| {
-            Err(lab_api::invalid(format!("the job stopped unexpectedly: {e}")))
+            Err(lab_api::invalid(format!(
+                "the job stopped unexpectedly: {e}"
+            )))
         }));
     }
 }

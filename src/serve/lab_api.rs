@@ -15,12 +15,12 @@ use crate::pipelines::forward_demo::ForwardConfig;
 use crate::pipelines::generate_demo::{checkpoint_scheduler, load_checkpoint};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 use crate::pipelines::sample::{sample_with, NoHooks, SampleHooks, SampleOptions, SeededNoise};
-use crate::pipelines::sample::{StepInfo, Samples};
+use crate::pipelines::sample::{Samples, StepInfo};
 use crate::report::questions::{Part, QUESTIONS};
 use crate::schedulers::{Scheduler, SchedulerKind};
 use crate::train::data::load_training_set;
 use crate::train::{Arch, EpochReport, Observer, Plan, RunOptions, StepProgress, Trainer};
-use crate::train::{TrainSettings, CheckpointConfig};
+use crate::train::{CheckpointConfig, TrainSettings};
 use crate::util::rng::Rng;
 use crate::viz::canvas::Canvas;
 use crate::viz::picture::Picture;
@@ -110,11 +110,6 @@ pub fn mnist_image(m: &Mnist, index: usize) -> LabResult<(Vec<f32>, u8)> {
     Ok((m.image(index, PixelRange::Symmetric)?, m.label(index)))
 }
 
-/// The number of MNIST training images.
-pub fn mnist_len(m: &Mnist) -> usize {
-    m.len()
-}
-
 /// The first training image of `digit`.
 pub fn first_index_of(m: &Mnist, digit: u8) -> Option<usize> {
     m.first_index_of(digit)
@@ -195,7 +190,10 @@ pub fn grid_png(batch: &Tensor, cols: usize, scale: u32) -> LabResult<Vec<u8>> {
         } else {
             Picture::gray_model(w as u32, h as u32, img)?
         };
-        let (x, y) = ((i % cols) as u32 * (tw + gap), (i / cols) as u32 * (th + gap));
+        let (x, y) = (
+            (i % cols) as u32 * (tw + gap),
+            (i / cols) as u32 * (th + gap),
+        );
         canvas.blit(&pic, x as i32, y as i32, scale);
     }
     canvas.to_png()
@@ -226,7 +224,10 @@ pub fn theme_css() -> String {
     for (i, c) in style::PALETTE.iter().enumerate() {
         css.push_str(&format!("  --series-{i}: {};\n", hex(*c)));
     }
-    css.push_str(&format!("  --font: \"{}\", sans-serif;\n}}\n", style::FONT_FAMILY));
+    css.push_str(&format!(
+        "  --font: \"{}\", sans-serif;\n}}\n",
+        style::FONT_FAMILY
+    ));
     css
 }
 
@@ -444,7 +445,12 @@ pub fn train(
     }
     Ok(TrainOutcome {
         epochs: trainer.stats.epochs_done,
-        final_loss: trainer.stats.epoch_losses.last().copied().unwrap_or(f32::NAN),
+        final_loss: trainer
+            .stats
+            .epoch_losses
+            .last()
+            .copied()
+            .unwrap_or(f32::NAN),
         seconds: trainer.stats.train_seconds,
     })
 }
@@ -529,8 +535,7 @@ pub fn sample(
     req: &SampleRequest,
     on_frame: impl FnMut(Frame<'_>) -> LabResult<()>,
 ) -> LabResult<Tensor> {
-    let kind = SchedulerKind::parse(&req.sampler)
-        .map_err(|e| invalid(format!("sampler: {e}")))?;
+    let kind = SchedulerKind::parse(&req.sampler).map_err(|e| invalid(format!("sampler: {e}")))?;
     let ck = load_checkpoint(dir)?;
     let mut scheduler = checkpoint_scheduler(dir, &ck.config, kind, 0.0)?;
     let t_model = ck.config.settings.schedule.num_train_timesteps;

@@ -100,7 +100,11 @@ pub struct AppState {
 impl AppState {
     /// Module 1's schedule named `name` (`cosine` or diffusers' `squaredcos_cap_v2`, `linear`).
     pub fn schedule(&self, name: &str) -> Option<Arc<Schedule>> {
-        let name = if name == "squaredcos_cap_v2" { "cosine" } else { name };
+        let name = if name == "squaredcos_cap_v2" {
+            "cosine"
+        } else {
+            name
+        };
         self.schedules.iter().find(|s| s.name == name).cloned()
     }
     /// The MNIST training split, loaded on first use (blocking: call from a blocking thread).

@@ -40,7 +40,11 @@ impl Models {
     fn folders(&self) -> Vec<(String, PathBuf, std::time::SystemTime)> {
         let mut out = Vec::new();
         if let Some(g) = &self.given {
-            out.push((GIVEN.to_string(), g.clone(), std::time::SystemTime::UNIX_EPOCH));
+            out.push((
+                GIVEN.to_string(),
+                g.clone(),
+                std::time::SystemTime::UNIX_EPOCH,
+            ));
         }
         if let Ok(rd) = std::fs::read_dir(&self.dir) {
             for e in rd.flatten() {
@@ -98,8 +102,9 @@ impl Models {
     /// A new, empty run folder `run-N` under the models folder (N one more than any so far).
     pub fn new_run(&self) -> ApiResult<(String, PathBuf)> {
         let _g = self.naming.lock().unwrap_or_else(|p| p.into_inner());
-        std::fs::create_dir_all(&self.dir)
-            .map_err(|e| ApiError::internal(format!("could not create {}: {e}", self.dir.display())))?;
+        std::fs::create_dir_all(&self.dir).map_err(|e| {
+            ApiError::internal(format!("could not create {}: {e}", self.dir.display()))
+        })?;
         let n = next_run_number(&self.dir);
         let name = format!("run-{n}");
         let dir = self.dir.join(&name);

@@ -81,7 +81,10 @@ async fn schedule(State(st): St, ApiQuery(q): ApiQuery<ScheduleQuery>) -> ApiRes
 }
 
 /// `GET /api/forward?index=N|digit=D|upload=ID&t=T&schedule=S&seed=K`: numbers + PNG data URL.
-async fn forward_json(State(st): St, ApiQuery(q): ApiQuery<ForwardQuery>) -> ApiResult<Json<Value>> {
+async fn forward_json(
+    State(st): St,
+    ApiQuery(q): ApiQuery<ForwardQuery>,
+) -> ApiResult<Json<Value>> {
     let (png, mut info) = blocking(move || forward::forward(&st, &q)).await?;
     info["image"] = Value::String(forward::data_url(&png));
     Ok(Json(info))
@@ -95,7 +98,10 @@ async fn forward_png(State(st): St, ApiQuery(q): ApiQuery<ForwardQuery>) -> ApiR
         [
             (header::CONTENT_TYPE, "image/png".to_string()),
             (header::CACHE_CONTROL, "no-store".to_string()),
-            (header::HeaderName::from_static("x-difflab-alpha-bar"), num("alpha_bar")),
+            (
+                header::HeaderName::from_static("x-difflab-alpha-bar"),
+                num("alpha_bar"),
+            ),
             (header::HeaderName::from_static("x-difflab-snr"), num("snr")),
         ],
         png,
@@ -104,7 +110,10 @@ async fn forward_png(State(st): St, ApiQuery(q): ApiQuery<ForwardQuery>) -> ApiR
 }
 
 /// `POST /api/uploads` with a PNG or JPEG as the body: its id and what was made of it.
-async fn upload(State(st): St, body: Result<Bytes, axum::extract::rejection::BytesRejection>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn upload(
+    State(st): St,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let body = body?;
     let (id, up) = blocking(move || st.uploads.add(&body)).await?;
     Ok((
@@ -125,7 +134,10 @@ async fn jobs(State(st): St) -> Json<Value> {
 }
 
 /// `POST /api/jobs/train` (a [`TrainBody`]): 202 and the queued job.
-async fn train(State(st): St, ApiJson(body): ApiJson<TrainBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn train(
+    State(st): St,
+    ApiJson(body): ApiJson<TrainBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let st2 = st.clone();
     let (request, work) =
         blocking(move || work::train_job(body, &st2.models, st2.cfg.mnist_dir.clone())).await?;
@@ -134,7 +146,10 @@ async fn train(State(st): St, ApiJson(body): ApiJson<TrainBody>) -> ApiResult<(S
 }
 
 /// `POST /api/jobs/sample` (a [`SampleBody`]): 202 and the queued job.
-async fn sample(State(st): St, ApiJson(body): ApiJson<SampleBody>) -> ApiResult<(StatusCode, Json<Value>)> {
+async fn sample(
+    State(st): St,
+    ApiJson(body): ApiJson<SampleBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
     let st2 = st.clone();
     let (request, work) = blocking(move || work::sample_job(body, &st2.models)).await?;
     let job = st.pool.submit(JobKind::Sample, request, work)?;
@@ -165,7 +180,11 @@ async fn cancel(State(st): St, ApiPath(id): ApiPath<u64>) -> ApiResult<Json<Valu
 }
 
 /// `GET /api/jobs/{id}/events`: the job's server-sent events (resumes after `Last-Event-ID`).
-async fn events(State(st): St, ApiPath(id): ApiPath<u64>, headers: HeaderMap) -> ApiResult<Response> {
+async fn events(
+    State(st): St,
+    ApiPath(id): ApiPath<u64>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
     let job = find_job(&st, id)?;
     let from = headers
         .get("last-event-id")
@@ -194,7 +213,10 @@ async fn answers_md(State(st): St) -> Response {
     (
         [
             (header::CONTENT_TYPE, "text/markdown; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"answer-sheet.md\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"answer-sheet.md\"",
+            ),
         ],
         st.answers.markdown().await,
     )

@@ -210,7 +210,9 @@ impl TrainEvents for TrainStream {
         let preview = if self.ctx.cancelled() {
             None
         } else {
-            lab_api::preview_png(&self.dir, self.seed).ok().map(|p| data_url(&p))
+            lab_api::preview_png(&self.dir, self.seed)
+                .ok()
+                .map(|p| data_url(&p))
         };
         self.ctx.emit(
             "epoch",
