@@ -12,6 +12,7 @@
 //! - [`viz`]: the figures' shared style, plots, image grids and GIFs;
 //! - [`lab`]: `difflab lab`, every module in order into one folder;
 //! - [`report`]: the lab report and answer sheet;
+//! - [`serve`]: `difflab serve`, the lab in the browser (HTTP API, live pages);
 //! - [`cli`]: the `difflab` command line, one thin file per subcommand.
 
 #![warn(missing_docs)]
@@ -30,6 +31,7 @@ pub mod nn;
 pub mod pipelines;
 pub mod report;
 pub mod schedulers;
+pub mod serve;
 pub mod train;
 pub mod util;
 pub mod viz;

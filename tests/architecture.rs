@@ -26,6 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     &["lab"],
     &["bench"],
+    &["serve"],
     &["cli"],
 ];
 

@@ -9,6 +9,7 @@ pub mod inpaint;
 pub mod lab;
 pub mod pretrained;
 pub mod sample;
+pub mod serve;
 pub mod train;
 
 use clap::{Args, Parser, Subcommand};
@@ -58,6 +59,8 @@ pub enum Command {
     Pretrained(pretrained::PretrainedArgs),
     /// The whole lab in one command: every module, then the report and the answer sheet.
     Lab(lab::LabArgs),
+    /// The lab in the browser: Module 1 live, training and sampling jobs, the answer sheet.
+    Serve(serve::ServeArgs),
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.
@@ -93,5 +96,6 @@ pub fn run(cli: Cli) -> crate::Result<()> {
         Command::Eval(args) => eval::run(args, &cli.global),
         Command::Pretrained(args) => pretrained::run(args, &cli.global),
         Command::Lab(args) => lab::run(args, &cli.global),
+        Command::Serve(args) => serve::run(args, &cli.global),
     }
 }
