@@ -8,19 +8,20 @@
 //! `report` (the 25 questions).
 
 use crate::data::{load_gray_image, PixelRange, Split};
+use crate::demos::forward::ForwardConfig;
 use crate::diffusion::BetaSchedule;
+use crate::models::Arch;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::pipelines::forward_demo::ForwardConfig;
-use crate::pipelines::generate_demo::{checkpoint_scheduler, load_checkpoint};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 use crate::pipelines::sample::{sample_with, NoHooks, SampleHooks, SampleOptions, SeededNoise};
 use crate::pipelines::sample::{Samples, StepInfo};
 use crate::report::questions::{Part, QUESTIONS};
 use crate::schedulers::{Scheduler, SchedulerKind};
 use crate::train::data::load_training_set;
-use crate::train::{Arch, EpochReport, Observer, Plan, RunOptions, StepProgress, Trainer};
+use crate::train::TrainedModel;
 use crate::train::{CheckpointConfig, TrainSettings};
+use crate::train::{EpochReport, Observer, Plan, RunOptions, StepProgress, Trainer};
 use crate::util::rng::Rng;
 use crate::viz::canvas::Canvas;
 use crate::viz::picture::Picture;
@@ -388,14 +389,6 @@ pub struct TrainOutcome {
     pub seconds: f64,
 }
 
-/// The payload that unwinds a cancelled run out of `Trainer::run`.
-///
-/// `train::Observer` cannot stop a run (its methods return nothing), so a cancelled step
-/// unwinds with this payload (`resume_unwind`: no panic message) and [`train`] turns it into
-/// [`cancelled`]. Nothing is left half-written: the checkpoint of the last full epoch stays.
-/// When the library's observer gains a `cancelled()` (issue 15), this goes.
-struct CancelSignal;
-
 struct Bridge<'a> {
     events: &'a mut dyn TrainEvents,
 }
@@ -407,15 +400,12 @@ impl Observer for Bridge<'_> {
     }
     fn step(&mut self, p: &StepProgress) {
         self.events.step(p.epoch, p.step, p.loss);
-        if self.events.cancelled() {
-            std::panic::resume_unwind(Box::new(CancelSignal));
-        }
     }
     fn epoch(&mut self, e: &EpochReport) {
         self.events.epoch(e.epoch, e.epochs, e.mean_loss);
-        if self.events.cancelled() {
-            std::panic::resume_unwind(Box::new(CancelSignal));
-        }
+    }
+    fn cancelled(&self) -> bool {
+        self.events.cancelled()
     }
 }
 
@@ -435,14 +425,10 @@ pub fn train(
     }
     let mut trainer = Trainer::new(settings.clone())?;
     let mut bridge = Bridge { events };
-    let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        trainer.run(&data, out, &RunOptions::default(), &mut bridge)
-    }));
-    match run {
-        Ok(result) => result?,
-        Err(payload) if payload.is::<CancelSignal>() => return Err(cancelled("training")),
-        Err(payload) => std::panic::resume_unwind(payload),
-    }
+    match trainer.run(&data, out, &RunOptions::default(), &mut bridge) {
+        Err(crate::Error::Cancelled(_)) => return Err(cancelled("training")),
+        other => other?,
+    };
     Ok(TrainOutcome {
         epochs: trainer.stats.epochs_done,
         final_loss: trainer
@@ -536,18 +522,19 @@ pub fn sample(
     on_frame: impl FnMut(Frame<'_>) -> LabResult<()>,
 ) -> LabResult<Tensor> {
     let kind = SchedulerKind::parse(&req.sampler).map_err(|e| invalid(format!("sampler: {e}")))?;
-    let ck = load_checkpoint(dir)?;
-    let mut scheduler = checkpoint_scheduler(dir, &ck.config, kind, 0.0)?;
-    let t_model = ck.config.settings.schedule.num_train_timesteps;
+    let trained = TrainedModel::load(dir)?;
+    let mut scheduler = trained.scheduler(kind, 0.0)?;
+    let t_model = trained.info.num_train_timesteps;
     if req.steps == 0 || req.steps > t_model {
         return Err(invalid(format!(
             "steps: {} is outside 1..={t_model} (the model's T)",
             req.steps
         )));
     }
-    let conditional = ck.config.settings.is_conditional();
-    let (model, config) = ck.into_denoiser();
-    let mut model = model;
+    let conditional = trained.config.settings.is_conditional();
+    let TrainedModel {
+        mut model, config, ..
+    } = trained;
     let size = config.model().image_size();
     let opts = SampleOptions {
         count: req.count,

@@ -87,6 +87,11 @@ pub trait Observer {
     fn step(&mut self, _p: &StepProgress) {}
     /// After every epoch (and its checkpoint).
     fn epoch(&mut self, _e: &EpochReport) {}
+    /// Whether the run should stop now; checked after every step. A stopped run returns
+    /// [`Error::Cancelled`] and keeps the checkpoint of its last finished epoch.
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// An observer that ignores everything.
@@ -285,6 +290,9 @@ impl Trainer {
                     images_per_second: ((self.stats.steps_done - steps_before) * b) as f64
                         / el.max(1e-9),
                 });
+                if obs.cancelled() {
+                    return Err(Error::Cancelled("training".into()));
+                }
             }
             let mean = (sum / spe as f64) as f32;
             self.stats.epoch_losses.push(mean);
