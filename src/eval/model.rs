@@ -7,7 +7,7 @@ use super::run::{
     ModelInfo, SweepReport,
 };
 use super::score::Evaluator;
-use crate::schedulers::DdpmConfig;
+use crate::schedulers::{ConfigFile, DdpmConfig};
 use crate::train::checkpoint::{load_denoiser, CheckpointConfig, SCHEDULER_FILE};
 use crate::Result;
 use std::path::Path;

@@ -10,7 +10,7 @@ use crate::pipelines::forward_demo::{run_forward, ForwardConfig};
 use crate::pipelines::generate_demo::{run_generate, GenerateConfig};
 use crate::pipelines::inpaint::{run_inpaint, InpaintConfig};
 use crate::pipelines::pretrained_demo::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
-use crate::schedulers::{DdpmConfig, SchedulerKind};
+use crate::schedulers::{ConfigFile, DdpmConfig, SchedulerKind};
 use crate::train::checkpoint::SCHEDULER_FILE;
 use crate::train::console::duration;
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};

@@ -9,6 +9,7 @@ use super::settings::{TrainSettings, TrainingStats};
 use crate::models::NoisePredictor;
 use crate::nn::optim::{Adam, AdamConfig, Ema};
 use crate::nn::{Tensor, Weights};
+use crate::schedulers::ConfigFile;
 use crate::util::fsio::write_atomic;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
