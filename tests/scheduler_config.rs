@@ -3,8 +3,8 @@
 mod common;
 use difflab::diffusion::BetaSchedule;
 use difflab::schedulers::{
-    AnySampler, AnyScheduler, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler, PredictionType,
-    Sampler, SamplerKind, Scheduler, SchedulerKind, TimestepSpacing, VarianceType,
+    AnySampler, AnyScheduler, ConfigFile, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler,
+    PredictionType, Sampler, SamplerKind, Scheduler, SchedulerKind, TimestepSpacing, VarianceType,
 };
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> std::path::PathBuf {

@@ -1,14 +1,15 @@
 //! Every sampler behind one type, built from a diffusers `scheduler_config.json` (dispatching
 //! on `_class_name`) or from a short name plus a model's config (diffusers' `from_config`).
 
-use super::config::{self, parse_config, read_json, DdpmConfig, PredictionType};
+use super::config::{self, parse_config, read_json, ConfigFile, DdpmConfig, PredictionType};
 use super::dpm::{DpmAlgorithm, DpmSolverConfig, DpmSolverScheduler};
 use super::euler::{EulerAncestralConfig, EulerConfig, EulerScheduler, EulerVariant};
 use super::indexed::Indexed;
 use super::pndm::{PndmConfig, PndmScheduler};
 use super::sampler::{NoiseLevel, Sampler, SamplerKind};
 use super::unipc::{UniPcConfig, UniPcScheduler};
-use super::{DdimScheduler, DdpmScheduler, StepOutput};
+use super::{DdimScheduler, DdpmScheduler, StepIo};
+use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde_json::Value;
 use std::path::Path;
@@ -28,6 +29,21 @@ pub enum AnySampler {
     Euler(EulerScheduler),
     /// PNDM (`PNDMScheduler`).
     Pndm(PndmScheduler),
+}
+
+/// `$body` with `$s` bound to the sampler inside `$any` (an `AnySampler`, borrowed either way),
+/// whichever variant it is.
+macro_rules! each_variant {
+    ($any:expr, $s:ident => $body:expr) => {
+        match $any {
+            AnySampler::Ddpm($s) => $body,
+            AnySampler::Ddim($s) => $body,
+            AnySampler::DpmSolver($s) => $body,
+            AnySampler::UniPc($s) => $body,
+            AnySampler::Euler($s) => $body,
+            AnySampler::Pndm($s) => $body,
+        }
+    };
 }
 
 impl AnySampler {
@@ -112,41 +128,25 @@ impl AnySampler {
     /// Write the sampler's config as a `scheduler_config.json` with its `_class_name`,
     /// atomically.
     pub fn save_config(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        let class = self.kind().class_name();
         match self {
             AnySampler::Ddpm(s) => s.inner().config().save(path),
             AnySampler::Ddim(s) => s.inner().config().save(path),
-            AnySampler::DpmSolver(s) => config::save_config(path, class, s.config()),
-            AnySampler::UniPc(s) => config::save_config(path, class, s.config()),
+            AnySampler::DpmSolver(s) => s.config().save(path),
+            AnySampler::UniPc(s) => s.config().save(path),
             AnySampler::Euler(s) => match s.variant() {
-                EulerVariant::Plain(c) => config::save_config(path, class, c),
-                EulerVariant::Ancestral(c) => config::save_config(path, class, c),
+                EulerVariant::Plain(c) => c.save(path),
+                EulerVariant::Ancestral(c) => c.save(path),
             },
-            AnySampler::Pndm(s) => config::save_config(path, class, s.config()),
+            AnySampler::Pndm(s) => s.config().save(path),
         }
     }
 
     fn inner(&self) -> &dyn Sampler {
-        match self {
-            AnySampler::Ddpm(s) => s,
-            AnySampler::Ddim(s) => s,
-            AnySampler::DpmSolver(s) => s,
-            AnySampler::UniPc(s) => s,
-            AnySampler::Euler(s) => s,
-            AnySampler::Pndm(s) => s,
-        }
+        each_variant!(self, s => s)
     }
 
     fn inner_mut(&mut self) -> &mut dyn Sampler {
-        match self {
-            AnySampler::Ddpm(s) => s,
-            AnySampler::Ddim(s) => s,
-            AnySampler::DpmSolver(s) => s,
-            AnySampler::UniPc(s) => s,
-            AnySampler::Euler(s) => s,
-            AnySampler::Pndm(s) => s,
-        }
+        each_variant!(self, s => s)
     }
 }
 
@@ -201,8 +201,8 @@ impl Sampler for AnySampler {
     fn kind(&self) -> SamplerKind {
         self.inner().kind()
     }
-    fn num_train_timesteps(&self) -> usize {
-        self.inner().num_train_timesteps()
+    fn schedule(&self) -> &NoiseSchedule {
+        self.inner().schedule()
     }
     fn alphas_cumprod(&self) -> &[f64] {
         self.inner().alphas_cumprod()
@@ -240,31 +240,7 @@ impl Sampler for AnySampler {
     fn reset(&mut self) {
         self.inner_mut().reset()
     }
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        self.inner_mut().step_into(
-            k,
-            model_output,
-            sample,
-            noise,
-            prev_sample,
-            pred_original_sample,
-        )
-    }
-    fn step(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-    ) -> Result<StepOutput> {
-        self.inner_mut().step(k, model_output, sample, noise)
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
+        self.inner_mut().step_io(k, io)
     }
 }

@@ -190,13 +190,13 @@ pub struct DdimConfig {
 
 impl Default for DdpmConfig {
     fn default() -> Self {
-        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+        serde_defaults()
     }
 }
 
 impl Default for DdimConfig {
     fn default() -> Self {
-        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+        serde_defaults()
     }
 }
 
@@ -244,22 +244,9 @@ impl From<&DdimConfig> for DdpmConfig {
     }
 }
 
-/// The fields both schedulers share, checked and turned into a [`NoiseSchedule`].
-pub(crate) struct Common<'a> {
-    pub num_train_timesteps: usize,
-    pub beta_start: f64,
-    pub beta_end: f64,
-    pub beta_schedule: BetaSchedule,
-    pub trained_betas: Option<&'a [f64]>,
-    pub clip_sample: bool,
-    pub clip_sample_range: f64,
-    pub thresholding: bool,
-    pub rescale_betas_zero_snr: bool,
-}
-
-impl Common<'_> {
-    /// Validate the shared fields and build the noise schedule (betas and ᾱ).
-    pub fn schedule(&self) -> Result<NoiseSchedule> {
+impl DdpmConfig {
+    /// Validate the fields DDPM and DDIM share and build the noise schedule (betas and ᾱ).
+    pub(crate) fn schedule(&self) -> Result<NoiseSchedule> {
         if self.thresholding {
             return Err(Error::invalid(
                 "thresholding = true (dynamic thresholding) is not supported; set it to false",
@@ -280,7 +267,7 @@ impl Common<'_> {
             self.beta_start,
             self.beta_end,
             self.beta_schedule,
-            self.trained_betas,
+            self.trained_betas.as_deref(),
             self.rescale_betas_zero_snr,
         )
     }
@@ -340,7 +327,7 @@ pub struct BetaConfig {
 
 impl Default for BetaConfig {
     fn default() -> Self {
-        serde_json::from_value(Value::Object(Default::default())).expect("all fields default")
+        serde_defaults()
     }
 }
 
@@ -405,64 +392,49 @@ pub(crate) fn f64_or_inf<'de, D: serde::Deserializer<'de>>(
     }
 }
 
-impl DdpmConfig {
-    pub(crate) fn common(&self) -> Common<'_> {
-        Common {
-            num_train_timesteps: self.num_train_timesteps,
-            beta_start: self.beta_start,
-            beta_end: self.beta_end,
-            beta_schedule: self.beta_schedule,
-            trained_betas: self.trained_betas.as_deref(),
-            clip_sample: self.clip_sample,
-            clip_sample_range: self.clip_sample_range,
-            thresholding: self.thresholding,
-            rescale_betas_zero_snr: self.rescale_betas_zero_snr,
-        }
-    }
-    /// Read a `scheduler_config.json` (see the module doc for what is accepted).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
+/// A scheduler config that is read from and written to a diffusers `scheduler_config.json`
+/// (see the module doc for what is accepted).
+pub trait ConfigFile: Serialize + DeserializeOwned {
+    /// diffusers' class name, written as `_class_name`.
+    const CLASS_NAME: &'static str;
+
+    /// Read a `scheduler_config.json`; every error names the file.
+    fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         parse_config(path, &read_json(path)?)
     }
     /// Parse the text of a `scheduler_config.json`; `path` only names the source in errors.
-    pub fn from_json_str(path: impl AsRef<Path>, text: &str) -> Result<Self> {
+    fn from_json_str(path: impl AsRef<Path>, text: &str) -> Result<Self> {
         let path = path.as_ref();
         parse_config(path, &parse_json(path, text)?)
     }
-    /// Write as a `scheduler_config.json` (with `_class_name` = `DDPMScheduler`), atomically.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        save_config(path.as_ref(), "DDPMScheduler", self)
+    /// Write as a `scheduler_config.json` with `_class_name` = [`CLASS_NAME`](Self::CLASS_NAME),
+    /// atomically.
+    fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        save_config(path.as_ref(), Self::CLASS_NAME, self)
     }
 }
 
-impl DdimConfig {
-    pub(crate) fn common(&self) -> Common<'_> {
-        Common {
-            num_train_timesteps: self.num_train_timesteps,
-            beta_start: self.beta_start,
-            beta_end: self.beta_end,
-            beta_schedule: self.beta_schedule,
-            trained_betas: self.trained_betas.as_deref(),
-            clip_sample: self.clip_sample,
-            clip_sample_range: self.clip_sample_range,
-            thresholding: self.thresholding,
-            rescale_betas_zero_snr: self.rescale_betas_zero_snr,
-        }
-    }
-    /// Read a `scheduler_config.json` (see the module doc for what is accepted).
-    pub fn load(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        parse_config(path, &read_json(path)?)
-    }
-    /// Parse the text of a `scheduler_config.json`; `path` only names the source in errors.
-    pub fn from_json_str(path: impl AsRef<Path>, text: &str) -> Result<Self> {
-        let path = path.as_ref();
-        parse_config(path, &parse_json(path, text)?)
-    }
-    /// Write as a `scheduler_config.json` (with `_class_name` = `DDIMScheduler`), atomically.
-    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
-        save_config(path.as_ref(), "DDIMScheduler", self)
-    }
+impl ConfigFile for DdpmConfig {
+    const CLASS_NAME: &'static str = "DDPMScheduler";
+}
+
+impl ConfigFile for DdimConfig {
+    const CLASS_NAME: &'static str = "DDIMScheduler";
+}
+
+/// Load the config at `path` and build from it with `new`; every error names the file.
+pub(crate) fn build_from_file<C: ConfigFile, S>(
+    path: &Path,
+    new: impl FnOnce(C) -> Result<S>,
+) -> Result<S> {
+    new(C::load(path)?).map_err(|e| Error::file(path, e.to_string()))
+}
+
+/// A config with every field at its serde default (diffusers' defaults): what an empty
+/// `scheduler_config.json` gives.
+pub(crate) fn serde_defaults<T: DeserializeOwned>() -> T {
+    serde_json::from_value(Value::Object(Default::default())).expect("every field has a default")
 }
 
 /// Read and parse a JSON file into a value, with errors naming the file.

@@ -18,8 +18,9 @@
 //! over the steps: on difflab's toy model FID *rises* from 57 at 10 steps to 152 at 200. With
 //! the option (GLIDE's choice) ε̂ = (x_t − √ᾱ_t·x̂0)/√(1−ᾱ_t) and more steps help (54 → 40).
 
-use super::config::DdimConfig;
-use super::{check_step_args, check_terminal, spaced_timesteps, Predict, Scheduler, SchedulerKind};
+use super::config::{self, DdimConfig, DdpmConfig};
+use super::respaced::{write_step, Respaced};
+use super::{Scheduler, SchedulerKind, StepIo};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use std::path::Path;
@@ -29,11 +30,8 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct DdimScheduler {
     config: DdimConfig,
-    schedule: NoiseSchedule,
+    core: Respaced,
     final_alpha_cumprod: f64,
-    timesteps: Vec<usize>,
-    /// T div n: the gap to the previous timestep.
-    step_ratio: usize,
     eta: f32,
     use_clipped_model_output: bool,
 }
@@ -43,19 +41,16 @@ impl DdimScheduler {
     /// until [`set_timesteps`](Scheduler::set_timesteps) is called.
     /// Errors on an invalid config (see [`DdimConfig`]).
     pub fn new(config: DdimConfig) -> Result<Self> {
-        let schedule = config.common().schedule()?;
+        let core = Respaced::new(&DdpmConfig::from(&config))?;
         let final_alpha_cumprod = if config.set_alpha_to_one {
             1.0
         } else {
-            schedule.alphas_cumprod_f64()[0]
+            core.schedule.alphas_cumprod_f64()[0]
         };
-        let timesteps = (0..config.num_train_timesteps).rev().collect();
         Ok(DdimScheduler {
             config,
-            schedule,
+            core,
             final_alpha_cumprod,
-            timesteps,
-            step_ratio: 1,
             eta: 0.0,
             use_clipped_model_output: false,
         })
@@ -63,9 +58,7 @@ impl DdimScheduler {
 
     /// Load from a `scheduler_config.json`; every error names the file.
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let config = DdimConfig::load(path)?;
-        DdimScheduler::new(config).map_err(|e| Error::file(path, e.to_string()))
+        config::build_from_file(path.as_ref(), DdimScheduler::new)
     }
 
     /// The config it was built from.
@@ -100,14 +93,14 @@ impl DdimScheduler {
 
     /// (ᾱ_t, ᾱ_prev) for a step from `t`.
     fn alphas(&self, t: usize) -> Result<(f64, f64)> {
-        let a = self.schedule.alphas_cumprod_f64();
+        let a = self.core.schedule.alphas_cumprod_f64();
         if t >= a.len() {
             return Err(Error::invalid(format!(
                 "DDIM step: timestep {t} is outside 0..{}",
                 a.len()
             )));
         }
-        let prev = t.checked_sub(self.step_ratio);
+        let prev = t.checked_sub(self.core.step_ratio);
         Ok((a[t], prev.map_or(self.final_alpha_cumprod, |p| a[p])))
     }
 
@@ -119,55 +112,25 @@ impl DdimScheduler {
     }
 
     /// diffusers' `step(model_output, t, sample, eta, variance_noise=noise)`: like the trait's
-    /// [`step_into`](Scheduler::step_into) with an explicit η. `noise` is required when σ > 0.
-    #[allow(clippy::too_many_arguments)]
-    pub fn step_with_eta(
-        &self,
-        model_output: &[f32],
-        t: usize,
-        sample: &[f32],
-        eta: f32,
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
+    /// [`step_io`](Scheduler::step_io) with an explicit η. `io.noise` is required when σ > 0.
+    pub fn step_with_eta(&self, t: usize, eta: f32, io: StepIo<'_>) -> Result<()> {
         check_eta(eta)?;
         let (a_t, a_prev) = self.alphas(t)?;
-        check_terminal("DDIM", self.config.prediction_type, a_t, t)?;
+        let predict = self.core.predict("DDIM", t, a_t)?;
         let sigma = self.std_dev(t, eta)?;
-        let noisy = sigma > 0.0;
-        check_step_args(
-            "DDIM",
-            model_output,
-            sample,
-            noise,
-            noisy,
-            prev_sample,
-            pred_original_sample,
-        )?;
+        let noise = io.check("DDIM", sigma > 0.0)?;
         let c_x0 = a_prev.sqrt() as f32;
         // 1 − ᾱ_prev − σ² ≥ 0 for η ≤ 1; the clamp only absorbs rounding.
         let c_eps = (1.0 - a_prev - sigma * sigma).max(0.0).sqrt() as f32;
-        let sigma = sigma as f32;
-        let clip = self
-            .config
-            .clip_sample
-            .then_some(self.config.clip_sample_range);
-        let predict = Predict::new(self.config.prediction_type, a_t, clip);
-        let rederive = self.use_clipped_model_output && clip.is_some();
-
-        for i in 0..sample.len() {
-            let (x0, mut eps) = predict.x0_eps(model_output[i], sample[i]);
-            if rederive {
-                eps = predict.eps_from_x0(x0, sample[i]);
-            }
-            pred_original_sample[i] = x0;
-            let x = c_x0 * x0 + c_eps * eps;
-            prev_sample[i] = match (noisy, noise) {
-                (true, Some(z)) => x + sigma * z[i],
-                _ => x,
+        let rederive = self.use_clipped_model_output && self.config.clip_sample;
+        write_step(io, &predict, noise, sigma as f32, |x0, eps, x| {
+            let eps = if rederive {
+                predict.eps_from_x0(x0, x)
+            } else {
+                eps
             };
-        }
+            c_x0 * x0 + c_eps * eps
+        });
         Ok(())
     }
 }
@@ -185,20 +148,13 @@ impl Scheduler for DdimScheduler {
         SchedulerKind::Ddim
     }
     fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
+        &self.core.schedule
     }
     fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()> {
-        self.timesteps = spaced_timesteps(
-            self.config.num_train_timesteps,
-            num_inference_steps,
-            self.config.timestep_spacing,
-            self.config.steps_offset,
-        )?;
-        self.step_ratio = self.config.num_train_timesteps / num_inference_steps;
-        Ok(())
+        self.core.set_timesteps(num_inference_steps)
     }
     fn timesteps(&self) -> &[usize] {
-        &self.timesteps
+        &self.core.timesteps
     }
     fn final_alpha_bar(&self) -> f64 {
         self.final_alpha_cumprod
@@ -206,28 +162,12 @@ impl Scheduler for DdimScheduler {
     /// t − (T div n), `None` when negative (the step lands on the "final" ᾱ).
     fn prev_timestep(&self, t: usize) -> Result<Option<usize>> {
         self.alphas(t)?;
-        Ok(t.checked_sub(self.step_ratio))
+        Ok(t.checked_sub(self.core.step_ratio))
     }
     fn noise_needed(&self, t: usize) -> Result<bool> {
         Ok(self.std_dev(t, self.eta)? > 0.0)
     }
-    fn step_into(
-        &self,
-        model_output: &[f32],
-        t: usize,
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        self.step_with_eta(
-            model_output,
-            t,
-            sample,
-            self.eta,
-            noise,
-            prev_sample,
-            pred_original_sample,
-        )
+    fn step_io(&self, t: usize, io: StepIo<'_>) -> Result<()> {
+        self.step_with_eta(t, self.eta, io)
     }
 }

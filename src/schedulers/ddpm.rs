@@ -17,8 +17,9 @@
 //! (σ ≈ 1e-10 for fixed_small, but √β_eff for fixed_large) and difflab, like the DDPM paper,
 //! returns the mean.
 
-use super::config::{DdpmConfig, VarianceType};
-use super::{check_step_args, check_terminal, spaced_timesteps, Predict, Scheduler, SchedulerKind};
+use super::config::{self, DdpmConfig, VarianceType};
+use super::respaced::{write_step, Respaced};
+use super::{Scheduler, SchedulerKind, StepIo};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use std::path::Path;
@@ -27,8 +28,7 @@ use std::path::Path;
 #[derive(Clone, Debug)]
 pub struct DdpmScheduler {
     config: DdpmConfig,
-    schedule: NoiseSchedule,
-    timesteps: Vec<usize>,
+    core: Respaced,
 }
 
 impl DdpmScheduler {
@@ -36,20 +36,13 @@ impl DdpmScheduler {
     /// [`set_timesteps`](Scheduler::set_timesteps) is called.
     /// Errors on an invalid config (see [`DdpmConfig`]).
     pub fn new(config: DdpmConfig) -> Result<Self> {
-        let schedule = config.common().schedule()?;
-        let timesteps = (0..config.num_train_timesteps).rev().collect();
-        Ok(DdpmScheduler {
-            config,
-            schedule,
-            timesteps,
-        })
+        let core = Respaced::new(&config)?;
+        Ok(DdpmScheduler { config, core })
     }
 
     /// Load from a `scheduler_config.json`; every error names the file.
     pub fn from_config_file(path: impl AsRef<Path>) -> Result<Self> {
-        let path = path.as_ref();
-        let config = DdpmConfig::load(path)?;
-        DdpmScheduler::new(config).map_err(|e| Error::file(path, e.to_string()))
+        config::build_from_file(path.as_ref(), DdpmScheduler::new)
     }
 
     /// The config it was built from.
@@ -59,18 +52,18 @@ impl DdpmScheduler {
 
     /// Position of `t` in the current timesteps, or an error.
     fn index_of(&self, t: usize) -> Result<usize> {
-        self.timesteps.iter().position(|&s| s == t).ok_or_else(|| {
+        self.core.timesteps.iter().position(|&s| s == t).ok_or_else(|| {
             Error::invalid(format!(
                 "DDPM step: timestep {t} is not among the {} current timesteps (call set_timesteps, \
                  then step through timesteps())",
-                self.timesteps.len()
+                self.core.timesteps.len()
             ))
         })
     }
 
     /// (ᾱ_t, ᾱ_prev) with ᾱ_prev = 1 when the step lands on the clean sample.
     fn alphas(&self, t: usize, prev: Option<usize>) -> (f64, f64) {
-        let a = self.schedule.alphas_cumprod_f64();
+        let a = self.core.schedule.alphas_cumprod_f64();
         (a[t], prev.map_or(1.0, |p| a[p]))
     }
 
@@ -97,72 +90,34 @@ impl Scheduler for DdpmScheduler {
         SchedulerKind::Ddpm
     }
     fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
+        &self.core.schedule
     }
     fn set_timesteps(&mut self, num_inference_steps: usize) -> Result<()> {
-        self.timesteps = spaced_timesteps(
-            self.config.num_train_timesteps,
-            num_inference_steps,
-            self.config.timestep_spacing,
-            self.config.steps_offset,
-        )?;
-        Ok(())
+        self.core.set_timesteps(num_inference_steps)
     }
     fn timesteps(&self) -> &[usize] {
-        &self.timesteps
+        &self.core.timesteps
     }
     /// The next timestep in the list (diffusers' `previous_timestep`), `None` after the last.
     fn prev_timestep(&self, t: usize) -> Result<Option<usize>> {
         let i = self.index_of(t)?;
-        Ok(self.timesteps.get(i + 1).copied())
+        Ok(self.core.timesteps.get(i + 1).copied())
     }
     fn noise_needed(&self, t: usize) -> Result<bool> {
         Ok(self.prev_timestep(t)?.is_some())
     }
-    fn step_into(
-        &self,
-        model_output: &[f32],
-        t: usize,
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
+    fn step_io(&self, t: usize, io: StepIo<'_>) -> Result<()> {
         let prev = self.prev_timestep(t)?;
-        let noisy = prev.is_some();
-        check_step_args(
-            "DDPM",
-            model_output,
-            sample,
-            noise,
-            noisy,
-            prev_sample,
-            pred_original_sample,
-        )?;
+        let noise = io.check("DDPM", prev.is_some())?;
         let (a_t, a_prev) = self.alphas(t, prev);
-        check_terminal("DDPM", self.config.prediction_type, a_t, t)?;
+        let predict = self.core.predict("DDPM", t, a_t)?;
         let beta_prod_t = 1.0 - a_t;
         let alpha_eff = a_t / a_prev;
         let beta_eff = 1.0 - alpha_eff;
         let c_x0 = (a_prev.sqrt() * beta_eff / beta_prod_t) as f32;
         let c_xt = (alpha_eff.sqrt() * (1.0 - a_prev) / beta_prod_t) as f32;
         let sigma = self.std_dev(t)? as f32;
-        let clip = self
-            .config
-            .clip_sample
-            .then_some(self.config.clip_sample_range);
-        let predict = Predict::new(self.config.prediction_type, a_t, clip);
-
-        for i in 0..sample.len() {
-            let x = sample[i];
-            let (x0, _) = predict.x0_eps(model_output[i], x);
-            pred_original_sample[i] = x0;
-            let mean = c_x0 * x0 + c_xt * x;
-            prev_sample[i] = match (noisy, noise) {
-                (true, Some(z)) => mean + sigma * z[i],
-                _ => mean,
-            };
-        }
+        write_step(io, &predict, noise, sigma, |x0, _, x| c_x0 * x0 + c_xt * x);
         Ok(())
     }
 }

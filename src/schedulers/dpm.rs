@@ -18,13 +18,12 @@
 //! lower orders (not enough history yet), and so do the last ones with `lower_order_final`
 //! (fewer than 15 steps), `euler_at_final`, or a final σ of 0 (λ = ∞ there).
 
-use super::config::{
-    d_linspace, d_order, d_true, f64_or_inf, f64_or_inf_out, null_false, BetaConfig,
-    PredictionType, TimestepSpacing,
-};
-use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::sigmas::{self, FinalSigmas, SigmaTables, ThresholdConfig};
+use super::config::{f64_or_inf, f64_or_inf_out, null_false, PredictionType};
+use super::multistep::{Multistep, MultistepConfig};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind};
+use super::sigmas::{self, FinalSigmas};
 use super::timesteps::multistep_timesteps;
+use super::StepIo;
 use crate::diffusion::{BetaSchedule, NoiseSchedule};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -65,54 +64,21 @@ fn d_neg_inf() -> f64 {
 /// variances are refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DpmSolverConfig {
-    /// The training schedule's β fields.
+    /// The fields it shares with UniPC (β schedule, order, prediction type, spacing, …).
     #[serde(flatten)]
-    pub betas: BetaConfig,
-    /// Rescale betas to zero terminal SNR (default false).
-    #[serde(default)]
-    pub rescale_betas_zero_snr: bool,
-    /// The solver's order, 1-3 (default 2).
-    #[serde(default = "d_order")]
-    pub solver_order: usize,
-    /// What the model predicts (default `epsilon`).
-    #[serde(default)]
-    pub prediction_type: PredictionType,
-    /// Dynamic thresholding of x̂0 (default off).
-    #[serde(flatten)]
-    pub threshold: ThresholdConfig,
+    pub solver: MultistepConfig,
     /// `dpmsolver++` (default) or `sde-dpmsolver++`.
     #[serde(default)]
     pub algorithm_type: DpmAlgorithm,
     /// `midpoint` (default) or `heun`.
     #[serde(default)]
     pub solver_type: DpmSolverType,
-    /// Lower orders on the last steps of short (< 15 steps) loops (default true).
-    #[serde(default = "d_true")]
-    pub lower_order_final: bool,
     /// A first-order last step whatever the loop length (default false).
     #[serde(default)]
     pub euler_at_final: bool,
-    /// Karras σ spacing instead of the timestep spacing's (default false).
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_karras_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_exponential_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_beta_sigmas: bool,
     /// Not supported; must be false.
     #[serde(default, deserialize_with = "null_false")]
     pub use_lu_lambdas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_flow_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_dynamic_shifting: bool,
-    /// The σ after the last step (default `zero`).
-    #[serde(default)]
-    pub final_sigmas_type: FinalSigmas,
     /// Timesteps whose λ lies below this are cut from the schedule (default −∞: none).
     #[serde(
         default = "d_neg_inf",
@@ -124,32 +90,22 @@ pub struct DpmSolverConfig {
     /// values (e.g. DDPM's `fixed_small`, carried over by `from_config`) are ignored.
     #[serde(default)]
     pub variance_type: Option<String>,
-    /// How inference timesteps are spaced (default `linspace`).
-    #[serde(default = "d_linspace")]
-    pub timestep_spacing: TimestepSpacing,
-    /// Added to `leading` timesteps (default 0).
-    #[serde(default)]
-    pub steps_offset: usize,
 }
 
 impl Default for DpmSolverConfig {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("all fields default")
+        super::config::serde_defaults()
     }
+}
+
+impl super::ConfigFile for DpmSolverConfig {
+    const CLASS_NAME: &'static str = "DPMSolverMultistepScheduler";
 }
 
 impl DpmSolverConfig {
     fn validate(&self) -> Result<()> {
-        sigmas::check_order(self.solver_order)?;
-        for (field, on) in [
-            ("use_exponential_sigmas", self.use_exponential_sigmas),
-            ("use_beta_sigmas", self.use_beta_sigmas),
-            ("use_lu_lambdas", self.use_lu_lambdas),
-            ("use_flow_sigmas", self.use_flow_sigmas),
-            ("use_dynamic_shifting", self.use_dynamic_shifting),
-        ] {
-            sigmas::refuse(field, on)?;
-        }
+        self.solver.check()?;
+        sigmas::refuse("use_lu_lambdas", self.use_lu_lambdas)?;
         if let Some(v @ ("learned" | "learned_range")) = self.variance_type.as_deref() {
             return Err(Error::invalid(format!(
                 "variance_type = {v} (a model that also predicts its variance) is not supported"
@@ -173,22 +129,15 @@ struct History {
 #[derive(Clone, Debug)]
 pub struct DpmSolverScheduler {
     config: DpmSolverConfig,
-    tab: SigmaTables,
-    item_len: Option<usize>,
-    order: StepOrder<History>,
+    core: Multistep<History>,
 }
 
 impl DpmSolverScheduler {
     /// A scheduler from its config; errors name the offending field.
     pub fn new(config: DpmSolverConfig) -> Result<Self> {
         config.validate()?;
-        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
-        Ok(DpmSolverScheduler {
-            config,
-            tab,
-            item_len: None,
-            order: StepOrder::default(),
-        })
+        let core = Multistep::new(&config.solver)?;
+        Ok(DpmSolverScheduler { config, core })
     }
 
     /// The config it was built from.
@@ -196,16 +145,12 @@ impl DpmSolverScheduler {
         &self.config
     }
 
-    /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
-    pub fn schedule(&self) -> &NoiseSchedule {
-        &self.tab.schedule
-    }
-
     /// The timesteps 0..last that survive `lambda_min_clipped`: those whose λ = log(α/σ̃) is
     /// at least the bound (diffusers' `searchsorted` over λ ascending).
     fn last_timestep(&self) -> usize {
         let cut = self.config.lambda_min_clipped;
         let clipped = self
+            .core
             .tab
             .alphas_cumprod
             .iter()
@@ -214,44 +159,30 @@ impl DpmSolverScheduler {
                 lambda < cut
             })
             .count();
-        self.tab.alphas_cumprod.len() - clipped
+        self.core.tab.alphas_cumprod.len() - clipped
     }
 
     /// The solver order step k runs at, given how many steps came before.
     fn order_at(&self, k: usize, lower_order_nums: usize) -> usize {
-        let n = self.tab.timesteps.len();
+        let n = self.core.tab.timesteps.len();
         let c = &self.config;
-        let short = c.lower_order_final && n < 15;
-        let final_first =
-            k + 1 == n && (c.euler_at_final || short || c.final_sigmas_type == FinalSigmas::Zero);
+        let short = c.solver.lower_order_final && n < 15;
+        let final_first = k + 1 == n
+            && (c.euler_at_final || short || c.solver.final_sigmas_type == FinalSigmas::Zero);
         let final_second = k + 2 == n && short;
-        if c.solver_order == 1 || lower_order_nums < 1 || final_first {
+        if c.solver.solver_order == 1 || lower_order_nums < 1 || final_first {
             1
-        } else if c.solver_order == 2 || lower_order_nums < 2 || final_second {
+        } else if c.solver.solver_order == 2 || lower_order_nums < 2 || final_second {
             2
         } else {
             3
         }
     }
 
-    /// x̂0 from the model output at step k (thresholded if configured).
-    fn convert(&self, k: usize, model_output: &[f32], sample: &[f32]) -> Result<Vec<f32>> {
-        let (alpha, sigma, _) = sigmas::vp(self.tab.sigmas[k]);
-        let (a, s) = (alpha as f32, sigma as f32);
-        let kind = self.config.prediction_type;
-        let mut x0: Vec<f32> = model_output
-            .iter()
-            .zip(sample)
-            .map(|(&o, &x)| sigmas::vp_x0(kind, a, s, o, x))
-            .collect();
-        self.config.threshold.apply(&mut x0, self.item_len)?;
-        Ok(x0)
-    }
-
     /// The coefficients (on x, D0, D1, D2, z) of the update from σ_k to σ_{k+1} at `order`.
     fn coefficients(&self, k: usize, order: usize) -> [f64; 5] {
-        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.tab.sigmas[k + 1]);
-        let (_, sigma_s0, lambda_s0) = sigmas::vp(self.tab.sigmas[k]);
+        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.core.tab.sigmas[k + 1]);
+        let (_, sigma_s0, lambda_s0) = sigmas::vp(self.core.tab.sigmas[k]);
         let h = lambda_t - lambda_s0;
         let sde = self.config.algorithm_type == DpmAlgorithm::SdeDpmSolverPp;
         let heun = self.config.solver_type == DpmSolverType::Heun;
@@ -286,7 +217,7 @@ impl DpmSolverScheduler {
 
     /// The λ-gap ratios r0 = h_{k−1}/h_k and r1 = h_{k−2}/h_k.
     fn ratios(&self, k: usize) -> (f64, f64) {
-        let lambda = |i: usize| sigmas::vp(self.tab.sigmas[i]).2;
+        let lambda = |i: usize| sigmas::vp(self.core.tab.sigmas[i]).2;
         let h = lambda(k + 1) - lambda(k);
         let r0 = if k >= 1 {
             (lambda(k) - lambda(k - 1)) / h
@@ -303,7 +234,7 @@ impl DpmSolverScheduler {
 }
 
 impl Sampler for DpmSolverScheduler {
-    sigmas::sigma_sampler_methods!(sigmas::vp_level);
+    sigmas::sigma_sampler_methods!(sigmas::vp_level, core.tab);
     fn kind(&self) -> SamplerKind {
         match self.config.algorithm_type {
             DpmAlgorithm::DpmSolverPp => SamplerKind::DpmSolver,
@@ -311,69 +242,55 @@ impl Sampler for DpmSolverScheduler {
         }
     }
     fn prediction_type(&self) -> PredictionType {
-        self.config.prediction_type
+        self.config.solver.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
-        let t_train = self.tab.alphas_cumprod.len();
+        let t_train = self.core.tab.alphas_cumprod.len();
         let ts = multistep_timesteps(
             t_train,
             self.last_timestep(),
             n,
-            c.timestep_spacing,
-            c.steps_offset,
+            c.solver.timestep_spacing,
+            c.solver.steps_offset,
         )?;
-        let karras = c.use_karras_sigmas.then_some((None, None));
-        let (mut ts, sig) = sigmas::multistep_ladder(ts, &self.tab.train_sigmas, karras);
-        if karras.is_some() && c.betas.beta_schedule == BetaSchedule::SquaredcosCapV2 {
+        let karras = c
+            .solver
+            .sigma_ladder
+            .use_karras_sigmas
+            .then_some((None, None));
+        let (mut ts, sig) = sigmas::multistep_ladder(ts, &self.core.tab.train_sigmas, karras);
+        if karras.is_some() && c.solver.betas.beta_schedule == BetaSchedule::SquaredcosCapV2 {
             // diffusers leaves the cosine schedule's Karras timesteps unrounded, and its int64
             // cast truncates them.
-            let logs = sigmas::log_sigmas(&self.tab.train_sigmas);
+            let logs = sigmas::log_sigmas(&self.core.tab.train_sigmas);
             ts = sig
                 .iter()
                 .map(|&s| sigmas::sigma_to_t(s, &logs).trunc())
                 .collect();
         }
-        let last = match c.final_sigmas_type {
-            FinalSigmas::Zero => 0.0,
-            FinalSigmas::SigmaMin => self.tab.train_sigmas[0],
-        };
-        self.tab.sigmas = sigmas::finish_ladder(sig, last);
-        self.tab.timesteps = ts;
-        self.order.reset();
+        let last = self.core.tab.final_sigma(c.solver.final_sigmas_type);
+        self.core.set_loop(ts, sig, last);
         Ok(())
     }
     fn noise_needed(&self, k: usize) -> Result<bool> {
         self.check_index(k)?;
         Ok(self.config.algorithm_type == DpmAlgorithm::SdeDpmSolverPp
-            && self.tab.sigmas[k + 1] > 0.0)
+            && self.core.tab.sigmas[k + 1] > 0.0)
     }
     fn set_item_len(&mut self, len: usize) {
-        self.item_len = Some(len);
+        self.core.item_len = Some(len);
     }
     fn reset(&mut self) {
-        self.order.reset();
+        self.core.order.reset();
     }
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        let noisy = check_step(
-            self,
-            k,
-            model_output,
-            sample,
-            noise,
-            (prev_sample, pred_original_sample),
-        )?;
-        let x0 = Arc::new(self.convert(k, model_output, sample)?);
-        let solver_order = self.config.solver_order;
-        let mut history = std::mem::take(self.order.begin("DPM-Solver++", k)?);
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
+        let noise = check_step(self, k, &io)?;
+        let c = &self.config;
+        let x0 = self.core.x0(k, &c.solver, io.model_output, io.sample)?;
+        let x0 = Arc::new(x0);
+        let solver_order = self.config.solver.solver_order;
+        let mut history = self.core.order.begin("DPM-Solver++", k)?;
         let order = self.order_at(k, history.lower_order_nums);
         history.outputs.push(x0.clone());
         if history.outputs.len() > solver_order {
@@ -386,6 +303,7 @@ impl Sampler for DpmSolverScheduler {
         let len = m.len();
         let m1 = (order >= 2).then(|| &m[len - 2]);
         let m2 = (order >= 3).then(|| &m[len - 3]);
+        let sample = io.sample;
         for i in 0..sample.len() {
             let d0 = x0[i];
             let (d1, d2) = match (m1, m2) {
@@ -400,12 +318,12 @@ impl Sampler for DpmSolverScheduler {
                 }
                 _ => (0.0, 0.0),
             };
-            let z = noise.filter(|_| noisy).map_or(0.0, |z| z[i]);
-            prev_sample[i] = c_x * sample[i] + c_d0 * d0 + c_d1 * d1 + c_d2 * d2 + c_z * z;
+            let z = noise.map_or(0.0, |z| z[i]);
+            io.prev_sample[i] = c_x * sample[i] + c_d0 * d0 + c_d1 * d1 + c_d2 * d2 + c_z * z;
         }
-        pred_original_sample.copy_from_slice(&x0);
+        io.pred_original_sample.copy_from_slice(&x0);
         history.lower_order_nums = (history.lower_order_nums + 1).min(solver_order);
-        *self.order.state_mut() = history;
+        self.core.order.end(history);
         Ok(())
     }
 }

@@ -19,10 +19,11 @@
 //! diffusers' `s_churn` noise injection for the plain Euler step is not offered (its default,
 //! 0, is what difflab does).
 
-use super::config::{d_linspace, null_false, BetaConfig, PredictionType, TimestepSpacing};
+use super::config::{d_linspace, BetaConfig, PredictionType, TimestepSpacing};
 use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind};
-use super::sigmas::{self, FinalSigmas, SigmaTables};
+use super::sigmas::{self, FinalSigmas, SigmaLadder, SigmaTables};
 use super::timesteps::euler_timesteps;
+use super::StepIo;
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -48,50 +49,32 @@ fn d_linear() -> String {
 /// alternatives other than Karras are refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EulerConfig {
-    /// The training schedule's β fields.
+    /// The fields it shares with Euler ancestral (β schedule, prediction type, spacing).
     #[serde(flatten)]
-    pub betas: BetaConfig,
-    /// Rescale betas to zero terminal SNR (default false).
-    #[serde(default)]
-    pub rescale_betas_zero_snr: bool,
-    /// What the model predicts (default `epsilon`).
-    #[serde(default)]
-    pub prediction_type: PredictionType,
+    pub shared: EulerAncestralConfig,
     /// How σ is interpolated between training steps: only `linear` (default).
     #[serde(default = "d_linear")]
     pub interpolation_type: String,
-    /// Karras σ spacing (default false).
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_karras_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_exponential_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_beta_sigmas: bool,
+    /// Karras σ spacing (default off); the other σ ladders are refused.
+    #[serde(flatten)]
+    pub sigma_ladder: SigmaLadder,
     /// The smallest Karras σ (default the ladder's).
     #[serde(default)]
     pub sigma_min: Option<f64>,
     /// The largest Karras σ (default the ladder's).
     #[serde(default)]
     pub sigma_max: Option<f64>,
-    /// How inference timesteps are spaced (default `linspace`).
-    #[serde(default = "d_linspace")]
-    pub timestep_spacing: TimestepSpacing,
     /// `discrete` (default) or `continuous`.
     #[serde(default)]
     pub timestep_type: TimestepType,
-    /// Added to `leading` timesteps (default 0).
-    #[serde(default)]
-    pub steps_offset: usize,
     /// The σ after the last step (default `zero`).
     #[serde(default)]
     pub final_sigmas_type: FinalSigmas,
 }
 
 /// The configuration of an ancestral [`EulerScheduler`]: diffusers'
-/// `EulerAncestralDiscreteScheduler` fields, each with diffusers' default when absent.
-/// `prediction_type = sample` is refused, as diffusers does.
+/// `EulerAncestralDiscreteScheduler` fields, each with diffusers' default when absent (also
+/// the fields [`EulerConfig`] shares). `prediction_type = sample` is refused, as diffusers does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EulerAncestralConfig {
     /// The training schedule's β fields.
@@ -111,15 +94,23 @@ pub struct EulerAncestralConfig {
     pub steps_offset: usize,
 }
 
+impl super::ConfigFile for EulerConfig {
+    const CLASS_NAME: &'static str = "EulerDiscreteScheduler";
+}
+
+impl super::ConfigFile for EulerAncestralConfig {
+    const CLASS_NAME: &'static str = "EulerAncestralDiscreteScheduler";
+}
+
 impl Default for EulerConfig {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("all fields default")
+        super::config::serde_defaults()
     }
 }
 
 impl Default for EulerAncestralConfig {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("all fields default")
+        super::config::serde_defaults()
     }
 }
 
@@ -136,7 +127,7 @@ pub enum EulerVariant {
 #[derive(Clone, Debug)]
 pub struct EulerScheduler {
     variant: EulerVariant,
-    /// The plain config's fields (an ancestral config maps onto the defaults of the rest).
+    /// The plain config's fields (an ancestral config is their `shared` part, the rest default).
     config: EulerConfig,
     tab: SigmaTables,
 }
@@ -150,8 +141,7 @@ impl EulerScheduler {
                 config.interpolation_type
             )));
         }
-        sigmas::refuse("use_exponential_sigmas", config.use_exponential_sigmas)?;
-        sigmas::refuse("use_beta_sigmas", config.use_beta_sigmas)?;
+        config.sigma_ladder.check()?;
         Self::build(EulerVariant::Plain(config.clone()), config)
     }
 
@@ -164,18 +154,15 @@ impl EulerScheduler {
             ));
         }
         let plain = EulerConfig {
-            betas: config.betas.clone(),
-            rescale_betas_zero_snr: config.rescale_betas_zero_snr,
-            prediction_type: config.prediction_type,
-            timestep_spacing: config.timestep_spacing,
-            steps_offset: config.steps_offset,
+            shared: config.clone(),
             ..EulerConfig::default()
         };
         Self::build(EulerVariant::Ancestral(config), plain)
     }
 
     fn build(variant: EulerVariant, config: EulerConfig) -> Result<Self> {
-        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
+        let shared = &config.shared;
+        let tab = SigmaTables::new(&shared.betas, shared.rescale_betas_zero_snr)?;
         Ok(EulerScheduler {
             variant,
             config,
@@ -186,11 +173,6 @@ impl EulerScheduler {
     /// The config it was built from.
     pub fn variant(&self) -> &EulerVariant {
         &self.variant
-    }
-
-    /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
-    pub fn schedule(&self) -> &NoiseSchedule {
-        &self.tab.schedule
     }
 
     fn is_ancestral(&self) -> bool {
@@ -211,7 +193,7 @@ impl EulerScheduler {
 }
 
 impl Sampler for EulerScheduler {
-    sigmas::sigma_sampler_methods!(NoiseLevel::from_sigma);
+    sigmas::sigma_sampler_methods!(NoiseLevel::from_sigma, tab);
     fn kind(&self) -> SamplerKind {
         match self.variant {
             EulerVariant::Plain(_) => SamplerKind::Euler,
@@ -219,17 +201,17 @@ impl Sampler for EulerScheduler {
         }
     }
     fn prediction_type(&self) -> PredictionType {
-        self.config.prediction_type
+        self.config.shared.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
         let t_train = self.tab.alphas_cumprod.len();
-        let mut ts = euler_timesteps(t_train, n, c.timestep_spacing, c.steps_offset)?;
+        let mut ts = euler_timesteps(t_train, n, c.shared.timestep_spacing, c.shared.steps_offset)?;
         let mut sig: Vec<f64> = ts
             .iter()
             .map(|&t| sigmas::interp(t, &self.tab.train_sigmas))
             .collect();
-        if c.use_karras_sigmas {
+        if c.sigma_ladder.use_karras_sigmas {
             let lo = c.sigma_min.unwrap_or(sig[sig.len() - 1]);
             let hi = c.sigma_max.unwrap_or(sig[0]);
             sig = sigmas::karras(lo, hi, n);
@@ -239,27 +221,22 @@ impl Sampler for EulerScheduler {
                 .map(|&s| sigmas::sigma_to_t(s, &logs) as f32 as f64)
                 .collect();
         }
-        let last = match c.final_sigmas_type {
-            FinalSigmas::Zero => 0.0,
-            FinalSigmas::SigmaMin => self.tab.train_sigmas[0],
-        };
-        self.tab.sigmas = sigmas::finish_ladder(sig, last);
-        let continuous = c.timestep_type == TimestepType::Continuous
-            && c.prediction_type == PredictionType::VPrediction;
-        self.tab.timesteps = if continuous {
-            self.tab.sigmas[..n]
+        let last = self.tab.final_sigma(c.final_sigmas_type);
+        self.tab.set_loop(ts, sig, last);
+        if c.timestep_type == TimestepType::Continuous
+            && c.shared.prediction_type == PredictionType::VPrediction
+        {
+            self.tab.timesteps = self.tab.sigmas[..n]
                 .iter()
                 .map(|s| (0.25 * s.ln()) as f32 as f64)
-                .collect()
-        } else {
-            ts
-        };
+                .collect();
+        }
         Ok(())
     }
     /// σ_max for `linspace` and `trailing` spacing, √(σ_max² + 1) for `leading` (as diffusers).
     fn init_noise_sigma(&self) -> f64 {
         let max = self.tab.sigmas.iter().copied().fold(0.0, f64::max);
-        match self.config.timestep_spacing {
+        match self.config.shared.timestep_spacing {
             TimestepSpacing::Linspace | TimestepSpacing::Trailing => max,
             TimestepSpacing::Leading => (max * max + 1.0).sqrt() as f32 as f64,
         }
@@ -274,23 +251,8 @@ impl Sampler for EulerScheduler {
         Ok(self.ancestral_split(k).0 > 0.0)
     }
     fn reset(&mut self) {}
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        let noisy = check_step(
-            self,
-            k,
-            model_output,
-            sample,
-            noise,
-            (prev_sample, pred_original_sample),
-        )?;
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
+        let noise = check_step(self, k, &io)?;
         let sigma = self.tab.sigmas[k];
         let (up, down) = self.ancestral_split(k);
         let s = sigma as f32;
@@ -298,18 +260,18 @@ impl Sampler for EulerScheduler {
         let c_vx = (1.0 / (sigma * sigma + 1.0)) as f32;
         let dt = (down - sigma) as f32;
         let up = up as f32;
-        let kind = self.config.prediction_type;
-        for i in 0..sample.len() {
-            let (o, x) = (model_output[i], sample[i]);
+        let kind = self.config.shared.prediction_type;
+        for i in 0..io.sample.len() {
+            let (o, x) = (io.model_output[i], io.sample[i]);
             let x0 = match kind {
                 PredictionType::Epsilon => x - s * o,
                 PredictionType::VPrediction => o * c_v + x * c_vx,
                 PredictionType::Sample => o,
             };
-            pred_original_sample[i] = x0;
+            io.pred_original_sample[i] = x0;
             let d = (x - x0) / s;
-            let z = noise.filter(|_| noisy).map_or(0.0, |z| z[i]);
-            prev_sample[i] = x + d * dt + z * up;
+            let z = noise.map_or(0.0, |z| z[i]);
+            io.prev_sample[i] = x + d * dt + z * up;
         }
         Ok(())
     }

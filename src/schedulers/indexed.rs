@@ -8,7 +8,8 @@
 
 use super::config::PredictionType;
 use super::sampler::{NoiseLevel, Sampler, SamplerKind};
-use super::{DdimScheduler, DdpmScheduler, Scheduler, SchedulerKind};
+use super::{DdimScheduler, DdpmScheduler, Scheduler, SchedulerKind, StepIo};
+use crate::diffusion::NoiseSchedule;
 use crate::Result;
 
 /// A timestep-keyed [`Scheduler`] (DDPM or DDIM) seen as a [`Sampler`].
@@ -67,8 +68,8 @@ impl<S: Scheduler + HasPredictionType> Sampler for Indexed<S> {
             SchedulerKind::Ddim => SamplerKind::Ddim,
         }
     }
-    fn num_train_timesteps(&self) -> usize {
-        self.inner.num_train_timesteps()
+    fn schedule(&self) -> &NoiseSchedule {
+        self.inner.schedule()
     }
     fn alphas_cumprod(&self) -> &[f64] {
         self.inner.schedule().alphas_cumprod_f64()
@@ -98,23 +99,8 @@ impl<S: Scheduler + HasPredictionType> Sampler for Indexed<S> {
         Ok(NoiseLevel::vp(a))
     }
     fn reset(&mut self) {}
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
         let t = self.t(k)?;
-        self.inner.step_into(
-            model_output,
-            t,
-            sample,
-            noise,
-            prev_sample,
-            pred_original_sample,
-        )
+        self.inner.step_io(t, io)
     }
 }

@@ -31,38 +31,36 @@ pub mod ddpm;
 pub mod dpm;
 pub mod euler;
 pub mod indexed;
+pub mod multistep;
 pub mod pndm;
+mod respaced;
 pub mod sampler;
 mod sigmas;
+pub mod step_io;
 pub mod timesteps;
 pub mod unipc;
 
 pub use any::AnySampler;
 pub use config::BetaConfig;
-pub use config::{DdimConfig, DdpmConfig, PredictionType, TimestepSpacing, VarianceType};
+pub use config::{
+    ConfigFile, DdimConfig, DdpmConfig, PredictionType, TimestepSpacing, VarianceType,
+};
 pub use ddim::DdimScheduler;
 pub use ddpm::DdpmScheduler;
 pub use dpm::{DpmAlgorithm, DpmSolverConfig, DpmSolverScheduler, DpmSolverType};
 pub use euler::{EulerAncestralConfig, EulerConfig, EulerScheduler, EulerVariant, TimestepType};
 pub use indexed::Indexed;
+pub use multistep::MultistepConfig;
 pub use pndm::{PndmConfig, PndmScheduler};
 pub use sampler::{NoiseLevel, Sampler, SamplerKind};
-pub use sigmas::{FinalSigmas, ThresholdConfig};
+pub use sigmas::{FinalSigmas, FlowMatching, SigmaLadder, ThresholdConfig};
+pub use step_io::{StepIo, StepOutput};
 pub use timesteps::spaced_timesteps;
 pub use unipc::{UniPcConfig, UniPcScheduler, UniPcSolverType};
 
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use std::path::Path;
-
-/// The result of one reverse step.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StepOutput {
-    /// x_{t_prev}: the sample one (respaced) step less noisy.
-    pub prev_sample: Vec<f32>,
-    /// x̂0: the clean sample the model's output implies at t (after clipping, if enabled).
-    pub pred_original_sample: Vec<f32>,
-}
 
 /// Which sampler: DDPM (stochastic, Ho et al. 2020) or DDIM (Song et al. 2021, `eta` 0 is
 /// deterministic).
@@ -126,10 +124,11 @@ pub trait Scheduler {
     }
     /// Whether [`step`](Scheduler::step) at `t` adds noise, and so needs a `noise` slice.
     fn noise_needed(&self, t: usize) -> Result<bool>;
-    /// One reverse step from `sample` = x_t, writing x_{t_prev} into `prev_sample` and x̂0 into
-    /// `pred_original_sample`. All slices have the same length; `noise` (standard normal, same
-    /// layout) is required when [`noise_needed`](Scheduler::noise_needed) says so and ignored
-    /// otherwise.
+    /// One reverse step from `io.sample` = x_t, writing x_{t_prev} into `io.prev_sample` and
+    /// x̂0 into `io.pred_original_sample` (see [`StepIo`]). `io.noise` is required when
+    /// [`noise_needed`](Scheduler::noise_needed) says so and ignored otherwise.
+    fn step_io(&self, t: usize, io: StepIo<'_>) -> Result<()>;
+    /// [`step_io`](Scheduler::step_io) on separate slices, all of the same length.
     fn step_into(
         &self,
         model_output: &[f32],
@@ -138,8 +137,17 @@ pub trait Scheduler {
         noise: Option<&[f32]>,
         prev_sample: &mut [f32],
         pred_original_sample: &mut [f32],
-    ) -> Result<()>;
-    /// One reverse step, returning x_{t_prev} and x̂0 (see [`step_into`](Scheduler::step_into)).
+    ) -> Result<()> {
+        let io = StepIo::new(
+            model_output,
+            sample,
+            noise,
+            prev_sample,
+            pred_original_sample,
+        );
+        self.step_io(t, io)
+    }
+    /// One reverse step, returning x_{t_prev} and x̂0 (see [`step_io`](Scheduler::step_io)).
     fn step(
         &self,
         model_output: &[f32],
@@ -147,9 +155,7 @@ pub trait Scheduler {
         sample: &[f32],
         noise: Option<&[f32]>,
     ) -> Result<StepOutput> {
-        with_buffers(sample.len(), |prev, x0| {
-            self.step_into(model_output, t, sample, noise, prev, x0)
-        })
+        StepIo::fresh(model_output, sample, noise, |io| self.step_io(t, io))
     }
     /// One reverse step whose noise, if needed, is drawn from `rng` (one N(0,1) value per
     /// element, in slice order). Draws nothing when no noise is needed.
@@ -277,87 +283,9 @@ impl Scheduler for AnyScheduler {
     fn noise_needed(&self, t: usize) -> Result<bool> {
         self.inner().noise_needed(t)
     }
-    fn step_into(
-        &self,
-        model_output: &[f32],
-        t: usize,
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        self.inner().step_into(
-            model_output,
-            t,
-            sample,
-            noise,
-            prev_sample,
-            pred_original_sample,
-        )
+    fn step_io(&self, t: usize, io: StepIo<'_>) -> Result<()> {
+        self.inner().step_io(t, io)
     }
-}
-
-/// Run `step` on fresh x_prev and x̂0 buffers of `len` values and return them.
-pub(crate) fn with_buffers(
-    len: usize,
-    step: impl FnOnce(&mut [f32], &mut [f32]) -> Result<()>,
-) -> Result<StepOutput> {
-    let mut prev_sample = vec![0.0; len];
-    let mut pred_original_sample = vec![0.0; len];
-    step(&mut prev_sample, &mut pred_original_sample)?;
-    Ok(StepOutput {
-        prev_sample,
-        pred_original_sample,
-    })
-}
-
-/// Check the slices of a step: equal lengths, noise present when needed.
-pub(crate) fn check_step_args(
-    who: &str,
-    model_output: &[f32],
-    sample: &[f32],
-    noise: Option<&[f32]>,
-    needs_noise: bool,
-    prev_sample: &[f32],
-    pred_original_sample: &[f32],
-) -> Result<()> {
-    let n = sample.len();
-    if model_output.len() != n || prev_sample.len() != n || pred_original_sample.len() != n {
-        return Err(Error::invalid(format!(
-            "{who} step: model_output ({}), sample ({n}), prev_sample ({}) and pred_original_sample ({}) \
-             must have the same length",
-            model_output.len(),
-            prev_sample.len(),
-            pred_original_sample.len()
-        )));
-    }
-    match noise {
-        Some(z) if z.len() != n => Err(Error::invalid(format!(
-            "{who} step: noise has {} values, the sample {n}",
-            z.len()
-        ))),
-        None if needs_noise => Err(Error::invalid(format!(
-            "{who} step: this step adds noise, but no noise was given"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// An error for an ε-prediction at ᾱ_t = 0 (the first step of a zero-terminal-SNR schedule),
-/// where x̂0 = (x − √(1−ᾱ)·ε)/√ᾱ divides by zero.
-pub(crate) fn check_terminal(
-    who: &str,
-    kind: PredictionType,
-    alpha_prod_t: f64,
-    t: usize,
-) -> Result<()> {
-    if alpha_prod_t <= 0.0 && kind == PredictionType::Epsilon {
-        return Err(Error::invalid(format!(
-            "{who} step at t = {t}: ᾱ_t = 0 (zero terminal SNR), where an epsilon prediction \
-             cannot give x̂0 (it divides by √ᾱ_t = 0); use prediction_type v_prediction"
-        )));
-    }
-    Ok(())
 }
 
 /// Per-timestep factors that turn a model output into x̂0 (and ε̂), for one prediction type.

@@ -19,7 +19,7 @@
 
 use super::config::{BetaConfig, PredictionType, TimestepSpacing};
 use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::{spaced_timesteps, Predict};
+use super::{spaced_timesteps, Predict, StepIo};
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -49,9 +49,13 @@ pub struct PndmConfig {
     pub steps_offset: usize,
 }
 
+impl super::ConfigFile for PndmConfig {
+    const CLASS_NAME: &'static str = "PNDMScheduler";
+}
+
 impl Default for PndmConfig {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("all fields default")
+        super::config::serde_defaults()
     }
 }
 
@@ -113,11 +117,6 @@ impl PndmScheduler {
     /// The config it was built from.
     pub fn config(&self) -> &PndmConfig {
         &self.config
-    }
-
-    /// The training schedule.
-    pub fn schedule(&self) -> &NoiseSchedule {
-        &self.schedule
     }
 
     /// The number of Runge-Kutta warm-up steps at the start of the loop (0 or 12).
@@ -218,8 +217,8 @@ impl Sampler for PndmScheduler {
     fn kind(&self) -> SamplerKind {
         SamplerKind::Pndm
     }
-    fn num_train_timesteps(&self) -> usize {
-        self.schedule.num_train_timesteps()
+    fn schedule(&self) -> &NoiseSchedule {
+        &self.schedule
     }
     fn alphas_cumprod(&self) -> &[f64] {
         self.schedule.alphas_cumprod_f64()
@@ -295,10 +294,6 @@ impl Sampler for PndmScheduler {
     fn timesteps(&self) -> &[f64] {
         &self.timesteps
     }
-    fn noise_needed(&self, k: usize) -> Result<bool> {
-        self.check_index(k)?;
-        Ok(false)
-    }
     fn level_before(&self, k: usize) -> Result<NoiseLevel> {
         self.check_index(k)?;
         Ok(NoiseLevel::vp(self.alpha(self.plan[k].t)))
@@ -310,40 +305,19 @@ impl Sampler for PndmScheduler {
     fn reset(&mut self) {
         self.order.reset();
     }
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        check_step(
-            self,
-            k,
-            model_output,
-            sample,
-            noise,
-            (prev_sample, pred_original_sample),
-        )?;
-        let mut h = std::mem::take(self.order.begin("PNDM", k)?);
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
+        check_step(self, k, &io)?;
+        let (out, sample) = (io.model_output, io.sample);
+        let mut h = self.order.begin("PNDM", k)?;
         if k < self.prk_steps {
-            self.prk(k, &mut h, model_output, sample, prev_sample);
+            self.prk(k, &mut h, out, sample, io.prev_sample);
         } else {
-            self.plms(k, &mut h, model_output, sample, prev_sample);
+            self.plms(k, &mut h, out, sample, io.prev_sample);
         }
-        *self.order.state_mut() = h;
-        let predict = Predict::new(
-            self.config.prediction_type,
-            self.alpha(self.plan[k].t),
-            None,
-        );
-        for ((p, &o), &x) in pred_original_sample
-            .iter_mut()
-            .zip(model_output)
-            .zip(sample)
-        {
+        self.order.end(h);
+        let kind = self.config.prediction_type;
+        let predict = Predict::new(kind, self.alpha(self.plan[k].t), None);
+        for ((p, &o), &x) in io.pred_original_sample.iter_mut().zip(out).zip(sample) {
             *p = predict.x0_eps(o, x).0;
         }
         Ok(())

@@ -36,7 +36,8 @@
 //! contiguous, as in NHWC and NCHW).
 
 use super::config::PredictionType;
-use super::StepOutput;
+use super::{StepIo, StepOutput};
+use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 
 /// A sampler by its short name, as the command line offers them.
@@ -197,8 +198,13 @@ impl NoiseLevel {
 pub trait Sampler {
     /// Which sampler this is.
     fn kind(&self) -> SamplerKind;
+    /// The training schedule (betas and ᾱ; for the σ schedulers before the 2⁻²⁴ lift of a
+    /// zero-terminal-SNR schedule's last ᾱ).
+    fn schedule(&self) -> &NoiseSchedule;
     /// T, the number of training timesteps.
-    fn num_train_timesteps(&self) -> usize;
+    fn num_train_timesteps(&self) -> usize {
+        self.schedule().num_train_timesteps()
+    }
     /// ᾱ_t of the training schedule for t = 0 … T−1, as the scheduler uses it (after zero-SNR
     /// rescaling, where diffusers also lifts the last ᾱ from 0 to 2⁻²⁴ for the σ schedulers).
     fn alphas_cumprod(&self) -> &[f64];
@@ -243,8 +249,11 @@ pub trait Sampler {
         }
         Ok(())
     }
-    /// Whether step k adds fresh noise, and so needs a `noise` slice.
-    fn noise_needed(&self, k: usize) -> Result<bool>;
+    /// Whether step k adds fresh noise, and so needs a `noise` slice (by default never).
+    fn noise_needed(&self, k: usize) -> Result<bool> {
+        self.check_index(k)?;
+        Ok(false)
+    }
     /// The level of the sample the model sees at step k.
     fn level_before(&self, k: usize) -> Result<NoiseLevel>;
     /// The level step k lands on (ᾱ = 1 once the sample is clean).
@@ -254,21 +263,13 @@ pub trait Sampler {
     fn set_item_len(&mut self, _len: usize) {}
     /// Forget the multistep state (the next step must be step 0).
     fn reset(&mut self);
-    /// Step k from `sample` (x at [`level_before`](Sampler::level_before)(k)) with the model's
-    /// output for the scaled input, writing x at `level_after(k)` into `prev_sample` and the
-    /// clean-sample estimate into `pred_original_sample`. All slices have the same length;
-    /// `noise` (N(0, 1), same layout) is required when [`noise_needed`](Sampler::noise_needed)
-    /// says so and ignored otherwise.
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()>;
-    /// [`step_into`](Sampler::step_into), returning fresh buffers.
+    /// Step k from `io.sample` (x at [`level_before`](Sampler::level_before)(k)) with the
+    /// model's output for the scaled input, writing x at `level_after(k)` into
+    /// `io.prev_sample` and the clean-sample estimate into `io.pred_original_sample` (see
+    /// [`StepIo`]). `io.noise` is required when [`noise_needed`](Sampler::noise_needed) says so
+    /// and ignored otherwise.
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()>;
+    /// [`step_io`](Sampler::step_io), returning fresh buffers.
     fn step(
         &mut self,
         k: usize,
@@ -276,9 +277,7 @@ pub trait Sampler {
         sample: &[f32],
         noise: Option<&[f32]>,
     ) -> Result<StepOutput> {
-        super::with_buffers(sample.len(), |prev, x0| {
-            self.step_into(k, model_output, sample, noise, prev, x0)
-        })
+        StepIo::fresh(model_output, sample, noise, |io| self.step_io(k, io))
     }
     /// An error unless k is a loop index of the current timesteps.
     fn check_index(&self, k: usize) -> Result<()> {
@@ -299,27 +298,14 @@ pub trait Sampler {
     }
 }
 
-/// Check a step's arguments for `s`: a valid loop index, slices of equal length, noise where
-/// the step adds some. Returns whether it does.
-pub(crate) fn check_step<S: Sampler + ?Sized>(
+/// Check step k's arguments for `s`: a valid loop index, slices of equal length, noise where
+/// the step adds some. Returns the noise the step adds (`None` when it adds none).
+pub(crate) fn check_step<'a, S: Sampler + ?Sized>(
     s: &S,
     k: usize,
-    model_output: &[f32],
-    sample: &[f32],
-    noise: Option<&[f32]>,
-    outputs: (&[f32], &[f32]),
-) -> Result<bool> {
-    let noisy = s.noise_needed(k)?;
-    super::check_step_args(
-        s.kind().name(),
-        model_output,
-        sample,
-        noise,
-        noisy,
-        outputs.0,
-        outputs.1,
-    )?;
-    Ok(noisy)
+    io: &StepIo<'a>,
+) -> Result<Option<&'a [f32]>> {
+    io.check(s.kind().name(), s.noise_needed(k)?)
 }
 
 /// The ordering of a multistep sampler's state (see the module doc): which step comes next,
@@ -332,9 +318,10 @@ pub(crate) struct StepOrder<S> {
 }
 
 impl<S: Clone + Default> StepOrder<S> {
-    /// The state to run step `k` on: the current one for the next step, the saved one for a
-    /// repeat of the latest step, a fresh one for step 0. Errors for any other `k`.
-    pub fn begin(&mut self, who: &str, k: usize) -> Result<&mut S> {
+    /// Take out the state to run step `k` on: the current one for the next step, the saved
+    /// one for a repeat of the latest step, a fresh one for step 0. Errors for any other `k`.
+    /// Hand the state after the step back with [`end`](Self::end).
+    pub fn begin(&mut self, who: &str, k: usize) -> Result<S> {
         if k == 0 {
             self.state = S::default();
             self.before_last = Some(S::default());
@@ -350,11 +337,11 @@ impl<S: Clone + Default> StepOrder<S> {
             )));
         }
         self.next = k + 1;
-        Ok(&mut self.state)
+        Ok(std::mem::take(&mut self.state))
     }
-    /// The state after the step that [`begin`](Self::begin) started (to store it back).
-    pub fn state_mut(&mut self) -> &mut S {
-        &mut self.state
+    /// Store the state after the step that [`begin`](Self::begin) started.
+    pub fn end(&mut self, state: S) {
+        self.state = state;
     }
     /// Back to before step 0.
     pub fn reset(&mut self) {

@@ -6,7 +6,7 @@
 //! tables in float32, so σ values are rounded to f32 here too; the solvers' coefficients are
 //! then computed from them in f64.
 
-use super::config::{BetaConfig, PredictionType};
+use super::config::{null_false, BetaConfig, PredictionType};
 use super::sampler::NoiseLevel;
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
@@ -51,29 +51,53 @@ impl SigmaTables {
     }
 }
 
-/// The [`Sampler`](super::Sampler) methods every σ scheduler answers from its `tab:
-/// SigmaTables` field; `$level` turns a σ into the [`NoiseLevel`] of its samples.
+impl SigmaTables {
+    /// The σ after the last step: 0, or the training schedule's smallest σ.
+    pub fn final_sigma(&self, kind: FinalSigmas) -> f64 {
+        match kind {
+            FinalSigmas::Zero => 0.0,
+            FinalSigmas::SigmaMin => self.train_sigmas[0],
+        }
+    }
+
+    /// Start a loop on timesteps `ts` with the σ ladder `sig` (σ_0 … σ_{n−1}) and the final σ
+    /// `last` (see [`finish_ladder`]).
+    pub fn set_loop(&mut self, ts: Vec<f64>, sig: Vec<f64>, last: f64) {
+        self.sigmas = finish_ladder(sig, last);
+        self.timesteps = ts;
+    }
+
+    /// (α, σ̃) at step k's σ, in f32 (see [`vp`]).
+    pub fn vp_f32(&self, k: usize) -> (f32, f32) {
+        let (alpha, sigma, _) = vp(self.sigmas[k]);
+        (alpha as f32, sigma as f32)
+    }
+}
+
+/// The [`Sampler`](super::Sampler) methods every σ scheduler answers from its
+/// [`SigmaTables`], at the field path given after `$level` (`tab`, `core.tab`); `$level` turns
+/// a σ into the [`NoiseLevel`] of its samples.
 macro_rules! sigma_sampler_methods {
-    ($level:path) => {
-        fn num_train_timesteps(&self) -> usize {
-            self.tab.alphas_cumprod.len()
+    ($level:path, $($tab:ident).+) => {
+        fn schedule(&self) -> &NoiseSchedule {
+            &self.$($tab).+.schedule
         }
         fn alphas_cumprod(&self) -> &[f64] {
-            &self.tab.alphas_cumprod
+            &self.$($tab).+.alphas_cumprod
         }
         fn timesteps(&self) -> &[f64] {
-            &self.tab.timesteps
+            &self.$($tab).+.timesteps
         }
         fn sigmas(&self) -> Option<&[f64]> {
-            Some(&self.tab.sigmas)
+            Some(&self.$($tab).+.sigmas)
         }
         fn level_before(&self, k: usize) -> Result<NoiseLevel> {
             self.check_index(k)?;
-            Ok($level(self.tab.sigmas[k]))
+            Ok($level(self.$($tab).+.sigmas[k]))
         }
         fn level_after(&self, k: usize) -> Result<NoiseLevel> {
             self.check_index(k)?;
-            Ok($level(self.tab.sigmas[k + 1]))
+            Ok($level(self.$($tab).+.sigmas[k + 1]))
         }
     };
 }
@@ -170,6 +194,48 @@ pub(crate) fn vp_x0(kind: PredictionType, alpha: f32, sigma: f32, out: f32, x: f
     }
 }
 
+/// diffusers' σ-ladder flags (DPM-Solver++, UniPC, Euler): Karras spacing, or the exponential
+/// and beta ladders, which difflab refuses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SigmaLadder {
+    /// Karras σ spacing instead of the timestep spacing's (default false).
+    #[serde(default, deserialize_with = "null_false")]
+    pub use_karras_sigmas: bool,
+    /// Not supported; must be false.
+    #[serde(default, deserialize_with = "null_false")]
+    pub use_exponential_sigmas: bool,
+    /// Not supported; must be false.
+    #[serde(default, deserialize_with = "null_false")]
+    pub use_beta_sigmas: bool,
+}
+
+impl SigmaLadder {
+    /// An error naming the first unsupported flag that is on.
+    pub(crate) fn check(&self) -> Result<()> {
+        refuse("use_exponential_sigmas", self.use_exponential_sigmas)?;
+        refuse("use_beta_sigmas", self.use_beta_sigmas)
+    }
+}
+
+/// diffusers' flow-matching flags (DPM-Solver++, UniPC), which difflab refuses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct FlowMatching {
+    /// Not supported; must be false.
+    #[serde(default, deserialize_with = "null_false")]
+    pub use_flow_sigmas: bool,
+    /// Not supported; must be false.
+    #[serde(default, deserialize_with = "null_false")]
+    pub use_dynamic_shifting: bool,
+}
+
+impl FlowMatching {
+    /// An error naming the first flag that is on.
+    pub(crate) fn check(&self) -> Result<()> {
+        refuse("use_flow_sigmas", self.use_flow_sigmas)?;
+        refuse("use_dynamic_shifting", self.use_dynamic_shifting)
+    }
+}
+
 fn d_ratio() -> f64 {
     0.995
 }
@@ -252,14 +318,14 @@ pub(crate) fn dynamic_threshold(
 /// the training σ_min, σ_max) whose timesteps are then recomputed from σ and rounded. Returns
 /// (timesteps, σ_0 … σ_{n−1}) without the final σ.
 pub(crate) fn multistep_ladder(
-    ts: Vec<i64>,
+    ts: Vec<f64>,
     train: &[f64],
     karras_bounds: Option<(Option<f64>, Option<f64>)>,
 ) -> (Vec<f64>, Vec<f64>) {
     match karras_bounds {
         None => {
-            let sig = ts.iter().map(|&t| interp(t as f64, train)).collect();
-            (ts.into_iter().map(|t| t as f64).collect(), sig)
+            let sig = ts.iter().map(|&t| interp(t, train)).collect();
+            (ts, sig)
         }
         Some((lo, hi)) => {
             let lo = lo.unwrap_or(train[0]);

@@ -20,29 +20,57 @@ pub fn spaced_timesteps(
     spacing: TimestepSpacing,
     steps_offset: usize,
 ) -> Result<Vec<usize>> {
-    check_step_count(t_train, n)?;
-    let ts: Vec<i64> = match spacing {
-        TimestepSpacing::Leading => {
-            let ratio = t_train / n;
-            (0..n)
-                .rev()
-                .map(|k| (k * ratio + steps_offset) as i64)
-                .collect()
-        }
-        TimestepSpacing::Trailing => trailing(t_train as f64, t_train, n)
-            .map(|v| v as i64)
-            .collect(),
-        TimestepSpacing::Linspace => linspace(0.0, (t_train - 1) as f64, n)
-            .rev()
-            .map(|v| v.round_ties_even() as i64)
-            .collect(),
-    };
-    check_range(&as_f64(&ts), t_train, spacing, steps_offset)?;
+    let ts = rule_timesteps(Rule::Single, t_train, n, spacing, steps_offset)?;
     Ok(ts.into_iter().map(|t| t as usize).collect())
 }
 
-fn as_f64(ts: &[i64]) -> Vec<f64> {
-    ts.iter().map(|&t| t as f64).collect()
+/// diffusers' three families of `set_timesteps` rules (see the functions that use them).
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Rule {
+    /// DDPM, DDIM and PNDM: [`spaced_timesteps`].
+    Single,
+    /// DPM-Solver++ and UniPC over `0..last`: [`multistep_timesteps`].
+    Multistep { last: usize },
+    /// The Euler schedulers' float timesteps: [`euler_timesteps`].
+    Euler,
+}
+
+/// The `n` descending timesteps that `rule` and `spacing` pick, checked to lie in `0..t_train`
+/// and, except for [`Rule::Single`], to fall strictly.
+fn rule_timesteps(
+    rule: Rule,
+    t_train: usize,
+    n: usize,
+    spacing: TimestepSpacing,
+    steps_offset: usize,
+) -> Result<Vec<f64>> {
+    check_step_count(t_train, n)?;
+    let (last, first_k, points) = match rule {
+        Rule::Multistep { last } => (last, 1, n + 1),
+        Rule::Single | Rule::Euler => (t_train, 0, n),
+    };
+    let ts: Vec<f64> = match spacing {
+        TimestepSpacing::Leading => {
+            let ratio = last / points;
+            (first_k..first_k + n)
+                .rev()
+                .map(|k| (k * ratio + steps_offset) as f64)
+                .collect()
+        }
+        TimestepSpacing::Trailing => trailing(last as f64, t_train, n).collect(),
+        TimestepSpacing::Linspace => {
+            let ts = linspace(0.0, last as f64 - 1.0, points).rev().take(n);
+            match rule {
+                Rule::Euler => ts.map(|v| v as f32 as f64).collect(),
+                _ => ts.map(f64::round_ties_even).collect(),
+            }
+        }
+    };
+    check_range(&ts, t_train, spacing, steps_offset)?;
+    if rule != Rule::Single {
+        check_strictly_falling(&ts, n, spacing)?;
+    }
+    Ok(ts)
 }
 
 /// An error unless every timestep lies in `0..t_train`.
@@ -112,28 +140,8 @@ pub(crate) fn multistep_timesteps(
     n: usize,
     spacing: TimestepSpacing,
     steps_offset: usize,
-) -> Result<Vec<i64>> {
-    check_step_count(t_train, n)?;
-    let ts: Vec<i64> = match spacing {
-        TimestepSpacing::Linspace => linspace(0.0, last as f64 - 1.0, n + 1)
-            .rev()
-            .take(n)
-            .map(|v| v.round_ties_even() as i64)
-            .collect(),
-        TimestepSpacing::Leading => {
-            let ratio = last / (n + 1);
-            (1..=n)
-                .rev()
-                .map(|k| (k * ratio + steps_offset) as i64)
-                .collect()
-        }
-        TimestepSpacing::Trailing => trailing(last as f64, t_train, n)
-            .map(|v| v as i64)
-            .collect(),
-    };
-    check_range(&as_f64(&ts), t_train, spacing, steps_offset)?;
-    check_strictly_falling(&as_f64(&ts), n, spacing)?;
-    Ok(ts)
+) -> Result<Vec<f64>> {
+    rule_timesteps(Rule::Multistep { last }, t_train, n, spacing, steps_offset)
 }
 
 /// The float timesteps of diffusers' Euler schedulers, descending: `linspace` is not rounded,
@@ -145,19 +153,7 @@ pub(crate) fn euler_timesteps(
     spacing: TimestepSpacing,
     steps_offset: usize,
 ) -> Result<Vec<f64>> {
-    check_step_count(t_train, n)?;
-    let ts: Vec<f64> = match spacing {
-        TimestepSpacing::Linspace => linspace(0.0, (t_train - 1) as f64, n).rev().collect(),
-        TimestepSpacing::Leading => (0..n)
-            .rev()
-            .map(|k| (k * (t_train / n) + steps_offset) as f64)
-            .collect(),
-        TimestepSpacing::Trailing => trailing(t_train as f64, t_train, n).collect(),
-    };
-    let ts: Vec<f64> = ts.into_iter().map(|v| v as f32 as f64).collect();
-    check_range(&ts, t_train, spacing, steps_offset)?;
-    check_strictly_falling(&ts, n, spacing)?;
-    Ok(ts)
+    rule_timesteps(Rule::Euler, t_train, n, spacing, steps_offset)
 }
 
 /// An error if consecutive timesteps repeat (or rise).

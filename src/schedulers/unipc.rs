@@ -19,12 +19,12 @@
 //! what `bh2` gives). A higher-order `bh1` step to σ = 0 (`lower_order_final = false`) diverges
 //! and is an error.
 
-use super::config::{
-    d_linspace, d_order, d_true, null_false, BetaConfig, PredictionType, TimestepSpacing,
-};
-use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind, StepOrder};
-use super::sigmas::{self, FinalSigmas, SigmaTables, ThresholdConfig};
+use super::config::{d_true, PredictionType};
+use super::multistep::{Multistep, MultistepConfig};
+use super::sampler::{check_step, NoiseLevel, Sampler, SamplerKind};
+use super::sigmas::{self, FinalSigmas};
 use super::timesteps::multistep_timesteps;
+use super::StepIo;
 use crate::diffusion::NoiseSchedule;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -47,60 +47,21 @@ pub enum UniPcSolverType {
 /// alternatives other than Karras are refused.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct UniPcConfig {
-    /// The training schedule's β fields.
+    /// The fields it shares with DPM-Solver++ (β schedule, order, prediction type, spacing, …).
     #[serde(flatten)]
-    pub betas: BetaConfig,
-    /// Rescale betas to zero terminal SNR (default false).
-    #[serde(default)]
-    pub rescale_betas_zero_snr: bool,
-    /// The order, 1-3 (default 2).
-    #[serde(default = "d_order")]
-    pub solver_order: usize,
-    /// What the model predicts (default `epsilon`).
-    #[serde(default)]
-    pub prediction_type: PredictionType,
-    /// Dynamic thresholding of x̂0 (default off).
-    #[serde(flatten)]
-    pub threshold: ThresholdConfig,
+    pub solver: MultistepConfig,
     /// Integrate the x̂0 prediction (true, default) or the noise prediction.
     #[serde(default = "d_true")]
     pub predict_x0: bool,
     /// `bh1` or `bh2` (default).
     #[serde(default)]
     pub solver_type: UniPcSolverType,
-    /// Lower orders on the last steps (default true).
-    #[serde(default = "d_true")]
-    pub lower_order_final: bool,
     /// Loop indices whose following step skips the corrector (default none).
     #[serde(default)]
     pub disable_corrector: Vec<usize>,
     /// Another scheduler as predictor: not supported, must be null.
     #[serde(default)]
     pub solver_p: Option<serde_json::Value>,
-    /// Karras σ spacing (default false).
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_karras_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_exponential_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_beta_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_flow_sigmas: bool,
-    /// Not supported; must be false.
-    #[serde(default, deserialize_with = "null_false")]
-    pub use_dynamic_shifting: bool,
-    /// How inference timesteps are spaced (default `linspace`).
-    #[serde(default = "d_linspace")]
-    pub timestep_spacing: TimestepSpacing,
-    /// Added to `leading` timesteps (default 0).
-    #[serde(default)]
-    pub steps_offset: usize,
-    /// The σ after the last step (default `zero`).
-    #[serde(default)]
-    pub final_sigmas_type: FinalSigmas,
     /// The smallest Karras σ (default the training schedule's).
     #[serde(default)]
     pub sigma_min: Option<f64>,
@@ -114,21 +75,17 @@ pub struct UniPcConfig {
 
 impl Default for UniPcConfig {
     fn default() -> Self {
-        serde_json::from_value(serde_json::json!({})).expect("all fields default")
+        super::config::serde_defaults()
     }
+}
+
+impl super::ConfigFile for UniPcConfig {
+    const CLASS_NAME: &'static str = "UniPCMultistepScheduler";
 }
 
 impl UniPcConfig {
     fn validate(&self) -> Result<()> {
-        sigmas::check_order(self.solver_order)?;
-        for (field, on) in [
-            ("use_exponential_sigmas", self.use_exponential_sigmas),
-            ("use_beta_sigmas", self.use_beta_sigmas),
-            ("use_flow_sigmas", self.use_flow_sigmas),
-            ("use_dynamic_shifting", self.use_dynamic_shifting),
-        ] {
-            sigmas::refuse(field, on)?;
-        }
+        self.solver.check()?;
         for (field, set) in [
             (
                 "solver_p",
@@ -160,9 +117,7 @@ struct History {
 #[derive(Clone, Debug)]
 pub struct UniPcScheduler {
     config: UniPcConfig,
-    tab: SigmaTables,
-    item_len: Option<usize>,
-    order: StepOrder<History>,
+    core: Multistep<History>,
 }
 
 /// The coefficients of one UniP or UniC update from σ_s to σ_t: x_t = c_x·x − c_m·m0 −
@@ -179,13 +134,8 @@ impl UniPcScheduler {
     /// A scheduler from its config; errors name the offending field.
     pub fn new(config: UniPcConfig) -> Result<Self> {
         config.validate()?;
-        let tab = SigmaTables::new(&config.betas, config.rescale_betas_zero_snr)?;
-        Ok(UniPcScheduler {
-            config,
-            tab,
-            item_len: None,
-            order: StepOrder::default(),
-        })
+        let core = Multistep::new(&config.solver)?;
+        Ok(UniPcScheduler { config, core })
     }
 
     /// The config it was built from.
@@ -193,31 +143,19 @@ impl UniPcScheduler {
         &self.config
     }
 
-    /// The training schedule (betas and ᾱ before the 2⁻²⁴ lift).
-    pub fn schedule(&self) -> &NoiseSchedule {
-        &self.tab.schedule
-    }
-
     /// x̂0 (or ε̂ without `predict_x0`) from the model output at step k.
     fn convert(&self, k: usize, model_output: &[f32], sample: &[f32]) -> Result<Vec<f32>> {
-        let (alpha, sigma, _) = sigmas::vp(self.tab.sigmas[k]);
-        let (a, s) = (alpha as f32, sigma as f32);
-        let kind = self.config.prediction_type;
-        let pairs = model_output.iter().zip(sample);
-        if !self.config.predict_x0 {
-            return Ok(pairs
-                .map(|(&o, &x)| match kind {
-                    PredictionType::Epsilon => o,
-                    PredictionType::Sample => (x - a * o) / s,
-                    PredictionType::VPrediction => a * o + s * x,
-                })
-                .collect());
+        let c = &self.config;
+        if c.predict_x0 {
+            return self.core.x0(k, &c.solver, model_output, sample);
         }
-        let mut x0: Vec<f32> = pairs
-            .map(|(&o, &x)| sigmas::vp_x0(kind, a, s, o, x))
-            .collect();
-        self.config.threshold.apply(&mut x0, self.item_len)?;
-        Ok(x0)
+        let (a, s) = self.core.tab.vp_f32(k);
+        let eps = |(&o, &x): (&f32, &f32)| match c.solver.prediction_type {
+            PredictionType::Epsilon => o,
+            PredictionType::Sample => (x - a * o) / s,
+            PredictionType::VPrediction => a * o + s * x,
+        };
+        Ok(model_output.iter().zip(sample).map(eps).collect())
     }
 
     /// The update from σ_`s` to σ_`t` of `order`, with history points at σ of `earlier`
@@ -230,9 +168,9 @@ impl UniPcScheduler {
         order: usize,
         corrector: bool,
     ) -> Result<Update> {
-        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.tab.sigmas[t]);
-        let (alpha_s, sigma_s, lambda_s) = sigmas::vp(self.tab.sigmas[s]);
-        if !self.config.predict_x0 && self.tab.sigmas[t] == 0.0 {
+        let (alpha_t, sigma_t, lambda_t) = sigmas::vp(self.core.tab.sigmas[t]);
+        let (alpha_s, sigma_s, lambda_s) = sigmas::vp(self.core.tab.sigmas[s]);
+        if !self.config.predict_x0 && self.core.tab.sigmas[t] == 0.0 {
             return Err(Error::invalid(
                 "UniPC with predict_x0 = false cannot step to σ = 0 (σ̃·(e^h − 1) is 0·∞); \
                  set final_sigmas_type = sigma_min",
@@ -241,7 +179,7 @@ impl UniPcScheduler {
         let h = lambda_t - lambda_s;
         let rks: Vec<f64> = earlier
             .iter()
-            .map(|&i| (sigmas::vp(self.tab.sigmas[i]).2 - lambda_s) / h)
+            .map(|&i| (sigmas::vp(self.core.tab.sigmas[i]).2 - lambda_s) / h)
             .collect();
         let x0 = self.config.predict_x0;
         let hh = if x0 { -h } else { h };
@@ -343,61 +281,48 @@ fn apply(
 }
 
 impl Sampler for UniPcScheduler {
-    sigmas::sigma_sampler_methods!(sigmas::vp_level);
+    sigmas::sigma_sampler_methods!(sigmas::vp_level, core.tab);
     fn kind(&self) -> SamplerKind {
         SamplerKind::UniPc
     }
     fn prediction_type(&self) -> PredictionType {
-        self.config.prediction_type
+        self.config.solver.prediction_type
     }
     fn set_timesteps(&mut self, n: usize) -> Result<()> {
         let c = &self.config;
-        let t_train = self.tab.alphas_cumprod.len();
-        let ts = multistep_timesteps(t_train, t_train, n, c.timestep_spacing, c.steps_offset)?;
-        let karras = c.use_karras_sigmas.then_some((c.sigma_min, c.sigma_max));
-        let (ts, sig) = sigmas::multistep_ladder(ts, &self.tab.train_sigmas, karras);
-        let last = match (c.final_sigmas_type, karras) {
-            (FinalSigmas::Zero, _) => 0.0,
+        let t_train = self.core.tab.alphas_cumprod.len();
+        let ts = multistep_timesteps(
+            t_train,
+            t_train,
+            n,
+            c.solver.timestep_spacing,
+            c.solver.steps_offset,
+        )?;
+        let karras = c
+            .solver
+            .sigma_ladder
+            .use_karras_sigmas
+            .then_some((c.sigma_min, c.sigma_max));
+        let (ts, sig) = sigmas::multistep_ladder(ts, &self.core.tab.train_sigmas, karras);
+        let last = match (c.solver.final_sigmas_type, karras) {
             (FinalSigmas::SigmaMin, Some(_)) => sig[sig.len() - 1],
-            (FinalSigmas::SigmaMin, None) => self.tab.train_sigmas[0],
+            (kind, _) => self.core.tab.final_sigma(kind),
         };
-        self.tab.sigmas = sigmas::finish_ladder(sig, last);
-        self.tab.timesteps = ts;
-        self.order.reset();
+        self.core.set_loop(ts, sig, last);
         Ok(())
     }
-    fn noise_needed(&self, k: usize) -> Result<bool> {
-        self.check_index(k)?;
-        Ok(false)
-    }
     fn set_item_len(&mut self, len: usize) {
-        self.item_len = Some(len);
+        self.core.item_len = Some(len);
     }
     fn reset(&mut self) {
-        self.order.reset();
+        self.core.order.reset();
     }
-    fn step_into(
-        &mut self,
-        k: usize,
-        model_output: &[f32],
-        sample: &[f32],
-        noise: Option<&[f32]>,
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
-    ) -> Result<()> {
-        check_step(
-            self,
-            k,
-            model_output,
-            sample,
-            noise,
-            (prev_sample, pred_original_sample),
-        )?;
-        let m_new = Arc::new(self.convert(k, model_output, sample)?);
-        let mut h = std::mem::take(self.order.begin("UniPC", k)?);
-        let result =
-            self.corrected_step(k, &mut h, m_new, sample, prev_sample, pred_original_sample);
-        *self.order.state_mut() = h;
+    fn step_io(&mut self, k: usize, io: StepIo<'_>) -> Result<()> {
+        check_step(self, k, &io)?;
+        let m_new = Arc::new(self.convert(k, io.model_output, io.sample)?);
+        let mut h = self.core.order.begin("UniPC", k)?;
+        let result = self.corrected_step(k, &mut h, m_new, io);
+        self.core.order.end(h);
         result
     }
 }
@@ -409,11 +334,10 @@ impl UniPcScheduler {
         k: usize,
         h: &mut History,
         m_new: Arc<Vec<f32>>,
-        sample: &[f32],
-        prev_sample: &mut [f32],
-        pred_original_sample: &mut [f32],
+        io: StepIo<'_>,
     ) -> Result<()> {
-        let solver_order = self.config.solver_order;
+        let sample = io.sample;
+        let solver_order = self.config.solver.solver_order;
         let corrected = match &h.last_sample {
             Some(last) if k > 0 && !self.config.disable_corrector.contains(&(k - 1)) => {
                 let order = h.last_order;
@@ -431,9 +355,9 @@ impl UniPcScheduler {
         if h.outputs.len() > solver_order {
             h.outputs.remove(0);
         }
-        let n_steps = self.tab.timesteps.len();
+        let n_steps = self.core.tab.timesteps.len();
         let mut order = solver_order;
-        if self.config.lower_order_final {
+        if self.config.solver.lower_order_final {
             order = order.min(n_steps - k);
         }
         let order = order.min(h.lower_order_nums + 1);
@@ -441,13 +365,13 @@ impl UniPcScheduler {
         let u = self.update(k + 1, k, &earlier, order, false)?;
         let n = h.outputs.len();
         let others: Vec<&[f32]> = (1..order).map(|i| &h.outputs[n - 1 - i][..]).collect();
-        apply(&u, &corrected, &m_new, &others, None, prev_sample);
+        apply(&u, &corrected, &m_new, &others, None, io.prev_sample);
         if self.config.predict_x0 {
-            pred_original_sample.copy_from_slice(&m_new);
+            io.pred_original_sample.copy_from_slice(&m_new);
         } else {
-            let (a, s, _) = sigmas::vp(self.tab.sigmas[k]);
-            let (a, s) = (a as f32, s as f32);
-            for ((p, &x), &e) in pred_original_sample
+            let (a, s) = self.core.tab.vp_f32(k);
+            for ((p, &x), &e) in io
+                .pred_original_sample
                 .iter_mut()
                 .zip(sample)
                 .zip(m_new.iter())

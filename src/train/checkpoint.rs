@@ -9,6 +9,7 @@ use crate::models::NoisePredictor;
 use crate::models::{Denoiser, ModelConfig};
 use crate::nn::optim::{Adam, AdamConfig, Ema};
 use crate::nn::{Tensor, Weights};
+use crate::schedulers::ConfigFile;
 use crate::util::fsio::write_atomic;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};

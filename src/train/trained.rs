@@ -8,7 +8,7 @@ use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
 use crate::models::Denoiser;
-use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::schedulers::{AnyScheduler, ConfigFile, DdpmConfig, Scheduler, SchedulerKind};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Serialize, Serializer};
