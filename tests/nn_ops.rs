@@ -102,6 +102,25 @@ fn ref_group_norm(
     y
 }
 
+/// The arguments of a GroupNorm call on `[n, hw, c]` in `groups` groups.
+fn gn_args<'a>(
+    (n, hw, c, groups): (usize, usize, usize, usize),
+    eps: f32,
+    (gamma, beta): (&'a [f32], &'a [f32]),
+    silu: bool,
+) -> GroupNormArgs<'a> {
+    GroupNormArgs {
+        n,
+        hw,
+        c,
+        groups,
+        eps,
+        gamma,
+        beta,
+        silu,
+    }
+}
+
 /// 2×2 pooling reference: `max` or mean of each window; odd trailing rows/columns dropped.
 fn ref_pool(x: &[f64], n: usize, h: usize, w: usize, c: usize, max: bool) -> Vec<f64> {
     let (oh, ow) = (h / 2, w / 2);
@@ -249,15 +268,8 @@ fn group_norm_forward_matches_reference() {
             vec![0.0; n * groups],
         );
         for silu in [false, true] {
-            if silu {
-                group_norm_silu_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-            } else {
-                group_norm_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-            }
+            let args = gn_args((n, hw, c, groups), 1e-5, (&gamma, &beta), silu);
+            group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
             let want = ref_group_norm(
                 &f64s(&x),
                 n,
@@ -543,22 +555,14 @@ fn group_norm_backward_passes_finite_differences() {
                 vec![f32::NAN; c],
                 vec![f32::NAN; c],
             );
-            if silu {
-                group_norm_silu_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-                group_norm_silu_backward(
-                    &x, &r, n, hw, c, groups, &gamma, &beta, &mean, &rstd, &mut dx, &mut dg,
-                    &mut db,
-                );
-            } else {
-                group_norm_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-                group_norm_backward(
-                    &x, &r, n, hw, c, groups, &gamma, &mean, &rstd, &mut dx, &mut dg, &mut db,
-                );
-            }
+            let args = gn_args((n, hw, c, groups), 1e-5, (&gamma, &beta), silu);
+            group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
+            let grads = GroupNormGrads {
+                dx: &mut dx,
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            };
+            group_norm_backward(&x, &r, &args, (&mean, &rstd), grads);
             let (x64, g64, b64) = (f64s(&x), f64s(&gamma), f64s(&beta));
             let tag = format!("gn silu={silu} {n}x{hw}x{c}/{groups}");
             fd_check(&format!("{tag} dx"), &x, &dx, |p| {
@@ -662,12 +666,14 @@ fn kernels_are_bit_identical_across_runs_and_thread_counts() {
             vec![0.0; n * groups],
         );
         let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-        group_norm_silu_forward(
-            &x, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-        );
-        group_norm_silu_backward(
-            &x, &r, n, hw, c, groups, &gamma, &beta, &mean, &rstd, &mut dx, &mut dg, &mut db,
-        );
+        let args = gn_args((n, hw, c, groups), 1e-6, (&gamma, &beta), true);
+        group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
+        let grads = GroupNormGrads {
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        group_norm_backward(&x, &r, &args, (&mean, &rstd), grads);
         (y, dx, dg, db)
     };
     let one = rayon::ThreadPoolBuilder::new()

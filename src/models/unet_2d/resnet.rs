@@ -1,7 +1,7 @@
 //! diffusers' `ResnetBlock2D`, `Downsample2D` and `Upsample2D` (see `diffusers/models/resnet.py`,
 //! `downsampling.py`, `upsampling.py`), forward only, over NHWC buffers.
 
-use super::layers::{ConvLayer, GroupNormLayer, LinearLayer};
+use super::layers::{ConvLayer, GroupNormLayer, LinearLayer, NormInput};
 use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
@@ -180,13 +180,11 @@ impl ResnetBlock2D {
         let (oh, ow) = self.out_hw(h, w);
         let (cin, cout) = (self.cin, self.cout);
         let mut t = s.take(n * h * w * cin);
-        match x {
-            Input::One(x) => self.norm1.forward_into(x, n, h * w, &mut t, true, s),
-            Input::Concat(xa, ca, xb) => {
-                self.norm1
-                    .forward_concat_silu_into(xa, ca, xb, n, h * w, &mut t, s)
-            }
-        }
+        let input = match x {
+            Input::One(x) => NormInput::One(x),
+            Input::Concat(xa, ca, xb) => NormInput::Concat((xa, ca), xb),
+        };
+        self.norm1.forward_into(input, (n, h * w), &mut t, true, s);
         // With resampling, both the residual branch and the input are resampled.
         let mut resampled_x = None;
         if let (Input::One(x), true) = (x, self.resample != Resample::None) {
@@ -213,11 +211,12 @@ impl ResnetBlock2D {
         let mut t = s.take(n * hw * cout);
         match self.time {
             TimeScaleShift::Default => {
-                self.norm2
-                    .forward_shifted_silu_into(&hbuf, &proj, n, hw, &mut t, s);
+                let input = NormInput::Shifted(&hbuf, &proj);
+                self.norm2.forward_into(input, (n, hw), &mut t, true, s);
             }
             TimeScaleShift::ScaleShift => {
-                self.norm2.forward_into(&hbuf, n, hw, &mut t, false, s);
+                let input = NormInput::One(&hbuf);
+                self.norm2.forward_into(input, (n, hw), &mut t, false, s);
                 film(&mut t, &proj, n, hw, cout);
                 silu_forward_inplace(&mut t);
             }
