@@ -48,4 +48,4 @@ pub mod trainable;
 pub mod unet_2d;
 
 pub use denoiser::{Arch, Denoiser, DenoiserCtx, ModelConfig};
-pub use trainable::{TrainCtx, Trainable};
+pub use trainable::{TrainCtx, Trainable, UNetArch, UNetModel};
