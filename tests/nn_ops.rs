@@ -333,7 +333,7 @@ fn pooling_and_upsampling_match_reference() {
         // Into channels 2..2+c of a wider buffer: the other channels stay as they were.
         let wide = c + 5;
         let mut buf = vec![-7.0f32; n * 4 * h * w * wide];
-        upsample_nearest2_forward_into(&x, n, h, w, c, &mut buf, wide, 2);
+        upsample_nearest2_forward_into(&x, n, h, w, c, (&mut buf, wide, 2));
         for (p, row) in buf.chunks_exact(wide).enumerate() {
             assert_eq!(&row[2..2 + c], &up[p * c..(p + 1) * c]);
             assert!(row[..2].iter().chain(&row[2 + c..]).all(|&v| v == -7.0));
@@ -360,9 +360,9 @@ fn channel_copies_place_and_read_slices() {
         );
     }
     let mut back = vec![0.0; rows * cb];
-    split_channels(&cat, rows, ca + cb, ca, &mut back, cb);
+    split_channels((&cat, ca + cb), rows, ca, (&mut back, cb), false);
     assert_eq!(back, b);
-    split_channels_acc(&cat, rows, ca + cb, ca, &mut back, cb);
+    split_channels((&cat, ca + cb), rows, ca, (&mut back, cb), true);
     assert_eq!(back, b.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
 }
 
@@ -618,7 +618,7 @@ fn pool_and_upsample_backward_pass_finite_differences() {
             row[3..3 + c].copy_from_slice(&ru[p * c..(p + 1) * c]);
         }
         let mut dx2 = vec![f32::NAN; x.len()];
-        upsample_nearest2_backward_from(&rw, n, h, w, c, wide, 3, &mut dx2);
+        upsample_nearest2_backward_from((&rw, wide, 3), n, h, w, c, &mut dx2);
         assert_eq!(dx2, dx);
     }
 }
@@ -641,8 +641,8 @@ fn concat_backward_passes_finite_differences() {
             .collect()
     };
     let (mut da, mut db) = (vec![f32::NAN; a.len()], vec![f32::NAN; b.len()]);
-    split_channels(&r, rows, ca + cb, 0, &mut da, ca);
-    split_channels(&r, rows, ca + cb, ca, &mut db, cb);
+    split_channels((&r, ca + cb), rows, 0, (&mut da, ca), false);
+    split_channels((&r, ca + cb), rows, ca, (&mut db, cb), false);
     fd_check("concat da", &a, &da, |p| dot(&concat(p, &f64s(&b)), &r));
     fd_check("concat db", &b, &db, |p| dot(&concat(&f64s(&a), p), &r));
 }

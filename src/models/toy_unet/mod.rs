@@ -326,25 +326,20 @@ impl NoisePredictor for ToyUNet {
         self.cfg.num_classes
     }
 
-    fn predict_labeled(
-        &mut self,
-        x: &Tensor,
-        timesteps: &[f32],
-        labels: &[ClassLabel],
-    ) -> Result<Tensor> {
-        if labels.len() != timesteps.len() {
+    fn predict_labeled(&mut self, x: &Tensor, t: &[f32], labels: &[ClassLabel]) -> Result<Tensor> {
+        if labels.len() != t.len() {
             return Err(Error::invalid(format!(
                 "toy U-Net: {} labels for {} timesteps",
                 labels.len(),
-                timesteps.len()
+                t.len()
             )));
         }
         // Checked for every model: an unconditional one accepts only `None` labels.
         let rows = self.label_rows(labels)?;
         if self.cfg.num_classes == 0 {
-            return self.predict(x, timesteps);
+            return self.predict(x, t);
         }
-        self.predict_with(x, timesteps, |m, ctx, x, t| {
+        self.predict_with(x, t, |m, ctx, x, t| {
             m.forward_rows(ctx, x, t, &rows);
         })
     }
