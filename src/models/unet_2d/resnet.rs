@@ -127,18 +127,16 @@ impl ResnetBlock2D {
         }
     }
 
-    /// Forward `x` (`[n, h, w, cin]`) with `temb_act = silu(temb)` (`[n, temb_dim]`); returns
+    /// Forward `x` (`[n, h, w, cin]`, `dims = (n, h, w)`) with `temb_act = silu(temb)` (`[n, temb_dim]`); returns
     /// `[n, oh, ow, cout]` in a pool buffer.
     pub fn forward(
         &self,
         x: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
-        self.forward_input(Input::One(x), n, h, w, temb_act, s)
+        self.forward_input(Input::One(x), dims, temb_act, s)
     }
 
     /// True when [`Self::forward_concat`] applies: the block has a 1×1 shortcut and keeps the
@@ -150,14 +148,11 @@ impl ResnetBlock2D {
     /// [`Self::forward`] on the channel concatenation `[xa, xb]` (`xa` `[n, h, w, ca]`, `xb`
     /// `[n, h, w, cin − ca]`) without materialising it: the first GroupNorm and the shortcut read
     /// both parts in place. Only for blocks where [`Self::takes_concat`].
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_concat(
         &self,
         (xa, ca): (&[f32], usize),
         xb: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
@@ -165,15 +160,14 @@ impl ResnetBlock2D {
             self.takes_concat() && ca < self.cin,
             "forward_concat: block"
         );
-        self.forward_input(Input::Concat(xa, ca, xb), n, h, w, temb_act, s)
+        self.forward_input(Input::Concat(xa, ca, xb), dims, temb_act, s)
     }
 
+    /// [`Self::forward`] of either kind of input, `dims = (n, h, w)`.
     fn forward_input(
         &self,
         x: Input,
-        n: usize,
-        h: usize,
-        w: usize,
+        (n, h, w): (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
