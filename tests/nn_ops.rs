@@ -102,6 +102,25 @@ fn ref_group_norm(
     y
 }
 
+/// The arguments of a GroupNorm call on `[n, hw, c]` in `groups` groups.
+fn gn_args<'a>(
+    (n, hw, c, groups): (usize, usize, usize, usize),
+    eps: f32,
+    (gamma, beta): (&'a [f32], &'a [f32]),
+    silu: bool,
+) -> GroupNormArgs<'a> {
+    GroupNormArgs {
+        n,
+        hw,
+        c,
+        groups,
+        eps,
+        gamma,
+        beta,
+        silu,
+    }
+}
+
 /// 2×2 pooling reference: `max` or mean of each window; odd trailing rows/columns dropped.
 fn ref_pool(x: &[f64], n: usize, h: usize, w: usize, c: usize, max: bool) -> Vec<f64> {
     let (oh, ow) = (h / 2, w / 2);
@@ -249,15 +268,8 @@ fn group_norm_forward_matches_reference() {
             vec![0.0; n * groups],
         );
         for silu in [false, true] {
-            if silu {
-                group_norm_silu_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-            } else {
-                group_norm_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-            }
+            let args = gn_args((n, hw, c, groups), 1e-5, (&gamma, &beta), silu);
+            group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
             let want = ref_group_norm(
                 &f64s(&x),
                 n,
@@ -321,7 +333,7 @@ fn pooling_and_upsampling_match_reference() {
         // Into channels 2..2+c of a wider buffer: the other channels stay as they were.
         let wide = c + 5;
         let mut buf = vec![-7.0f32; n * 4 * h * w * wide];
-        upsample_nearest2_forward_into(&x, n, h, w, c, &mut buf, wide, 2);
+        upsample_nearest2_forward_into(&x, n, h, w, c, (&mut buf, wide, 2));
         for (p, row) in buf.chunks_exact(wide).enumerate() {
             assert_eq!(&row[2..2 + c], &up[p * c..(p + 1) * c]);
             assert!(row[..2].iter().chain(&row[2 + c..]).all(|&v| v == -7.0));
@@ -348,9 +360,9 @@ fn channel_copies_place_and_read_slices() {
         );
     }
     let mut back = vec![0.0; rows * cb];
-    split_channels(&cat, rows, ca + cb, ca, &mut back, cb);
+    split_channels((&cat, ca + cb), rows, ca, (&mut back, cb), false);
     assert_eq!(back, b);
-    split_channels_acc(&cat, rows, ca + cb, ca, &mut back, cb);
+    split_channels((&cat, ca + cb), rows, ca, (&mut back, cb), true);
     assert_eq!(back, b.iter().map(|v| 2.0 * v).collect::<Vec<_>>());
 }
 
@@ -543,22 +555,14 @@ fn group_norm_backward_passes_finite_differences() {
                 vec![f32::NAN; c],
                 vec![f32::NAN; c],
             );
-            if silu {
-                group_norm_silu_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-                group_norm_silu_backward(
-                    &x, &r, n, hw, c, groups, &gamma, &beta, &mean, &rstd, &mut dx, &mut dg,
-                    &mut db,
-                );
-            } else {
-                group_norm_forward(
-                    &x, n, hw, c, groups, 1e-5, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-                );
-                group_norm_backward(
-                    &x, &r, n, hw, c, groups, &gamma, &mean, &rstd, &mut dx, &mut dg, &mut db,
-                );
-            }
+            let args = gn_args((n, hw, c, groups), 1e-5, (&gamma, &beta), silu);
+            group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
+            let grads = GroupNormGrads {
+                dx: &mut dx,
+                dgamma: &mut dg,
+                dbeta: &mut db,
+            };
+            group_norm_backward(&x, &r, &args, (&mean, &rstd), grads);
             let (x64, g64, b64) = (f64s(&x), f64s(&gamma), f64s(&beta));
             let tag = format!("gn silu={silu} {n}x{hw}x{c}/{groups}");
             fd_check(&format!("{tag} dx"), &x, &dx, |p| {
@@ -614,7 +618,7 @@ fn pool_and_upsample_backward_pass_finite_differences() {
             row[3..3 + c].copy_from_slice(&ru[p * c..(p + 1) * c]);
         }
         let mut dx2 = vec![f32::NAN; x.len()];
-        upsample_nearest2_backward_from(&rw, n, h, w, c, wide, 3, &mut dx2);
+        upsample_nearest2_backward_from((&rw, wide, 3), n, h, w, c, &mut dx2);
         assert_eq!(dx2, dx);
     }
 }
@@ -637,8 +641,8 @@ fn concat_backward_passes_finite_differences() {
             .collect()
     };
     let (mut da, mut db) = (vec![f32::NAN; a.len()], vec![f32::NAN; b.len()]);
-    split_channels(&r, rows, ca + cb, 0, &mut da, ca);
-    split_channels(&r, rows, ca + cb, ca, &mut db, cb);
+    split_channels((&r, ca + cb), rows, 0, (&mut da, ca), false);
+    split_channels((&r, ca + cb), rows, ca, (&mut db, cb), false);
     fd_check("concat da", &a, &da, |p| dot(&concat(p, &f64s(&b)), &r));
     fd_check("concat db", &b, &db, |p| dot(&concat(&f64s(&a), p), &r));
 }
@@ -662,12 +666,14 @@ fn kernels_are_bit_identical_across_runs_and_thread_counts() {
             vec![0.0; n * groups],
         );
         let (mut dx, mut dg, mut db) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-        group_norm_silu_forward(
-            &x, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y, &mut mean, &mut rstd,
-        );
-        group_norm_silu_backward(
-            &x, &r, n, hw, c, groups, &gamma, &beta, &mean, &rstd, &mut dx, &mut dg, &mut db,
-        );
+        let args = gn_args((n, hw, c, groups), 1e-6, (&gamma, &beta), true);
+        group_norm_forward(&x, &args, &mut y, (&mut mean, &mut rstd));
+        let grads = GroupNormGrads {
+            dx: &mut dx,
+            dgamma: &mut dg,
+            dbeta: &mut db,
+        };
+        group_norm_backward(&x, &r, &args, (&mean, &rstd), grads);
         (y, dx, dg, db)
     };
     let one = rayon::ThreadPoolBuilder::new()

@@ -11,7 +11,9 @@ use crate::demos::inpaint::{run_inpaint, InpaintConfig};
 use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
 use crate::demos::train::{self as job, TrainJob};
 use crate::eval::{evaluate_denoiser, EvalOptions, Evaluator, EVAL_FILE};
-use crate::models::classifier::{cached_classifier_with, default_cache_path, TrainOptions};
+use crate::models::classifier::{
+    cached_classifier_with, default_cache_path, CachedClassifier, TrainOptions,
+};
 use crate::models::Arch;
 use crate::report::record::{
     LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, CONTROL_MODEL_FOLDER, EVAL_50_FILE,
@@ -167,10 +169,15 @@ fn forward(cfg: &LabConfig, dir: &Path) -> Result<()> {
         ..ForwardConfig::default()
     };
     let report = run_forward(&fc)?;
-    if cfg.progress {
-        eprint!("{}", report.text());
-    }
+    show_report(cfg, || report.text());
     Ok(())
+}
+
+/// A demo's text report on stderr, when the lab shows progress.
+fn show_report(cfg: &LabConfig, text: impl FnOnce() -> String) {
+    if cfg.progress {
+        eprint!("{}", text());
+    }
 }
 
 /// Module 2's settings in the lab: difflab's defaults, or a small subset for `--fast`.
@@ -276,14 +283,7 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
     };
     // The evaluation's classifier (for --fast a quick one kept in its folder), trained here if
     // the evaluation was reused from a run without one.
-    let (path, topts) = classifier_path(cfg, &cfg.out.join(Stage::Eval.folder()), size);
-    let classifier = cached_classifier_with(
-        size,
-        path.as_deref(),
-        cfg.mnist_dir.as_deref(),
-        &topts,
-        &mut StepBars::new(cfg.progress),
-    )?;
+    let classifier = classifier(cfg, &cfg.out.join(Stage::Eval.folder()), size)?;
     let gc = GenerateConfig {
         model_dir: model_dir.clone(),
         out_dir: dir.to_path_buf(),
@@ -306,15 +306,27 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
         ..InpaintConfig::default()
     };
     let report = run_inpaint(&ic)?;
-    if cfg.progress {
-        eprint!("{}", report.text());
-    }
+    show_report(cfg, || report.text());
     Ok(())
 }
 
-/// The classifier that judges the digits: the shared cache (trained once, about a minute) for
-/// the full lab; for `--fast`, the cached one if there is one, else a quick one trained on
-/// 12,000 digits for one epoch and kept in the evaluation folder.
+/// The classifier that judges the digits for images of `size` (trained first when there is
+/// none yet, at [`classifier_path`] with its options).
+fn classifier(cfg: &LabConfig, dir: &Path, size: usize) -> Result<CachedClassifier> {
+    let (path, topts) = classifier_path(cfg, dir, size);
+    cached_classifier_with(
+        size,
+        path.as_deref(),
+        cfg.mnist_dir.as_deref(),
+        &topts,
+        &mut StepBars::new(cfg.progress),
+    )
+}
+
+/// Where the classifier that judges the digits is, and how to train it: the shared cache
+/// (trained once, about a minute) for the full lab; for `--fast`, the cached one if there is
+/// one, else a quick one trained on 12,000 digits for one epoch and kept in the evaluation
+/// folder.
 fn classifier_path(cfg: &LabConfig, dir: &Path, size: usize) -> (Option<PathBuf>, TrainOptions) {
     let full = TrainOptions {
         progress: cfg.progress,
@@ -340,14 +352,7 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     let mut m = TrainedModel::load(model_dir)?;
     let size = m.info.image_size;
     let count = if cfg.fast { EVAL_COUNT.0 } else { EVAL_COUNT.1 };
-    let (path, topts) = classifier_path(cfg, dir, size);
-    let classifier = cached_classifier_with(
-        size,
-        path.as_deref(),
-        cfg.mnist_dir.as_deref(),
-        &topts,
-        &mut StepBars::new(cfg.progress),
-    )?;
+    let classifier = classifier(cfg, dir, size)?;
     let opts = EvalOptions {
         count,
         mnist_dir: cfg.mnist_dir.clone(),
@@ -435,9 +440,7 @@ fn pretrained(cfg: &LabConfig, dir: &Path) -> Option<String> {
     };
     match run_pretrained(&pc) {
         Ok(report) => {
-            if cfg.progress {
-                eprint!("{}", report.text());
-            }
+            show_report(cfg, || report.text());
             None
         }
         Err(e) => Some(format!("Module 4 stopped with an error: {e}")),

@@ -295,12 +295,7 @@ impl NoisePredictor for Denoiser {
     fn num_classes(&self) -> usize {
         self.predictor().num_classes()
     }
-    fn predict_labeled(
-        &mut self,
-        x: &Tensor,
-        timesteps: &[f32],
-        labels: &[ClassLabel],
-    ) -> Result<Tensor> {
-        self.predictor_mut().predict_labeled(x, timesteps, labels)
+    fn predict_labeled(&mut self, x: &Tensor, t: &[f32], labels: &[ClassLabel]) -> Result<Tensor> {
+        self.predictor_mut().predict_labeled(x, t, labels)
     }
 }

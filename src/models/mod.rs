@@ -18,21 +18,17 @@ pub trait NoisePredictor {
         0
     }
 
-    /// Predict with one class label per image: `Some(k)` asks for class `k`, `None` for the
-    /// learned "no class" embedding (the unconditional branch of classifier-free guidance).
-    /// An unconditional model accepts only `None` labels, which mean [`NoisePredictor::predict`].
-    fn predict_labeled(
-        &mut self,
-        x: &Tensor,
-        timesteps: &[f32],
-        labels: &[ClassLabel],
-    ) -> Result<Tensor> {
+    /// Predict with one class label per image (`t` holds the timesteps, as in
+    /// [`NoisePredictor::predict`]): `Some(k)` asks for class `k`, `None` for the learned
+    /// "no class" embedding (the unconditional branch of classifier-free guidance). An
+    /// unconditional model accepts only `None` labels, which mean [`NoisePredictor::predict`].
+    fn predict_labeled(&mut self, x: &Tensor, t: &[f32], labels: &[ClassLabel]) -> Result<Tensor> {
         if let Some(k) = labels.iter().flatten().next() {
             return Err(crate::Error::invalid(format!(
                 "asked for class {k}, but the model is unconditional (trained without labels)"
             )));
         }
-        self.predict(x, timesteps)
+        self.predict(x, t)
     }
 }
 
@@ -48,4 +44,4 @@ pub mod trainable;
 pub mod unet_2d;
 
 pub use denoiser::{Arch, Denoiser, DenoiserCtx, ModelConfig};
-pub use trainable::{TrainCtx, Trainable};
+pub use trainable::{TrainCtx, Trainable, UNetArch, UNetModel};

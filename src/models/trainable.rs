@@ -1,10 +1,12 @@
-//! What difflab's own U-Nets (the lab's and the toy) share: parameters in one [`Params`] store,
-//! a context of buffers per batch shape ([`UNetCtx`]), an explicit forward pass and a backward
-//! pass from the loss gradient. The entry points written once here (parameter access, the MSE
-//! loss and its backward pass, prediction on a kept inference context) serve both.
+//! What difflab's own U-Nets (the lab's and the toy) share: one model type, [`UNetModel`], over
+//! an architecture ([`UNetArch`], implemented by each configuration), with parameters in one
+//! [`Params`] store, a context of buffers per batch shape ([`UNetCtx`]), an explicit forward
+//! pass and a backward pass from the loss gradient. The entry points written once here (loading,
+//! parameter access, the MSE loss and its backward pass, prediction on a kept inference
+//! context) serve both.
 
 use crate::nn::ops::mse_loss_and_grad;
-use crate::nn::params::{ParamSpec, Params};
+use crate::nn::params::{ParamLayout, ParamSpec, Params};
 use crate::nn::workspace::Workspace;
 use crate::nn::{Tensor, Weights};
 use crate::{Error, Result};
@@ -17,6 +19,49 @@ pub(crate) fn check_size(name: &str, h: usize, w: usize) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// What both own U-Net configurations require of their widths: `name`'s error (showing `cfg`)
+/// unless every channel count is positive and the time embedding is even and at least 4.
+pub(crate) fn check_widths(
+    name: &str,
+    cfg: &impl std::fmt::Debug,
+    (in_channels, time_hidden, channels): (usize, usize, [usize; 3]),
+    time_embed_dim: usize,
+) -> Result<()> {
+    let bad = |m: String| Err(Error::invalid(format!("{name} config: {m}")));
+    if in_channels == 0 || time_hidden == 0 || channels.contains(&0) {
+        return bad(format!("channel counts must be positive, got {cfg:?}"));
+    }
+    if time_embed_dim < 4 || !time_embed_dim.is_multiple_of(2) {
+        return bad(format!(
+            "time_embed_dim must be even and at least 4, got {time_embed_dim}"
+        ));
+    }
+    Ok(())
+}
+
+/// `(cin, cout)` of the eleven 3×3 convolutions of both own U-Nets (encoder, bottleneck,
+/// decoder over `channels`, then the output to `out` channels), the first taking `first_in`.
+pub(crate) fn conv_shapes(
+    first_in: usize,
+    out: usize,
+    channels: [usize; 3],
+) -> [(usize, usize); 11] {
+    let [c0, c1, c2] = channels;
+    [
+        (first_in, c0),
+        (c0, c0),
+        (c0, c1),
+        (c1, c1),
+        (c1, c2),
+        (c2, c2),
+        (c2 + c1, c1),
+        (c1, c1),
+        (c1 + c0, c0),
+        (c0, c0),
+        (c0, out),
+    ]
 }
 
 /// A gradient buffer of `len` zeros in a training context, empty in an inference one.
@@ -245,5 +290,126 @@ pub trait Trainable: Sized {
         let out = Tensor::new(vec![n, h, w, c], ctx.output().to_vec());
         *self.infer_slot() = Some(ctx);
         out
+    }
+}
+
+/// The architecture half of one of difflab's own U-Nets, implemented by its configuration: what
+/// [`UNetModel`] needs to lay out, train and run the network.
+pub trait UNetArch: Clone + std::fmt::Debug + Sized {
+    /// The model's own activations and gradients for one batch shape (inside a [`UNetCtx`]).
+    type Bufs;
+    /// Where the model's tensors sit among its parameters, beyond their names.
+    type Layout;
+    /// The model's name in messages (`lab U-Net`).
+    const NAME: &'static str;
+
+    /// After checking the configuration: the parameter tensors and where they sit.
+    fn layout(&self) -> Result<(ParamLayout, Self::Layout)>;
+
+    /// Image channels of the input and the output.
+    fn in_channels(&self) -> usize;
+
+    /// The model's own buffers for batches of `dims = (n, h, w)`, with gradients when `train`.
+    fn new_bufs(model: &UNetModel<Self>, dims: (usize, usize, usize), train: bool) -> Self::Bufs;
+
+    /// [`Trainable::forward`] of `model`.
+    fn forward<'c>(
+        model: &UNetModel<Self>,
+        ctx: &'c mut UNetCtx<Self::Bufs>,
+        x: &[f32],
+        t: &[f32],
+    ) -> &'c [f32];
+
+    /// [`Trainable::backward_from_loss_grad`] of `model`.
+    fn backward(model: &UNetModel<Self>, ctx: &mut UNetCtx<Self::Bufs>);
+}
+
+/// One of difflab's own U-Nets: its configuration `A`, its parameters in one flat buffer and
+/// the inference buffers kept between [`crate::models::NoisePredictor::predict`] calls.
+pub struct UNetModel<A: UNetArch> {
+    pub(crate) cfg: A,
+    pub(crate) params: Params,
+    pub(crate) layout: A::Layout,
+    infer: Option<UNetCtx<A::Bufs>>,
+}
+
+impl<A: UNetArch> UNetModel<A> {
+    /// A model of `cfg` with every parameter zero (each architecture's `new` initialises it).
+    pub(crate) fn zeros(cfg: A) -> Result<Self> {
+        let (store, layout) = cfg.layout()?;
+        let params = Params::zeros(store);
+        Ok(UNetModel {
+            cfg,
+            params,
+            layout,
+            infer: None,
+        })
+    }
+
+    /// A model with the named tensors of `w` (as written by [`Trainable::to_weights`]); a
+    /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
+    pub fn from_weights(cfg: A, w: &Weights) -> Result<Self> {
+        Self::from_weights_prefixed(cfg, w, "")
+    }
+
+    /// Like [`UNetModel::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
+    pub fn from_weights_prefixed(cfg: A, w: &Weights, prefix: &str) -> Result<Self> {
+        let (store, layout) = cfg.layout()?;
+        let params = Params::from_weights(store, w, prefix)?;
+        Ok(UNetModel {
+            cfg,
+            params,
+            layout,
+            infer: None,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &A {
+        &self.cfg
+    }
+
+    /// The parameter tensor `i` of [`Trainable::param_specs`].
+    pub(crate) fn p(&self, i: usize) -> &[f32] {
+        self.params.get(i)
+    }
+}
+
+impl<A: UNetArch> Trainable for UNetModel<A> {
+    type Ctx = UNetCtx<A::Bufs>;
+    const NAME: &'static str = A::NAME;
+
+    fn store(&self) -> &Params {
+        &self.params
+    }
+    fn store_mut(&mut self) -> &mut Params {
+        &mut self.params
+    }
+    fn in_channels(&self) -> usize {
+        self.cfg.in_channels()
+    }
+    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<Self::Ctx> {
+        let sizes = (self.params.len(), self.in_channels());
+        UNetCtx::new(Self::NAME, sizes, dims, train, || {
+            A::new_bufs(self, dims, train)
+        })
+    }
+    fn infer_slot(&mut self) -> &mut Option<Self::Ctx> {
+        &mut self.infer
+    }
+    fn forward<'c>(&self, ctx: &'c mut Self::Ctx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        A::forward(self, ctx, x, t)
+    }
+    fn backward_from_loss_grad(&self, ctx: &mut Self::Ctx) {
+        A::backward(self, ctx)
+    }
+}
+
+impl<A: UNetArch> std::fmt::Debug for UNetModel<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(A::NAME)
+            .field("cfg", &self.cfg)
+            .field("num_params", &self.params.len())
+            .finish_non_exhaustive()
     }
 }

@@ -144,40 +144,24 @@ fn product(
     gemm_view(m, k, n, a, b, c, (n, 1), accumulate, threads);
 }
 
-/// `C[m×n] = A[m×k] · B[k×n]` (or `C += A·B` when `accumulate`), all row-major.
+/// `C[m×n] = A[m×k] · B[k×n]` (or `C += A·B` when `acc`), all row-major.
 ///
 /// Uses all of rayon's threads for large products.
-pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], accumulate: bool) {
+pub fn matmul(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
     let (av, bv) = ((View::rows(a, k), m * k), (View::rows(b, n), k * n));
-    product("matmul", (m, k, n), av, bv, c, accumulate);
+    product("matmul", (m, k, n), av, bv, c, acc);
 }
 
 /// `C[m×n] = Aᵀ · B` where `A` is stored row-major as `[k×m]` and `B` as `[k×n]`
-/// (or `C += Aᵀ·B` when `accumulate`). The usual weight gradient `xᵀ·dy`.
-pub fn matmul_at_b(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    accumulate: bool,
-) {
+/// (or `C += Aᵀ·B` when `acc`). The usual weight gradient `xᵀ·dy`.
+pub fn matmul_at_b(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
     let (av, bv) = ((View::transposed(a, m), k * m), (View::rows(b, n), k * n));
-    product("matmul_at_b", (m, k, n), av, bv, c, accumulate);
+    product("matmul_at_b", (m, k, n), av, bv, c, acc);
 }
 
 /// `C[m×n] = A · Bᵀ` where `A` is stored row-major as `[m×k]` and `B` as `[n×k]`
-/// (or `C += A·Bᵀ` when `accumulate`). The usual input gradient `dy·wᵀ`.
-pub fn matmul_a_bt(
-    m: usize,
-    k: usize,
-    n: usize,
-    a: &[f32],
-    b: &[f32],
-    c: &mut [f32],
-    accumulate: bool,
-) {
+/// (or `C += A·Bᵀ` when `acc`). The usual input gradient `dy·wᵀ`.
+pub fn matmul_a_bt(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], acc: bool) {
     let (av, bv) = ((View::rows(a, k), m * k), (View::transposed(b, k), n * k));
-    product("matmul_a_bt", (m, k, n), av, bv, c, accumulate);
+    product("matmul_a_bt", (m, k, n), av, bv, c, acc);
 }

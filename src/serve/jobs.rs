@@ -74,6 +74,19 @@ struct Inner {
     viewers: usize,
 }
 
+impl Inner {
+    /// Append the event `name` with `data`; returns how many events there are now.
+    fn push(&mut self, name: &'static str, data: &Value) -> usize {
+        let id = self.events.len();
+        self.events.push(JobEvent {
+            id,
+            name,
+            data: data.to_string(),
+        });
+        self.events.len()
+    }
+}
+
 /// A queued, running or finished job.
 pub struct Job {
     /// Its number.
@@ -95,16 +108,7 @@ impl Job {
     }
     /// Append an event and wake the streams.
     pub fn emit(&self, name: &'static str, data: Value) {
-        let n = {
-            let mut g = self.lock();
-            let id = g.events.len();
-            g.events.push(JobEvent {
-                id,
-                name,
-                data: data.to_string(),
-            });
-            g.events.len()
-        };
+        let n = self.lock().push(name, &data);
         self.changed.send_replace(n);
     }
     /// Events from number `from` on, and whether the job has finished.
@@ -187,13 +191,7 @@ impl Job {
                 JobState::Failed => g.error = data["error"].as_str().map(str::to_string),
                 _ => {}
             }
-            let id = g.events.len();
-            g.events.push(JobEvent {
-                id,
-                name,
-                data: data.to_string(),
-            });
-            g.events.len()
+            g.push(name, &data)
         };
         self.changed.send_replace(n);
     }

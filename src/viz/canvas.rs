@@ -305,7 +305,7 @@ impl DrawingBackend for CanvasBackend<'_> {
         let all = Rect::new(0, 0, self.canvas.width, self.canvas.height);
         let w = style.stroke_width().max(1) as f64;
         self.canvas
-            .stroke(&pts, w, rgb_of(c), all, None, c.alpha as f32);
+            .stroke(&pts, w, (rgb_of(c), c.alpha as f32), all, None);
         Ok(())
     }
     fn draw_circle<S: BackendStyle>(
@@ -395,17 +395,17 @@ impl Canvas {
         clip: Rect,
         dash: Option<(f64, f64)>,
     ) {
-        self.stroke(points, width, color, clip, dash, 1.0);
+        self.stroke(points, width, (color, 1.0), clip, dash);
     }
 
+    /// [`Canvas::polyline`] blended with opacity `alpha`.
     fn stroke(
         &mut self,
         points: &[(f64, f64)],
         width: f64,
-        color: RGBColor,
+        (color, alpha): (RGBColor, f32),
         clip: Rect,
         dash: Option<(f64, f64)>,
-        alpha: f32,
     ) {
         if points.len() < 2 || clip.w == 0 || clip.h == 0 {
             return;

@@ -186,7 +186,7 @@ impl LabUNet {
         max_pool2_forward(&b.skip2, n, h / 2, w / 2, c1, &mut b.p2, &mut b.am2);
         self.conv_forward(4, &b.p2, quarter, Act::Relu, &mut b.m1, ws);
         self.conv_forward(5, &b.m1, quarter, Act::Relu, &mut b.m2, ws);
-        upsample_nearest2_forward_into(&b.m2, n, h / 4, w / 4, c2, &mut b.cat2, c2 + c1, 0);
+        upsample_nearest2_forward_into(&b.m2, n, h / 4, w / 4, c2, (&mut b.cat2, c2 + c1, 0));
         copy_into_channels(
             &b.skip2,
             n * (h / 2) * (w / 2),
@@ -197,7 +197,7 @@ impl LabUNet {
         );
         self.conv_forward(6, &b.cat2, half, Act::Relu, &mut b.d2a, ws);
         self.conv_forward(7, &b.d2a, half, Act::Relu, &mut b.d2b, ws);
-        upsample_nearest2_forward_into(&b.d2b, n, h / 2, w / 2, c1, &mut b.cat1, c1 + c0, 0);
+        upsample_nearest2_forward_into(&b.d2b, n, h / 2, w / 2, c1, (&mut b.cat1, c1 + c0, 0));
         copy_into_channels(&b.skip1, n * h * w, c0, &mut b.cat1, c1 + c0, c1);
         self.conv_forward(8, &b.cat1, full, Act::Relu, &mut b.d1a, ws);
         self.conv_forward(9, &b.d1a, full, Act::Relu, &mut b.d1b, ws);
@@ -231,27 +231,39 @@ impl LabUNet {
         relu_backward_inplace(&b.d1a, &mut b.g_full_b);
         self.conv_backward(8, &b.cat1, &b.g_full_b, full, &mut b.g_cat1, g, ws);
         // dec2
-        upsample_nearest2_backward_from(&b.g_cat1, n, h2, w2, c1, c1 + c0, 0, &mut b.g_half_a);
+        upsample_nearest2_backward_from((&b.g_cat1, c1 + c0, 0), n, h2, w2, c1, &mut b.g_half_a);
         relu_backward_inplace(&b.d2b, &mut b.g_half_a);
         self.conv_backward(7, &b.d2a, &b.g_half_a, half, &mut b.g_half_b, g, ws);
         relu_backward_inplace(&b.d2a, &mut b.g_half_b);
         self.conv_backward(6, &b.cat2, &b.g_half_b, half, &mut b.g_cat2, g, ws);
         // mid
-        upsample_nearest2_backward_from(&b.g_cat2, n, h4, w4, c2, c2 + c1, 0, &mut b.g_quarter_a);
+        upsample_nearest2_backward_from((&b.g_cat2, c2 + c1, 0), n, h4, w4, c2, &mut b.g_quarter_a);
         relu_backward_inplace(&b.m2, &mut b.g_quarter_a);
         self.conv_backward(5, &b.m1, &b.g_quarter_a, quarter, &mut b.g_quarter_b, g, ws);
         relu_backward_inplace(&b.m1, &mut b.g_quarter_b);
         self.conv_backward(4, &b.p2, &b.g_quarter_b, quarter, &mut b.g_p2, g, ws);
         // enc2: skip2 gets the pooling's gradient plus its share of the decoder's concatenation.
         max_pool2_backward(&b.g_p2, &b.am2, n, h2, w2, c1, &mut b.g_half_a);
-        split_channels_acc(&b.g_cat2, n * h2 * w2, c2 + c1, c2, &mut b.g_half_a, c1);
+        split_channels(
+            (&b.g_cat2, c2 + c1),
+            n * h2 * w2,
+            c2,
+            (&mut b.g_half_a, c1),
+            true,
+        );
         relu_backward_inplace(&b.skip2, &mut b.g_half_a);
         self.conv_backward(3, &b.a2, &b.g_half_a, half, &mut b.g_half_b, g, ws);
         relu_backward_inplace(&b.a2, &mut b.g_half_b);
         self.conv_backward(2, &b.p1, &b.g_half_b, half, &mut b.g_p1, g, ws);
         // enc1
         max_pool2_backward(&b.g_p1, &b.am1, n, h, w, c0, &mut b.g_full_a);
-        split_channels_acc(&b.g_cat1, n * h * w, c1 + c0, c1, &mut b.g_full_a, c0);
+        split_channels(
+            (&b.g_cat1, c1 + c0),
+            n * h * w,
+            c1,
+            (&mut b.g_full_a, c0),
+            true,
+        );
         relu_backward_inplace(&b.skip1, &mut b.g_full_a);
         self.conv_backward(1, &b.a1, &b.g_full_a, full, &mut b.g_full_b, g, ws);
         relu_backward_inplace(&b.a1, &mut b.g_full_b);

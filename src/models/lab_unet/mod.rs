@@ -25,12 +25,14 @@ mod ctx;
 
 pub use ctx::{LabBufs, LabUNetCtx};
 
-use crate::models::trainable::{check_size, Trainable, UNetCtx};
+use crate::models::trainable::{
+    check_size, check_widths, conv_shapes, Trainable, UNetArch, UNetModel,
+};
 use crate::models::NoisePredictor;
-use crate::nn::params::{ParamLayout, Params};
-use crate::nn::{init, Tensor, Weights};
+use crate::nn::params::ParamLayout;
+use crate::nn::{init, Tensor};
 use crate::util::rng::Rng;
-use crate::{Error, Result};
+use crate::Result;
 use serde::{Deserialize, Serialize};
 
 /// The lab U-Net's sizes. `Default` is the lab's model; smaller ones serve tests.
@@ -65,36 +67,15 @@ impl Default for LabUNetConfig {
 impl LabUNetConfig {
     /// An error unless every size is usable.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::invalid(format!("lab U-Net config: {m}")));
-        if self.in_channels == 0 || self.time_hidden == 0 || self.channels.contains(&0) {
-            return bad(format!("channel counts must be positive, got {self:?}"));
-        }
-        if self.time_embed_dim < 4 || !self.time_embed_dim.is_multiple_of(2) {
-            return bad(format!(
-                "time_embed_dim must be even and at least 4, got {}",
-                self.time_embed_dim
-            ));
-        }
-        check_size(LabUNet::NAME, self.image_size, self.image_size)
+        let widths = (self.in_channels, self.time_hidden, self.channels);
+        check_widths(Self::NAME, self, widths, self.time_embed_dim)?;
+        check_size(Self::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
     pub fn conv_shapes(&self) -> [(usize, usize); 11] {
-        let [c0, c1, c2] = self.channels;
         let ci = self.in_channels;
-        [
-            (ci + self.time_hidden, c0),
-            (c0, c0),
-            (c0, c1),
-            (c1, c1),
-            (c1, c2),
-            (c2, c2),
-            (c2 + c1, c1),
-            (c1, c1),
-            (c1 + c0, c0),
-            (c0, c0),
-            (c0, ci),
-        ]
+        conv_shapes(ci + self.time_hidden, ci, self.channels)
     }
 }
 
@@ -145,18 +126,13 @@ fn param_layout(cfg: &LabUNetConfig) -> ParamLayout {
 }
 
 /// The lab U-Net: its configuration and its parameters in one flat buffer.
-pub struct LabUNet {
-    cfg: LabUNetConfig,
-    params: Params,
-    /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
-    infer: Option<LabUNetCtx>,
-}
+pub type LabUNet = UNetModel<LabUNetConfig>;
 
 impl LabUNet {
     /// A freshly initialised model, Keras' defaults: Glorot-uniform kernels, zero biases.
     pub fn new(cfg: LabUNetConfig, rng: &mut Rng) -> Result<Self> {
-        cfg.validate()?;
-        let mut params = Params::zeros(param_layout(&cfg));
+        let mut m = Self::zeros(cfg)?;
+        let params = &mut m.params;
         for k in 0..params.specs().len() {
             let (fan_in, fan_out) = match params.specs()[k].shape[..] {
                 [i, o] => (i, o),
@@ -165,67 +141,30 @@ impl LabUNet {
             };
             init::glorot_uniform(params.get_mut(k), fan_in, fan_out, rng);
         }
-        Ok(LabUNet {
-            cfg,
-            params,
-            infer: None,
-        })
-    }
-
-    /// A model with the named tensors of `w` (as written by [`Trainable::to_weights`]); a
-    /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
-    pub fn from_weights(cfg: LabUNetConfig, w: &Weights) -> Result<Self> {
-        Self::from_weights_prefixed(cfg, w, "")
-    }
-
-    /// Like [`LabUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
-    pub fn from_weights_prefixed(cfg: LabUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
-        cfg.validate()?;
-        Ok(LabUNet {
-            params: Params::from_weights(param_layout(&cfg), w, prefix)?,
-            cfg,
-            infer: None,
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &LabUNetConfig {
-        &self.cfg
-    }
-
-    /// The parameter tensor `i` of [`Trainable::param_specs`].
-    pub(crate) fn p(&self, i: usize) -> &[f32] {
-        self.params.get(i)
+        Ok(m)
     }
 }
 
-impl Trainable for LabUNet {
-    type Ctx = LabUNetCtx;
+impl UNetArch for LabUNetConfig {
+    type Bufs = LabBufs;
+    type Layout = ();
     const NAME: &'static str = "lab U-Net";
 
-    fn store(&self) -> &Params {
-        &self.params
-    }
-    fn store_mut(&mut self) -> &mut Params {
-        &mut self.params
+    fn layout(&self) -> Result<(ParamLayout, ())> {
+        self.validate()?;
+        Ok((param_layout(self), ()))
     }
     fn in_channels(&self) -> usize {
-        self.cfg.in_channels
+        self.in_channels
     }
-    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<LabUNetCtx> {
-        let sizes = (self.params.len(), self.cfg.in_channels);
-        UNetCtx::new(Self::NAME, sizes, dims, train, || {
-            LabBufs::new(&self.cfg, dims, train)
-        })
+    fn new_bufs(m: &LabUNet, dims: (usize, usize, usize), train: bool) -> LabBufs {
+        LabBufs::new(&m.cfg, dims, train)
     }
-    fn infer_slot(&mut self) -> &mut Option<LabUNetCtx> {
-        &mut self.infer
+    fn forward<'c>(m: &LabUNet, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        m.forward_pass(ctx, x, t)
     }
-    fn forward<'c>(&self, ctx: &'c mut LabUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        self.forward_pass(ctx, x, t)
-    }
-    fn backward_from_loss_grad(&self, ctx: &mut LabUNetCtx) {
-        self.backward_pass(ctx)
+    fn backward(m: &LabUNet, ctx: &mut LabUNetCtx) {
+        m.backward_pass(ctx)
     }
 }
 
@@ -236,14 +175,5 @@ impl NoisePredictor for LabUNet {
         self.predict_with(x, timesteps, |m, ctx, x, t| {
             m.forward_pass(ctx, x, t);
         })
-    }
-}
-
-impl std::fmt::Debug for LabUNet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LabUNet")
-            .field("cfg", &self.cfg)
-            .field("num_params", &self.params.len())
-            .finish_non_exhaustive()
     }
 }

@@ -31,10 +31,12 @@ mod forward;
 pub use ctx::{ToyBufs, ToyUNetCtx};
 
 use crate::models::lab_unet::CONV_NAMES;
-use crate::models::trainable::{check_size, Trainable, UNetCtx};
+use crate::models::trainable::{
+    check_size, check_widths, conv_shapes, Trainable, UNetArch, UNetModel,
+};
 use crate::models::{ClassLabel, NoisePredictor};
-use crate::nn::params::{ParamLayout, Params};
-use crate::nn::{init, Tensor, Weights};
+use crate::nn::params::ParamLayout;
+use crate::nn::{init, Tensor};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -115,44 +117,23 @@ const BLOCKS: [&str; 5] = ["enc1", "enc2", "mid", "dec2", "dec1"];
 impl ToyUNetConfig {
     /// An error unless every size is usable.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::invalid(format!("toy U-Net config: {m}")));
-        if self.in_channels == 0 || self.time_hidden == 0 || self.channels.contains(&0) {
-            return bad(format!("channel counts must be positive, got {self:?}"));
-        }
-        if self.time_embed_dim < 4 || !self.time_embed_dim.is_multiple_of(2) {
-            return bad(format!(
-                "time_embed_dim must be even and at least 4, got {}",
-                self.time_embed_dim
-            ));
-        }
+        let widths = (self.in_channels, self.time_hidden, self.channels);
+        check_widths(Self::NAME, self, widths, self.time_embed_dim)?;
         if self.norm == ToyNorm::Group
             && (self.groups == 0 || self.channels.iter().any(|c| c % self.groups != 0))
         {
-            return bad(format!(
-                "{} groups do not divide the channels {:?}",
+            return Err(Error::invalid(format!(
+                "toy U-Net config: {} groups do not divide the channels {:?}",
                 self.groups, self.channels
-            ));
+            )));
         }
-        check_size(ToyUNet::NAME, self.image_size, self.image_size)
+        check_size(Self::NAME, self.image_size, self.image_size)
     }
 
     /// `(cin, cout)` of the eleven 3×3 convolutions, in [`CONV_NAMES`] order.
     pub fn conv_shapes(&self) -> [(usize, usize); 11] {
-        let [c0, c1, c2] = self.channels;
         let ci = self.in_channels;
-        [
-            (ci, c0),
-            (c0, c0),
-            (c0, c1),
-            (c1, c1),
-            (c1, c2),
-            (c2, c2),
-            (c2 + c1, c1),
-            (c1, c1),
-            (c1 + c0, c0),
-            (c0, c0),
-            (c0, ci),
-        ]
+        conv_shapes(ci, ci, self.channels)
     }
 }
 
@@ -171,18 +152,19 @@ pub(crate) struct LayerIdx {
     pub proj: Option<usize>,
 }
 
-/// Indices of the time MLP's tensors, the ten layers and the output convolution.
+/// Where the toy U-Net's tensors sit among its parameters: the time MLP's, the class
+/// embedding, the ten layers' and the output convolution's.
 #[derive(Clone, Debug)]
-pub(crate) struct Layout {
-    pub t1_w: usize,
-    pub t1_b: usize,
-    pub t2_w: usize,
-    pub t2_b: usize,
+pub struct Layout {
+    pub(crate) t1_w: usize,
+    pub(crate) t1_b: usize,
+    pub(crate) t2_w: usize,
+    pub(crate) t2_b: usize,
     /// The class embedding table (conditional models only).
-    pub class_emb: Option<usize>,
-    pub layers: [LayerIdx; LAYERS],
-    pub out_w: usize,
-    pub out_b: usize,
+    pub(crate) class_emb: Option<usize>,
+    pub(crate) layers: [LayerIdx; LAYERS],
+    pub(crate) out_w: usize,
+    pub(crate) out_b: usize,
 }
 
 /// The parameter tensors (time MLP, class embedding, the ten layers, the output convolution)
@@ -237,22 +219,15 @@ fn param_layout(cfg: &ToyUNetConfig) -> (ParamLayout, Layout) {
 }
 
 /// The toy U-Net: its configuration and its parameters in one flat buffer.
-pub struct ToyUNet {
-    cfg: ToyUNetConfig,
-    params: Params,
-    layout: Layout,
-    /// Forward-only buffers kept between [`NoisePredictor::predict`] calls.
-    infer: Option<ToyUNetCtx>,
-}
+pub type ToyUNet = UNetModel<ToyUNetConfig>;
 
 impl ToyUNet {
     /// A freshly initialised model with PyTorch's defaults (weights and biases
     /// U(±1/√fan_in)), GroupNorm γ = 1, β = 0, and the output convolution at zero when
     /// [`ToyUNetConfig::zero_init_out`] is set.
     pub fn new(cfg: ToyUNetConfig, rng: &mut Rng) -> Result<Self> {
-        cfg.validate()?;
-        let (store, layout) = param_layout(&cfg);
-        let mut params = Params::zeros(store);
+        let mut m = Self::zeros(cfg)?;
+        let (cfg, layout, params) = (&m.cfg, &m.layout, &mut m.params);
         let norm_idx: Vec<usize> = layout
             .layers
             .iter()
@@ -288,71 +263,31 @@ impl ToyUNet {
             }
             init::kaiming_uniform(p, fan_in, 5f32.sqrt(), rng);
         }
-        Ok(ToyUNet {
-            cfg,
-            params,
-            layout,
-            infer: None,
-        })
-    }
-
-    /// A model with the named tensors of `w` (as written by [`Trainable::to_weights`]); a
-    /// missing tensor or a wrong shape is an error naming the file, the key and the shapes.
-    pub fn from_weights(cfg: ToyUNetConfig, w: &Weights) -> Result<Self> {
-        Self::from_weights_prefixed(cfg, w, "")
-    }
-
-    /// Like [`ToyUNet::from_weights`], reading `prefix + name` (e.g. `ema.` for EMA weights).
-    pub fn from_weights_prefixed(cfg: ToyUNetConfig, w: &Weights, prefix: &str) -> Result<Self> {
-        cfg.validate()?;
-        let (store, layout) = param_layout(&cfg);
-        Ok(ToyUNet {
-            params: Params::from_weights(store, w, prefix)?,
-            cfg,
-            layout,
-            infer: None,
-        })
-    }
-
-    /// The configuration.
-    pub fn config(&self) -> &ToyUNetConfig {
-        &self.cfg
-    }
-
-    /// The parameter tensor `i` of [`Trainable::param_specs`].
-    pub(crate) fn p(&self, i: usize) -> &[f32] {
-        self.params.get(i)
+        Ok(m)
     }
 }
 
-impl Trainable for ToyUNet {
-    type Ctx = ToyUNetCtx;
+impl UNetArch for ToyUNetConfig {
+    type Bufs = ToyBufs;
+    type Layout = Layout;
     const NAME: &'static str = "toy U-Net";
 
-    fn store(&self) -> &Params {
-        &self.params
-    }
-    fn store_mut(&mut self) -> &mut Params {
-        &mut self.params
+    fn layout(&self) -> Result<(ParamLayout, Layout)> {
+        self.validate()?;
+        Ok(param_layout(self))
     }
     fn in_channels(&self) -> usize {
-        self.cfg.in_channels
+        self.in_channels
     }
-    fn new_ctx(&self, dims: (usize, usize, usize), train: bool) -> Result<ToyUNetCtx> {
-        let sizes = (self.params.len(), self.cfg.in_channels);
-        UNetCtx::new(Self::NAME, sizes, dims, train, || {
-            ToyBufs::new(&self.cfg, &self.layout, dims, train)
-        })
-    }
-    fn infer_slot(&mut self) -> &mut Option<ToyUNetCtx> {
-        &mut self.infer
+    fn new_bufs(m: &ToyUNet, dims: (usize, usize, usize), train: bool) -> ToyBufs {
+        ToyBufs::new(&m.cfg, &m.layout, dims, train)
     }
     /// A conditional model uses its null class (see [`ToyUNet::forward_rows`]).
-    fn forward<'c>(&self, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
-        self.forward_null(ctx, x, t)
+    fn forward<'c>(m: &ToyUNet, ctx: &'c mut ToyUNetCtx, x: &[f32], t: &[f32]) -> &'c [f32] {
+        m.forward_null(ctx, x, t)
     }
-    fn backward_from_loss_grad(&self, ctx: &mut ToyUNetCtx) {
-        self.backward_pass(ctx)
+    fn backward(m: &ToyUNet, ctx: &mut ToyUNetCtx) {
+        m.backward_pass(ctx)
     }
 }
 
@@ -391,35 +326,21 @@ impl NoisePredictor for ToyUNet {
         self.cfg.num_classes
     }
 
-    fn predict_labeled(
-        &mut self,
-        x: &Tensor,
-        timesteps: &[f32],
-        labels: &[ClassLabel],
-    ) -> Result<Tensor> {
-        if labels.len() != timesteps.len() {
+    fn predict_labeled(&mut self, x: &Tensor, t: &[f32], labels: &[ClassLabel]) -> Result<Tensor> {
+        if labels.len() != t.len() {
             return Err(Error::invalid(format!(
                 "toy U-Net: {} labels for {} timesteps",
                 labels.len(),
-                timesteps.len()
+                t.len()
             )));
         }
         // Checked for every model: an unconditional one accepts only `None` labels.
         let rows = self.label_rows(labels)?;
         if self.cfg.num_classes == 0 {
-            return self.predict(x, timesteps);
+            return self.predict(x, t);
         }
-        self.predict_with(x, timesteps, |m, ctx, x, t| {
+        self.predict_with(x, t, |m, ctx, x, t| {
             m.forward_rows(ctx, x, t, &rows);
         })
-    }
-}
-
-impl std::fmt::Debug for ToyUNet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ToyUNet")
-            .field("cfg", &self.cfg)
-            .field("num_params", &self.params.len())
-            .finish_non_exhaustive()
     }
 }

@@ -9,7 +9,7 @@
 //! one of checkpoints saved before diffusers 0.14, such as `google/ddpm-*` (`query`, `key`,
 //! `value`, `proj_attn`); both load.
 
-use super::layers::{GroupNormLayer, LinearLayer};
+use super::layers::{GroupNormLayer, LinearLayer, NormInput};
 use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
@@ -79,7 +79,7 @@ impl AttentionBlock {
         let inner = self.heads * self.head_dim;
         let mut t = s.take(m * c);
         match &self.group_norm {
-            Some(norm) => norm.forward_into(x, n, seq, &mut t, false, s),
+            Some(norm) => norm.forward_into(NormInput::One(x), (n, seq), &mut t, false, s),
             None => t.copy_from_slice(&x[..m * c]),
         }
         let mut q = s.take(m * inner);

@@ -150,7 +150,7 @@ impl DownBlock {
         for (l, r) in self.resnets.iter().enumerate() {
             let x = skips.last().expect("conv_in output is on the stack");
             let (h, w) = (x.h, x.w);
-            let mut y = r.forward(&x.data, n, h, w, temb_act, s);
+            let mut y = r.forward(&x.data, (n, h, w), temb_act, s);
             if let Some(a) = self.attentions.get(l) {
                 let z = a.forward(&y, n, h, w, s);
                 s.give(std::mem::replace(&mut y, z));
@@ -168,7 +168,7 @@ impl DownBlock {
                 Downsampler::Conv(conv) => conv.forward(&x.data, n, x.h, x.w, s),
                 Downsampler::Resnet(r) => {
                     let (h, w) = r.out_hw(x.h, x.w);
-                    (r.forward(&x.data, n, x.h, x.w, temb_act, s), h, w)
+                    (r.forward(&x.data, (n, x.h, x.w), temb_act, s), h, w)
                 }
             };
             let c = x.c;
@@ -231,12 +231,12 @@ impl MidBlock {
     /// `x` → same shape, in a pool buffer.
     pub fn forward(&self, x: &Feat, n: usize, temb_act: &[f32], s: &mut Scratch) -> Feat {
         let (h, w) = (x.h, x.w);
-        let mut y = self.first.forward(&x.data, n, h, w, temb_act, s);
+        let mut y = self.first.forward(&x.data, (n, h, w), temb_act, s);
         if let Some(a) = &self.attention {
             let z = a.forward(&y, n, h, w, s);
             s.give(std::mem::replace(&mut y, z));
         }
-        let z = self.second.forward(&y, n, h, w, temb_act, s);
+        let z = self.second.forward(&y, (n, h, w), temb_act, s);
         s.give(y);
         Feat {
             data: z,
@@ -323,7 +323,7 @@ impl UpBlock {
             debug_assert_eq!((skip.h, skip.w), (h, w), "skip connection size");
             // The ResNet reads `[cur, skip]` in place when it can; else concatenate.
             let mut y = if r.takes_concat() {
-                r.forward_concat((&cur.data, cur.c), &skip.data, n, h, w, temb_act, s)
+                r.forward_concat((&cur.data, cur.c), &skip.data, (n, h, w), temb_act, s)
             } else {
                 let rows = n * h * w;
                 let cc = cur.c + skip.c;
@@ -332,7 +332,7 @@ impl UpBlock {
                 copy_into_channels(&cur.data, rows, cur.c, &mut cat, cc, 0);
                 copy_into_channels(&skip.data, rows, skip.c, &mut cat, cc, cur.c);
                 drop(t);
-                let y = r.forward(&cat, n, h, w, temb_act, s);
+                let y = r.forward(&cat, (n, h, w), temb_act, s);
                 s.give(cat);
                 y
             };
@@ -356,7 +356,7 @@ impl UpBlock {
                     Upsampler::Conv(up) => up.forward(&cur.data, (n, cur.h, cur.w), s),
                     Upsampler::Resnet(r) => {
                         let (h, w) = r.out_hw(cur.h, cur.w);
-                        (r.forward(&cur.data, n, cur.h, cur.w, temb_act, s), h, w)
+                        (r.forward(&cur.data, (n, cur.h, cur.w), temb_act, s), h, w)
                     }
                 };
                 let c = cur.c;

@@ -9,8 +9,8 @@ use crate::nn::conv::{
 };
 use crate::nn::matmul::matmul;
 use crate::nn::ops::{
-    add_row_bias, group_norm_forward, group_norm_silu_forward, group_norm_silu_forward_concat,
-    group_norm_silu_forward_shifted, linear_forward,
+    add_row_bias, group_norm_forward, group_norm_forward_concat, group_norm_forward_shifted,
+    linear_forward, GroupNormArgs,
 };
 use crate::Result;
 
@@ -309,6 +309,19 @@ impl LinearLayer {
     }
 }
 
+/// What a [`GroupNormLayer`] normalises, `[n, hw, c]` in all.
+#[derive(Clone, Copy)]
+pub enum NormInput<'a> {
+    /// One activation `x`.
+    One(&'a [f32]),
+    /// `x + shift` with `shift` `[n, c]` broadcast over each sample's pixels (a ResNet block's
+    /// time embedding, added without a pass of its own).
+    Shifted(&'a [f32], &'a [f32]),
+    /// The channel concatenation `[xa, xb]` of `xa` (`[n, hw, ca]`, with `ca`) and `xb`
+    /// (`[n, hw, c − ca]`), not materialised.
+    Concat((&'a [f32], usize), &'a [f32]),
+}
+
 /// GroupNorm with affine γ, β.
 pub struct GroupNormLayer {
     /// Channels.
@@ -339,17 +352,26 @@ impl GroupNormLayer {
         })
     }
 
-    /// `(groups, eps, γ, β)`.
-    fn affine(&self) -> (usize, f32, &[f32], &[f32]) {
-        (self.groups, self.eps, &self.gamma, &self.beta)
+    /// The kernel's arguments for `n` samples of `hw` pixels, with SiLU when `silu`.
+    fn args(&self, n: usize, hw: usize, silu: bool) -> GroupNormArgs<'_> {
+        GroupNormArgs {
+            n,
+            hw,
+            c: self.c,
+            groups: self.groups,
+            eps: self.eps,
+            gamma: &self.gamma,
+            beta: &self.beta,
+            silu,
+        }
     }
 
-    /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x`, `y` are `[n, hw, c]`.
+    /// `y = GroupNorm(x)`, followed by SiLU when `silu`; `x` (see [`NormInput`]) and `y` are
+    /// `[n, hw, c]`.
     pub fn forward_into(
         &self,
-        x: &[f32],
-        n: usize,
-        hw: usize,
+        x: NormInput,
+        (n, hw): (usize, usize),
         y: &mut [f32],
         silu: bool,
         s: &mut Scratch,
@@ -359,50 +381,13 @@ impl GroupNormLayer {
         } else {
             "group_norm"
         });
-        let (mean, rstd) = s.stats_for(n * self.groups);
-        let f = if silu {
-            group_norm_silu_forward
-        } else {
-            group_norm_forward
-        };
-        let (g, eps, ga, be) = self.affine();
-        f(x, n, hw, self.c, g, eps, ga, be, y, mean, rstd);
-    }
-
-    /// `y = SiLU(GroupNorm([xa, xb]))` over the channel concatenation of `xa` (`[n, hw, ca]`)
-    /// and `xb` (`[n, hw, c − ca]`), without materialising it; `y` is `[n, hw, c]`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn forward_concat_silu_into(
-        &self,
-        xa: &[f32],
-        ca: usize,
-        xb: &[f32],
-        n: usize,
-        hw: usize,
-        y: &mut [f32],
-        s: &mut Scratch,
-    ) {
-        let _t = profile::span("group_norm+silu");
-        let (mean, rstd) = s.stats_for(n * self.groups);
-        let ((g, eps, ga, be), cb) = (self.affine(), self.c - ca);
-        group_norm_silu_forward_concat(xa, ca, xb, cb, n, hw, g, eps, ga, be, y, mean, rstd);
-    }
-
-    /// `y = SiLU(GroupNorm(x + shift))` with `shift` `[n, c]` broadcast over each sample's
-    /// pixels (a ResNet block's time embedding, added without a pass of its own).
-    pub fn forward_shifted_silu_into(
-        &self,
-        x: &[f32],
-        shift: &[f32],
-        n: usize,
-        hw: usize,
-        y: &mut [f32],
-        s: &mut Scratch,
-    ) {
-        let _t = profile::span("group_norm+silu");
-        let (mean, rstd) = s.stats_for(n * self.groups);
-        let (g, eps, ga, be) = self.affine();
-        group_norm_silu_forward_shifted(x, shift, n, hw, self.c, g, eps, ga, be, y, mean, rstd);
+        let args = self.args(n, hw, silu);
+        let stats = s.stats_for(n * self.groups);
+        match x {
+            NormInput::One(x) => group_norm_forward(x, &args, y, stats),
+            NormInput::Shifted(x, shift) => group_norm_forward_shifted(x, shift, &args, y, stats),
+            NormInput::Concat(xa, xb) => group_norm_forward_concat(xa, xb, &args, y, stats),
+        }
     }
 
     /// Number of parameters.

@@ -36,7 +36,7 @@ use crate::nn::{Device, Tensor};
 use crate::{Error, Result};
 use blocks::{AttnSettings, DownBlock, Feat, MidBlock, UpBlock};
 use embeddings::{ClassEmbedding, TimeProjection, TimestepEmbedding};
-use layers::{ConvLayer, GroupNormLayer};
+use layers::{ConvLayer, GroupNormLayer, NormInput};
 use resnet::{ResnetSettings, TimeScaleShift};
 use scratch::Scratch;
 use std::path::{Path, PathBuf};
@@ -286,8 +286,9 @@ impl UNet2DModel {
 
         // 6. conv_norm_out → SiLU → conv_out
         let mut t = s.take(cur.data.len());
+        let input = NormInput::One(&cur.data);
         self.conv_norm_out
-            .forward_into(&cur.data, n, h * w, &mut t, true, s);
+            .forward_into(input, (n, h * w), &mut t, true, s);
         s.give(cur.data);
         self.conv_out.forward_into(&t, n, h, w, out, &mut s.conv);
         s.give(t);

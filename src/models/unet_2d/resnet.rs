@@ -1,7 +1,7 @@
 //! diffusers' `ResnetBlock2D`, `Downsample2D` and `Upsample2D` (see `diffusers/models/resnet.py`,
 //! `downsampling.py`, `upsampling.py`), forward only, over NHWC buffers.
 
-use super::layers::{ConvLayer, GroupNormLayer, LinearLayer};
+use super::layers::{ConvLayer, GroupNormLayer, LinearLayer, NormInput};
 use super::params::ParamSource;
 use super::profile;
 use super::scratch::Scratch;
@@ -127,18 +127,16 @@ impl ResnetBlock2D {
         }
     }
 
-    /// Forward `x` (`[n, h, w, cin]`) with `temb_act = silu(temb)` (`[n, temb_dim]`); returns
+    /// Forward `x` (`[n, h, w, cin]`, `dims = (n, h, w)`) with `temb_act = silu(temb)` (`[n, temb_dim]`); returns
     /// `[n, oh, ow, cout]` in a pool buffer.
     pub fn forward(
         &self,
         x: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
-        self.forward_input(Input::One(x), n, h, w, temb_act, s)
+        self.forward_input(Input::One(x), dims, temb_act, s)
     }
 
     /// True when [`Self::forward_concat`] applies: the block has a 1×1 shortcut and keeps the
@@ -150,14 +148,11 @@ impl ResnetBlock2D {
     /// [`Self::forward`] on the channel concatenation `[xa, xb]` (`xa` `[n, h, w, ca]`, `xb`
     /// `[n, h, w, cin − ca]`) without materialising it: the first GroupNorm and the shortcut read
     /// both parts in place. Only for blocks where [`Self::takes_concat`].
-    #[allow(clippy::too_many_arguments)]
     pub fn forward_concat(
         &self,
         (xa, ca): (&[f32], usize),
         xb: &[f32],
-        n: usize,
-        h: usize,
-        w: usize,
+        dims: (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
@@ -165,28 +160,25 @@ impl ResnetBlock2D {
             self.takes_concat() && ca < self.cin,
             "forward_concat: block"
         );
-        self.forward_input(Input::Concat(xa, ca, xb), n, h, w, temb_act, s)
+        self.forward_input(Input::Concat(xa, ca, xb), dims, temb_act, s)
     }
 
+    /// [`Self::forward`] of either kind of input, `dims = (n, h, w)`.
     fn forward_input(
         &self,
         x: Input,
-        n: usize,
-        h: usize,
-        w: usize,
+        (n, h, w): (usize, usize, usize),
         temb_act: &[f32],
         s: &mut Scratch,
     ) -> Vec<f32> {
         let (oh, ow) = self.out_hw(h, w);
         let (cin, cout) = (self.cin, self.cout);
         let mut t = s.take(n * h * w * cin);
-        match x {
-            Input::One(x) => self.norm1.forward_into(x, n, h * w, &mut t, true, s),
-            Input::Concat(xa, ca, xb) => {
-                self.norm1
-                    .forward_concat_silu_into(xa, ca, xb, n, h * w, &mut t, s)
-            }
-        }
+        let input = match x {
+            Input::One(x) => NormInput::One(x),
+            Input::Concat(xa, ca, xb) => NormInput::Concat((xa, ca), xb),
+        };
+        self.norm1.forward_into(input, (n, h * w), &mut t, true, s);
         // With resampling, both the residual branch and the input are resampled.
         let mut resampled_x = None;
         if let (Input::One(x), true) = (x, self.resample != Resample::None) {
@@ -213,11 +205,12 @@ impl ResnetBlock2D {
         let mut t = s.take(n * hw * cout);
         match self.time {
             TimeScaleShift::Default => {
-                self.norm2
-                    .forward_shifted_silu_into(&hbuf, &proj, n, hw, &mut t, s);
+                let input = NormInput::Shifted(&hbuf, &proj);
+                self.norm2.forward_into(input, (n, hw), &mut t, true, s);
             }
             TimeScaleShift::ScaleShift => {
-                self.norm2.forward_into(&hbuf, n, hw, &mut t, false, s);
+                let input = NormInput::One(&hbuf);
+                self.norm2.forward_into(input, (n, hw), &mut t, false, s);
                 film(&mut t, &proj, n, hw, cout);
                 silu_forward_inplace(&mut t);
             }

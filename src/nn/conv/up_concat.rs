@@ -315,7 +315,7 @@ mod tests {
             let dy = rng.normal_vec(n * h * w * co);
             let mut ws = Workspace::new();
             let mut cat = vec![0.0; n * h * w * cin];
-            upsample_nearest2_forward_into(&u, n, hl, wl, cu, &mut cat, cin, 0);
+            upsample_nearest2_forward_into(&u, n, hl, wl, cu, (&mut cat, cin, 0));
             copy_into_channels(&s, n * h * w, cs, &mut cat, cin, cu);
             let conv = Conv2d::new(cin, co, 3, 1, Padding::same(3));
             let mut want = vec![0.0; n * h * w * co];
@@ -345,9 +345,9 @@ mod tests {
             conv2d_backward_input(&conv, &dy, n, h, w, &weight, &mut dcat, &mut ws);
             let (mut du2, mut ds2) = (vec![0.0; u.len()], vec![0.0; s.len()]);
             let mut dup = vec![0.0; n * h * w * cu];
-            split_channels(&dcat, n * h * w, cin, 0, &mut dup, cu);
+            split_channels((&dcat, cin), n * h * w, 0, (&mut dup, cu), false);
             upsample_nearest2_backward(&dup, n, hl, wl, cu, &mut du2);
-            split_channels(&dcat, n * h * w, cin, cu, &mut ds2, cs);
+            split_channels((&dcat, cin), n * h * w, cu, (&mut ds2, cs), false);
             let (mut dw, mut db, mut du, mut ds) = (
                 vec![f32::NAN; dw2.len()],
                 vec![f32::NAN; co],

@@ -1,6 +1,6 @@
 //! Channel concatenation without a concat op: producers write into channel slices of a wider
 //! NHWC buffer ([`copy_into_channels`]), and backward reads the slices out again
-//! ([`split_channels`], [`split_channels_acc`]).
+//! ([`split_channels`]).
 
 use rayon::prelude::*;
 
@@ -57,38 +57,15 @@ fn row_pairs(
         });
 }
 
-/// `dst[r, j] = src[r, offset + j]` for `j < c_dst`: read channels `offset..offset + c_dst` of a
-/// `[rows, c_src]` tensor into a `[rows, c_dst]` tensor (concat's backward).
+/// `dst[r, j] = src[r, offset + j]` for `r < rows`, `j < c_dst`: read channels
+/// `offset..offset + c_dst` of a `[rows, c_src]` tensor into a `[rows, c_dst]` tensor (concat's
+/// backward); `dst[r, j] += …` when `acc`, for a tensor whose gradient also arrives by another
+/// path (a skip connection).
 pub fn split_channels(
-    src: &[f32],
-    rows: usize,
-    c_src: usize,
-    offset: usize,
-    dst: &mut [f32],
-    c_dst: usize,
-) {
-    split((src, c_src), (dst, c_dst), rows, offset, false)
-}
-
-/// Like [`split_channels`] but `dst[r, j] += src[r, offset + j]`: for a tensor whose gradient
-/// also arrives by another path (a skip connection).
-pub fn split_channels_acc(
-    src: &[f32],
-    rows: usize,
-    c_src: usize,
-    offset: usize,
-    dst: &mut [f32],
-    c_dst: usize,
-) {
-    split((src, c_src), (dst, c_dst), rows, offset, true)
-}
-
-/// `dst[r, j] = src[r, offset + j]` (or `+=` when `acc`) for `r < rows`, `j < c_dst`.
-fn split(
     (src, c_src): (&[f32], usize),
-    (dst, c_dst): (&mut [f32], usize),
     rows: usize,
     offset: usize,
+    (dst, c_dst): (&mut [f32], usize),
     acc: bool,
 ) {
     let fits = src.len() >= rows * c_src && dst.len() >= rows * c_dst;

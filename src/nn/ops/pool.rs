@@ -189,22 +189,19 @@ pub fn avg_pool2_backward(dy: &[f32], n: usize, h: usize, w: usize, c: usize, dx
 /// `y[b,2i+di,2j+dj,ch] = x[b,i,j,ch]`: nearest-neighbour 2× upsampling. `x` is `[n,h,w,c]`,
 /// `y` is `[n,2h,2w,c]`.
 pub fn upsample_nearest2_forward(x: &[f32], n: usize, h: usize, w: usize, c: usize, y: &mut [f32]) {
-    upsample_nearest2_forward_into(x, n, h, w, c, y, c, 0)
+    upsample_nearest2_forward_into(x, n, h, w, c, (y, c, 0))
 }
 
 /// Like [`upsample_nearest2_forward`] but writing channels `offset..offset + c` of a wider
-/// `[n,2h,2w,c_dst]` buffer (the up-sampled half of a decoder's concatenation); the other
+/// `[n,2h,2w,c_dst]` buffer `y` (the up-sampled half of a decoder's concatenation); the other
 /// channels are left untouched.
-#[allow(clippy::too_many_arguments)]
 pub fn upsample_nearest2_forward_into(
     x: &[f32],
     n: usize,
     h: usize,
     w: usize,
     c: usize,
-    y: &mut [f32],
-    c_dst: usize,
-    offset: usize,
+    (y, c_dst, offset): (&mut [f32], usize, usize),
 ) {
     assert!(
         offset + c <= c_dst,
@@ -236,20 +233,17 @@ pub fn upsample_nearest2_backward(
     c: usize,
     dx: &mut [f32],
 ) {
-    upsample_nearest2_backward_from(dy, n, h, w, c, c, 0, dx)
+    upsample_nearest2_backward_from((dy, c, 0), n, h, w, c, dx)
 }
 
 /// Like [`upsample_nearest2_backward`] but reading channels `offset..offset + c` of a wider
-/// `[n,2h,2w,c_src]` gradient (the gradient of a concatenation).
-#[allow(clippy::too_many_arguments)]
+/// `[n,2h,2w,c_src]` gradient `dy` (the gradient of a concatenation).
 pub fn upsample_nearest2_backward_from(
-    dy: &[f32],
+    (dy, c_src, offset): (&[f32], usize, usize),
     n: usize,
     h: usize,
     w: usize,
     c: usize,
-    c_src: usize,
-    offset: usize,
     dx: &mut [f32],
 ) {
     assert!(

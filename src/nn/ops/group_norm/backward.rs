@@ -1,70 +1,49 @@
-//! The backward passes of the first GroupNorm family (plain and fused with SiLU).
+//! The backward pass of the first GroupNorm family (plain or fused with SiLU).
 
 use super::super::activation::sigmoid;
 use super::sweep::check;
+use super::GroupNormArgs;
 use rayon::prelude::*;
 
-/// Gradients of [`super::group_norm_forward`]: with `x̂ = (x − μ)·r`, `g = dy·γ` and means over the
-/// group's `hw·cg` values, `dx = r·(g − mean(g) − x̂·mean(g·x̂))`, `dγ[ch] = Σ dy·x̂`,
-/// `dβ[ch] = Σ dy` (sums over samples and pixels). `mean`/`rstd` are the forward's saved
-/// statistics; `dx` is `[n, hw, c]`, `dgamma`/`dbeta` are `[c]`, all overwritten.
-#[allow(clippy::too_many_arguments)]
+/// The gradients [`group_norm_backward`] writes: `dx` (`[n, hw, c]`), `dgamma` and `dbeta`
+/// (`[c]`), all overwritten.
+#[derive(Debug)]
+pub struct GroupNormGrads<'a> {
+    /// Gradient w.r.t. the input.
+    pub dx: &'a mut [f32],
+    /// Gradient w.r.t. `γ`.
+    pub dgamma: &'a mut [f32],
+    /// Gradient w.r.t. `β`.
+    pub dbeta: &'a mut [f32],
+}
+
+/// Gradients of [`super::group_norm_forward`] for the same `args`: with `x̂ = (x − μ)·r`,
+/// `g = dz·γ` and means over the group's `hw·cg` values, `dx = r·(g − mean(g) − x̂·mean(g·x̂))`,
+/// `dγ[ch] = Σ dz·x̂`, `dβ[ch] = Σ dz` (sums over samples and pixels), where `dz` is `dy`, or
+/// `dy·silu'(z)` when `args.silu` (the pre-activation `z` is recomputed from `x`, the saved
+/// statistics and `β`). `(mean, rstd)` are the forward's saved statistics.
 pub fn group_norm_backward(
     x: &[f32],
     dy: &[f32],
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    gamma: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
-    dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
+    args: &GroupNormArgs,
+    (mean, rstd): (&[f32], &[f32]),
+    grads: GroupNormGrads,
 ) {
-    // β only matters for the fused SiLU; γ stands in for it here.
-    let grads = (dx, dgamma, dbeta);
-    backward(
-        x,
-        dy,
-        (n, hw, c, groups),
-        (gamma, gamma),
-        (mean, rstd),
-        grads,
-        false,
-    )
-}
-
-/// Gradients of [`super::group_norm_silu_forward`]; `dy` is the gradient w.r.t. the SiLU's output
-/// (the pre-activation is recomputed from `x`, the saved statistics and `beta`). Arguments as
-/// [`group_norm_backward`] plus `beta`.
-#[allow(clippy::too_many_arguments)]
-pub fn group_norm_silu_backward(
-    x: &[f32],
-    dy: &[f32],
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    gamma: &[f32],
-    beta: &[f32],
-    mean: &[f32],
-    rstd: &[f32],
-    dx: &mut [f32],
-    dgamma: &mut [f32],
-    dbeta: &mut [f32],
-) {
-    let grads = (dx, dgamma, dbeta);
-    backward(
-        x,
-        dy,
-        (n, hw, c, groups),
-        (gamma, beta),
-        (mean, rstd),
-        grads,
-        true,
-    )
+    // β only matters for the fused SiLU; γ stands in for it otherwise.
+    let beta = if args.silu { args.beta } else { args.gamma };
+    let args = GroupNormArgs { beta, ..*args };
+    check(
+        &args,
+        x.len().min(dy.len()).min(grads.dx.len()),
+        mean.len().min(rstd.len()),
+    );
+    let c = args.c;
+    assert!(
+        grads.dgamma.len() >= c && grads.dbeta.len() >= c,
+        "group_norm_backward: dgamma/dbeta need {c} values"
+    );
+    param_grads(x, dy, &args, (mean, rstd), (grads.dgamma, grads.dbeta));
+    input_grad(x, dy, &args, (mean, rstd), grads.dx);
 }
 
 /// The gradient w.r.t. the normalised output: `dy`, or `dy · silu'(z)` with `z = x̂·γ + β`.
@@ -82,42 +61,18 @@ fn dz(dy: f32, xhat: f32, gamma: f32, beta: f32, silu: bool) -> f32 {
 /// Channels per rayon task in the dγ/dβ reduction.
 const CH_CHUNK: usize = 16;
 
-/// The backward pass for `dims = (n, hw, c, groups)`, the affine `(gamma, beta)` and the
-/// saved `(mean, rstd)`: overwrites `(dx, dgamma, dbeta)`; through the SiLU when `silu`.
-fn backward(
+/// `dx` of [`group_norm_backward`] (arguments as there, `β` standing in for `γ` unless SiLU).
+fn input_grad(
     x: &[f32],
     dy: &[f32],
-    (n, hw, c, groups): (usize, usize, usize, usize),
-    (gamma, beta): (&[f32], &[f32]),
+    args: &GroupNormArgs,
     (mean, rstd): (&[f32], &[f32]),
-    (dx, dgamma, dbeta): (&mut [f32], &mut [f32], &mut [f32]),
-    silu: bool,
+    dx: &mut [f32],
 ) {
-    check(
-        x.len().min(dy.len()).min(dx.len()),
-        n,
-        hw,
-        c,
-        groups,
-        gamma.len().min(beta.len()),
-        mean.len().min(rstd.len()),
-    );
-    assert!(
-        dgamma.len() >= c && dbeta.len() >= c,
-        "group_norm_backward: dgamma/dbeta need {c} values"
-    );
+    let (n, hw, c, groups) = args.dims();
+    let (gamma, beta, silu) = (args.gamma, args.beta, args.silu);
     let cg = c / groups;
     let len = hw * c;
-    let stats = (mean, rstd);
-    param_grads(
-        x,
-        dy,
-        (n, hw, c, groups),
-        (gamma, beta),
-        stats,
-        (dgamma, dbeta),
-        silu,
-    );
     if n * len == 0 {
         return;
     }
@@ -157,17 +112,17 @@ fn backward(
         });
 }
 
-/// `dγ[ch] = Σ dz·x̂` and `dβ[ch] = Σ dz` over samples and pixels (arguments as `backward`):
+/// `dγ[ch] = Σ dz·x̂` and `dβ[ch] = Σ dz` over samples and pixels (arguments as [`group_norm_backward`]):
 /// each rayon task owns a few channels and sums in a fixed order.
 fn param_grads(
     x: &[f32],
     dy: &[f32],
-    (n, hw, c, groups): (usize, usize, usize, usize),
-    (gamma, beta): (&[f32], &[f32]),
+    args: &GroupNormArgs,
     (mean, rstd): (&[f32], &[f32]),
     (dgamma, dbeta): (&mut [f32], &mut [f32]),
-    silu: bool,
 ) {
+    let (n, hw, c, groups) = args.dims();
+    let (gamma, beta, silu) = (args.gamma, args.beta, args.silu);
     let cg = c / groups;
     let len = hw * c;
     dgamma[..c]

@@ -1,141 +1,66 @@
-//! The forward passes of the first GroupNorm family: plain, fused with SiLU, with a per-sample
-//! channel shift, and over a two-part channel concatenation; all run the sweep of `sweep.rs`.
+//! The forward passes of the first GroupNorm family: plain or fused with SiLU, with a
+//! per-sample channel shift, and over a two-part channel concatenation; all run the sweep of
+//! `sweep.rs`.
 
 use super::sweep::{forward_parts, Parts};
+use super::GroupNormArgs;
 
-/// `y = γ·(x − μ)/√(σ² + eps) + β` per (sample, group); `x`, `y` are `[n, hw, c]`, `gamma`,
-/// `beta` are `[c]`; `mean_out` and `rstd_out` (`[n, groups]`) keep `μ` and `1/√(σ² + eps)` for
-/// the backward pass.
-#[allow(clippy::too_many_arguments)]
+/// `y = γ·(x − μ)/√(σ² + eps) + β` per (sample, group), then SiLU when `args.silu`; `x`, `y`
+/// are `[n, hw, c]`; `stats = (mean, rstd)` (`[n, groups]` each) receive `μ` and
+/// `1/√(σ² + eps)` for the backward pass.
 pub fn group_norm_forward(
     x: &[f32],
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    eps: f32,
-    gamma: &[f32],
-    beta: &[f32],
+    args: &GroupNormArgs,
     y: &mut [f32],
-    mean_out: &mut [f32],
-    rstd_out: &mut [f32],
+    stats: (&mut [f32], &mut [f32]),
 ) {
-    let x = whole(x, n, hw, c);
-    let stats = (mean_out, rstd_out);
-    forward_parts(
-        x,
-        None,
-        (n, hw, c, groups),
-        (eps, gamma, beta),
-        y,
-        stats,
-        false,
-    )
+    forward_parts(whole(x, args), None, args, y, stats)
 }
 
-/// `y = silu(group_norm(x))`, the two fused in one pass; arguments as [`group_norm_forward`].
-#[allow(clippy::too_many_arguments)]
-pub fn group_norm_silu_forward(
-    x: &[f32],
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    eps: f32,
-    gamma: &[f32],
-    beta: &[f32],
-    y: &mut [f32],
-    mean_out: &mut [f32],
-    rstd_out: &mut [f32],
-) {
-    let x = whole(x, n, hw, c);
-    let stats = (mean_out, rstd_out);
-    forward_parts(
-        x,
-        None,
-        (n, hw, c, groups),
-        (eps, gamma, beta),
-        y,
-        stats,
-        true,
-    )
-}
-
-/// `y = silu(group_norm(x + shift))` with `shift` `[n, c]` added to every pixel of its sample
-/// (a ResNet block's time embedding), without materialising `x + shift`: the statistics,
-/// `mean_out` and `rstd_out` are those of `x + shift`. Other arguments as [`group_norm_forward`].
-#[allow(clippy::too_many_arguments)]
-pub fn group_norm_silu_forward_shifted(
+/// [`group_norm_forward`] of `x + shift`, with `shift` `[n, c]` added to every pixel of its
+/// sample (a ResNet block's time embedding), without materialising `x + shift`: the
+/// statistics in `stats` are those of `x + shift`.
+pub fn group_norm_forward_shifted(
     x: &[f32],
     shift: &[f32],
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    eps: f32,
-    gamma: &[f32],
-    beta: &[f32],
+    args: &GroupNormArgs,
     y: &mut [f32],
-    mean_out: &mut [f32],
-    rstd_out: &mut [f32],
+    stats: (&mut [f32], &mut [f32]),
 ) {
+    let nc = args.n * args.c;
     assert!(
-        shift.len() >= n * c,
-        "group_norm_silu_forward_shifted: shift needs n·c = {} values",
-        n * c
+        shift.len() >= nc,
+        "group_norm_forward_shifted: shift needs n·c = {nc} values"
     );
-    let x = whole(x, n, hw, c);
-    let stats = (mean_out, rstd_out);
-    forward_parts(
-        x,
-        Some(shift),
-        (n, hw, c, groups),
-        (eps, gamma, beta),
-        y,
-        stats,
-        true,
-    )
+    forward_parts(whole(x, args), Some(shift), args, y, stats)
 }
 
-/// `y = silu(group_norm(concat(xa, xb)))` over channels, without materialising the
-/// concatenation: `xa` is `[n, hw, ca]`, `xb` is `[n, hw, cb]`, `y` is `[n, hw, ca + cb]`, and
-/// the groups (of `(ca + cb) / groups` channels) may straddle the boundary. What a U-Net's up
-/// block computes first on `[up, skip]`. Other arguments as [`group_norm_forward`].
-#[allow(clippy::too_many_arguments)]
-pub fn group_norm_silu_forward_concat(
-    xa: &[f32],
-    ca: usize,
+/// [`group_norm_forward`] of `concat(xa, xb)` over channels, without materialising the
+/// concatenation: `xa` is `[n, hw, ca]`, `xb` is `[n, hw, c − ca]` (`c = args.c`), `y` is
+/// `[n, hw, c]`, and the groups may straddle the boundary. What a U-Net's up block computes
+/// first on `[up, skip]`.
+pub fn group_norm_forward_concat(
+    (xa, ca): (&[f32], usize),
     xb: &[f32],
-    cb: usize,
-    n: usize,
-    hw: usize,
-    groups: usize,
-    eps: f32,
-    gamma: &[f32],
-    beta: &[f32],
+    args: &GroupNormArgs,
     y: &mut [f32],
-    mean_out: &mut [f32],
-    rstd_out: &mut [f32],
+    stats: (&mut [f32], &mut [f32]),
 ) {
+    let (n, hw, c, _) = args.dims();
+    let cb = c
+        .checked_sub(ca)
+        .expect("group_norm_forward_concat: more channels in xa than in all");
     assert!(
         xa.len() >= n * hw * ca && xb.len() >= n * hw * cb,
-        "group_norm_silu_forward_concat: inputs shorter than [{n}, {hw}, {ca}] and [{n}, {hw}, {cb}]"
+        "group_norm_forward_concat: inputs shorter than [{n}, {hw}, {ca}] and [{n}, {hw}, {cb}]"
     );
     let x = Parts { a: xa, ca, b: xb };
-    let stats = (mean_out, rstd_out);
-    forward_parts(
-        x,
-        None,
-        (n, hw, ca + cb, groups),
-        (eps, gamma, beta),
-        y,
-        stats,
-        true,
-    )
+    forward_parts(x, None, args, y, stats)
 }
 
-/// `x` as one part of `c` channels, after checking its length.
-fn whole(x: &[f32], n: usize, hw: usize, c: usize) -> Parts<'_> {
+/// `x` as one part of `args.c` channels, after checking its length.
+fn whole<'a>(x: &'a [f32], args: &GroupNormArgs) -> Parts<'a> {
+    let (n, hw, c, _) = args.dims();
     assert!(
         x.len() >= n * hw * c,
         "group_norm: activation shorter than [{n}, {hw}, {c}]"
@@ -151,6 +76,26 @@ fn whole(x: &[f32], n: usize, hw: usize, c: usize) -> Parts<'_> {
 mod tests {
     use super::*;
     use crate::util::rng::Rng;
+
+    /// The arguments of a test call, with `eps = 1e-6`.
+    fn args<'a>(
+        (n, hw, c, groups): (usize, usize, usize, usize),
+        gamma: &'a [f32],
+        beta: &'a [f32],
+        silu: bool,
+    ) -> GroupNormArgs<'a> {
+        let eps = 1e-6;
+        GroupNormArgs {
+            n,
+            hw,
+            c,
+            groups,
+            eps,
+            gamma,
+            beta,
+            silu,
+        }
+    }
 
     /// Straightforward f64 GroupNorm(+SiLU) of an `[n, hw, c]` activation.
     #[allow(clippy::too_many_arguments)]
@@ -210,14 +155,8 @@ mod tests {
             for silu in [false, true] {
                 let mut y = vec![f32::NAN; x.len()];
                 let (mut mo, mut ro) = (vec![0.0; n * groups], vec![0.0; n * groups]);
-                let f = if silu {
-                    group_norm_silu_forward
-                } else {
-                    group_norm_forward
-                };
-                f(
-                    &x, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y, &mut mo, &mut ro,
-                );
+                let args = args((n, hw, c, groups), &gamma, &beta, silu);
+                group_norm_forward(&x, &args, &mut y, (&mut mo, &mut ro));
                 let want = reference(&x, n, hw, c, groups, 1e-6, &gamma, &beta, silu);
                 for (i, (&g, &w)) in y.iter().zip(&want).enumerate() {
                     assert!(
@@ -254,9 +193,8 @@ mod tests {
             let beta = rng.normal_vec(c);
             let mut y = vec![f32::NAN; x.len()];
             let (mut mo, mut ro) = (vec![0.0; n * groups], vec![0.0; n * groups]);
-            group_norm_silu_forward_shifted(
-                &x, &shift, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y, &mut mo, &mut ro,
-            );
+            let args = args((n, hw, c, groups), &gamma, &beta, true);
+            group_norm_forward_shifted(&x, &shift, &args, &mut y, (&mut mo, &mut ro));
             let sum: Vec<f32> = x
                 .iter()
                 .enumerate()
@@ -299,13 +237,10 @@ mod tests {
             }
             let stats = || (vec![0.0; n * groups], vec![0.0; n * groups]);
             let (mut y1, (mut m1, mut r1)) = (vec![0.0; cat.len()], stats());
-            group_norm_silu_forward(
-                &cat, n, hw, c, groups, 1e-6, &gamma, &beta, &mut y1, &mut m1, &mut r1,
-            );
+            let args = args((n, hw, c, groups), &gamma, &beta, true);
+            group_norm_forward(&cat, &args, &mut y1, (&mut m1, &mut r1));
             let (mut y2, (mut m2, mut r2)) = (vec![f32::NAN; cat.len()], stats());
-            group_norm_silu_forward_concat(
-                &xa, ca, &xb, cb, n, hw, groups, 1e-6, &gamma, &beta, &mut y2, &mut m2, &mut r2,
-            );
+            group_norm_forward_concat((&xa, ca), &xb, &args, &mut y2, (&mut m2, &mut r2));
             assert!(
                 y1 == y2 && m1 == m2 && r1 == r2,
                 "{n}x{hw}x({ca}+{cb})/{groups}"

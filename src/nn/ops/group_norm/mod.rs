@@ -21,9 +21,36 @@ mod forward;
 mod rows;
 mod sweep;
 
-pub use backward::{group_norm_backward, group_norm_silu_backward};
-pub use forward::{
-    group_norm_forward, group_norm_silu_forward, group_norm_silu_forward_concat,
-    group_norm_silu_forward_shifted,
-};
+pub use backward::{group_norm_backward, GroupNormGrads};
+pub use forward::{group_norm_forward, group_norm_forward_concat, group_norm_forward_shifted};
 pub use rows::{shift_norm_act_backward, shift_norm_act_forward, NormAct, NormScratch};
+
+/// What a call of the first family (`group_norm_*`) takes besides its buffers: the shape of the
+/// `[n, hw, c]` activation and its `groups`, `eps`, the affine `γ`, `β` (`[c]` each) and
+/// whether SiLU follows the normalisation.
+#[derive(Clone, Copy, Debug)]
+pub struct GroupNormArgs<'a> {
+    /// Samples in the batch.
+    pub n: usize,
+    /// Pixels per sample.
+    pub hw: usize,
+    /// Channels (of all parts together, for [`group_norm_forward_concat`]).
+    pub c: usize,
+    /// Groups; they must divide `c`.
+    pub groups: usize,
+    /// Added to the variance under the square root (read by the forward passes only).
+    pub eps: f32,
+    /// Per-channel scale `γ`.
+    pub gamma: &'a [f32],
+    /// Per-channel shift `β` (the backward pass reads it only when `silu`).
+    pub beta: &'a [f32],
+    /// `y = silu(group_norm(x))` instead of `y = group_norm(x)`.
+    pub silu: bool,
+}
+
+impl GroupNormArgs<'_> {
+    /// `(n, hw, c, groups)`.
+    pub fn dims(&self) -> (usize, usize, usize, usize) {
+        (self.n, self.hw, self.c, self.groups)
+    }
+}

@@ -411,9 +411,7 @@ fn backward_sample(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{
-        group_norm_backward, group_norm_forward, group_norm_silu_backward, group_norm_silu_forward,
-    };
+    use super::super::{group_norm_backward, group_norm_forward, GroupNormArgs, GroupNormGrads};
     use super::*;
     use crate::nn::testing::assert_close as close;
     use crate::util::rng::Rng;
@@ -432,27 +430,36 @@ mod tests {
             vec![0.0; n * groups],
         );
         let (mut dx2, mut dg2, mut db2) = (vec![0.0; x.len()], vec![0.0; c], vec![0.0; c]);
-        if act == NormAct::Silu {
-            group_norm_silu_forward(
-                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
-            );
-            group_norm_silu_backward(
-                x, dy, n, hw, c, groups, gamma, beta, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
-            );
+        let silu = act == NormAct::Silu;
+        let args = GroupNormArgs {
+            n,
+            hw,
+            c,
+            groups,
+            eps: 1e-5,
+            gamma,
+            beta,
+            silu,
+        };
+        group_norm_forward(x, &args, &mut want, (&mut m2, &mut r2));
+        let masked: Vec<f32> = if silu {
+            dy.to_vec()
         } else {
-            group_norm_forward(
-                x, n, hw, c, groups, 1e-5, gamma, beta, &mut want, &mut m2, &mut r2,
-            );
-            let masked: Vec<f32> = dy
+            // The ReLU, applied outside.
+            let masked = dy
                 .iter()
                 .zip(&want)
                 .map(|(&d, &z)| if z > 0.0 { d } else { 0.0 })
                 .collect();
             want.iter_mut().for_each(|v| *v = v.max(0.0));
-            group_norm_backward(
-                x, &masked, n, hw, c, groups, gamma, &m2, &r2, &mut dx2, &mut dg2, &mut db2,
-            );
-        }
+            masked
+        };
+        let grads = GroupNormGrads {
+            dx: &mut dx2,
+            dgamma: &mut dg2,
+            dbeta: &mut db2,
+        };
+        group_norm_backward(x, &masked, &args, (&m2, &r2), grads);
         (want, m2, r2, dx2, dg2, db2)
     }
 

@@ -3,19 +3,13 @@
 //! optionally shifted per channel or split in two channel parts (a concatenation).
 
 use super::super::fastmath::silu_f32;
+use super::GroupNormArgs;
 use rayon::prelude::*;
 
-/// Panics unless the buffers fit `[n, hw, c]` in `groups` groups: `x` activation values,
-/// `gamma` per-channel values and `stats` per-(sample, group) values.
-pub(super) fn check(
-    x: usize,
-    n: usize,
-    hw: usize,
-    c: usize,
-    groups: usize,
-    gamma: usize,
-    stats: usize,
-) {
+/// Panics unless the buffers fit `args` (`[n, hw, c]` in `groups` groups): `x` activation
+/// values and `stats` per-(sample, group) values; `γ` and `β` need `c` values.
+pub(super) fn check(args: &GroupNormArgs, x: usize, stats: usize) {
+    let (n, hw, c, groups) = args.dims();
     assert!(
         groups > 0 && c.is_multiple_of(groups),
         "group_norm: {c} channels not divisible into {groups} groups"
@@ -24,7 +18,10 @@ pub(super) fn check(
         x >= n * hw * c,
         "group_norm: activation shorter than [{n}, {hw}, {c}]"
     );
-    assert!(gamma >= c, "group_norm: gamma/beta need {c} values");
+    assert!(
+        args.gamma.len().min(args.beta.len()) >= c,
+        "group_norm: gamma/beta need {c} values"
+    );
     assert!(
         stats >= n * groups,
         "group_norm: mean/rstd need n·groups = {} values",
@@ -41,27 +38,18 @@ pub(super) struct Parts<'a> {
     pub b: &'a [f32],
 }
 
-/// The forward pass over `x` (plus `shift`, `[n, c]`, when given) for `dims = (n, hw, c,
-/// groups)` and `(eps, gamma, beta)`: writes `y` (`[n, hw, c]`) and the statistics `(mean,
-/// rstd)` (`[n, groups]`), applying SiLU when `silu`.
+/// The forward pass over `x` (plus `shift`, `[n, c]`, when given) for `args`: writes `y`
+/// (`[n, hw, c]`) and the statistics `(mean, rstd)` (`[n, groups]`).
 pub(super) fn forward_parts(
     x: Parts,
     shift: Option<&[f32]>,
-    (n, hw, c, groups): (usize, usize, usize, usize),
-    (eps, gamma, beta): (f32, &[f32], &[f32]),
+    args: &GroupNormArgs,
     y: &mut [f32],
     (mean_out, rstd_out): (&mut [f32], &mut [f32]),
-    silu: bool,
 ) {
-    check(
-        y.len(),
-        n,
-        hw,
-        c,
-        groups,
-        gamma.len().min(beta.len()),
-        mean_out.len().min(rstd_out.len()),
-    );
+    check(args, y.len(), mean_out.len().min(rstd_out.len()));
+    let (n, hw, c, groups) = args.dims();
+    let (eps, gamma, beta, silu) = (args.eps, args.gamma, args.beta, args.silu);
     let len = hw * c;
     if n * len == 0 {
         return;
