@@ -17,6 +17,8 @@ fi
 bin=$(realpath "$1"); out=$(realpath -m "$2")
 fixture=$(realpath "$(dirname "$0")/../../shared/fixtures/diffusers/unet_tiny")
 rm -rf "$out"; mkdir -p "$out"; cd "$out"
+# A cache of earlier runs (the evaluator's classifier) would change what the lab trains: start empty.
+XDG_CACHE_HOME=$(mktemp -d); export XDG_CACHE_HOME; trap 'rm -rf "$XDG_CACHE_HOME"' EXIT
 run() { echo "+ difflab $*" >&2; "$bin" "$@" >>"$out/log.txt" 2>&1; }
 run forward --out forward
 run train --epochs 1 --out train

@@ -7,7 +7,7 @@ use super::jobs::JobKind;
 use super::work::{self, SampleBody, TrainBody};
 use super::{answers, assets, lab_api, stream, AppState};
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -109,12 +109,25 @@ async fn forward_png(State(st): St, ApiQuery(q): ApiQuery<ForwardQuery>) -> ApiR
         .into_response())
 }
 
-/// `POST /api/uploads` with a PNG or JPEG as the body: its id and what was made of it.
+/// `POST /api/uploads` with a PNG or JPEG as the body: its id and what was made of it. A body
+/// whose declared length is over the limit is refused before any of it is read, so the client
+/// gets its 413 whole instead of a connection closed under it.
 async fn upload(
     State(st): St,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    req: axum::extract::Request,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    let body = body?;
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > forward::MAX_UPLOAD_BYTES as u64) {
+        return Err(ApiError::too_large(format!(
+            "the picture is {} bytes: at most {} are accepted",
+            declared.unwrap_or_default(),
+            forward::MAX_UPLOAD_BYTES
+        )));
+    }
+    let body = Bytes::from_request(req, &()).await?;
     let (id, up) = blocking(move || st.uploads.add(&body)).await?;
     Ok((
         StatusCode::CREATED,
