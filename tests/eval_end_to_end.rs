@@ -9,7 +9,7 @@ use difflab::models::classifier::{
     load_digits, save_classifier, train_classifier, ClassifierConfig, ClassifierInfo, TrainOptions,
 };
 use difflab::models::toy_unet::ToyUNetConfig;
-use difflab::schedulers::SchedulerKind;
+use difflab::schedulers::SamplerKind;
 use difflab::train::{Arch, ModelConfig, ScheduleConfig, TrainSettings, Trainer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ fn evaluation_reports_consistent_scores_and_is_deterministic() {
         ckpt,
         &EvalOptions {
             seed: 7,
-            sampler: SchedulerKind::Ddim,
+            sampler: SamplerKind::Ddim,
             ..options(classifier)
         },
     )

@@ -8,7 +8,7 @@ use difflab::demos::pretrained::{run_pretrained, PretrainedConfig};
 use difflab::models::unet_2d::UNet2DModel;
 use difflab::nn::Device;
 use difflab::pipelines::sample::{sample, SampleOptions};
-use difflab::schedulers::AnyScheduler;
+use difflab::schedulers::AnySampler;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -195,8 +195,7 @@ fn library_samples_match_the_sampling_pipeline_with_the_models_scheduler() {
     assert!(tmp.path().join("out/samples.png").is_file());
 
     let mut model = UNet2DModel::from_pretrained(&dir, &Device::Cpu).unwrap();
-    let mut sched =
-        AnyScheduler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
+    let mut sched = AnySampler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
     let opts = SampleOptions {
         count: 3,
         seed: 7,

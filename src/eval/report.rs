@@ -117,14 +117,14 @@ impl SweepReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "  {:<8} {:>6} {:>9} {:>11} {:>11} {:>9}",
+            "  {:<9} {:>6} {:>9} {:>11} {:>11} {:>9}",
             "sampler", "steps", "FID", "recognised", "in classes", "time"
         );
         for r in &self.runs {
             let g = &r.generated;
             let _ = writeln!(
                 s,
-                "  {:<8} {:>6} {:>9.2} {:>11} {:>11} {:>8.1}s",
+                "  {:<9} {:>6} {:>9.2} {:>11} {:>11} {:>8.1}s",
                 r.sampler,
                 r.steps,
                 g.fid,
@@ -135,7 +135,7 @@ impl SweepReport {
         }
         let _ = writeln!(
             s,
-            "  {:<8} {:>6} {:>9.2} {:>11} {:>11}",
+            "  {:<9} {:>6} {:>9.2} {:>11} {:>11}",
             "real",
             "-",
             self.floor.fid,
@@ -204,7 +204,14 @@ impl SweepReport {
             .fold(0.0, f64::max);
         time = time.y_range(0.0, max_time * 1.08);
         Figure::new()
-            .title("Sample quality against sampling steps: DDPM and DDIM")
+            .title(format!(
+                "Sample quality against sampling steps: {}",
+                samplers
+                    .iter()
+                    .map(|s| s.to_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .subtitle(format!(
                 "{} · {} digits per point, seed {} · FID in the MNIST classifier's features against {} test digits",
                 self.model, first.generated.count, first.seed, first.reference_count

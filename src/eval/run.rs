@@ -7,7 +7,7 @@ use crate::models::NoisePredictor;
 use crate::pipelines::sample::{
     check_steps, sample_with_progress, NoHooks, SampleOptions, SeededNoise,
 };
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, Sampler, SamplerKind};
 pub use crate::train::ModelInfo;
 use crate::util::progress::Progress;
 use crate::{Error, Result};
@@ -21,7 +21,7 @@ pub struct EvalOptions {
     /// Digits to generate (and real digits in the floor).
     pub count: usize,
     /// The sampler.
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps; `None` = all T training timesteps.
     pub steps: Option<usize>,
     /// Seed of the generation (sample `i` uses stream `i`) and of the floor's choice of digits.
@@ -45,9 +45,10 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
-    /// The sampler these options ask for, on `info`'s schedule.
-    pub fn scheduler(&self, info: &ModelInfo) -> Result<AnyScheduler> {
-        let mut s = AnyScheduler::new(self.sampler, &info.scheduler)?;
+    /// The sampler these options ask for, on `info`'s schedule (an error when it cannot run
+    /// the model's `prediction_type`).
+    pub fn sampler(&self, info: &ModelInfo) -> Result<AnySampler> {
+        let mut s = AnySampler::from_ddpm_config(self.sampler, &info.scheduler)?;
         s.set_use_clipped_model_output(!self.diffusers_ddim);
         Ok(s)
     }
@@ -74,7 +75,7 @@ impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
             count: 1000,
-            sampler: SchedulerKind::Ddpm,
+            sampler: SamplerKind::Ddpm,
             steps: None,
             seed: 42,
             batch_size: 250,
@@ -107,7 +108,8 @@ fn pure_name() -> String {
 pub struct EvalReport {
     /// The model evaluated.
     pub model: String,
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name (`ddpm`, `ddim`, `dpm++`, …; see
+    /// [`SamplerKind::name`]).
     pub sampler: String,
     /// `matched` or `pure`: where sampling started (see [`StartNoise`]). Absent in reports
     /// from before it was recorded, which started from pure noise.
@@ -169,7 +171,7 @@ pub fn evaluate_denoiser(
     opts: &EvalOptions,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
-    let mut scheduler = opts.scheduler(info)?;
+    let mut scheduler = opts.sampler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = check_steps(opts.steps, t_max, &info.name)?;
     if evaluator.image_size() != info.image_size {
@@ -198,7 +200,7 @@ pub fn evaluate_denoiser(
         model: info.name.clone(),
         sampler: opts.sampler.name().into(),
         start: sopts.start.name().into(),
-        diffusers_ddim: opts.diffusers_ddim && opts.sampler == SchedulerKind::Ddim,
+        diffusers_ddim: opts.diffusers_ddim && opts.sampler == SamplerKind::Ddim,
         steps,
         num_train_timesteps: t_max,
         seed: opts.seed,
@@ -237,22 +239,24 @@ pub struct SweepReport {
     pub model: String,
     /// The FID (and other scores) of real training digits: the floor.
     pub floor: SetScores,
-    /// One evaluation per sampler and step count, DDPM first, steps ascending.
+    /// One evaluation per sampler and step count, in the order of the samplers asked for,
+    /// steps ascending.
     pub runs: Vec<EvalReport>,
 }
 
-/// Evaluate `model` with DDPM and DDIM at each of `steps` (see [`sweep_steps`]); `opts.sampler`
-/// and `opts.steps` are ignored.
+/// Evaluate `model` with every sampler of `samplers` at each of `steps` (see [`sweep_steps`]);
+/// `opts.sampler` and `opts.steps` are ignored.
 pub fn sweep_denoiser(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
     evaluator: &Evaluator,
     opts: &EvalOptions,
     steps: &[usize],
+    samplers: &[SamplerKind],
     progress: &mut dyn Progress,
 ) -> Result<SweepReport> {
     let mut runs = Vec::new();
-    for sampler in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
+    for &sampler in samplers {
         for &n in steps {
             let o = EvalOptions {
                 sampler,

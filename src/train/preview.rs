@@ -7,7 +7,7 @@ use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
-use crate::schedulers::{DdpmConfig, DdpmScheduler};
+use crate::schedulers::{DdpmConfig, DdpmScheduler, Indexed};
 use crate::util::progress::Progress;
 use crate::Result;
 
@@ -43,7 +43,7 @@ pub fn ddpm_sample_with_progress(
     run: &PreviewRun,
     progress: &mut dyn Progress,
 ) -> Result<Tensor> {
-    let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
+    let mut sched = Indexed::new(DdpmScheduler::new(ddpm_config(schedule))?);
     let opts = SampleOptions {
         count: run.n,
         seed: run.seed,

@@ -8,7 +8,7 @@ use super::model::Denoiser;
 use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
-use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, DdpmConfig, Sampler, SamplerKind};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Serialize, Serializer};
@@ -159,15 +159,16 @@ impl TrainedModel {
         crate::pipelines::sample::check_steps(steps, self.info.num_train_timesteps, &self.info.name)
     }
 
-    /// The scheduler of `kind` for it: its `scheduler_config.json` when present (else the
+    /// The sampler of `kind` for it: its `scheduler_config.json` when present (else the
     /// training schedule), checked against the T of its `config.json`; DDIM re-derives ε̂ from
     /// the clipped x̂0 ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]);
-    /// `eta` must be 0 for DDPM.
-    pub fn scheduler(&self, kind: SchedulerKind, eta: f32) -> Result<AnyScheduler> {
+    /// `eta` must be 0 except for DDIM. A sampler that cannot run the model's
+    /// `prediction_type` is an error naming the file.
+    pub fn sampler(&self, kind: SamplerKind, eta: f32) -> Result<AnySampler> {
         let path = self.dir.join(SCHEDULER_FILE);
         let t_model = self.info.num_train_timesteps;
         let mut s = if path.is_file() {
-            let s = AnyScheduler::from_config_file(&path, Some(kind))?;
+            let s = AnySampler::from_config_file(&path, Some(kind))?;
             if s.num_train_timesteps() != t_model {
                 return Err(Error::file(
                     &path,
@@ -179,15 +180,19 @@ impl TrainedModel {
             }
             s
         } else {
-            AnyScheduler::new(kind, &ddpm_config(&self.config.settings.schedule))?
+            AnySampler::from_ddpm_config(kind, &ddpm_config(&self.config.settings.schedule))?
         };
         // Consistent DDIM steps: with diffusers' default the toy's digits degrade as steps grow.
         s.set_use_clipped_model_output(true);
         s.set_eta(eta).map_err(|e| match kind {
-            SchedulerKind::Ddpm => Error::invalid(format!(
+            SamplerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
+            SamplerKind::Ddpm => Error::invalid(format!(
                 "--eta {eta} applies only to --sampler ddim (DDPM's noise is fixed by its variance type)"
             )),
-            SchedulerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
+            other => Error::invalid(format!(
+                "--eta {eta} applies only to --sampler ddim (the {} sampler's noise, if any, is part of the method)",
+                other.name()
+            )),
         })?;
         Ok(s)
     }

@@ -2,9 +2,8 @@
 //! borders green / orange / red by the noise share 1 − ᾱₜ of what is shown).
 
 use super::{CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
-use crate::diffusion::NoiseSchedule;
 use crate::pipelines::sample::{Samples, Snapshot};
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use crate::viz::{
     self, style, Align, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture,
     RGBColor, Rect, Tile,
@@ -17,7 +16,6 @@ use std::path::Path;
 pub(super) struct Context<'a> {
     pub cfg: &'a GenerateConfig,
     pub info: &'a ModelInfo,
-    pub schedule: &'a NoiseSchedule,
     /// "DDPM, all 200 steps".
     pub label: String,
 }
@@ -106,8 +104,9 @@ impl Context<'_> {
             i.start.name()
         )
     }
-    fn noise_share(&self, t: usize) -> f64 {
-        1.0 - self.schedule.alpha_bar(t)
+    /// The noise share 1 − ᾱ of a snapshot's samples.
+    fn noise_share(s: &Snapshot) -> f64 {
+        1.0 - s.level.alpha_bar
     }
 
     /// `trajectory.png`: sample #0 at the snapshot steps (top: xₜ with noise-share borders,
@@ -121,7 +120,7 @@ impl Context<'_> {
         let mut top = Vec::new();
         let mut bottom = Vec::new();
         for s in &snaps {
-            let noise = self.noise_share(s.t);
+            let noise = Self::noise_share(s);
             top.push(
                 Tile::new(self.picture(self.nth(s.x_t.data(), 0)))
                     .caption(format!("t = {}", s.t))
@@ -184,7 +183,7 @@ impl Context<'_> {
         let t_total = self.info.num_train_timesteps;
         let steps: Vec<usize> = runs
             .iter()
-            .filter(|r| r.kind == SchedulerKind::Ddpm)
+            .filter(|r| r.kind == SamplerKind::Ddpm)
             .map(|r| r.steps)
             .collect();
         let tiles = runs.iter().map(|r| {
@@ -200,7 +199,7 @@ impl Context<'_> {
             .expect("at least one run");
         let eta = runs
             .iter()
-            .find(|r| r.kind == SchedulerKind::Ddim)
+            .find(|r| r.kind == SamplerKind::Ddim)
             .map_or(0.0, |r| r.eta);
         let col_labels = steps
             .iter()
@@ -232,8 +231,8 @@ impl Context<'_> {
                 self.cfg.seed,
                 few.steps,
                 few.samples.timesteps[0],
-                few.samples.timesteps.get(1).copied().unwrap_or(0),
-                few.samples.timesteps.last().copied().unwrap_or(0),
+                few.samples.timesteps.get(1).copied().unwrap_or(0.0),
+                few.samples.timesteps.last().copied().unwrap_or(0.0),
             ))
             .grid(grid)
             .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps.\n{ddim_note}"))
@@ -278,7 +277,7 @@ impl Context<'_> {
                 (240 / at.len().max(1)).clamp(3, 20) as u16
             };
             frames.push(GifFrame {
-                canvas: self.gif_frame(s.x_t.data(), Some(s.t), k, n),
+                canvas: self.gif_frame(s.x_t.data(), Some(s), k, n),
                 delay_cs: delay,
             });
         }
@@ -291,8 +290,9 @@ impl Context<'_> {
     }
 
     /// One frame: the grid of samples in a border coloured by the noise share, `t` above and a
-    /// progress bar below. `t` `None` is the finished result (after `n` of `n` steps).
-    fn gif_frame(&self, x: &[f32], t: Option<usize>, done: usize, n: usize) -> Canvas {
+    /// progress bar below. `at` (the snapshot shown, for its t and noise share) `None` is the
+    /// finished result (after `n` of `n` steps).
+    fn gif_frame(&self, x: &[f32], at: Option<&Snapshot>, done: usize, n: usize) -> Canvas {
         let count = (x.len() / self.per()).min(GIF_SAMPLES);
         let cols = if count >= 4 { 4 } else { count.max(1) };
         let rows = count.div_ceil(cols).max(1);
@@ -309,10 +309,10 @@ impl Context<'_> {
         let h = top as u32 + grid_h + 2 * border + 76;
         let mut c = Canvas::filled(w, h, RGBColor(255, 255, 255));
         let ink = RGBColor(40, 40, 40);
-        let noise = t.map_or(0.0, |t| self.noise_share(t));
+        let noise = at.map_or(0.0, Self::noise_share);
         let color = noise_color(noise);
-        let title = match t {
-            Some(t) => format!("t = {t}  ·  step {} of {n}", done + 1),
+        let title = match at {
+            Some(s) => format!("t = {}  ·  step {} of {n}", s.t, done + 1),
             None => format!("done: {n} of {n} steps"),
         };
         c.text(
@@ -346,7 +346,7 @@ impl Context<'_> {
                 scale,
             );
         }
-        let cap = match t {
+        let cap = match at {
             Some(_) => format!("noise {} · signal {}", share(noise), share(1.0 - noise)),
             None => format!("{count} digits from {count} different noises"),
         };

@@ -25,8 +25,8 @@ pub use crate::train::ModelInfo;
 pub use report::GenerateReport;
 pub use run::run_generate;
 
-use crate::pipelines::sample::Samples;
-use crate::schedulers::SchedulerKind;
+use crate::pipelines::sample::{serialize_timesteps, Samples};
+use crate::schedulers::SamplerKind;
 use crate::viz::FileInfo;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -54,7 +54,7 @@ pub struct GenerateConfig {
     /// The checkpoint folder written by `difflab train`.
     pub model_dir: PathBuf,
     /// DDPM or DDIM.
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps (1 ..= T); `None` means all T.
     pub steps: Option<usize>,
     /// Samples to generate (at least 1), each saved as `samples/NNNN.png`.
@@ -94,7 +94,7 @@ impl Default for GenerateConfig {
     fn default() -> Self {
         GenerateConfig {
             model_dir: PathBuf::from("lab8-out/module2"),
-            sampler: SchedulerKind::Ddpm,
+            sampler: SamplerKind::Ddpm,
             steps: None,
             count: DEFAULT_COUNT,
             seed: 42,
@@ -146,7 +146,8 @@ pub struct GenerateSummary {
     /// Sampling steps.
     pub steps: usize,
     /// The timesteps visited, first and last (e.g. 199 and 0).
-    pub timesteps: [usize; 2],
+    #[serde(serialize_with = "serialize_timesteps")]
+    pub timesteps: [f64; 2],
     /// The seed.
     pub seed: u64,
     /// How the seed becomes per-sample noise.
@@ -171,7 +172,7 @@ pub struct GenerateSummary {
 
 /// One cell of `steps.png`.
 pub(crate) struct CompareRun {
-    pub kind: SchedulerKind,
+    pub kind: SamplerKind,
     pub steps: usize,
     pub eta: f32,
     pub samples: Samples,

@@ -11,9 +11,9 @@ use crate::eval::guided::{cycled_labels, join};
 use crate::models::NoisePredictor;
 use crate::pipelines::guidance::{check_scale, ClassifierFreeGuidance, DEFAULT_GUIDANCE};
 use crate::pipelines::sample::{
-    sample_observed, sample_with_progress, spread, SampleOptions, Samples, SeededNoise,
+    first_last, sample_observed, sample_with_progress, spread, SampleOptions, Samples, SeededNoise,
 };
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, SamplerKind};
 use crate::train::TrainedModel;
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::viz::FileInfo;
@@ -79,7 +79,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let mut m = TrainedModel::open(&cfg.model_dir)?;
     m.info.start = m.info.start.or_pure(cfg.pure_start);
     let steps = m.steps(cfg.steps)?;
-    let mut sched = m.scheduler(cfg.sampler, cfg.eta)?;
+    let mut sched = m.sampler(cfg.sampler, cfg.eta)?;
     let guidance = check_conditioning(cfg, &m)?;
     let mut run = Run {
         cfg,
@@ -109,7 +109,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         format!("compare {} steps (DDPM and DDIM)", steps_text.join("/")),
         t1,
     );
-    draw_figures(&mut run, &sched, steps, guidance, &main, &runs)?;
+    draw_figures(&mut run, steps, guidance, &main, &runs)?;
     if run.m.model.num_classes() > 0 && (cfg.digits.is_some() || cfg.guidance_sweep) {
         let t = Instant::now();
         conditional_figures(&mut run, guidance)?;
@@ -139,7 +139,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
 
 /// The first [`GIF_SAMPLES`] with snapshots for the figures, the rest in big batches without
 /// (sample i is the same image either way).
-fn main_run(run: &mut Run<'_>, sched: &mut AnyScheduler, steps: usize) -> Result<MainRun> {
+fn main_run(run: &mut Run<'_>, sched: &mut AnySampler, steps: usize) -> Result<MainRun> {
     let cfg = run.cfg;
     let traj_at = spread(steps, TRAJECTORY_SNAPSHOTS);
     let gif_at = spread(steps, GIF_FRAMES);
@@ -183,7 +183,6 @@ fn main_run(run: &mut Run<'_>, sched: &mut AnyScheduler, steps: usize) -> Result
 /// `trajectory.png`, `samples.png`, `steps.png` and `denoise.gif`.
 fn draw_figures(
     run: &mut Run<'_>,
-    sched: &AnyScheduler,
     steps: usize,
     guidance: f32,
     main: &MainRun,
@@ -198,7 +197,6 @@ fn draw_figures(
     let ctx = figures::Context {
         cfg,
         info: &run.m.info,
-        schedule: sched.schedule(),
         label: sampler_text(cfg.sampler, steps, t_total, cfg.eta) + &asked,
     };
     let out = |name: &str| cfg.out_dir.join(name);
@@ -239,7 +237,7 @@ fn summary(
         sampler: cfg.sampler.name().into(),
         eta: cfg.eta,
         steps,
-        timesteps: [first.timesteps[0], *first.timesteps.last().expect("at least one step")],
+        timesteps: first_last(&first.timesteps),
         seed: cfg.seed,
         seeds: format!(
             "sample i (0 to {}) draws its starting noise and step noise from RNG stream i of seed {}",
@@ -298,7 +296,7 @@ fn check_conditioning(cfg: &GenerateConfig, m: &TrainedModel) -> Result<f32> {
 }
 
 /// The samples of `opts`, asking for `cfg.digits` with classifier-free guidance when given.
-fn generate(run: &mut Run<'_>, sched: &mut AnyScheduler, opts: &SampleOptions) -> Result<Samples> {
+fn generate(run: &mut Run<'_>, sched: &mut AnySampler, opts: &SampleOptions) -> Result<Samples> {
     let cfg = run.cfg;
     let Some(digits) = &cfg.digits else {
         return sample_observed(&mut run.m.model, sched, opts, &mut run.bars);
@@ -381,13 +379,13 @@ fn compare_runs(run: &mut Run<'_>) -> Result<Vec<CompareRun>> {
     let t_total = run.m.info.num_train_timesteps;
     let shape = run.shape();
     let mut runs = Vec::new();
-    for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
-        let eta = if kind == SchedulerKind::Ddim && cfg.sampler == SchedulerKind::Ddim {
+    for kind in [SamplerKind::Ddpm, SamplerKind::Ddim] {
+        let eta = if kind == SamplerKind::Ddim && cfg.sampler == SamplerKind::Ddim {
             cfg.eta
         } else {
             0.0
         };
-        let mut s = run.m.scheduler(kind, eta)?;
+        let mut s = run.m.sampler(kind, eta)?;
         for steps in compare_steps(t_total) {
             let opts = SampleOptions {
                 count: COMPARE_SAMPLES,

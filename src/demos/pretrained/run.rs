@@ -11,7 +11,7 @@ use crate::hub::{resolve_model, ModelFiles};
 use crate::models::unet_2d::UNet2DModel;
 use crate::nn::{Device, Tensor};
 use crate::pipelines::sample::{check_steps, sample_observed, SampleOptions};
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, Sampler, SamplerKind};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::viz::{FileInfo, Picture};
 use crate::{Error, Result};
@@ -23,7 +23,7 @@ use std::time::Instant;
 struct Loaded {
     files: ModelFiles,
     model: UNet2DModel,
-    scheduler: AnyScheduler,
+    scheduler: AnySampler,
     shape: [usize; 3],
     facts: ModelFacts,
     notes: Vec<String>,
@@ -262,7 +262,7 @@ fn steps_figure(
         return Ok(step_runs);
     }
     let mut images = Vec::new();
-    for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
+    for kind in [SamplerKind::Ddpm, SamplerKind::Ddim] {
         for &n in &cfg.step_counts {
             let mut s = build_scheduler(&m.files, Some(kind))?;
             let label = format!("steps.png {} {n}", kind.name());
