@@ -274,6 +274,38 @@ fn ddim_sampler_is_used_when_asked() {
 }
 
 #[test]
+fn every_few_step_sampler_runs_the_pretrained_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = fixture("unet_tiny");
+    let toy = tmp.path().join("none");
+    for (name, class, title) in [
+        ("dpm++", "DPMSolverMultistepScheduler", "DPM-Solver++"),
+        ("unipc", "UniPCMultistepScheduler", "UniPC"),
+        (
+            "euler-a",
+            "EulerAncestralDiscreteScheduler",
+            "Euler ancestral",
+        ),
+        ("euler", "EulerDiscreteScheduler", "Euler"),
+    ] {
+        let out = tmp.path().join(name);
+        let mut args = quick_args(
+            model.to_str().unwrap(),
+            out.to_str().unwrap(),
+            toy.to_str().unwrap(),
+            "1",
+        );
+        args.extend(["--sampler", name, "--no-steps-figure"]);
+        ok(&difflab(&args, tmp.path()));
+        let s = summary(&out);
+        assert_eq!(s["scheduler"]["class_name"], class);
+        assert_eq!(s["scheduler"]["sampler"], title);
+        // The model's own schedule carries over (diffusers' from_config).
+        assert_eq!(s["scheduler"]["config"]["num_train_timesteps"], 1000);
+    }
+}
+
+#[test]
 fn offline_without_cache_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("m4");

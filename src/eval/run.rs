@@ -48,7 +48,7 @@ impl EvalOptions {
     /// The sampler these options ask for, on `info`'s schedule (an error when it cannot run
     /// the model's `prediction_type`).
     pub fn sampler(&self, info: &ModelInfo) -> Result<AnySampler> {
-        let mut s = AnySampler::from_ddpm_config(self.sampler, &info.scheduler)?;
+        let mut s = crate::train::trained::sampler_for(self.sampler, &info.scheduler)?;
         s.set_use_clipped_model_output(!self.diffusers_ddim);
         Ok(s)
     }

@@ -8,7 +8,8 @@ use super::model::Denoiser;
 use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
-use crate::schedulers::{AnySampler, DdpmConfig, Sampler, SamplerKind};
+use crate::schedulers::{AnySampler, DdpmConfig, Sampler, SamplerKind, TimestepSpacing};
+use serde_json::Value;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Serialize, Serializer};
@@ -160,15 +161,19 @@ impl TrainedModel {
     }
 
     /// The sampler of `kind` for it: its `scheduler_config.json` when present (else the
-    /// training schedule), checked against the T of its `config.json`; DDIM re-derives ε̂ from
-    /// the clipped x̂0 ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]);
-    /// `eta` must be 0 except for DDIM. A sampler that cannot run the model's
-    /// `prediction_type` is an error naming the file.
+    /// training schedule), checked against the T of its `config.json`, with the spacing of
+    /// [`sampler_config`]; DDIM re-derives ε̂ from the clipped x̂0
+    /// ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]); `eta` must be 0
+    /// except for DDIM. A sampler that cannot run the model's `prediction_type` is an error
+    /// naming the file.
     pub fn sampler(&self, kind: SamplerKind, eta: f32) -> Result<AnySampler> {
         let path = self.dir.join(SCHEDULER_FILE);
         let t_model = self.info.num_train_timesteps;
         let mut s = if path.is_file() {
-            let s = AnySampler::from_config_file(&path, Some(kind))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| Error::file(&path, e.to_string()))?;
+            let s = AnySampler::from_value(&path, &with_spacing(kind, v), Some(kind))?;
             if s.num_train_timesteps() != t_model {
                 return Err(Error::file(
                     &path,
@@ -180,7 +185,7 @@ impl TrainedModel {
             }
             s
         } else {
-            AnySampler::from_ddpm_config(kind, &ddpm_config(&self.config.settings.schedule))?
+            sampler_for(kind, &ddpm_config(&self.config.settings.schedule))?
         };
         // Consistent DDIM steps: with diffusers' default the toy's digits degrade as steps grow.
         s.set_use_clipped_model_output(true);
@@ -196,4 +201,45 @@ impl TrainedModel {
         })?;
         Ok(s)
     }
+}
+
+/// The config a sampler of `kind` runs a difflab model with: `base` itself for DDPM and DDIM;
+/// for the other samplers `base` with `leading` spacing (diffusers' DDPM default, which
+/// difflab's checkpoints record) replaced by `trailing`. Trailing starts the loop at t = T − 1
+/// (Lin et al. 2023: a zero-terminal-SNR schedule only helps if sampling starts at its pure
+/// noise) and allows any step count up to T, while the multistep solvers' `leading`
+/// (diffusers: `T div (n + 1)` apart) starts below T − 1 and repeats timesteps for n near T.
+/// `linspace` and `trailing` are kept.
+pub fn sampler_config(kind: SamplerKind, base: &DdpmConfig) -> DdpmConfig {
+    let mut c = base.clone();
+    if few_step(kind) && c.timestep_spacing == TimestepSpacing::Leading {
+        c.timestep_spacing = TimestepSpacing::Trailing;
+    }
+    c
+}
+
+/// A sampler of `kind` on the schedule `base` with the spacing of [`sampler_config`].
+pub fn sampler_for(kind: SamplerKind, base: &DdpmConfig) -> Result<AnySampler> {
+    AnySampler::from_ddpm_config(kind, &sampler_config(kind, base))
+}
+
+/// Whether `kind` is one of the samplers other than DDPM and DDIM.
+fn few_step(kind: SamplerKind) -> bool {
+    !matches!(kind, SamplerKind::Ddpm | SamplerKind::Ddim)
+}
+
+/// A parsed `scheduler_config.json` with the spacing of [`sampler_config`] for `kind` (absent
+/// means diffusers' default for the file's class, `leading` for a DDPM config).
+fn with_spacing(kind: SamplerKind, mut v: Value) -> Value {
+    if few_step(kind) {
+        if let Value::Object(m) = &mut v {
+            let leading = m
+                .get("timestep_spacing")
+                .is_none_or(|s| s.as_str() == Some("leading"));
+            if leading {
+                m.insert("timestep_spacing".into(), Value::String("trailing".into()));
+            }
+        }
+    }
+    v
 }
