@@ -146,16 +146,24 @@ fn tiny_local_folder_end_to_end() {
             )
         })
         .collect();
-    let want: Vec<(String, u64)> = [("ddpm", 2), ("ddpm", 4), ("ddim", 2), ("ddim", 4)]
-        .iter()
-        .map(|(k, n)| (k.to_string(), *n))
-        .collect();
+    // The step counts asked for with DDPM and DDIM, then DPM-Solver++ at 10 and 20 steps.
+    let want: Vec<(String, u64)> = [
+        ("ddpm", 2),
+        ("ddpm", 4),
+        ("ddim", 2),
+        ("ddim", 4),
+        ("dpm++", 10),
+        ("dpm++", 20),
+    ]
+    .iter()
+    .map(|(k, n)| (k.to_string(), *n))
+    .collect();
     assert_eq!(runs, want);
     assert!(s["toy"].is_null());
     assert!(s["toy_note"].as_str().unwrap().contains("no-toy"));
 
     // Each figure on disk has the size the summary records; samples.png is 2×2 tiles of 8×8
-    // pixels ×4 under a header; steps.png has two rows of two cells.
+    // pixels ×4 under a header; steps.png has three rows of four cells.
     let files = s["files"].as_array().unwrap();
     let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["samples.png", "steps.png"]);

@@ -87,7 +87,7 @@ fn writes_every_figure_the_samples_and_the_summary() {
     for part in [
         "load the model",
         "generate 18 images (DDPM 60 steps)",
-        "compare 50/60 steps",
+        "compare 10/20/50/60 steps",
         "draw the figures",
         "save 18 samples",
         "total",
@@ -172,10 +172,11 @@ fn writes_every_figure_the_samples_and_the_summary() {
             )
         })
         .collect();
-    let expect: Vec<(String, u64)> = ["ddpm", "ddim"]
+    let mut expect: Vec<(String, u64)> = ["ddpm", "ddim"]
         .iter()
-        .flat_map(|k| [50, T as u64].map(|n| (k.to_string(), n)))
+        .flat_map(|k| [10, 20, 50, T as u64].map(|n| (k.to_string(), n)))
         .collect();
+    expect.extend([10, 20].map(|n| ("dpm++-sde".to_string(), n)));
     assert_eq!(runs, expect);
     let files: Vec<&str> = s["files"]
         .as_array()

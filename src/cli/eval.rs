@@ -33,7 +33,7 @@ pub struct EvalArgs {
     /// Seed of the generation and of the floor's choice of real digits.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Also run every sampler (or those of --samplers) at 10, 25, 50, 100 and all steps, and
+    /// Also run every sampler (or those of --samplers) at 10, 20, 50 and all steps, and
     /// plot quality_vs_steps.png.
     #[arg(long)]
     pub sweep: bool,

@@ -32,7 +32,7 @@ pub fn evaluate_model_with_progress(
     evaluate_denoiser(&mut m.model, &m.info, &evaluator, opts, progress)
 }
 
-/// Like [`evaluate_model`] for each of `samplers` at 10, 25, 50, 100 and all T steps (and at
+/// Like [`evaluate_model`] for each of `samplers` at 10, 20, 50 and all T steps (and at
 /// `opts.steps` if that is another count).
 pub fn sweep_model(
     dir: impl AsRef<Path>,

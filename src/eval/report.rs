@@ -142,6 +142,9 @@ impl SweepReport {
             pct(self.floor.recognised),
             pct(self.floor.in_classes)
         );
+        for k in &self.skipped {
+            let _ = writeln!(s, "  {:<9} skipped: {}", k.sampler, k.reason);
+        }
         s
     }
 
@@ -165,8 +168,9 @@ impl SweepReport {
                 .collect()
         };
         let max_steps = self.runs.iter().map(|r| r.steps).max().unwrap_or(1) as f64;
-        let mut fid = LinePlot::new("sampling steps", "FID (lower is better)")
+        let mut fid = LinePlot::new("sampling steps", "FID (lower is better, log scale)")
             .title("Quality")
+            .y_log()
             .legend(LegendPos::UpperRight)
             .x_range(0.0, max_steps * 1.03);
         let mut time = LinePlot::new("sampling steps", "wall time (s)")
@@ -191,12 +195,17 @@ impl SweepReport {
             .iter()
             .map(|r| r.generated.fid)
             .fold(self.floor.fid, f64::max);
+        let min_fid = self
+            .runs
+            .iter()
+            .map(|r| r.generated.fid)
+            .fold(f64::INFINITY, f64::min);
         fid = fid
             .ref_line(RefLine::horizontal(
                 self.floor.fid,
                 format!("real digits {:.2}", self.floor.fid),
             ))
-            .y_range(0.0, max_fid * 1.08);
+            .y_range(self.floor.fid.min(min_fid) * 0.8, max_fid * 3.0);
         let max_time = self
             .runs
             .iter()
@@ -218,8 +227,12 @@ impl SweepReport {
             ))
             .push(Panel::Row(vec![Panel::Plot(fid, 400), Panel::Plot(time, 400)]))
             .note(format!(
-                "The dashed line is the floor: the FID of {} real training digits. Time is the generation's wall time on this machine.",
-                self.floor.count
+                "The dashed line is the floor: the FID of {} real training digits. Time is the generation's wall time on this machine.{}",
+                self.floor.count,
+                self.skipped
+                    .iter()
+                    .map(|k| format!("\n{} is left out: it cannot run this model.", k.sampler.to_uppercase()))
+                    .collect::<String>()
             ))
             .save_png(path)
     }

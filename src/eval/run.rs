@@ -221,9 +221,9 @@ pub fn evaluate_denoiser(
     })
 }
 
-/// The step counts of a sweep: 10, 25, 50, 100 and T (those ≤ T, without repeats).
+/// The step counts of a sweep: 10, 20, 50 and T (those ≤ T, without repeats).
 pub fn sweep_steps(num_train_timesteps: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = [10, 25, 50, 100, num_train_timesteps]
+    let mut v: Vec<usize> = [10, 20, 50, num_train_timesteps]
         .into_iter()
         .filter(|&n| n <= num_train_timesteps)
         .collect();
@@ -242,10 +242,24 @@ pub struct SweepReport {
     /// One evaluation per sampler and step count, in the order of the samplers asked for,
     /// steps ascending.
     pub runs: Vec<EvalReport>,
+    /// The samplers that cannot run the model, with the reason (e.g. PNDM on a
+    /// zero-terminal-SNR schedule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedSampler>,
+}
+
+/// A sampler a sweep left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedSampler {
+    /// Its short name.
+    pub sampler: String,
+    /// The error that building it for the model gave.
+    pub reason: String,
 }
 
 /// Evaluate `model` with every sampler of `samplers` at each of `steps` (see [`sweep_steps`]);
-/// `opts.sampler` and `opts.steps` are ignored.
+/// `opts.sampler` and `opts.steps` are ignored. A sampler that cannot run the model is left out
+/// and listed in [`SweepReport::skipped`].
 pub fn sweep_denoiser(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
@@ -255,13 +269,23 @@ pub fn sweep_denoiser(
     samplers: &[SamplerKind],
     progress: &mut dyn Progress,
 ) -> Result<SweepReport> {
-    let mut runs = Vec::new();
+    let (mut runs, mut skipped) = (Vec::new(), Vec::new());
     for &sampler in samplers {
+        let base = EvalOptions {
+            sampler,
+            ..opts.clone()
+        };
+        if let Err(e) = base.sampler(info) {
+            skipped.push(SkippedSampler {
+                sampler: sampler.name().into(),
+                reason: e.to_string(),
+            });
+            continue;
+        }
         for &n in steps {
             let o = EvalOptions {
-                sampler,
                 steps: Some(n),
-                ..opts.clone()
+                ..base.clone()
             };
             runs.push(evaluate_denoiser(model, info, evaluator, &o, progress)?);
         }
@@ -270,5 +294,6 @@ pub fn sweep_denoiser(
         model: info.name.clone(),
         floor: evaluator.floor.clone(),
         runs,
+        skipped,
     })
 }

@@ -11,12 +11,15 @@ use crate::schedulers::{DdpmConfig, DdpmScheduler, Indexed};
 use crate::util::progress::Progress;
 use crate::Result;
 
-/// The DDPM scheduler config matching a training schedule (diffusers' defaults otherwise).
+/// The DDPM scheduler config matching a training schedule (its prediction type and zero-SNR
+/// rescaling included; diffusers' defaults otherwise).
 pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
     DdpmConfig {
         num_train_timesteps: s.num_train_timesteps,
         beta_start: s.beta_start,
         beta_end: s.beta_end,
+        prediction_type: s.prediction_type,
+        rescale_betas_zero_snr: s.rescale_betas_zero_snr,
         ..DdpmConfig::default()
     }
 }

@@ -9,10 +9,10 @@ use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
 use crate::schedulers::{AnySampler, DdpmConfig, Sampler, SamplerKind, TimestepSpacing};
-use serde_json::Value;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A trained model as the commands describe it (serialised as the `model` object of
@@ -170,10 +170,13 @@ impl TrainedModel {
         let path = self.dir.join(SCHEDULER_FILE);
         let t_model = self.info.num_train_timesteps;
         let mut s = if path.is_file() {
-            let text = std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
             let v: Value =
                 serde_json::from_str(&text).map_err(|e| Error::file(&path, e.to_string()))?;
             let s = AnySampler::from_value(&path, &with_spacing(kind, v), Some(kind))?;
+            check_schedule(&s, &self.info.scheduler)
+                .map_err(|e| Error::file(&path, e.to_string()))?;
             if s.num_train_timesteps() != t_model {
                 return Err(Error::file(
                     &path,
@@ -218,9 +221,39 @@ pub fn sampler_config(kind: SamplerKind, base: &DdpmConfig) -> DdpmConfig {
     c
 }
 
-/// A sampler of `kind` on the schedule `base` with the spacing of [`sampler_config`].
+/// A sampler of `kind` on the schedule `base` with the spacing of [`sampler_config`]; an error
+/// when the sampler cannot follow that schedule ([`check_schedule`]).
 pub fn sampler_for(kind: SamplerKind, base: &DdpmConfig) -> Result<AnySampler> {
-    AnySampler::from_ddpm_config(kind, &sampler_config(kind, base))
+    let s = AnySampler::from_ddpm_config(kind, &sampler_config(kind, base))?;
+    check_schedule(&s, base)?;
+    Ok(s)
+}
+
+/// An error unless `s` walks the noise schedule `base` describes (ᾱ_t within 1e-6 at every t;
+/// diffusers' σ samplers lift a zero-SNR schedule's last ᾱ from 0 to 2⁻²⁴). PNDM, like
+/// diffusers' `PNDMScheduler`, has no zero-terminal-SNR rescaling, and would otherwise sample
+/// a zero-SNR model on the wrong schedule.
+pub fn check_schedule(s: &AnySampler, base: &DdpmConfig) -> Result<()> {
+    let want = AnySampler::from_ddpm_config(SamplerKind::Ddpm, base)?;
+    let off = s
+        .alphas_cumprod()
+        .iter()
+        .zip(want.alphas_cumprod())
+        .position(|(a, b)| (a - b).abs() > 1e-6);
+    match off {
+        None => Ok(()),
+        Some(t) => Err(Error::invalid(format!(
+            "the {} sampler cannot follow this model's noise schedule (ᾱ at t = {t} is {:.3e}, the model's {:.3e}){}",
+            s.kind().name(),
+            s.alphas_cumprod()[t],
+            want.alphas_cumprod()[t],
+            if base.rescale_betas_zero_snr {
+                "; it has no zero-terminal-SNR rescaling (rescale_betas_zero_snr): choose another sampler"
+            } else {
+                ""
+            }
+        ))),
+    }
 }
 
 /// Whether `kind` is one of the samplers other than DDPM and DDIM.

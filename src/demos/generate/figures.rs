@@ -1,7 +1,11 @@
 //! The figures and the animation of Module 3, in the shared `viz` style (the look of Module 1:
 //! borders green / orange / red by the noise share 1 − ᾱₜ of what is shown).
 
-use super::{CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
+use super::{
+    CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, FEW_STEP_SAMPLER, GIF_SAMPLES,
+    GRID_SAMPLES,
+};
+use crate::console::sampler_title;
 use crate::pipelines::sample::{Samples, Snapshot};
 use crate::schedulers::SamplerKind;
 use crate::viz::{
@@ -177,8 +181,9 @@ impl Context<'_> {
             .save_png(path)
     }
 
-    /// `steps.png`: samples #0–#3 from the same starting noise with 50, 100 and T steps; a
-    /// DDPM row and a DDIM row, wall time under each.
+    /// `steps.png`: samples #0–#3 from the same starting noise at each step count (columns),
+    /// one row per sampler (DDPM, DDIM, then the few-step sampler at its few counts; its other
+    /// cells are left empty), wall time under each.
     pub fn steps_png(&self, path: &Path, runs: &[CompareRun]) -> Result<(u32, u32)> {
         let t_total = self.info.num_train_timesteps;
         let steps: Vec<usize> = runs
@@ -186,13 +191,17 @@ impl Context<'_> {
             .filter(|r| r.kind == SamplerKind::Ddpm)
             .map(|r| r.steps)
             .collect();
-        let tiles = runs.iter().map(|r| {
-            let secs = r.samples.elapsed.as_secs_f64();
-            let per_step = secs * 1000.0 / r.steps as f64;
-            Tile::new(self.mosaic(r.samples.images.data()))
-                .caption(format!("{secs:.2} s"))
-                .caption(format!("{per_step:.1} ms per step"))
-        });
+        let mut kinds: Vec<SamplerKind> = runs.iter().map(|r| r.kind).collect();
+        kinds.dedup();
+        let mut tiles = Vec::new();
+        for &kind in &kinds {
+            for &n in &steps {
+                tiles.push(match runs.iter().find(|r| r.kind == kind && r.steps == n) {
+                    Some(r) => self.timed_tile(r),
+                    None => Tile::new(self.blank()).caption("—").caption("not run"),
+                });
+            }
+        }
         let few = runs
             .iter()
             .min_by_key(|r| r.steps)
@@ -211,21 +220,31 @@ impl Context<'_> {
                 }
             })
             .collect();
+        let row_labels = kinds
+            .iter()
+            .map(|&k| match k {
+                SamplerKind::Ddim => format!("DDIM, η = {eta}"),
+                other => sampler_title(other).to_string(),
+            })
+            .collect();
         let grid = ImageGrid::new(steps.len())
             .tiles(tiles)
-            .tile_px(176)
-            .gap(28)
+            .tile_px(150)
+            .gap(22)
             .col_labels(col_labels)
-            .row_labels(vec!["DDPM".into(), format!("DDIM, η = {eta}")]);
+            .row_labels(row_labels);
         let ddim_note = if eta == 0.0 {
             "DDIM with η = 0 adds no noise along the way: the same starting noise gives nearly the same digits at any number of steps,\nbut nothing mends the model's errors either, so a small model's DDIM digits come out rougher than its DDPM ones."
         } else {
             "DDIM with η > 0 adds some fresh noise at each step, between deterministic DDIM (η = 0) and DDPM (η = 1)."
         };
         Figure::new()
-            .title("Fewer steps: DDPM and DDIM from the same starting noise")
+            .title(format!(
+                "Fewer steps: DDPM, DDIM and {} from the same starting noise",
+                sampler_title(FEW_STEP_SAMPLER)
+            ))
             .subtitle(format!(
-                "{} · in every cell samples #0–#{} of seed {}, from the same 4 noises\n{} steps visit t = {}, {}, …, {}; DDPM is respaced as diffusers does (a skip from t to t′ uses β = 1 − ᾱₜ / ᾱₜ′).",
+                "{} · in every cell samples #0–#{} of seed {}, from the same 4 noises\n{} DDPM steps visit t = {}, {}, …, {}; DDPM is respaced as diffusers does (a skip from t to t′ uses β = 1 − ᾱₜ / ᾱₜ′).",
                 self.model_text(),
                 COMPARE_SAMPLES - 1,
                 self.cfg.seed,
@@ -235,8 +254,25 @@ impl Context<'_> {
                 few.samples.timesteps.last().copied().unwrap_or(0.0),
             ))
             .grid(grid)
-            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps.\n{ddim_note}"))
+            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps, and with few steps each jump is too big for it.\n{ddim_note}\nSDE-DPM-Solver++ is a multistep solver: it reuses the model's last two predictions to follow the curved path from noise to digit, so 10-20 steps are enough, and like DDPM it adds fresh noise that mends the model's errors."))
             .save_png(path)
+    }
+
+    /// A tile of one run's 4 samples with its wall time, in total and per step.
+    fn timed_tile(&self, r: &CompareRun) -> Tile {
+        let secs = r.samples.elapsed.as_secs_f64();
+        let per_step = secs * 1000.0 / r.steps as f64;
+        Tile::new(self.mosaic(r.samples.images.data()))
+            .caption(format!("{secs:.2} s"))
+            .caption(format!("{per_step:.1} ms per step"))
+    }
+
+    /// An empty cell the size of a mosaic, in the figure's background colour.
+    fn blank(&self) -> Picture {
+        let side = 2 * self.side() + 1;
+        let bg = style::BACKGROUND;
+        let rgb = [bg.0, bg.1, bg.2].repeat(side * side);
+        Picture::from_rgb8(side as u32, side as u32, rgb).expect("size matches")
     }
 
     /// Up to 4 samples as one 2×2 picture, 1 px apart on the figure background.

@@ -1,5 +1,5 @@
 //! Module 3 of the lab, "generate digits from pure noise": load the denoiser trained in
-//! Module 2, start from Gaussian noise x_T and let a DDPM or DDIM scheduler walk it back to
+//! Module 2, start from Gaussian noise x_T and let a sampler (DDPM by default) walk it back to
 //! digits (see [`crate::pipelines::sample`]), then show how it happened. The conditional part
 //! (`--digit`, `--guidance-sweep`) is [`guidance`].
 //!
@@ -7,8 +7,9 @@
 //! - `trajectory.png`: sample #0 at 10 steps from t = T−1 to 0, and the model's guess x̂0 at each;
 //! - `samples.png`: the first 12 samples, numbered, and `samples/0000.png`, … every sample of
 //!   the run at its native resolution (for outside evaluation);
-//! - `steps.png`: samples #0–#3 from the same starting noise with 50, 100 and T steps, DDPM
-//!   (respaced as diffusers does) and DDIM, with the wall time of each;
+//! - `steps.png`: samples #0–#3 from the same starting noise with 10, 20, 50, 100 and T steps,
+//!   DDPM (respaced as diffusers does) and DDIM, and with 10 and 20 steps of SDE-DPM-Solver++, with
+//!   the wall time of each;
 //! - `denoise.gif`: 16 samples forming from noise, looping, about 4 s;
 //! - `summary.json`: model, sampler, steps, seed, images generated, wall time, images per second.
 //!
@@ -42,7 +43,8 @@ pub const TRAJECTORY_SNAPSHOTS: usize = 10;
 /// Frames of the animation between the noise and the final digits (at most).
 pub const GIF_FRAMES: usize = 48;
 /// Step counts compared in `steps.png`, besides all T (those above T are left out).
-pub const COMPARE_STEPS: [usize; 2] = [50, 100];
+pub const COMPARE_STEPS: [usize; 4] = [10, 20, 50, 100];
+pub use crate::pipelines::sample::{FEW_STEPS, FEW_STEP_SAMPLER};
 /// Samples per cell of `steps.png` (2×2).
 pub const COMPARE_SAMPLES: usize = 4;
 /// Most samples sent through the model at once beyond the first [`GIF_SAMPLES`].
@@ -115,7 +117,7 @@ impl Default for GenerateConfig {
 /// One run of `steps.png`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepsRun {
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name: `ddpm`, `ddim` or `dpm++`.
     pub sampler: String,
     /// Sampling steps.
     pub steps: usize,
@@ -139,9 +141,9 @@ pub struct Timing {
 pub struct GenerateSummary {
     /// The model that generated.
     pub model: ModelInfo,
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name (`ddpm`, `ddim`, `dpm++`, …).
     pub sampler: String,
-    /// DDIM's η (0 for DDPM).
+    /// DDIM's η (0 for the other samplers).
     pub eta: f32,
     /// Sampling steps.
     pub steps: usize,
@@ -178,7 +180,7 @@ pub(crate) struct CompareRun {
     pub samples: Samples,
 }
 
-/// The step counts of `steps.png` for T timesteps: 50, 100 (those below T) and T.
+/// The step counts of `steps.png` for T timesteps: 10, 20, 50, 100 (those below T) and T.
 pub fn compare_steps(t_total: usize) -> Vec<usize> {
     let mut v: Vec<usize> = COMPARE_STEPS
         .iter()

@@ -3,10 +3,11 @@
 use super::guidance::{self, GuidanceRun};
 use super::{
     compare_steps, figures, files, CompareRun, GenerateConfig, GenerateReport, GenerateSummary,
-    StepsRun, Timing, BATCH_SIZE, COMPARE_SAMPLES, GIF_FRAMES, GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
+    StepsRun, Timing, BATCH_SIZE, COMPARE_SAMPLES, FEW_STEPS, FEW_STEP_SAMPLER, GIF_FRAMES,
+    GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
 };
-use crate::console::sampler_text;
 use crate::console::StepBars;
+use crate::console::{sampler_text, sampler_title};
 use crate::eval::guided::{cycled_labels, join};
 use crate::models::NoisePredictor;
 use crate::pipelines::guidance::{check_scale, ClassifierFreeGuidance, DEFAULT_GUIDANCE};
@@ -106,7 +107,12 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         .map(|s| s.to_string())
         .collect();
     run.time(
-        format!("compare {} steps (DDPM and DDIM)", steps_text.join("/")),
+        format!(
+            "compare {} steps (DDPM and DDIM; {} at {})",
+            steps_text.join("/"),
+            sampler_title(FEW_STEP_SAMPLER),
+            FEW_STEPS.map(|n| n.to_string()).join("/")
+        ),
         t1,
     );
     draw_figures(&mut run, steps, guidance, &main, &runs)?;
@@ -373,20 +379,27 @@ fn conditional_figures(run: &mut Run<'_>, w: f32) -> Result<()> {
     crate::eval::write_json(&cfg.out_dir.join("guidance.json"), &sweep)
 }
 
-/// `steps.png`'s runs: the same starting noise with fewer steps, both samplers.
+/// `steps.png`'s runs: the same starting noise with fewer steps, DDPM and DDIM at every
+/// count of [`compare_steps`], [`FEW_STEP_SAMPLER`] at [`FEW_STEPS`].
 fn compare_runs(run: &mut Run<'_>) -> Result<Vec<CompareRun>> {
     let cfg = run.cfg;
     let t_total = run.m.info.num_train_timesteps;
     let shape = run.shape();
+    let few: Vec<usize> = FEW_STEPS.into_iter().filter(|&n| n < t_total).collect();
+    let plan = [
+        (SamplerKind::Ddpm, compare_steps(t_total)),
+        (SamplerKind::Ddim, compare_steps(t_total)),
+        (FEW_STEP_SAMPLER, few),
+    ];
     let mut runs = Vec::new();
-    for kind in [SamplerKind::Ddpm, SamplerKind::Ddim] {
+    for (kind, counts) in plan {
         let eta = if kind == SamplerKind::Ddim && cfg.sampler == SamplerKind::Ddim {
             cfg.eta
         } else {
             0.0
         };
         let mut s = run.m.sampler(kind, eta)?;
-        for steps in compare_steps(t_total) {
+        for steps in counts {
             let opts = SampleOptions {
                 count: COMPARE_SAMPLES,
                 seed: cfg.seed,

@@ -122,7 +122,7 @@ pub struct SchedulerInfo {
 /// One run of `steps.png`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepRun {
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name: `ddpm`, `ddim` or `dpm++`.
     pub sampler: String,
     /// Sampling steps.
     pub steps: usize,

@@ -177,6 +177,7 @@ fn write_figures(tr: &Trainer, data: &TrainingSet, out: &Path, progress: bool) -
         &mut model,
         data,
         tr.schedule(),
+        tr.settings.schedule.prediction_type == crate::schedulers::PredictionType::VPrediction,
         tr.settings.training.seed,
     )?;
     figures::filters_png(&out.join("filters.png"), &model)?;
