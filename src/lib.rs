@@ -17,7 +17,7 @@
 //! - [`eval`]: judging generated digits: an MNIST classifier, FID in its features, reports.
 //!
 //! The applications on top: [`console`] (terminal progress), [`demos`] (one per lab module),
-//! [`report`] (the lab report and answer sheet), [`lab`] (`difflab lab`), [`bench`]
+//! [`report`] (the lab report and answer sheet), [`lab`] (`difflab lab`), [`bench`](mod@bench)
 //! (`difflab bench`), [`serve`] (`difflab serve`, the lab in the browser) and [`cli`].
 
 #![warn(missing_docs)]

@@ -18,7 +18,7 @@ use difflab::models::Arch;
 use difflab::models::{NoisePredictor, Trainable};
 use difflab::nn::Tensor;
 use difflab::pipelines::guidance::{check_scale, guide, ClassifierFreeGuidance};
-use difflab::schedulers::SchedulerKind;
+use difflab::schedulers::SamplerKind;
 use difflab::train::{ScheduleConfig, TrainSettings, Trainer};
 use difflab::util::progress::Silent;
 use difflab::util::rng::Rng;
@@ -203,7 +203,7 @@ fn a_briefly_trained_conditional_model_draws_the_asked_for_digit() {
     let evaluator = Evaluator::with_classifier(cached, &[0, 1], count, 7, None).unwrap();
     let opts = EvalOptions {
         count,
-        sampler: SchedulerKind::Ddpm,
+        sampler: SamplerKind::Ddpm,
         steps: Some(50),
         batch_size: 0,
         ..EvalOptions::default()

@@ -11,7 +11,7 @@ use difflab::models::classifier::{
 };
 use difflab::models::toy_unet::ToyUNetConfig;
 use difflab::models::{Arch, ModelConfig};
-use difflab::schedulers::SchedulerKind;
+use difflab::schedulers::SamplerKind;
 use difflab::train::{ScheduleConfig, TrainSettings, Trainer};
 use difflab::util::progress::Silent;
 use serde_json::Value;
@@ -116,7 +116,7 @@ fn evaluation_reports_consistent_scores_and_is_deterministic() {
         ckpt,
         &EvalOptions {
             seed: 7,
-            sampler: SchedulerKind::Ddim,
+            sampler: SamplerKind::Ddim,
             ..options(classifier)
         },
     )
@@ -227,7 +227,7 @@ fn the_sweep_writes_its_table_json_and_figure() {
         serde_json::from_str(&std::fs::read_to_string(out.join("quality_vs_steps.json")).unwrap())
             .unwrap();
     let runs = v["runs"].as_array().unwrap();
-    // T = 20: steps 10 and 20, for DDPM then DDIM.
+    // T = 20: steps 10 and 20, for every sampler in --help's order.
     let got: Vec<(String, u64)> = runs
         .iter()
         .map(|r| {
@@ -237,9 +237,9 @@ fn the_sweep_writes_its_table_json_and_figure() {
             )
         })
         .collect();
-    let want: Vec<(String, u64)> = [("ddpm", 10), ("ddpm", 20), ("ddim", 10), ("ddim", 20)]
+    let want: Vec<(String, u64)> = SamplerKind::ALL
         .iter()
-        .map(|(s, n)| (s.to_string(), *n))
+        .flat_map(|k| [(k.name().to_string(), 10), (k.name().to_string(), 20)])
         .collect();
     assert_eq!(got, want);
     let main: Value =
@@ -255,6 +255,67 @@ fn the_sweep_writes_its_table_json_and_figure() {
         png.width(),
         png.height()
     );
+}
+
+#[test]
+fn the_sweep_can_be_limited_to_some_samplers() {
+    let (dir, classifier, ckpt) = fixture();
+    let out = dir.path().join("out-sweep-some");
+    let (c, m, o) = (
+        classifier.to_str().unwrap(),
+        ckpt.to_str().unwrap(),
+        out.to_str().unwrap(),
+    );
+    let args = [
+        "eval",
+        "--model",
+        m,
+        "--count",
+        "20",
+        "--sweep",
+        "--samplers",
+        "dpm++,unipc",
+        "--sampler",
+        "euler",
+        "--steps",
+        "5",
+        "--classifier",
+        c,
+        "--out",
+        o,
+    ];
+    cli(&args).unwrap();
+    let v: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("quality_vs_steps.json")).unwrap())
+            .unwrap();
+    let got: Vec<(String, u64)> = v["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["sampler"].as_str().unwrap().into(),
+                r["steps"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let mut want = Vec::new();
+    for s in ["euler", "dpm++", "unipc"] {
+        for n in [5, 10, 20] {
+            want.push((s.to_string(), n));
+        }
+    }
+    assert_eq!(
+        got, want,
+        "--sampler first, then --samplers; --steps joins the counts"
+    );
+    let main: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(
+        (main["sampler"].as_str(), main["steps"].as_u64()),
+        (Some("euler"), Some(5))
+    );
+    assert!(main["fid"].as_f64().unwrap().is_finite());
 }
 
 #[test]

@@ -1,20 +1,16 @@
 //! Inpainting: the loop on an exact model of a two-image dataset (the known region decides which
 //! image the hidden region becomes), the noise level of the known region at every model call,
-//! the known region kept exactly, the seed streams, guidance routed through the hooks, mask
-//! files, and `difflab inpaint` end to end on a checkpoint trained here.
+//! the known region kept exactly, the seed streams, guidance routed through the hooks, every
+//! sampler, and mask files (`difflab inpaint` end to end: `inpaint_cli.rs`).
 
-mod common;
-use common::difflab;
 use difflab::models::{ClassLabel, NoisePredictor};
 use difflab::nn::Tensor;
 use difflab::pipelines::guidance::ClassifierFreeGuidance;
 use difflab::pipelines::inpaint::{inpaint, Inpainted, Mask, MaskPreset};
 use difflab::pipelines::sample::{sample, NoHooks, SampleHooks, SampleOptions, StepInfo};
-use difflab::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use difflab::schedulers::{AnySampler, DdpmConfig, Sampler, SamplerKind};
 use difflab::Result;
-use serde_json::Value;
 use std::path::Path;
-use std::sync::OnceLock;
 
 /// Image side of the library tests.
 const S: usize = 8;
@@ -30,8 +26,8 @@ fn config() -> DdpmConfig {
     }
 }
 
-fn scheduler(kind: SchedulerKind) -> AnyScheduler {
-    AnyScheduler::new(kind, &config()).unwrap()
+fn scheduler(kind: SamplerKind) -> AnySampler {
+    AnySampler::from_ddpm_config(kind, &config()).unwrap()
 }
 
 /// Two 8×8 images in [−1, 1] that differ everywhere: a smooth pattern and its negative.
@@ -59,15 +55,27 @@ impl TwoImages {
     fn new() -> Self {
         TwoImages {
             images: pair(),
-            alphas_cumprod: scheduler(SchedulerKind::Ddpm)
-                .schedule()
-                .alphas_cumprod_f64()
-                .to_vec(),
+            alphas_cumprod: scheduler(SamplerKind::Ddpm).alphas_cumprod().to_vec(),
             calls: Vec::new(),
         }
     }
-    fn eps(&self, x: &[f32], t: usize, label: ClassLabel) -> Vec<f32> {
-        let a = self.alphas_cumprod[t];
+    /// ᾱ at a timestep; between training timesteps (the Euler schedulers' fractional ones)
+    /// from σ = √((1−ᾱ)/ᾱ) interpolated linearly in t, as diffusers does.
+    fn alpha_at(&self, t: f32) -> f64 {
+        let (i, f) = (t.floor() as usize, (t - t.floor()) as f64);
+        if f == 0.0 {
+            return self.alphas_cumprod[i];
+        }
+        let sigma = |a: f64| ((1.0 - a) / a).sqrt();
+        let (s0, s1) = (
+            sigma(self.alphas_cumprod[i]),
+            sigma(self.alphas_cumprod[i + 1]),
+        );
+        let s = s0 + f * (s1 - s0);
+        1.0 / (1.0 + s * s)
+    }
+    fn eps(&self, x: &[f32], t: f32, label: ClassLabel) -> Vec<f32> {
+        let a = self.alpha_at(t);
         let (sa, sb) = (a.sqrt(), (1.0 - a).sqrt());
         let log_w: Vec<f64> = self
             .images
@@ -117,7 +125,7 @@ impl NoisePredictor for TwoImages {
             .data()
             .chunks(per)
             .zip(timesteps.iter().zip(labels))
-            .flat_map(|(img, (&t, &l))| self.eps(img, t as usize, l))
+            .flat_map(|(img, (&t, &l))| self.eps(img, t, l))
             .collect();
         Tensor::new(x.shape().to_vec(), data)
     }
@@ -137,7 +145,7 @@ fn original(k: usize) -> Tensor {
 
 fn run(
     model: &mut TwoImages,
-    kind: SchedulerKind,
+    kind: SamplerKind,
     o: &SampleOptions,
     k: usize,
     mask: &Mask,
@@ -160,7 +168,7 @@ fn max_diff(a: &[f32], b: &[f32], mask: &Mask, want: bool) -> f32 {
 #[test]
 fn the_known_region_decides_the_completion_and_is_kept_exactly() {
     let mask = Mask::preset(MaskPreset::Left, S, S).unwrap();
-    for (kind, steps) in [(SchedulerKind::Ddpm, T), (SchedulerKind::Ddim, 20)] {
+    for (kind, steps) in [(SamplerKind::Ddpm, T), (SamplerKind::Ddim, 20)] {
         for jumps in [1, 3] {
             for k in 0..2 {
                 let mut model = TwoImages::new();
@@ -189,18 +197,69 @@ fn the_known_region_decides_the_completion_and_is_kept_exactly() {
 }
 
 #[test]
+fn every_sampler_inpaints_and_resamples_where_it_can() {
+    // The exact model and 20 steps: with every sampler the known half decides the hidden half
+    // and is kept exactly; RePaint's jumps work with every sampler that can resample, and PNDM
+    // refuses them with a clear error.
+    let mask = Mask::preset(MaskPreset::Left, S, S).unwrap();
+    for kind in SamplerKind::ALL {
+        let jumps_list: &[usize] = if kind == SamplerKind::Pndm {
+            &[1]
+        } else {
+            &[1, 2]
+        };
+        for &jumps in jumps_list {
+            for k in 0..2 {
+                let mut model = TwoImages::new();
+                let out = run(&mut model, kind, &opts(3, 20, 5), k, &mask, jumps);
+                let steps = scheduler_steps(kind, 20);
+                assert_eq!(model.calls.len(), steps * jumps, "{kind:?}");
+                for img in out.samples.images.data().chunks(S * S) {
+                    let why = format!("{kind:?}, jumps {jumps}, image {k}");
+                    assert!(max_diff(img, &pair()[k], &mask, false) <= 1e-6, "{why}");
+                    let err = max_diff(img, &pair()[k], &mask, true);
+                    assert!(err < 0.1, "hidden region off by {err} ({why})");
+                    assert!(max_diff(img, &pair()[1 - k], &mask, true) > 0.5, "{why}");
+                }
+            }
+        }
+    }
+    let mut m = TwoImages::new();
+    let mut s = scheduler(SamplerKind::Pndm);
+    let e = inpaint(
+        &mut m,
+        &mut s,
+        &opts(1, 20, 5),
+        &original(0),
+        &mask,
+        2,
+        &mut NoHooks,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("--jumps 2") && e.contains("the pndm sampler cannot resample"),
+        "{e}"
+    );
+}
+
+/// The loop steps of `kind` for n inference steps (PNDM adds one, or more with its warm-up).
+fn scheduler_steps(kind: SamplerKind, n: usize) -> usize {
+    let mut s = scheduler(kind);
+    s.set_timesteps(n).unwrap();
+    s.num_steps()
+}
+
+#[test]
 fn the_model_sees_the_known_region_noised_to_its_step() {
     // Entering every call at t (after the first step), the known pixels must be
     // √ᾱ_t·x0 + √(1−ᾱ_t)·ε with ε ~ N(0, 1), also on DDIM's strided steps and after re-noising.
     let mask = Mask::preset(MaskPreset::Top, S, S).unwrap();
-    let abar = scheduler(SchedulerKind::Ddpm)
-        .schedule()
-        .alphas_cumprod_f64()
-        .to_vec();
+    let abar = scheduler(SamplerKind::Ddpm).alphas_cumprod().to_vec();
     for (kind, steps, jumps) in [
-        (SchedulerKind::Ddpm, 50, 1),
-        (SchedulerKind::Ddim, 10, 1),
-        (SchedulerKind::Ddim, 10, 3),
+        (SamplerKind::Ddpm, 50, 1),
+        (SamplerKind::Ddim, 10, 1),
+        (SamplerKind::Ddim, 10, 3),
     ] {
         let mut model = TwoImages::new();
         run(&mut model, kind, &opts(32, steps, 3), 0, &mask, jumps);
@@ -235,7 +294,7 @@ fn seeds_streams_and_batches() {
     let mask = Mask::preset(MaskPreset::Right, S, S).unwrap();
     let go = |o: &SampleOptions| {
         let mut m = TwoImages::new();
-        run(&mut m, SchedulerKind::Ddpm, o, 0, &mask, 2)
+        run(&mut m, SamplerKind::Ddpm, o, 0, &mask, 2)
             .samples
             .images
     };
@@ -257,7 +316,7 @@ fn seeds_streams_and_batches() {
     // A half-trained-looking run: stop early so the hidden region still shows the noise.
     let early = |seed| {
         let mut m = TwoImages::new();
-        let mut s = scheduler(SchedulerKind::Ddpm);
+        let mut s = scheduler(SamplerKind::Ddpm);
         let o = SampleOptions {
             snapshot_at: vec![5],
             ..opts(2, 20, seed)
@@ -278,7 +337,7 @@ fn seeds_streams_and_batches() {
 #[test]
 fn a_mask_hiding_everything_is_plain_sampling() {
     let all = Mask::from_hidden(S, S, vec![true; S * S]).unwrap();
-    for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
+    for kind in [SamplerKind::Ddpm, SamplerKind::Ddim] {
         let mut m = TwoImages::new();
         let inp = run(&mut m, kind, &opts(3, 25, 5), 0, &all, 1);
         let mut m = TwoImages::new();
@@ -314,7 +373,7 @@ fn guidance_steers_through_the_hooks() {
         let cfg = ClassifierFreeGuidance::new(vec![Some(class); 3], 1.0).unwrap();
         let mut hooks = Counting(cfg, 0);
         let mut m = TwoImages::new();
-        let mut s = scheduler(SchedulerKind::Ddim);
+        let mut s = scheduler(SamplerKind::Ddim);
         let out = inpaint(
             &mut m,
             &mut s,
@@ -335,7 +394,7 @@ fn guidance_steers_through_the_hooks() {
 #[test]
 fn bad_arguments_are_errors() {
     let mut m = TwoImages::new();
-    let mut s = scheduler(SchedulerKind::Ddpm);
+    let mut s = scheduler(SamplerKind::Ddpm);
     let left = Mask::preset(MaskPreset::Left, S, S).unwrap();
     let o = opts(2, 10, 1);
     let mut e = |o: &SampleOptions, x: &Tensor, mask: &Mask, jumps| {
@@ -432,160 +491,4 @@ fn bad_mask_files_are_errors_naming_them() {
         e.contains("nowhere/mask.png") && e.contains("left, right"),
         "{e}"
     );
-}
-
-// ---- the CLI ----
-
-fn cli_ok(args: &[&str]) -> String {
-    let out = difflab(args);
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "difflab {args:?} failed:\n{text}\n{err}"
-    );
-    text
-}
-
-fn cli_err(args: &[&str]) -> String {
-    let out = difflab(args);
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "difflab {args:?}: a clear error, not a panic"
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-/// A small checkpoint trained once: digits 1 and 7, 64 images, one epoch, T = 40.
-fn checkpoint() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let o = dir.path().to_str().unwrap();
-        cli_ok(&[
-            "train",
-            "--digits",
-            "1,7",
-            "--limit",
-            "64",
-            "--batch-size",
-            "32",
-            "--epochs",
-            "1",
-            "--timesteps",
-            "40",
-            "--no-figures",
-            "--out",
-            o,
-        ]);
-        dir
-    })
-    .path()
-}
-
-fn png_size(path: &Path) -> (u32, u32) {
-    image::image_dimensions(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-#[test]
-fn cli_end_to_end() {
-    let model = checkpoint().to_str().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let o = out.path().to_str().unwrap();
-    let args = [
-        "inpaint",
-        "--model",
-        model,
-        "--index",
-        "0",
-        "--mask",
-        "top",
-        "--count",
-        "3",
-        "--sampler",
-        "ddim",
-        "--steps",
-        "8",
-        "--jumps",
-        "2",
-        "--seed",
-        "5",
-        "--out",
-        o,
-    ];
-    let text = cli_ok(&args);
-    assert!(text.contains("MNIST test #0 (a 7)"), "{text}");
-    assert!(
-        text.contains("inpaint.png") && text.contains("elapsed"),
-        "{text}"
-    );
-    let (w, h) = png_size(&out.path().join("inpaint.png"));
-    assert!(w > 2 * 128 + 3 * 128 && h > 128, "{w}×{h}");
-    let gif = std::fs::File::open(out.path().join("inpaint.gif")).unwrap();
-    let frames = image::AnimationDecoder::into_frames(
-        image::codecs::gif::GifDecoder::new(std::io::BufReader::new(gif)).unwrap(),
-    )
-    .collect_frames()
-    .unwrap();
-    assert_eq!(frames.len(), 8 + 1, "every step of 8, then the result");
-    let read = |dir: &Path| -> Value {
-        serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-    };
-    let s = read(out.path());
-    assert_eq!(s["test_digit"], 7);
-    assert_eq!(s["completions"], 3);
-    assert_eq!(s["jumps"], 2);
-    assert_eq!(s["model_calls_per_completion"], 16);
-    assert_eq!(s["mask"]["hidden_pixels"], 128);
-    assert_eq!(s["known_region_max_error"], 0.0);
-    assert_eq!(s["hidden_region_rmse"].as_array().unwrap().len(), 3);
-    assert_eq!(s["timesteps"], serde_json::json!([35, 0]));
-
-    // Same seed: the same figure, bit for bit.
-    let again = tempfile::tempdir().unwrap();
-    let mut args2 = args;
-    args2[args2.len() - 1] = again.path().to_str().unwrap();
-    cli_ok(&args2);
-    let bytes = |d: &Path| std::fs::read(d.join("inpaint.png")).unwrap();
-    assert_eq!(bytes(out.path()), bytes(again.path()));
-    assert_eq!(
-        read(again.path())["hidden_region_rmse"],
-        s["hidden_region_rmse"]
-    );
-}
-
-#[test]
-fn cli_errors_are_clear() {
-    let model = checkpoint().to_str().unwrap();
-    let out = tempfile::tempdir().unwrap();
-    let o = out.path().to_str().unwrap();
-    let base = ["inpaint", "--model", model, "--out", o];
-    fn join<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
-        [base, extra].concat()
-    }
-    let with = |extra| join(&base, extra);
-    let e = cli_err(&with(&["--index", "10000"]));
-    assert!(
-        e.contains("--index 10000") && e.contains("10000 images"),
-        "{e}"
-    );
-    let e = cli_err(&with(&["--digit", "7"]));
-    assert!(e.contains("unconditional") && e.contains(model), "{e}");
-    let e = cli_err(&with(&["--guidance", "2"]));
-    assert!(e.contains("needs --digit"), "{e}");
-    let junk = out.path().join("junk.png");
-    std::fs::write(&junk, b"nope").unwrap();
-    let e = cli_err(&join(&base, &["--mask", junk.to_str().unwrap()]));
-    assert!(e.contains("junk.png"), "{e}");
-    let e = cli_err(&with(&["--jumps", "0"]));
-    assert!(e.contains("--jumps"), "{e}");
-    let e = cli_err(&with(&["--steps", "41"]));
-    assert!(e.contains("40 timesteps"), "{e}");
-    assert!(
-        !out.path().join("summary.json").exists(),
-        "nothing written on errors"
-    );
-    let e = cli_err(&["inpaint", "--model", "/nonexistent/model", "--out", o]);
-    assert!(e.contains("difflab train"), "{e}");
 }

@@ -8,8 +8,8 @@ use difflab::pipelines::sample::{
     sample, sample_with, to_unit_range, NoHooks, NoiseSource, SampleHooks, SampleOptions, StepInfo,
 };
 use difflab::schedulers::{
-    AnyScheduler, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler, PredictionType, Scheduler,
-    SchedulerKind, VarianceType,
+    AnySampler, DdimConfig, DdimScheduler, DdpmConfig, DdpmScheduler, Indexed, PredictionType,
+    Sampler, SamplerKind, Scheduler, VarianceType,
 };
 use difflab::util::rng::Rng;
 use difflab::Result;
@@ -61,7 +61,7 @@ impl NoiseSource for FixtureNoise<'_> {
     }
 }
 
-fn scheduler_for(e: &Value) -> AnyScheduler {
+fn scheduler_for(e: &Value) -> AnySampler {
     let pt: PredictionType = serde_json::from_value(e["prediction_type"].clone()).unwrap();
     let cfg = DdpmConfig {
         num_train_timesteps: e["T"].as_u64().unwrap() as usize,
@@ -74,8 +74,8 @@ fn scheduler_for(e: &Value) -> AnyScheduler {
         },
         ..Default::default()
     };
-    let kind = SchedulerKind::parse(e["cls"].as_str().unwrap()).unwrap();
-    let mut s = AnyScheduler::new(kind, &cfg).unwrap();
+    let kind = SamplerKind::parse(e["cls"].as_str().unwrap()).unwrap();
+    let mut s = AnySampler::from_ddpm_config(kind, &cfg).unwrap();
     if let Some(eta) = e.get("eta") {
         s.set_eta(eta.as_f64().unwrap() as f32).unwrap();
     }
@@ -142,10 +142,11 @@ fn pipeline_reproduces_every_fixture_loop_given_the_same_noise() {
 
         // x̂0 of the ε-prediction loops, recomputed from x_t: clip((x − √(1−ᾱ)·ε)/√ᾱ).
         if e["prediction_type"] == "epsilon" {
-            let a = sched.schedule().alphas_cumprod_f64().to_vec();
+            let a = sched.alphas_cumprod().to_vec();
             for s in &out.snapshots {
-                let (sa, sb) = (a[s.t].sqrt(), (1.0 - a[s.t]).sqrt());
-                let tt = s.t as f64;
+                let t = s.t as usize;
+                let (sa, sb) = (a[t].sqrt(), (1.0 - a[t]).sqrt());
+                let tt = s.t;
                 for (&x, &p) in s.x_t.data().iter().zip(s.pred_x0.data()) {
                     let eps = x as f64 * tt / (tt + 1.0);
                     let mut want = (x as f64 - sb * eps) / sa;
@@ -163,9 +164,9 @@ fn pipeline_reproduces_every_fixture_loop_given_the_same_noise() {
     }
 }
 
-fn ddpm(t_train: usize) -> AnyScheduler {
-    AnyScheduler::new(
-        SchedulerKind::Ddpm,
+fn ddpm(t_train: usize) -> AnySampler {
+    AnySampler::from_ddpm_config(
+        SamplerKind::Ddpm,
         &DdpmConfig {
             num_train_timesteps: t_train,
             ..Default::default()
@@ -174,9 +175,9 @@ fn ddpm(t_train: usize) -> AnyScheduler {
     .unwrap()
 }
 
-fn ddim(t_train: usize, eta: f32) -> AnyScheduler {
-    let mut s = AnyScheduler::new(
-        SchedulerKind::Ddim,
+fn ddim(t_train: usize, eta: f32) -> AnySampler {
+    let mut s = AnySampler::from_ddpm_config(
+        SamplerKind::Ddim,
         &DdpmConfig {
             num_train_timesteps: t_train,
             ..Default::default()
@@ -266,7 +267,7 @@ fn draw_order_is_one_stream_per_sample_x_t_first_then_each_noisy_step() {
 
 #[test]
 fn the_seed_fixes_the_starting_noise_for_every_sampler_and_step_count() {
-    let first = |mut s: AnyScheduler, steps| {
+    let first = |mut s: AnySampler, steps| {
         let mut o = opts(3, steps, 42);
         o.snapshot_at = vec![0];
         sample(&mut StandIn::default(), &mut s, &o)
@@ -287,9 +288,9 @@ fn snapshots_are_taken_at_the_requested_loop_indices() {
     o.snapshot_at = vec![49, 5, 0, 5];
     o.batch_size = 3;
     let out = sample(&mut StandIn::default(), &mut ddim(1000, 0.0), &o).unwrap();
-    let idx: Vec<(usize, usize)> = out.snapshots.iter().map(|s| (s.index, s.t)).collect();
+    let idx: Vec<(usize, f64)> = out.snapshots.iter().map(|s| (s.index, s.t)).collect();
     // DDIM, T = 1000, 50 leading steps: t = 980, 960, …, 0.
-    assert_eq!(idx, vec![(0, 980), (5, 880), (49, 0)]);
+    assert_eq!(idx, vec![(0, 980.0), (5, 880.0), (49, 0.0)]);
     for s in &out.snapshots {
         assert_eq!(s.x_t.shape(), [4, 5, 4, 2]);
         assert_eq!(s.pred_x0.shape(), [4, 5, 4, 2]);
@@ -344,7 +345,7 @@ struct Recorder {
 }
 
 impl SampleHooks for Recorder {
-    fn start(&mut self, samples: Range<u64>, _s: &dyn Scheduler, _x: &mut Tensor) -> Result<()> {
+    fn start(&mut self, samples: Range<u64>, _s: &dyn Sampler, _x: &mut Tensor) -> Result<()> {
         self.starts.push(samples);
         Ok(())
     }
@@ -369,7 +370,7 @@ impl SampleHooks for Recorder {
     fn after_step(
         &mut self,
         step: &StepInfo,
-        _s: &dyn Scheduler,
+        _s: &dyn Sampler,
         x: &mut Tensor,
         _x0: &Tensor,
     ) -> Result<()> {
@@ -405,7 +406,7 @@ fn hooks_see_every_step_and_can_change_the_model_call_and_the_sample() {
         40,
         "two model calls per step from the hook"
     );
-    let ts: Vec<usize> = (0..10).rev().map(|k| k * 10).collect();
+    let ts: Vec<f64> = (0..10).rev().map(|k| (k * 10) as f64).collect();
     for (j, s) in hooks.steps.iter().enumerate() {
         let k = j % 10;
         assert_eq!((s.index, s.num_steps, s.t), (k, 10, ts[k]));
@@ -470,16 +471,18 @@ fn unit_range_maps_minus_one_one_to_zero_one_and_clamps() {
 
 #[test]
 fn pipeline_runs_the_concrete_schedulers_too() {
-    // Any Scheduler works, not only AnyScheduler.
-    let mut d = DdimScheduler::new(DdimConfig {
-        num_train_timesteps: 50,
-        ..Default::default()
-    })
-    .unwrap();
+    // Any Sampler works, not only AnySampler: here a bare DDIM scheduler, wrapped.
+    let mut d = Indexed::new(
+        DdimScheduler::new(DdimConfig {
+            num_train_timesteps: 50,
+            ..Default::default()
+        })
+        .unwrap(),
+    );
     let a = sample(&mut StandIn::default(), &mut d, &opts(2, 5, 4)).unwrap();
     let b = sample(&mut StandIn::default(), &mut ddim(50, 0.0), &opts(2, 5, 4)).unwrap();
     assert_eq!(a.images, b.images);
-    assert_eq!(a.timesteps, vec![40, 30, 20, 10, 0]);
+    assert_eq!(a.timesteps, vec![40.0, 30.0, 20.0, 10.0, 0.0]);
 }
 
 /// A matched start shifts and widens x_T to the noised training data's moments at the loop's
@@ -497,7 +500,7 @@ fn a_matched_start_has_the_noised_datas_mean_and_spread_at_the_first_timestep() 
         o.start = StartNoise::matched(mean, std);
         let matched = sample(&mut StandIn::default(), &mut sched, &o).unwrap();
         let t0 = matched.snapshots[0].t;
-        let ab = sched.schedule().alpha_bar(t0);
+        let ab = sched.alphas_cumprod()[t0 as usize];
         let (a, b) = (
             (ab.sqrt() * mean as f64) as f32,
             ((1.0 - ab + ab * (std * std) as f64).sqrt()) as f32,

@@ -8,7 +8,7 @@ use difflab::demos::pretrained::{run_pretrained, PretrainedConfig};
 use difflab::models::unet_2d::UNet2DModel;
 use difflab::nn::Device;
 use difflab::pipelines::sample::{sample, SampleOptions};
-use difflab::schedulers::AnyScheduler;
+use difflab::schedulers::AnySampler;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -146,16 +146,24 @@ fn tiny_local_folder_end_to_end() {
             )
         })
         .collect();
-    let want: Vec<(String, u64)> = [("ddpm", 2), ("ddpm", 4), ("ddim", 2), ("ddim", 4)]
-        .iter()
-        .map(|(k, n)| (k.to_string(), *n))
-        .collect();
+    // The step counts asked for with DDPM and DDIM, then DPM-Solver++ at 10 and 20 steps.
+    let want: Vec<(String, u64)> = [
+        ("ddpm", 2),
+        ("ddpm", 4),
+        ("ddim", 2),
+        ("ddim", 4),
+        ("dpm++", 10),
+        ("dpm++", 20),
+    ]
+    .iter()
+    .map(|(k, n)| (k.to_string(), *n))
+    .collect();
     assert_eq!(runs, want);
     assert!(s["toy"].is_null());
     assert!(s["toy_note"].as_str().unwrap().contains("no-toy"));
 
     // Each figure on disk has the size the summary records; samples.png is 2×2 tiles of 8×8
-    // pixels ×4 under a header; steps.png has two rows of two cells.
+    // pixels ×4 under a header; steps.png has three rows of four cells.
     let files = s["files"].as_array().unwrap();
     let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["samples.png", "steps.png"]);
@@ -195,8 +203,7 @@ fn library_samples_match_the_sampling_pipeline_with_the_models_scheduler() {
     assert!(tmp.path().join("out/samples.png").is_file());
 
     let mut model = UNet2DModel::from_pretrained(&dir, &Device::Cpu).unwrap();
-    let mut sched =
-        AnyScheduler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
+    let mut sched = AnySampler::from_config_file(dir.join("scheduler_config.json"), None).unwrap();
     let opts = SampleOptions {
         count: 3,
         seed: 7,
@@ -272,6 +279,38 @@ fn ddim_sampler_is_used_when_asked() {
     assert_eq!(s["scheduler"]["sampler"], "DDIM (η = 0)");
     assert!(s["timings"]["steps_figure"].as_array().unwrap().is_empty());
     assert!(!out.join("steps.png").exists());
+}
+
+#[test]
+fn every_few_step_sampler_runs_the_pretrained_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let model = fixture("unet_tiny");
+    let toy = tmp.path().join("none");
+    for (name, class, title) in [
+        ("dpm++", "DPMSolverMultistepScheduler", "DPM-Solver++"),
+        ("unipc", "UniPCMultistepScheduler", "UniPC"),
+        (
+            "euler-a",
+            "EulerAncestralDiscreteScheduler",
+            "Euler ancestral",
+        ),
+        ("euler", "EulerDiscreteScheduler", "Euler"),
+    ] {
+        let out = tmp.path().join(name);
+        let mut args = quick_args(
+            model.to_str().unwrap(),
+            out.to_str().unwrap(),
+            toy.to_str().unwrap(),
+            "1",
+        );
+        args.extend(["--sampler", name, "--no-steps-figure"]);
+        ok(&difflab(&args, tmp.path()));
+        let s = summary(&out);
+        assert_eq!(s["scheduler"]["class_name"], class);
+        assert_eq!(s["scheduler"]["sampler"], title);
+        // The model's own schedule carries over (diffusers' from_config).
+        assert_eq!(s["scheduler"]["config"]["num_train_timesteps"], 1000);
+    }
 }
 
 #[test]

@@ -87,7 +87,7 @@ fn writes_every_figure_the_samples_and_the_summary() {
     for part in [
         "load the model",
         "generate 18 images (DDPM 60 steps)",
-        "compare 50/60 steps",
+        "compare 10/20/50/60 steps",
         "draw the figures",
         "save 18 samples",
         "total",
@@ -172,10 +172,11 @@ fn writes_every_figure_the_samples_and_the_summary() {
             )
         })
         .collect();
-    let expect: Vec<(String, u64)> = ["ddpm", "ddim"]
+    let mut expect: Vec<(String, u64)> = ["ddpm", "ddim"]
         .iter()
-        .flat_map(|k| [50, T as u64].map(|n| (k.to_string(), n)))
+        .flat_map(|k| [10, 20, 50, T as u64].map(|n| (k.to_string(), n)))
         .collect();
+    expect.extend([10, 20].map(|n| ("dpm++-sde".to_string(), n)));
     assert_eq!(runs, expect);
     let files: Vec<&str> = s["files"]
         .as_array()
@@ -351,5 +352,151 @@ fn bad_input_gives_clear_errors_and_writes_nothing() {
         "{e}"
     );
 
+    assert!(!Path::new(o).exists(), "failed runs write nothing");
+}
+
+#[test]
+fn every_sampler_runs_from_the_command_line() {
+    let c = checkpoint().to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    for name in [
+        "ddpm",
+        "ddim",
+        "dpm++",
+        "dpm++-sde",
+        "unipc",
+        "euler",
+        "euler-a",
+        "pndm",
+    ] {
+        let dir = out.path().join(name);
+        let o = dir.to_str().unwrap();
+        let args = [
+            "sample",
+            "--model",
+            c,
+            "--sampler",
+            name,
+            "--steps",
+            "10",
+            "--count",
+            "3",
+            "--out",
+            o,
+        ];
+        ok(&args);
+        let s: Value = serde_json::from_slice(&read(&dir.join("summary.json"))).unwrap();
+        assert_eq!(s["sampler"], name);
+        assert_eq!(s["steps"], 10);
+        assert_eq!(sample_files(&dir).len(), 3, "{name}");
+        // Every sampler lands on finite digits in the model's range (samples are PNGs of them).
+        let png = image::open(dir.join("samples/0000.png"))
+            .unwrap()
+            .to_luma8();
+        assert_eq!(png.dimensions(), (16, 16), "{name}");
+        // The same seed gives the same digits again.
+        let again = out.path().join(format!("{name}-again"));
+        let mut args2 = args;
+        args2[10] = again.to_str().unwrap();
+        ok(&args2);
+        assert_eq!(
+            read(&dir.join("samples/0002.png")),
+            read(&again.join("samples/0002.png")),
+            "{name}: bit-identical for the same seed"
+        );
+    }
+}
+
+#[test]
+fn bad_sampler_input_gives_clear_errors() {
+    let ck = checkpoint();
+    let c = ck.to_str().unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("m3");
+    let o = o.to_str().unwrap();
+
+    // A negative step count is refused by the argument parser (usage error, exit 2).
+    let bad = difflab(&[
+        "sample",
+        "--model",
+        c,
+        "--sampler",
+        "dpm++",
+        "--steps",
+        "-3",
+        "--out",
+        o,
+    ]);
+    assert_eq!(bad.status.code(), Some(2));
+    let e = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        e.contains("-3 is negative") && e.contains("at least 1"),
+        "{e}"
+    );
+    let e = err(&[
+        "sample",
+        "--model",
+        c,
+        "--sampler",
+        "unipc",
+        "--steps",
+        "0",
+        "--out",
+        o,
+    ]);
+    assert!(e.contains("--steps must be at least 1"), "{e}");
+    let e = err(&[
+        "sample",
+        "--model",
+        c,
+        "--sampler",
+        "euler",
+        "--eta",
+        "0.5",
+        "--out",
+        o,
+    ]);
+    assert!(
+        e.contains("--eta 0.5 applies only to --sampler ddim") && e.contains("euler"),
+        "{e}"
+    );
+    let e = String::from_utf8_lossy(
+        &difflab(&["sample", "--model", c, "--sampler", "heun", "--out", o]).stderr,
+    )
+    .into_owned();
+    assert!(
+        e.contains("heun") && e.contains("dpm++") && e.contains("euler-a"),
+        "{e}"
+    );
+
+    // A model that predicts x0 ("sample"): PNDM and Euler ancestral cannot run it (as in
+    // diffusers); the error names the file and the field.
+    let x0 = out.path().join("x0-model");
+    std::fs::create_dir(&x0).unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        std::fs::copy(ck.join(f), x0.join(f)).unwrap();
+    }
+    let mut sc: Value = serde_json::from_slice(&read(&ck.join("scheduler_config.json"))).unwrap();
+    sc["prediction_type"] = serde_json::json!("sample");
+    std::fs::write(
+        x0.join("scheduler_config.json"),
+        serde_json::to_vec(&sc).unwrap(),
+    )
+    .unwrap();
+    for sampler in ["pndm", "euler-a"] {
+        let e = err(&[
+            "sample",
+            "--model",
+            x0.to_str().unwrap(),
+            "--sampler",
+            sampler,
+            "--out",
+            o,
+        ]);
+        assert!(
+            e.contains("scheduler_config.json") && e.contains("prediction_type = sample"),
+            "{sampler}: {e}"
+        );
+    }
     assert!(!Path::new(o).exists(), "failed runs write nothing");
 }

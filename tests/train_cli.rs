@@ -211,3 +211,73 @@ fn conditional_runs_default_to_their_own_epochs_unless_given() {
     assert_eq!(given.training.epochs, 2);
     assert_eq!(given.training.label_dropout, Some(0.2));
 }
+
+#[test]
+fn v_prediction_with_zero_snr_is_recorded_trained_and_sampled() {
+    let out = tempfile::tempdir().unwrap();
+    let o = out.path().join("vz");
+    let o = o.to_str().unwrap();
+    let e = err(&["--zero-snr", "--out", o]);
+    assert!(e.contains("--zero-snr needs --prediction v"), "{e}");
+    let s = settings(&["--prediction", "v", "--zero-snr"]);
+    assert!(s.schedule.rescale_betas_zero_snr);
+    let built = s.schedule.build().unwrap();
+    assert_eq!(built.alpha_bar(s.schedule.num_train_timesteps - 1), 0.0);
+    // The default writes neither field: old and new default checkpoints read the same.
+    let plain = serde_json::to_value(&settings(&[]).schedule).unwrap();
+    assert!(
+        plain.get("prediction_type").is_none() && plain.get("rescale_betas_zero_snr").is_none()
+    );
+
+    train(&[
+        "--prediction",
+        "v",
+        "--zero-snr",
+        "--digits",
+        "1",
+        "--limit",
+        "64",
+        "--batch-size",
+        "32",
+        "--epochs",
+        "1",
+        "--timesteps",
+        "40",
+        "--no-figures",
+        "--out",
+        o,
+    ])
+    .unwrap();
+    let read = |f: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("vz").join(f)).unwrap())
+            .unwrap()
+    };
+    let cfg = read("config.json");
+    assert_eq!(cfg["schedule"]["prediction_type"], "v_prediction");
+    assert_eq!(cfg["schedule"]["rescale_betas_zero_snr"], true);
+    let sc = read("scheduler_config.json");
+    assert_eq!(sc["prediction_type"], "v_prediction");
+    assert_eq!(sc["rescale_betas_zero_snr"], true);
+    assert!(cfg["stats"]["epoch_losses"][0]
+        .as_f64()
+        .unwrap()
+        .is_finite());
+
+    let m = difflab::train::TrainedModel::open(out.path().join("vz")).unwrap();
+    use difflab::schedulers::{Sampler, SamplerKind};
+    for kind in [
+        SamplerKind::Ddpm,
+        SamplerKind::DpmSolverSde,
+        SamplerKind::UniPc,
+    ] {
+        let s = m.sampler(kind, 0.0).unwrap();
+        assert!(s.alphas_cumprod()[39] < 1e-7, "{}", kind.name());
+    }
+    // PNDM has no zero-SNR rescaling (as in diffusers): refused rather than run on the wrong
+    // schedule.
+    let e = m.sampler(SamplerKind::Pndm, 0.0).unwrap_err().to_string();
+    assert!(
+        e.contains("scheduler_config.json") && e.contains("pndm sampler cannot follow"),
+        "{e}"
+    );
+}

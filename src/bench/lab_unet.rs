@@ -8,7 +8,7 @@ use crate::models::Trainable;
 use crate::nn::optim::{Adam, AdamConfig};
 use crate::pipelines::sample::{sample, SampleOptions};
 use crate::schedulers::config::DdpmConfig;
-use crate::schedulers::DdpmScheduler;
+use crate::schedulers::{DdpmScheduler, Indexed};
 use crate::util::rng::Rng;
 use crate::util::timing::{median, time_runs};
 use crate::Result;
@@ -90,7 +90,7 @@ fn run_forward(opts: &BenchOptions) -> Result<Map<String, Value>> {
 
     let cfg: DdpmConfig = serde_json::from_value(serde_json::json!({ "num_train_timesteps": 200 }))
         .map_err(|e| crate::Error::invalid(format!("bench DDPM config: {e}")))?;
-    let mut sched = DdpmScheduler::new(cfg)?;
+    let mut sched = Indexed::new(DdpmScheduler::new(cfg)?);
     let mut sopts = SampleOptions::new([16, 16, 1], 200);
     sopts.count = 12;
     let reps = opts.runs.clamp(1, 3);

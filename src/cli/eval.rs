@@ -8,7 +8,7 @@ use crate::eval::{
     EVAL_FILE,
 };
 use crate::pipelines::guidance::check_scale;
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use crate::{Error, Result};
 use clap::Args;
 use std::path::PathBuf;
@@ -23,18 +23,29 @@ pub struct EvalArgs {
     /// Digits to generate (and real digits in the floor).
     #[arg(long, default_value_t = 1000, value_name = "N")]
     pub count: usize,
-    /// Sampler.
+    /// Sampler: ddpm, ddim, dpm++ (DPM-Solver++), dpm++-sde, unipc, euler, euler-a (Euler
+    /// ancestral) or pndm.
     #[arg(long, value_enum, default_value = "ddpm")]
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps [default: all T of the model].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::steps_value, allow_hyphen_values = true)]
     pub steps: Option<usize>,
     /// Seed of the generation and of the floor's choice of real digits.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// Also run DDPM and DDIM at 10, 25, 50, 100 and all steps, and plot quality_vs_steps.png.
+    /// Also run every sampler (or those of --samplers) at 10, 20, 50 and all steps, and
+    /// plot quality_vs_steps.png.
     #[arg(long)]
     pub sweep: bool,
+    /// With --sweep: the samplers to compare [default: all eight].
+    #[arg(
+        long,
+        value_enum,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "sweep"
+    )]
+    pub samplers: Option<Vec<SamplerKind>>,
     /// Conditional models: ask for digits with classifier-free guidance at each of these
     /// scales (e.g. 0,1,2,4,7) and report how often the asked-for digit comes out;
     /// writes guidance.json.
@@ -154,11 +165,16 @@ fn guidance(
     Ok(())
 }
 
-/// `--sweep`: both samplers at every step count; `eval.json` for the requested one,
-/// `quality_vs_steps.json` and `.png` for all.
+/// `--sweep`: every sampler (or `--samplers`, with `--sampler` added) at every step count;
+/// `eval.json` for the requested one, `quality_vs_steps.json` and `.png` for all.
 fn sweep(args: &EvalArgs, opts: &EvalOptions, bars: &mut StepBars) -> Result<()> {
     let eval_json = args.out.join(EVAL_FILE);
-    let sweep = sweep_model(&args.model, opts, bars)?;
+    let mut samplers = args.samplers.clone().unwrap_or(SamplerKind::ALL.to_vec());
+    if !samplers.contains(&args.sampler) {
+        samplers.insert(0, args.sampler);
+    }
+    samplers.dedup();
+    let sweep = sweep_model(&args.model, opts, &samplers, bars)?;
     print!("{}", sweep.table());
     let main = sweep
         .runs

@@ -3,7 +3,7 @@
 
 use crate::cli::Global;
 use crate::demos::inpaint::{run_inpaint, InpaintConfig, DEFAULT_COUNT, DEFAULT_GUIDANCE};
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -23,11 +23,12 @@ pub struct InpaintArgs {
     /// Completions, each from its own noise.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_COUNT)]
     pub count: usize,
-    /// Sampler: ddpm or ddim (η = 0).
+    /// Sampler: ddpm, ddim (η = 0), dpm++ (DPM-Solver++), dpm++-sde, unipc, euler, euler-a
+    /// (Euler ancestral) or pndm (pndm cannot resample: --jumps 1 only).
     #[arg(long, value_enum, value_name = "NAME", default_value = "ddpm")]
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps, 1 to T [default: all T].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::steps_value, allow_hyphen_values = true)]
     pub steps: Option<usize>,
     /// RePaint resampling: passes per step (1 = none). Each extra pass re-noises the step and
     /// denoises it again, so the hidden region is revised with the known one in view; R times

@@ -23,6 +23,10 @@ pub struct LabArgs {
     /// Module 4's model: a Hugging Face repo id or a local diffusers folder.
     #[arg(long, value_name = "MODEL", default_value = crate::hub::DEFAULT_MODEL)]
     pub pretrained_model: String,
+    /// The sampler of Modules 3 and 4, the evaluation and the control stage [default: each
+    /// module's own, DDPM].
+    #[arg(long, value_enum)]
+    pub sampler: Option<crate::schedulers::SamplerKind>,
 }
 
 /// Run `difflab lab` and print where the report is.
@@ -33,6 +37,7 @@ pub fn run(args: LabArgs, global: &Global) -> crate::Result<()> {
         skip_pretrained: args.skip_pretrained,
         pretrained_model: args.pretrained_model,
         mnist_dir: global.mnist_dir.clone(),
+        sampler: args.sampler,
         ..LabConfig::new(args.out)
     };
     let outcome = run_lab(&cfg)?;

@@ -47,7 +47,7 @@ pub enum Command {
     Forward(forward::ForwardArgs),
     /// Module 2: train a denoiser on MNIST digits (checkpoint, loss, denoising, filters, preview).
     Train(train::TrainArgs),
-    /// Module 3: generate digits from pure noise with DDPM or DDIM (trajectory, samples, steps, animation).
+    /// Module 3: generate digits from pure noise with any sampler (trajectory, samples, steps, animation).
     Sample(sample::SampleArgs),
     /// Hide part of a real test digit and let the trained model regenerate it (inpainting).
     Inpaint(inpaint::InpaintArgs),
@@ -61,6 +61,21 @@ pub enum Command {
     Lab(lab::LabArgs),
     /// The lab in the browser: Module 1 live, training and sampling jobs, the answer sheet.
     Serve(serve::ServeArgs),
+}
+
+/// The value of a `--steps` option: a whole number; a negative one is refused here with a
+/// message saying so (0 and counts above the model's T are refused by the command, which knows
+/// T).
+pub fn steps_value(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<i64>() {
+        Ok(n) if n < 0 => Err(format!(
+            "{n} is negative: a step count must be at least 1 (the sampler needs at least one denoising step)"
+        )),
+        Ok(n) => Ok(n as usize),
+        Err(_) => Err(format!(
+            "'{s}' is not a whole number: a step count is 1 or more"
+        )),
+    }
 }
 
 /// Parse the command line, run it, print any error, and return the process exit code.

@@ -3,7 +3,7 @@
 
 use crate::cli::Global;
 use crate::demos::pretrained::{run_pretrained, PretrainedConfig, DEFAULT_STEP_COUNTS};
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -17,11 +17,12 @@ pub struct PretrainedArgs {
     #[arg(long, value_name = "N", default_value_t = 16)]
     pub count: usize,
     /// Sampling steps.
-    #[arg(long, value_name = "N", default_value_t = 50)]
+    #[arg(long, value_name = "N", default_value_t = 50, value_parser = crate::cli::steps_value, allow_hyphen_values = true)]
     pub steps: usize,
-    /// Sampler [default: the model's scheduler_config.json, DDPM without one].
+    /// Sampler [default: the model's scheduler_config.json, DDPM without one]: ddpm, ddim,
+    /// dpm++ (DPM-Solver++), dpm++-sde, unipc, euler, euler-a (Euler ancestral) or pndm.
     #[arg(long, value_enum, value_name = "KIND")]
-    pub sampler: Option<SchedulerKind>,
+    pub sampler: Option<SamplerKind>,
     /// Seed of the starting noise and every step's noise.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,

@@ -3,7 +3,7 @@
 
 use crate::cli::Global;
 use crate::demos::generate::{run_generate, GenerateConfig, DEFAULT_COUNT};
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -13,11 +13,12 @@ pub struct SampleArgs {
     /// The checkpoint folder written by `difflab train`.
     #[arg(long, value_name = "DIR", default_value = "lab8-out/module2")]
     pub model: PathBuf,
-    /// Sampler: ddpm (stochastic) or ddim (deterministic with --eta 0).
+    /// Sampler: ddpm (stochastic), ddim (deterministic with --eta 0), dpm++ (DPM-Solver++, good
+    /// in 10-20 steps), dpm++-sde, unipc, euler, euler-a (Euler ancestral) or pndm.
     #[arg(long, value_enum, value_name = "NAME", default_value = "ddpm")]
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps, 1 to T, respaced as diffusers does [default: all T].
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = crate::cli::steps_value, allow_hyphen_values = true)]
     pub steps: Option<usize>,
     /// Samples to generate, each saved as samples/NNNN.png.
     #[arg(long, value_name = "N", default_value_t = DEFAULT_COUNT)]

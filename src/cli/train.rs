@@ -3,12 +3,22 @@
 use crate::cli::Global;
 use crate::demos::train::{self as job, TrainJob};
 use crate::models::{Arch, ModelConfig};
+use crate::schedulers::PredictionType;
 use crate::train::data::{classes, digit_list};
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
 use crate::train::{LrSchedule, RunOptions, TrainSettings};
 use crate::{Error, Result};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
+
+/// The prediction targets on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PredictionChoice {
+    /// The noise ε (diffusers' `epsilon`).
+    Epsilon,
+    /// v = √ᾱ·ε − √(1−ᾱ)·x0 (diffusers' `v_prediction`).
+    V,
+}
 
 /// The learning-rate schedules on the command line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -54,6 +64,14 @@ pub struct TrainArgs {
     /// Diffusion timesteps T (linear β from 1e-4 to 0.02) [default: 200].
     #[arg(long, value_name = "T")]
     pub timesteps: Option<usize>,
+    /// What the model learns to predict: epsilon (the noise, the lab's) or v
+    /// (√ᾱ·ε − √(1−ᾱ)·x0) [default: epsilon].
+    #[arg(long, value_enum, value_name = "KIND")]
+    pub prediction: Option<PredictionChoice>,
+    /// Rescale the schedule to zero terminal SNR, so that ᾱ_T = 0 and the noisiest training
+    /// input is pure noise, as sampling starts (needs --prediction v).
+    #[arg(long)]
+    pub zero_snr: bool,
     /// Seed of the weights, data order, timesteps and noise [default: 42].
     #[arg(long)]
     pub seed: Option<u64>,
@@ -113,6 +131,8 @@ impl TrainArgs {
         note(self.adam_beta2.is_some(), "--adam-beta2");
         note(self.lr_schedule.is_some(), "--lr-schedule");
         note(self.timesteps.is_some(), "--timesteps");
+        note(self.prediction.is_some(), "--prediction");
+        note(self.zero_snr, "--zero-snr");
         note(self.ema || self.no_ema, "--ema/--no-ema");
         note(self.ema_decay.is_some(), "--ema-decay");
         note(self.limit.is_some(), "--limit");
@@ -182,6 +202,14 @@ impl TrainArgs {
         if let Some(n) = self.timesteps {
             s.schedule.num_train_timesteps = n;
         }
+        if let Some(p) = self.prediction {
+            s.schedule.prediction_type = match p {
+                PredictionChoice::Epsilon => PredictionType::Epsilon,
+                PredictionChoice::V => PredictionType::VPrediction,
+            };
+        }
+        s.schedule.rescale_betas_zero_snr = self.zero_snr;
+        s.schedule.build()?;
         if let Some(n) = self.limit {
             if n == 0 {
                 return Err(Error::invalid("--limit must be at least 1"));

@@ -12,7 +12,7 @@ pub mod train;
 pub use bars::StepBars;
 pub use train::Console;
 
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 
 /// `1234567` as `1,234,567`.
 pub fn thousands(n: usize) -> String {
@@ -36,11 +36,26 @@ pub fn duration(s: f64) -> String {
     }
 }
 
-/// "DDPM, all 200 steps", "DDIM (η = 0), 50 of 200 steps".
-pub fn sampler_text(kind: SchedulerKind, steps: usize, t_total: usize, eta: f32) -> String {
+/// A sampler's name as figures and summaries print it: `DDPM`, `DDIM`, `DPM-Solver++`,
+/// `SDE-DPM-Solver++`, `UniPC`, `Euler`, `Euler ancestral`, `PNDM`.
+pub fn sampler_title(kind: SamplerKind) -> &'static str {
+    match kind {
+        SamplerKind::Ddpm => "DDPM",
+        SamplerKind::Ddim => "DDIM",
+        SamplerKind::DpmSolver => "DPM-Solver++",
+        SamplerKind::DpmSolverSde => "SDE-DPM-Solver++",
+        SamplerKind::UniPc => "UniPC",
+        SamplerKind::Euler => "Euler",
+        SamplerKind::EulerAncestral => "Euler ancestral",
+        SamplerKind::Pndm => "PNDM",
+    }
+}
+
+/// "DDPM, all 200 steps", "DDIM (η = 0), 50 of 200 steps", "DPM-Solver++, 20 of 200 steps".
+pub fn sampler_text(kind: SamplerKind, steps: usize, t_total: usize, eta: f32) -> String {
     let name = match kind {
-        SchedulerKind::Ddpm => "DDPM".to_string(),
-        SchedulerKind::Ddim => format!("DDIM (η = {eta})"),
+        SamplerKind::Ddim => format!("DDIM (η = {eta})"),
+        other => sampler_title(other).to_string(),
     };
     if steps == t_total {
         format!("{name}, all {steps} steps")

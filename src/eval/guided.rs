@@ -7,7 +7,7 @@ use super::score::{Evaluator, SetScores};
 use crate::models::{ClassLabel, NoisePredictor};
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 use crate::pipelines::sample::{sample_with_progress, Samples, SeededNoise};
-use crate::schedulers::Scheduler;
+use crate::schedulers::Sampler;
 use crate::util::progress::{Progress, Silent};
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -59,7 +59,7 @@ pub fn sample_guided_with_progress(
     progress: &mut dyn Progress,
 ) -> Result<Samples> {
     check_digits(model, info, digits)?;
-    let mut scheduler = opts.scheduler(info)?;
+    let mut scheduler = opts.sampler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = opts.steps.unwrap_or(t_max);
     let label = format!("w = {w}, {} {steps} steps", opts.sampler.name());

@@ -33,6 +33,6 @@ pub use model::{
 pub use report::{write_json, EVAL_FILE};
 pub use run::{
     evaluate_denoiser, evaluator_for, sweep_denoiser, sweep_steps, EvalOptions, EvalReport,
-    ModelInfo, SweepReport,
+    ModelInfo, SkippedSampler, SweepReport,
 };
 pub use score::{Evaluator, SetScores, CONFIDENCE};

@@ -8,6 +8,7 @@ use super::run::{
     SweepReport,
 };
 use super::score::Evaluator;
+use crate::schedulers::SamplerKind;
 pub use crate::train::model_info;
 use crate::train::TrainedModel;
 use crate::util::progress::{Progress, Silent};
@@ -31,11 +32,12 @@ pub fn evaluate_model_with_progress(
     evaluate_denoiser(&mut m.model, &m.info, &evaluator, opts, progress)
 }
 
-/// Like [`evaluate_model`] for DDPM and DDIM at 10, 25, 50, 100 and all T steps (and at
+/// Like [`evaluate_model`] for each of `samplers` at 10, 20, 50 and all T steps (and at
 /// `opts.steps` if that is another count).
 pub fn sweep_model(
     dir: impl AsRef<Path>,
     opts: &EvalOptions,
+    samplers: &[SamplerKind],
     progress: &mut dyn Progress,
 ) -> Result<SweepReport> {
     let mut m = TrainedModel::load(dir)?;
@@ -47,7 +49,15 @@ pub fn sweep_model(
         }
     }
     let evaluator = evaluator_for(&m.info, opts, progress)?;
-    sweep_denoiser(&mut m.model, &m.info, &evaluator, opts, &steps, progress)
+    sweep_denoiser(
+        &mut m.model,
+        &m.info,
+        &evaluator,
+        opts,
+        &steps,
+        samplers,
+        progress,
+    )
 }
 
 /// A class-conditional checkpoint asked for `digits` (default: all it was trained on) at each

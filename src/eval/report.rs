@@ -117,14 +117,14 @@ impl SweepReport {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "  {:<8} {:>6} {:>9} {:>11} {:>11} {:>9}",
+            "  {:<9} {:>6} {:>9} {:>11} {:>11} {:>9}",
             "sampler", "steps", "FID", "recognised", "in classes", "time"
         );
         for r in &self.runs {
             let g = &r.generated;
             let _ = writeln!(
                 s,
-                "  {:<8} {:>6} {:>9.2} {:>11} {:>11} {:>8.1}s",
+                "  {:<9} {:>6} {:>9.2} {:>11} {:>11} {:>8.1}s",
                 r.sampler,
                 r.steps,
                 g.fid,
@@ -135,13 +135,16 @@ impl SweepReport {
         }
         let _ = writeln!(
             s,
-            "  {:<8} {:>6} {:>9.2} {:>11} {:>11}",
+            "  {:<9} {:>6} {:>9.2} {:>11} {:>11}",
             "real",
             "-",
             self.floor.fid,
             pct(self.floor.recognised),
             pct(self.floor.in_classes)
         );
+        for k in &self.skipped {
+            let _ = writeln!(s, "  {:<9} skipped: {}", k.sampler, k.reason);
+        }
         s
     }
 
@@ -165,8 +168,9 @@ impl SweepReport {
                 .collect()
         };
         let max_steps = self.runs.iter().map(|r| r.steps).max().unwrap_or(1) as f64;
-        let mut fid = LinePlot::new("sampling steps", "FID (lower is better)")
+        let mut fid = LinePlot::new("sampling steps", "FID (lower is better, log scale)")
             .title("Quality")
+            .y_log()
             .legend(LegendPos::UpperRight)
             .x_range(0.0, max_steps * 1.03);
         let mut time = LinePlot::new("sampling steps", "wall time (s)")
@@ -191,12 +195,17 @@ impl SweepReport {
             .iter()
             .map(|r| r.generated.fid)
             .fold(self.floor.fid, f64::max);
+        let min_fid = self
+            .runs
+            .iter()
+            .map(|r| r.generated.fid)
+            .fold(f64::INFINITY, f64::min);
         fid = fid
             .ref_line(RefLine::horizontal(
                 self.floor.fid,
                 format!("real digits {:.2}", self.floor.fid),
             ))
-            .y_range(0.0, max_fid * 1.08);
+            .y_range(self.floor.fid.min(min_fid) * 0.8, max_fid * 3.0);
         let max_time = self
             .runs
             .iter()
@@ -204,15 +213,26 @@ impl SweepReport {
             .fold(0.0, f64::max);
         time = time.y_range(0.0, max_time * 1.08);
         Figure::new()
-            .title("Sample quality against sampling steps: DDPM and DDIM")
+            .title(format!(
+                "Sample quality against sampling steps: {}",
+                samplers
+                    .iter()
+                    .map(|s| s.to_uppercase())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
             .subtitle(format!(
                 "{} · {} digits per point, seed {} · FID in the MNIST classifier's features against {} test digits",
                 self.model, first.generated.count, first.seed, first.reference_count
             ))
             .push(Panel::Row(vec![Panel::Plot(fid, 400), Panel::Plot(time, 400)]))
             .note(format!(
-                "The dashed line is the floor: the FID of {} real training digits. Time is the generation's wall time on this machine.",
-                self.floor.count
+                "The dashed line is the floor: the FID of {} real training digits. Time is the generation's wall time on this machine.{}",
+                self.floor.count,
+                self.skipped
+                    .iter()
+                    .map(|k| format!("\n{} is left out: it cannot run this model.", k.sampler.to_uppercase()))
+                    .collect::<String>()
             ))
             .save_png(path)
     }

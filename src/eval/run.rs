@@ -7,7 +7,7 @@ use crate::models::NoisePredictor;
 use crate::pipelines::sample::{
     check_steps, sample_with_progress, NoHooks, SampleOptions, SeededNoise,
 };
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, Sampler, SamplerKind};
 pub use crate::train::ModelInfo;
 use crate::util::progress::Progress;
 use crate::{Error, Result};
@@ -21,7 +21,7 @@ pub struct EvalOptions {
     /// Digits to generate (and real digits in the floor).
     pub count: usize,
     /// The sampler.
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps; `None` = all T training timesteps.
     pub steps: Option<usize>,
     /// Seed of the generation (sample `i` uses stream `i`) and of the floor's choice of digits.
@@ -42,9 +42,10 @@ pub struct EvalOptions {
 }
 
 impl EvalOptions {
-    /// The sampler these options ask for, on `info`'s schedule.
-    pub fn scheduler(&self, info: &ModelInfo) -> Result<AnyScheduler> {
-        let mut s = AnyScheduler::new(self.sampler, &info.scheduler)?;
+    /// The sampler these options ask for, on `info`'s schedule (an error when it cannot run
+    /// the model's `prediction_type`).
+    pub fn sampler(&self, info: &ModelInfo) -> Result<AnySampler> {
+        let mut s = crate::train::trained::sampler_for(self.sampler, &info.scheduler)?;
         s.set_use_clipped_model_output(!self.diffusers_ddim);
         Ok(s)
     }
@@ -71,7 +72,7 @@ impl Default for EvalOptions {
     fn default() -> Self {
         EvalOptions {
             count: 1000,
-            sampler: SchedulerKind::Ddpm,
+            sampler: SamplerKind::Ddpm,
             steps: None,
             seed: 42,
             batch_size: 250,
@@ -103,7 +104,8 @@ fn pure_name() -> String {
 pub struct EvalReport {
     /// The model evaluated.
     pub model: String,
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name (`ddpm`, `ddim`, `dpm++`, …; see
+    /// [`SamplerKind::name`]).
     pub sampler: String,
     /// `matched` or `pure`: where sampling started (see [`StartNoise`]). Absent in reports
     /// from before it was recorded, which started from pure noise.
@@ -169,7 +171,7 @@ pub fn evaluate_denoiser(
     opts: &EvalOptions,
     progress: &mut dyn Progress,
 ) -> Result<EvalReport> {
-    let mut scheduler = opts.scheduler(info)?;
+    let mut scheduler = opts.sampler(info)?;
     let t_max = scheduler.num_train_timesteps();
     let steps = check_steps(opts.steps, t_max, &info.name)?;
     if evaluator.image_size() != info.image_size {
@@ -198,7 +200,7 @@ pub fn evaluate_denoiser(
         model: info.name.clone(),
         sampler: opts.sampler.name().into(),
         start: sopts.start.name().into(),
-        diffusers_ddim: opts.diffusers_ddim && opts.sampler == SchedulerKind::Ddim,
+        diffusers_ddim: opts.diffusers_ddim && opts.sampler == SamplerKind::Ddim,
         steps,
         num_train_timesteps: t_max,
         seed: opts.seed,
@@ -219,9 +221,9 @@ pub fn evaluate_denoiser(
     })
 }
 
-/// The step counts of a sweep: 10, 25, 50, 100 and T (those ≤ T, without repeats).
+/// The step counts of a sweep: 10, 20, 50 and T (those ≤ T, without repeats).
 pub fn sweep_steps(num_train_timesteps: usize) -> Vec<usize> {
-    let mut v: Vec<usize> = [10, 25, 50, 100, num_train_timesteps]
+    let mut v: Vec<usize> = [10, 20, 50, num_train_timesteps]
         .into_iter()
         .filter(|&n| n <= num_train_timesteps)
         .collect();
@@ -237,27 +239,53 @@ pub struct SweepReport {
     pub model: String,
     /// The FID (and other scores) of real training digits: the floor.
     pub floor: SetScores,
-    /// One evaluation per sampler and step count, DDPM first, steps ascending.
+    /// One evaluation per sampler and step count, in the order of the samplers asked for,
+    /// steps ascending.
     pub runs: Vec<EvalReport>,
+    /// The samplers that cannot run the model, with the reason (e.g. PNDM on a
+    /// zero-terminal-SNR schedule).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedSampler>,
 }
 
-/// Evaluate `model` with DDPM and DDIM at each of `steps` (see [`sweep_steps`]); `opts.sampler`
-/// and `opts.steps` are ignored.
+/// A sampler a sweep left out, and why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SkippedSampler {
+    /// Its short name.
+    pub sampler: String,
+    /// The error that building it for the model gave.
+    pub reason: String,
+}
+
+/// Evaluate `model` with every sampler of `samplers` at each of `steps` (see [`sweep_steps`]);
+/// `opts.sampler` and `opts.steps` are ignored. A sampler that cannot run the model is left out
+/// and listed in [`SweepReport::skipped`].
 pub fn sweep_denoiser(
     model: &mut dyn NoisePredictor,
     info: &ModelInfo,
     evaluator: &Evaluator,
     opts: &EvalOptions,
     steps: &[usize],
+    samplers: &[SamplerKind],
     progress: &mut dyn Progress,
 ) -> Result<SweepReport> {
-    let mut runs = Vec::new();
-    for sampler in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
+    let (mut runs, mut skipped) = (Vec::new(), Vec::new());
+    for &sampler in samplers {
+        let base = EvalOptions {
+            sampler,
+            ..opts.clone()
+        };
+        if let Err(e) = base.sampler(info) {
+            skipped.push(SkippedSampler {
+                sampler: sampler.name().into(),
+                reason: e.to_string(),
+            });
+            continue;
+        }
         for &n in steps {
             let o = EvalOptions {
-                sampler,
                 steps: Some(n),
-                ..opts.clone()
+                ..base.clone()
             };
             runs.push(evaluate_denoiser(model, info, evaluator, &o, progress)?);
         }
@@ -266,5 +294,6 @@ pub fn sweep_denoiser(
         model: info.name.clone(),
         floor: evaluator.floor.clone(),
         runs,
+        skipped,
     })
 }

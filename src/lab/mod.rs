@@ -51,6 +51,9 @@ pub struct LabConfig {
     pub mnist_dir: Option<PathBuf>,
     /// Progress lines and bars on stderr.
     pub progress: bool,
+    /// The sampler of Modules 3 and 4, the evaluation and the control stage (`--sampler`);
+    /// `None`: each module's default.
+    pub sampler: Option<crate::schedulers::SamplerKind>,
 }
 
 impl LabConfig {
@@ -64,6 +67,7 @@ impl LabConfig {
             pretrained_model: crate::hub::DEFAULT_MODEL.to_string(),
             mnist_dir: None,
             progress: true,
+            sampler: None,
         }
     }
 }

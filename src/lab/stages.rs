@@ -19,7 +19,6 @@ use crate::report::record::{
     LabRecord, Stage, StageRecord, Status, CONTROL_DIGIT, CONTROL_MODEL_FOLDER, EVAL_50_FILE,
     INPAINT_FOLDER,
 };
-use crate::schedulers::SchedulerKind;
 use crate::train::settings::{CONDITIONAL_EPOCHS, DEFAULT_LABEL_DROPOUT};
 use crate::train::{LrSchedule, RunOptions, TrainSettings, TrainedModel};
 use crate::util::fsio::ensure_dir;
@@ -109,8 +108,30 @@ pub(super) fn run(cfg: &LabConfig, stage: Stage, rec: &mut LabRecord) -> Result<
     })
 }
 
-/// The command that runs `stage` by hand into the lab folder.
+/// The command that runs `stage` by hand into the lab folder, with `--sampler` when the lab
+/// was given one.
 fn command(cfg: &LabConfig, stage: Stage) -> String {
+    let base = base_command(cfg, stage);
+    match (cfg.sampler, stage) {
+        (Some(k), Stage::Sample | Stage::Eval | Stage::Pretrained) => {
+            format!("{base} --sampler {}", k.name())
+        }
+        (Some(k), Stage::Control) => base
+            .replace(
+                " --guidance-sweep",
+                &format!(" --guidance-sweep --sampler {}", k.name()),
+            )
+            .replacen(
+                "difflab inpaint --model",
+                &format!("difflab inpaint --sampler {} --model", k.name()),
+                1,
+            ),
+        _ => base,
+    }
+}
+
+/// [`command`] without the sampler.
+fn base_command(cfg: &LabConfig, stage: Stage) -> String {
     let out = cfg.out.display();
     let m2 = cfg.out.join(Stage::Train.folder());
     let m2 = m2.display();
@@ -217,6 +238,7 @@ fn sample(cfg: &LabConfig, dir: &Path) -> Result<()> {
         model_dir: cfg.out.join(Stage::Train.folder()),
         out_dir: dir.to_path_buf(),
         progress: cfg.progress,
+        sampler: cfg.sampler.unwrap_or(GenerateConfig::default().sampler),
         ..GenerateConfig::default()
     };
     run_generate(&gc)?;
@@ -294,6 +316,7 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
         sweep_count,
         classifier: classifier.path,
         mnist_dir: cfg.mnist_dir.clone(),
+        sampler: cfg.sampler.unwrap_or(GenerateConfig::default().sampler),
         ..GenerateConfig::default()
     };
     run_generate(&gc)?;
@@ -303,6 +326,7 @@ fn control(cfg: &LabConfig, dir: &Path) -> Result<()> {
         steps,
         progress: cfg.progress,
         mnist_dir: cfg.mnist_dir.clone(),
+        sampler: cfg.sampler.unwrap_or(InpaintConfig::default().sampler),
         ..InpaintConfig::default()
     };
     let report = run_inpaint(&ic)?;
@@ -356,6 +380,7 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
     let opts = EvalOptions {
         count,
         mnist_dir: cfg.mnist_dir.clone(),
+        sampler: cfg.sampler.unwrap_or(EvalOptions::default().sampler),
         ..EvalOptions::default()
     };
     let evaluator = Evaluator::with_classifier(
@@ -370,7 +395,6 @@ fn evaluate(cfg: &LabConfig, dir: &Path, model_dir: &Path) -> Result<()> {
         runs.push((
             EVAL_50_FILE,
             EvalOptions {
-                sampler: SchedulerKind::Ddpm,
                 steps: Some(50),
                 ..opts
             },
@@ -436,6 +460,7 @@ fn pretrained(cfg: &LabConfig, dir: &Path) -> Option<String> {
         ],
         step_counts,
         progress: cfg.progress,
+        sampler: cfg.sampler,
         ..PretrainedConfig::default()
     };
     match run_pretrained(&pc) {

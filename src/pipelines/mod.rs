@@ -6,4 +6,5 @@
 
 pub mod guidance;
 pub mod inpaint;
+mod noise;
 pub mod sample;

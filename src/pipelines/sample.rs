@@ -1,22 +1,27 @@
-//! The sampling loop: start from Gaussian noise x_T and let a scheduler walk it back to an image,
-//! asking a [`NoisePredictor`] at every step. Works with any model and either scheduler.
+//! The sampling loop: start from Gaussian noise x_T and let a [`Sampler`] walk it back to an
+//! image, asking a [`NoisePredictor`] at every step. The same loop runs every sampler (DDPM,
+//! DDIM, DPM-Solver++, UniPC, Euler, Euler ancestral, PNDM), with any model.
 //!
 //! ```text
-//! x ← x_T ~ N(0, I)                       (per sample, from its own RNG stream; with a matched
-//!                                          start shifted and scaled, see [`StartNoise`])
-//! for k, t in scheduler.timesteps():       (loop index k = 0 … n−1, t descending)
-//!     out      ← model(x, t)               (the whole batch in one call)
-//!     x, x̂0    ← scheduler.step(out, t, x, z_k)
+//! sampler.set_timesteps(n)                 (n = num_inference_steps)
+//! x ← x_T = randn · init_noise_sigma       (per sample, from its own RNG stream; with a matched
+//!                                          start shifted and scaled, see [`start_sample`])
+//! for k in 0 … sampler.num_steps() − 1:    (loop index k; t_k = timesteps()[k], descending)
+//!     out   ← model(scale_model_input(x), t_k)   (the whole batch in one call)
+//!     x, x̂0 ← sampler.step(k, out, x, z_k)       (z_k: fresh noise where the step needs it)
 //! return x                                  (in the model's range, [-1, 1] for difflab's models)
 //! ```
+//!
+//! `scale_model_input` divides by √(σ_k² + 1) for the Euler schedulers (their samples are
+//! x0 + σ·ε) and does nothing for the others; `init_noise_sigma` is 1 except for Euler.
 //!
 //! **Reproducibility.** Sample number `i` (counting from [`SampleOptions::first_index`]) draws
 //! all its randomness from its own stream `Rng::stream(seed, i)`: first its initial noise x_T
 //! (h·w·c standard normals, in NHWC order), then, for every loop index whose step adds noise
-//! (see [`Scheduler::noise_needed`]), h·w·c more. Sample `i` is therefore the same image
+//! (see [`Sampler::noise_needed`]), h·w·c more. Sample `i` is therefore the same image
 //! whatever the batch size, whatever split of the run into several calls, and whichever other
-//! samples are generated beside it; and the same seed gives the same x_T for every sampler
-//! and step count, so runs can be compared side by side.
+//! samples are generated beside it; and the same seed gives the same x_T (up to the start's
+//! scale) for every sampler and step count, so runs can be compared side by side.
 //!
 //! **Range.** difflab's models (and diffusers' UNets) work on images scaled to [-1, 1];
 //! [`to_unit_range`] / [`Samples::images_unit`] clamp to that range and map to [0, 1] for
@@ -25,20 +30,30 @@
 //! **Extension points.** [`SampleHooks`] is called at three places: after x_T is drawn
 //! (`start`), for the model call (`predict`: classifier-free guidance replaces it with two
 //! predictions, conditional and unconditional, combined; see [`crate::pipelines::guidance`]),
-//! and after each step (`after_step`, e.g. to clamp or project x_{t_prev}). Inpainting
+//! and after each step (`after_step`, e.g. to clamp or project the sample). Inpainting
 //! ([`crate::pipelines::inpaint`]) runs its own loop, since RePaint's resampling repeats steps,
 //! but calls the same `predict` hook.
 //! [`NoiseSource`] supplies x_T and the step noise (seeded by default; tests pass recorded noise).
 
+pub use super::noise::{NoiseSource, SeededNoise};
 use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
-use crate::schedulers::Scheduler;
+use crate::schedulers::{NoiseLevel, Sampler, SamplerKind, StepIo};
 use crate::util::progress::{check_cancelled, Progress, Silent};
-use crate::util::rng::Rng;
 use crate::{Error, Result};
 use std::ops::Range;
 use std::time::{Duration, Instant};
+
+/// The few-step sampler Module 3's figures show beside DDPM and DDIM: SDE-DPM-Solver++, the
+/// best of difflab's samplers in ≤ 20 steps on the toy (the README's table: within 12% of
+/// DDPM's FID with all 200 steps at 10 steps, where the deterministic solvers stay 3× worse).
+pub const FEW_STEP_SAMPLER: SamplerKind = SamplerKind::DpmSolverSde;
+/// The few-step sampler of a pretrained T = 1000 model (Module 4): DPM-Solver++, diffusers'
+/// recommendation ("20 steps high quality, quite good in 10").
+pub const PRETRAINED_FEW_STEP_SAMPLER: SamplerKind = SamplerKind::DpmSolver;
+/// The step counts the figures run the few-step sampler at.
+pub const FEW_STEPS: [usize; 2] = [10, 20];
 
 /// What to generate and how.
 #[derive(Clone, Debug)]
@@ -88,9 +103,12 @@ impl SampleOptions {
 pub struct Snapshot {
     /// The loop index k.
     pub index: usize,
-    /// Its timestep t.
-    pub t: usize,
-    /// x_t, the samples entering step k, `[count, h, w, c]`.
+    /// Its timestep t_k (a float: the Euler schedulers' are fractional).
+    pub t: f64,
+    /// The noise level of the samples entering step k ([`Sampler::level_before`]).
+    pub level: NoiseLevel,
+    /// x_t, the samples entering step k, `[count, h, w, c]`, in variance-preserving form
+    /// √ᾱ·x0 + √(1−ᾱ)·ε (the Euler schedulers' x0 + σ·ε divided by `level.scale`).
     pub x_t: Tensor,
     /// x̂0, the clean samples the model's output at step k implies, `[count, h, w, c]`.
     pub pred_x0: Tensor,
@@ -101,8 +119,8 @@ pub struct Snapshot {
 pub struct Samples {
     /// The generated samples, `[count, h, w, c]`, in the model's range (not clamped).
     pub images: Tensor,
-    /// The timesteps the loop visited.
-    pub timesteps: Vec<usize>,
+    /// The timesteps the loop visited, one per loop index.
+    pub timesteps: Vec<f64>,
     /// The requested snapshots, by increasing loop index.
     pub snapshots: Vec<Snapshot>,
     /// Wall time of the whole run.
@@ -127,94 +145,60 @@ pub fn to_unit_range(x: &Tensor) -> Tensor {
 }
 
 /// Where one step is, for hooks and noise sources.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct StepInfo {
     /// Loop index k (0 = first step).
     pub index: usize,
-    /// Number of steps n.
+    /// Number of loop steps ([`Sampler::num_steps`]).
     pub num_steps: usize,
-    /// The timestep t of this step.
-    pub t: usize,
-    /// The timestep the step lands on (`None` after the last).
-    pub prev_t: Option<usize>,
+    /// The timestep t_k the model is told.
+    pub t: f64,
+    /// The next loop index's timestep (`None` at the last step).
+    pub prev_t: Option<f64>,
+    /// The noise level of the sample entering the step ([`Sampler::level_before`]).
+    pub level: NoiseLevel,
+    /// The noise level the step lands on ([`Sampler::level_after`]; ᾱ = 1 when clean).
+    pub next: NoiseLevel,
     /// The absolute sample indices of the batch.
     pub samples: Range<u64>,
 }
 
-/// Supplies the randomness of a run: the initial noise and the noise of each noisy step, as
-/// standard normals laid out like the batch (`samples.len()` items of h·w·c values, NHWC).
-pub trait NoiseSource {
-    /// Fill `out` with x_T for `samples`.
-    fn initial(&mut self, samples: Range<u64>, out: &mut [f32]) -> Result<()>;
-    /// Fill `out` with the noise of the step described by `step` (called only when the
-    /// scheduler's step at `step.t` adds noise).
-    fn step_noise(&mut self, step: &StepInfo, out: &mut [f32]) -> Result<()>;
-}
-
-/// The default [`NoiseSource`]: sample `i` draws from `Rng::stream(seed, i)`, x_T first, then
-/// each step's noise in loop order.
-pub struct SeededNoise {
-    seed: u64,
-    first: u64,
-    streams: Vec<Rng>,
-}
-
-impl SeededNoise {
-    /// Streams of `seed`.
-    pub fn new(seed: u64) -> Self {
-        SeededNoise {
-            seed,
-            first: 0,
-            streams: Vec::new(),
-        }
+impl StepInfo {
+    /// Step k of `sampler`'s current timesteps for the batch `samples`.
+    pub fn new(sampler: &dyn Sampler, k: usize, samples: Range<u64>) -> Result<Self> {
+        let ts = sampler.timesteps();
+        sampler.check_index(k)?;
+        Ok(StepInfo {
+            index: k,
+            num_steps: ts.len(),
+            t: ts[k],
+            prev_t: ts.get(k + 1).copied(),
+            level: sampler.level_before(k)?,
+            next: sampler.level_after(k)?,
+            samples,
+        })
     }
-    fn fill(&mut self, samples: &Range<u64>, out: &mut [f32]) -> Result<()> {
-        let n = self.streams.len();
-        if samples.start != self.first || (samples.end - samples.start) as usize != n || n == 0 {
-            return Err(Error::invalid(format!(
-                "step noise asked for samples {samples:?}, but initial noise was drawn for {}..{}",
-                self.first,
-                self.first + n as u64
-            )));
-        }
-        if !out.len().is_multiple_of(n) {
-            return Err(Error::invalid(format!(
-                "noise buffer of {} values for {n} samples",
-                out.len()
-            )));
-        }
-        let per = out.len() / n;
-        for (rng, chunk) in self.streams.iter_mut().zip(out.chunks_mut(per)) {
-            rng.fill_normal(chunk);
-        }
-        Ok(())
-    }
-}
-
-impl NoiseSource for SeededNoise {
-    fn initial(&mut self, samples: Range<u64>, out: &mut [f32]) -> Result<()> {
-        self.first = samples.start;
-        self.streams = samples.clone().map(|i| Rng::stream(self.seed, i)).collect();
-        self.fill(&samples, out)
-    }
-    fn step_noise(&mut self, step: &StepInfo, out: &mut [f32]) -> Result<()> {
-        self.fill(&step.samples, out)
+    /// Whether this is the loop's last step (it lands on the clean sample).
+    pub fn is_last(&self) -> bool {
+        self.index + 1 == self.num_steps
     }
 }
 
 /// Per-run customisation of the loop; every method has a do-nothing default.
 pub trait SampleHooks {
-    /// Called once per batch after x_T is drawn; may change it.
+    /// Called once per batch after x_T is drawn (and scaled by the sampler's start); may
+    /// change it.
     fn start(
         &mut self,
         _samples: Range<u64>,
-        _scheduler: &dyn Scheduler,
+        _sampler: &dyn Sampler,
         _x: &mut Tensor,
     ) -> Result<()> {
         Ok(())
     }
-    /// The model call at one step (`timesteps` holds t once per sample). The default calls
-    /// `model.predict(x, timesteps)`; classifier-free guidance overrides it.
+    /// The model call at one step (`timesteps` holds t_k once per sample, `x` is the scaled
+    /// model input). The default calls `model.predict(x, timesteps)`; classifier-free guidance
+    /// overrides it.
     fn predict(
         &mut self,
         model: &mut dyn NoisePredictor,
@@ -224,11 +208,12 @@ pub trait SampleHooks {
     ) -> Result<Tensor> {
         model.predict(x, timesteps)
     }
-    /// Called after each step with x_{t_prev} (mutable) and the step's x̂0.
+    /// Called after each step with the sample it produced (mutable, at `step.next`) and the
+    /// step's x̂0.
     fn after_step(
         &mut self,
         _step: &StepInfo,
-        _scheduler: &dyn Scheduler,
+        _sampler: &dyn Sampler,
         _x: &mut Tensor,
         _pred_x0: &Tensor,
     ) -> Result<()> {
@@ -240,16 +225,16 @@ pub trait SampleHooks {
 pub struct NoHooks;
 impl SampleHooks for NoHooks {}
 
-/// Generate `opts.count` samples with `model` and `scheduler` (already configured, e.g. DDIM's
-/// eta), randomness from [`SeededNoise`]`(opts.seed)`. Calls `scheduler.set_timesteps`.
+/// Generate `opts.count` samples with `model` and `sampler` (already configured, e.g. DDIM's
+/// eta), randomness from [`SeededNoise`]`(opts.seed)`. Calls `sampler.set_timesteps`.
 pub fn sample(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
 ) -> Result<Samples> {
     sample_with(
         model,
-        scheduler,
+        sampler,
         opts,
         &mut SeededNoise::new(opts.seed),
         &mut NoHooks,
@@ -259,23 +244,23 @@ pub fn sample(
 /// [`sample`] reporting to `progress` (see [`sample_with_progress`]).
 pub fn sample_observed(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
     progress: &mut dyn Progress,
 ) -> Result<Samples> {
     let mut noise = SeededNoise::new(opts.seed);
-    sample_with_progress(model, scheduler, opts, &mut noise, &mut NoHooks, progress)
+    sample_with_progress(model, sampler, opts, &mut noise, &mut NoHooks, progress)
 }
 
 /// [`sample`] with an explicit noise source and hooks.
 pub fn sample_with(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
     noise: &mut dyn NoiseSource,
     hooks: &mut dyn SampleHooks,
 ) -> Result<Samples> {
-    sample_with_progress(model, scheduler, opts, noise, hooks, &mut Silent)
+    sample_with_progress(model, sampler, opts, noise, hooks, &mut Silent)
 }
 
 /// [`sample_with`] reporting to `progress`: one job labelled `opts.label` whose units are the
@@ -283,26 +268,19 @@ pub fn sample_with(
 /// `progress` asks it to stop.
 pub fn sample_with_progress(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
     noise: &mut dyn NoiseSource,
     hooks: &mut dyn SampleHooks,
     progress: &mut dyn Progress,
 ) -> Result<Samples> {
     let started = Instant::now();
+    let per = prepare(sampler, opts)?;
     let [h, w, c] = opts.image_shape;
-    let per = h * w * c;
-    if opts.count == 0 || per == 0 {
-        return Err(Error::invalid(format!(
-            "nothing to sample: count {} of shape {:?}",
-            opts.count, opts.image_shape
-        )));
-    }
-    scheduler.set_timesteps(opts.num_inference_steps)?;
-    let timesteps = scheduler.timesteps().to_vec();
+    let timesteps = sampler.timesteps().to_vec();
     let n = timesteps.len();
     let full = [opts.count, h, w, c];
-    let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
+    let mut snapshots = empty_snapshots(opts, &*sampler, full)?;
     let mut images = Tensor::zeros(full);
     let batch = batch_len(opts);
     progress.start(&opts.label, (opts.count.div_ceil(batch) * n) as u64);
@@ -315,35 +293,20 @@ pub fn sample_with_progress(
         let shape = [len, h, w, c];
         let mut x = Tensor::zeros(shape);
         noise.initial(samples.clone(), x.data_mut())?;
-        shape_start(opts.start, &*scheduler, x.data_mut());
-        hooks.start(samples.clone(), &*scheduler, &mut x)?;
-        let mut prev = Tensor::zeros(shape);
-        let mut x0 = Tensor::zeros(shape);
-        let mut z_buf = vec![0.0f32; len * per];
+        start_sample(opts.start, &*sampler, x.data_mut())?;
+        hooks.start(samples.clone(), &*sampler, &mut x)?;
+        let mut bufs = StepBuffers::new(shape);
         let mut snap = snapshots.iter_mut().peekable();
 
-        for (k, &t) in timesteps.iter().enumerate() {
+        for k in 0..n {
             check_cancelled(progress, &opts.label)?;
-            let step = StepInfo {
-                index: k,
-                num_steps: n,
-                t,
-                prev_t: scheduler.prev_timestep(t)?,
-                samples: samples.clone(),
-            };
-            let bufs = StepBuffers {
-                z: &mut z_buf,
-                prev: &mut prev,
-                x0: &mut x0,
-            };
-            reverse_step(model, &*scheduler, hooks, noise, &step, &x, bufs)?;
+            let step = StepInfo::new(&*sampler, k, samples.clone())?;
+            reverse_step(model, sampler, hooks, noise, &step, &x, &mut bufs)?;
             if let Some(s) = snap.next_if(|s| s.index == k) {
-                let r = start * per..(start + len) * per;
-                s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
-                s.pred_x0.data_mut()[r].copy_from_slice(x0.data());
+                s.record(start * per, &x, &bufs.x0);
             }
-            std::mem::swap(&mut x, &mut prev);
-            hooks.after_step(&step, &*scheduler, &mut x, &x0)?;
+            std::mem::swap(&mut x, &mut bufs.prev);
+            hooks.after_step(&step, &*sampler, &mut x, &bufs.x0)?;
             done += 1;
             progress.update(done, "");
         }
@@ -358,67 +321,134 @@ pub fn sample_with_progress(
     })
 }
 
-/// Turn the standard normals of x_T into draws of `start` at the scheduler's first timestep.
-pub(crate) fn shape_start(start: StartNoise, scheduler: &dyn Scheduler, x: &mut [f32]) {
-    if let Some(&t) = scheduler.timesteps().first() {
-        start.shape(scheduler.schedule().alpha_bar(t), x);
+/// Check `opts` and set up `sampler` for its run (`set_timesteps`, the item length for
+/// per-image thresholding); returns the values per sample, h·w·c.
+pub(crate) fn prepare(sampler: &mut dyn Sampler, opts: &SampleOptions) -> Result<usize> {
+    let [h, w, c] = opts.image_shape;
+    let per = h * w * c;
+    if opts.count == 0 || per == 0 {
+        return Err(Error::invalid(format!(
+            "nothing to sample: count {} of shape {:?}",
+            opts.count, opts.image_shape
+        )));
+    }
+    sampler.set_timesteps(opts.num_inference_steps)?;
+    sampler.set_item_len(per);
+    Ok(per)
+}
+
+/// Turn the standard normals of x_T into the sampler's start: for a matched start, draws of
+/// `start` at the level of step 0 ([`StartNoise::shape`]) times that level's scale (√(1+σ²)
+/// for the Euler schedulers, 1 for the others); for a pure start, times
+/// [`Sampler::init_noise_sigma`], as diffusers does.
+pub fn start_sample(start: StartNoise, sampler: &dyn Sampler, x: &mut [f32]) -> Result<()> {
+    let level = sampler.level_before(0)?;
+    let scale = match start {
+        StartNoise::Pure => sampler.init_noise_sigma(),
+        StartNoise::Matched { .. } => {
+            start.shape(level.alpha_bar, x);
+            level.scale
+        }
+    };
+    if scale != 1.0 {
+        let s = scale as f32;
+        x.iter_mut().for_each(|v| *v *= s);
+    }
+    Ok(())
+}
+
+/// Where [`reverse_step`] writes: the step noise's scratch, the scaled model input (used only
+/// where the sampler scales it), the step's result and x̂0 (each laid out like the batch).
+pub(crate) struct StepBuffers {
+    pub z: Vec<f32>,
+    pub input: Tensor,
+    pub prev: Tensor,
+    pub x0: Tensor,
+}
+
+impl StepBuffers {
+    /// Zeroed buffers for a batch of `shape`.
+    pub fn new(shape: [usize; 4]) -> Self {
+        StepBuffers {
+            z: vec![0.0; shape.iter().product()],
+            input: Tensor::zeros(shape),
+            prev: Tensor::zeros(shape),
+            x0: Tensor::zeros(shape),
+        }
     }
 }
 
-/// Where [`reverse_step`] writes: the step noise's scratch, x_{t_prev} and x̂0 (each laid out
-/// like the batch).
-pub(crate) struct StepBuffers<'a> {
-    pub z: &'a mut [f32],
-    pub prev: &'a mut Tensor,
-    pub x0: &'a mut Tensor,
-}
-
-/// One reverse step from `x` = x_t at `step.t`: the model's output through `hooks.predict`
-/// (an error unless it has the shape of `x`), the step's noise from `noise` when the scheduler
-/// adds some, then the scheduler's step into `bufs.prev` (x_{t_prev}) and `bufs.x0` (x̂0).
+/// Step `step.index` from `x` (at `step.level`): the model's output for the scaled input
+/// through `hooks.predict` (an error unless it has the shape of `x`), the step's noise from
+/// `noise` when the sampler adds some, then the sampler's step into `bufs.prev` and `bufs.x0`.
 pub(crate) fn reverse_step(
     model: &mut dyn NoisePredictor,
-    scheduler: &dyn Scheduler,
+    sampler: &mut dyn Sampler,
     hooks: &mut dyn SampleHooks,
     noise: &mut dyn NoiseSource,
     step: &StepInfo,
     x: &Tensor,
-    bufs: StepBuffers<'_>,
+    bufs: &mut StepBuffers,
 ) -> Result<()> {
-    let t = step.t;
-    let ts = vec![t as f32; x.shape()[0]];
-    let out = hooks.predict(model, x, &ts, step)?;
+    let k = step.index;
+    let ts = vec![step.t as f32; x.shape()[0]];
+    let input = if sampler.input_scale(k)? == 1.0 {
+        x
+    } else {
+        bufs.input.data_mut().copy_from_slice(x.data());
+        sampler.scale_model_input(k, bufs.input.data_mut())?;
+        &bufs.input
+    };
+    let out = hooks.predict(model, input, &ts, step)?;
     if out.shape() != x.shape() {
         return Err(Error::invalid(format!(
-            "the model returned shape {:?} for input {:?} at t = {t}",
+            "the model returned shape {:?} for input {:?} at t = {}",
             out.shape(),
-            x.shape()
+            x.shape(),
+            step.t
         )));
     }
-    let z = if scheduler.noise_needed(t)? {
-        noise.step_noise(step, bufs.z)?;
+    let z = if sampler.noise_needed(k)? {
+        noise.step_noise(step, &mut bufs.z)?;
         Some(&bufs.z[..])
     } else {
         None
     };
-    scheduler.step_into(
-        out.data(),
-        t,
-        x.data(),
-        z,
-        bufs.prev.data_mut(),
-        bufs.x0.data_mut(),
+    sampler.step_io(
+        k,
+        StepIo::new(
+            out.data(),
+            x.data(),
+            z,
+            bufs.prev.data_mut(),
+            bufs.x0.data_mut(),
+        ),
     )
 }
 
+impl Snapshot {
+    /// Copy the batch entering the step (`x`, divided by the level's scale) and its x̂0 into
+    /// the snapshot from value `offset` on.
+    pub(crate) fn record(&mut self, offset: usize, x: &Tensor, x0: &Tensor) {
+        let r = offset..offset + x.len();
+        let dst = &mut self.x_t.data_mut()[r.clone()];
+        dst.copy_from_slice(x.data());
+        if self.level.scale != 1.0 {
+            let s = self.level.scale as f32;
+            dst.iter_mut().for_each(|v| *v /= s);
+        }
+        self.pred_x0.data_mut()[r].copy_from_slice(x0.data());
+    }
+}
+
 /// The snapshots `opts.snapshot_at` asks for (sorted, without repeats), zeroed for `full`
-/// (`[count, h, w, c]`); an error if one lies beyond the last of `timesteps`.
+/// (`[count, h, w, c]`); an error if one lies beyond the sampler's last step.
 pub(crate) fn empty_snapshots(
     opts: &SampleOptions,
-    timesteps: &[usize],
+    sampler: &dyn Sampler,
     full: [usize; 4],
 ) -> Result<Vec<Snapshot>> {
-    let n = timesteps.len();
+    let n = sampler.num_steps();
     let mut at = opts.snapshot_at.clone();
     at.sort_unstable();
     at.dedup();
@@ -427,15 +457,45 @@ pub(crate) fn empty_snapshots(
             "snapshot at loop index {bad}, but there are only {n} steps"
         )));
     }
-    Ok(at
-        .iter()
-        .map(|&k| Snapshot {
-            index: k,
-            t: timesteps[k],
-            x_t: Tensor::zeros(full),
-            pred_x0: Tensor::zeros(full),
+    at.iter()
+        .map(|&k| {
+            Ok(Snapshot {
+                index: k,
+                t: sampler.timesteps()[k],
+                level: sampler.level_before(k)?,
+                x_t: Tensor::zeros(full),
+                pred_x0: Tensor::zeros(full),
+            })
         })
-        .collect())
+        .collect()
+}
+
+/// Serialise a pair of timesteps (first and last) as JSON numbers, integers where they are
+/// whole (DDPM's `[199, 0]`; the Euler schedulers' may be fractional).
+pub fn serialize_timesteps<S: serde::Serializer>(
+    ts: &[f64; 2],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    use serde::Serialize;
+    let v: Vec<serde_json::Value> = ts
+        .iter()
+        .map(|&t| {
+            if t.fract() == 0.0 && t >= 0.0 {
+                serde_json::Value::from(t as u64)
+            } else {
+                serde_json::Value::from(t)
+            }
+        })
+        .collect();
+    v.serialize(s)
+}
+
+/// The first and last of a run's timesteps.
+pub fn first_last(timesteps: &[f64]) -> [f64; 2] {
+    [
+        timesteps.first().copied().unwrap_or(0.0),
+        timesteps.last().copied().unwrap_or(0.0),
+    ]
 }
 
 /// The sampling steps of a run: `steps` (`None`: all `t_max`), an error unless 1 ≤ steps ≤

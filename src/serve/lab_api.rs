@@ -17,7 +17,7 @@ use crate::pipelines::guidance::ClassifierFreeGuidance;
 use crate::pipelines::sample::{sample_with, NoHooks, SampleHooks, SampleOptions, SeededNoise};
 use crate::pipelines::sample::{Samples, StepInfo};
 use crate::report::questions::{Part, QUESTIONS};
-use crate::schedulers::{Scheduler, SchedulerKind};
+use crate::schedulers::{Sampler, SamplerKind};
 use crate::train::data::load_training_set;
 use crate::train::TrainedModel;
 use crate::train::{CheckpointConfig, TrainSettings};
@@ -465,8 +465,8 @@ pub struct Frame<'a> {
     pub index: usize,
     /// Steps in the run.
     pub steps: usize,
-    /// The timestep.
-    pub t: usize,
+    /// The timestep handed to the model (a float for the Euler samplers).
+    pub t: f64,
     /// x_t entering the step.
     pub x_t: &'a Tensor,
     /// The model's x̂₀ at this step.
@@ -481,7 +481,7 @@ struct Streaming<'h, F> {
 }
 
 impl<F: FnMut(Frame<'_>) -> LabResult<()>> SampleHooks for Streaming<'_, F> {
-    fn start(&mut self, s: Range<u64>, sch: &dyn Scheduler, x: &mut Tensor) -> LabResult<()> {
+    fn start(&mut self, s: Range<u64>, sch: &dyn Sampler, x: &mut Tensor) -> LabResult<()> {
         self.inner.start(s, sch, x)
     }
     fn predict(
@@ -497,7 +497,7 @@ impl<F: FnMut(Frame<'_>) -> LabResult<()>> SampleHooks for Streaming<'_, F> {
     fn after_step(
         &mut self,
         step: &StepInfo,
-        sch: &dyn Scheduler,
+        sch: &dyn Sampler,
         x: &mut Tensor,
         pred_x0: &Tensor,
     ) -> LabResult<()> {
@@ -521,9 +521,9 @@ pub fn sample(
     req: &SampleRequest,
     on_frame: impl FnMut(Frame<'_>) -> LabResult<()>,
 ) -> LabResult<Tensor> {
-    let kind = SchedulerKind::parse(&req.sampler).map_err(|e| invalid(format!("sampler: {e}")))?;
+    let kind = SamplerKind::parse(&req.sampler).map_err(|e| invalid(format!("sampler: {e}")))?;
     let trained = TrainedModel::load(dir)?;
-    let mut scheduler = trained.scheduler(kind, 0.0)?;
+    let mut scheduler = trained.sampler(kind, 0.0)?;
     let t_model = trained.info.num_train_timesteps;
     if req.steps == 0 || req.steps > t_model {
         return Err(invalid(format!(

@@ -201,13 +201,7 @@ pub fn save(
     w.set_metadata("epochs_done", epochs);
     w.save_safetensors(dir.join(MODEL_FILE))?;
 
-    let sched = crate::schedulers::DdpmConfig {
-        num_train_timesteps: config.settings.schedule.num_train_timesteps,
-        beta_start: config.settings.schedule.beta_start,
-        beta_end: config.settings.schedule.beta_end,
-        ..Default::default()
-    };
-    sched.save(dir.join(SCHEDULER_FILE))?;
+    super::preview::ddpm_config(&config.settings.schedule).save(dir.join(SCHEDULER_FILE))?;
 
     let json = serde_json::to_string_pretty(config)
         .map_err(|e| Error::invalid(format!("could not encode {CONFIG_FILE}: {e}")))?;

@@ -7,16 +7,19 @@ use crate::diffusion::StartNoise;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
-use crate::schedulers::{DdpmConfig, DdpmScheduler};
+use crate::schedulers::{DdpmConfig, DdpmScheduler, Indexed};
 use crate::util::progress::Progress;
 use crate::Result;
 
-/// The DDPM scheduler config matching a training schedule (diffusers' defaults otherwise).
+/// The DDPM scheduler config matching a training schedule (its prediction type and zero-SNR
+/// rescaling included; diffusers' defaults otherwise).
 pub fn ddpm_config(s: &ScheduleConfig) -> DdpmConfig {
     DdpmConfig {
         num_train_timesteps: s.num_train_timesteps,
         beta_start: s.beta_start,
         beta_end: s.beta_end,
+        prediction_type: s.prediction_type,
+        rescale_betas_zero_snr: s.rescale_betas_zero_snr,
         ..DdpmConfig::default()
     }
 }
@@ -43,7 +46,7 @@ pub fn ddpm_sample_with_progress(
     run: &PreviewRun,
     progress: &mut dyn Progress,
 ) -> Result<Tensor> {
-    let mut sched = DdpmScheduler::new(ddpm_config(schedule))?;
+    let mut sched = Indexed::new(DdpmScheduler::new(ddpm_config(schedule))?);
     let opts = SampleOptions {
         count: run.n,
         seed: run.seed,

@@ -3,10 +3,13 @@
 
 use crate::diffusion::NoiseSchedule;
 use crate::models::{Arch, ModelConfig};
+use crate::schedulers::PredictionType;
 use crate::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-/// The forward process: a linear β schedule over `num_train_timesteps` steps.
+/// The forward process: a linear β schedule over `num_train_timesteps` steps, optionally
+/// rescaled to zero terminal SNR, and what the model learns to predict. The last two fields are
+/// left out of `config.json` at their defaults, so checkpoints from before them load unchanged.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduleConfig {
@@ -18,6 +21,19 @@ pub struct ScheduleConfig {
     pub beta_start: f64,
     /// β at t = T − 1.
     pub beta_end: f64,
+    /// What the model predicts: ε (`epsilon`, the lab's) or v = √ᾱ·ε − √(1−ᾱ)·x0
+    /// (`v_prediction`, Salimans & Ho 2022).
+    #[serde(default, skip_serializing_if = "is_epsilon")]
+    pub prediction_type: PredictionType,
+    /// Rescale the betas so that ᾱ_{T−1} = 0 (Lin et al. 2023): the noisiest training input is
+    /// pure noise, as sampling's start. Needs `v_prediction` (an ε-model cannot recover x0 at
+    /// ᾱ = 0).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rescale_betas_zero_snr: bool,
+}
+
+fn is_epsilon(p: &PredictionType) -> bool {
+    *p == PredictionType::Epsilon
 }
 
 impl ScheduleConfig {
@@ -28,6 +44,8 @@ impl ScheduleConfig {
             beta_schedule: "linear".into(),
             beta_start: 1e-4,
             beta_end: 0.02,
+            prediction_type: PredictionType::Epsilon,
+            rescale_betas_zero_snr: false,
         }
     }
     /// The schedule itself.
@@ -38,13 +56,24 @@ impl ScheduleConfig {
                 self.num_train_timesteps
             )));
         }
+        if self.rescale_betas_zero_snr && self.prediction_type == PredictionType::Epsilon {
+            return Err(Error::invalid(
+                "--zero-snr needs --prediction v: at zero terminal SNR the noisiest input is pure \
+                 noise, from which an epsilon prediction cannot recover the image",
+            ));
+        }
         let kind = crate::diffusion::BetaSchedule::parse(&self.beta_schedule)?;
-        NoiseSchedule::new(
+        let s = NoiseSchedule::new(
             self.num_train_timesteps,
             kind,
             self.beta_start,
             self.beta_end,
-        )
+        )?;
+        if self.rescale_betas_zero_snr {
+            s.rescaled_to_zero_terminal_snr()
+        } else {
+            Ok(s)
+        }
     }
 }
 

@@ -8,10 +8,13 @@ use super::preview::ddpm_config;
 use super::settings::TrainingStats;
 use crate::diffusion::StartNoise;
 use crate::models::Denoiser;
-use crate::schedulers::{AnyScheduler, ConfigFile, DdpmConfig, Scheduler, SchedulerKind};
+use crate::schedulers::{
+    AnySampler, ConfigFile, DdpmConfig, Sampler, SamplerKind, TimestepSpacing,
+};
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use serde::{Serialize, Serializer};
+use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 /// A trained model as the commands describe it (serialised as the `model` object of
@@ -159,15 +162,23 @@ impl TrainedModel {
         crate::pipelines::sample::check_steps(steps, self.info.num_train_timesteps, &self.info.name)
     }
 
-    /// The scheduler of `kind` for it: its `scheduler_config.json` when present (else the
-    /// training schedule), checked against the T of its `config.json`; DDIM re-derives ε̂ from
-    /// the clipped x̂0 ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]);
-    /// `eta` must be 0 for DDPM.
-    pub fn scheduler(&self, kind: SchedulerKind, eta: f32) -> Result<AnyScheduler> {
+    /// The sampler of `kind` for it: its `scheduler_config.json` when present (else the
+    /// training schedule), checked against the T of its `config.json`, with the spacing of
+    /// [`sampler_config`]; DDIM re-derives ε̂ from the clipped x̂0
+    /// ([`crate::schedulers::DdimScheduler::set_use_clipped_model_output`]); `eta` must be 0
+    /// except for DDIM. A sampler that cannot run the model's `prediction_type` is an error
+    /// naming the file.
+    pub fn sampler(&self, kind: SamplerKind, eta: f32) -> Result<AnySampler> {
         let path = self.dir.join(SCHEDULER_FILE);
         let t_model = self.info.num_train_timesteps;
         let mut s = if path.is_file() {
-            let s = AnyScheduler::from_config_file(&path, Some(kind))?;
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| Error::file(&path, e.to_string()))?;
+            let v: Value =
+                serde_json::from_str(&text).map_err(|e| Error::file(&path, e.to_string()))?;
+            let s = AnySampler::from_value(&path, &with_spacing(kind, v), Some(kind))?;
+            check_schedule(&s, &self.info.scheduler)
+                .map_err(|e| Error::file(&path, e.to_string()))?;
             if s.num_train_timesteps() != t_model {
                 return Err(Error::file(
                     &path,
@@ -179,16 +190,91 @@ impl TrainedModel {
             }
             s
         } else {
-            AnyScheduler::new(kind, &ddpm_config(&self.config.settings.schedule))?
+            sampler_for(kind, &ddpm_config(&self.config.settings.schedule))?
         };
         // Consistent DDIM steps: with diffusers' default the toy's digits degrade as steps grow.
         s.set_use_clipped_model_output(true);
         s.set_eta(eta).map_err(|e| match kind {
-            SchedulerKind::Ddpm => Error::invalid(format!(
+            SamplerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
+            SamplerKind::Ddpm => Error::invalid(format!(
                 "--eta {eta} applies only to --sampler ddim (DDPM's noise is fixed by its variance type)"
             )),
-            SchedulerKind::Ddim => Error::invalid(format!("--eta {eta}: {e}")),
+            other => Error::invalid(format!(
+                "--eta {eta} applies only to --sampler ddim (the {} sampler's noise, if any, is part of the method)",
+                other.name()
+            )),
         })?;
         Ok(s)
     }
+}
+
+/// The config a sampler of `kind` runs a difflab model with: `base` itself for DDPM and DDIM;
+/// for the other samplers `base` with `leading` spacing (diffusers' DDPM default, which
+/// difflab's checkpoints record) replaced by `trailing`. Trailing starts the loop at t = T − 1
+/// (Lin et al. 2023: a zero-terminal-SNR schedule only helps if sampling starts at its pure
+/// noise) and allows any step count up to T, while the multistep solvers' `leading`
+/// (diffusers: `T div (n + 1)` apart) starts below T − 1 and repeats timesteps for n near T.
+/// `linspace` and `trailing` are kept.
+pub fn sampler_config(kind: SamplerKind, base: &DdpmConfig) -> DdpmConfig {
+    let mut c = base.clone();
+    if few_step(kind) && c.timestep_spacing == TimestepSpacing::Leading {
+        c.timestep_spacing = TimestepSpacing::Trailing;
+    }
+    c
+}
+
+/// A sampler of `kind` on the schedule `base` with the spacing of [`sampler_config`]; an error
+/// when the sampler cannot follow that schedule ([`check_schedule`]).
+pub fn sampler_for(kind: SamplerKind, base: &DdpmConfig) -> Result<AnySampler> {
+    let s = AnySampler::from_ddpm_config(kind, &sampler_config(kind, base))?;
+    check_schedule(&s, base)?;
+    Ok(s)
+}
+
+/// An error unless `s` walks the noise schedule `base` describes (ᾱ_t within 1e-6 at every t;
+/// diffusers' σ samplers lift a zero-SNR schedule's last ᾱ from 0 to 2⁻²⁴). PNDM, like
+/// diffusers' `PNDMScheduler`, has no zero-terminal-SNR rescaling, and would otherwise sample
+/// a zero-SNR model on the wrong schedule.
+pub fn check_schedule(s: &AnySampler, base: &DdpmConfig) -> Result<()> {
+    let want = AnySampler::from_ddpm_config(SamplerKind::Ddpm, base)?;
+    let off = s
+        .alphas_cumprod()
+        .iter()
+        .zip(want.alphas_cumprod())
+        .position(|(a, b)| (a - b).abs() > 1e-6);
+    match off {
+        None => Ok(()),
+        Some(t) => Err(Error::invalid(format!(
+            "the {} sampler cannot follow this model's noise schedule (ᾱ at t = {t} is {:.3e}, the model's {:.3e}){}",
+            s.kind().name(),
+            s.alphas_cumprod()[t],
+            want.alphas_cumprod()[t],
+            if base.rescale_betas_zero_snr {
+                "; it has no zero-terminal-SNR rescaling (rescale_betas_zero_snr): choose another sampler"
+            } else {
+                ""
+            }
+        ))),
+    }
+}
+
+/// Whether `kind` is one of the samplers other than DDPM and DDIM.
+fn few_step(kind: SamplerKind) -> bool {
+    !matches!(kind, SamplerKind::Ddpm | SamplerKind::Ddim)
+}
+
+/// A parsed `scheduler_config.json` with the spacing of [`sampler_config`] for `kind` (absent
+/// means diffusers' default for the file's class, `leading` for a DDPM config).
+fn with_spacing(kind: SamplerKind, mut v: Value) -> Value {
+    if few_step(kind) {
+        if let Value::Object(m) = &mut v {
+            let leading = m
+                .get("timestep_spacing")
+                .is_none_or(|s| s.as_str() == Some("leading"));
+            if leading {
+                m.insert("timestep_spacing".into(), Value::String("trailing".into()));
+            }
+        }
+    }
+    v
 }

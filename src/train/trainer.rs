@@ -13,6 +13,7 @@ use crate::data::digits::LabeledDigits;
 use crate::diffusion::NoiseSchedule;
 use crate::models::{Denoiser, DenoiserCtx};
 use crate::nn::optim::{Adam, AdamConfig, Ema};
+use crate::schedulers::PredictionType;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use std::path::Path;
@@ -393,7 +394,12 @@ impl Trainer {
         } else {
             self.model.forward(&mut batch.ctx, &batch.xt, &batch.tf)?;
         }
-        let loss = self.model.loss_backward(&mut batch.ctx, &batch.noise)?;
+        let v = self.settings.schedule.prediction_type == PredictionType::VPrediction;
+        if v {
+            batch.v_target(&self.schedule);
+        }
+        let target = if v { &batch.target } else { &batch.noise };
+        let loss = self.model.loss_backward(&mut batch.ctx, target)?;
         if !loss.is_finite() {
             return Err(Error::invalid(format!(
                 "the loss became {loss} at step {}: lower --lr",
@@ -426,9 +432,27 @@ struct Batch {
     ts: Vec<usize>,
     tf: Vec<f32>,
     rows: Vec<usize>,
+    target: Vec<f32>,
 }
 
 impl Batch {
+    /// The v-prediction target of each image, v = √ᾱ_t·ε − √(1−ᾱ_t)·x0, into `target`.
+    fn v_target(&mut self, schedule: &NoiseSchedule) {
+        let px = self.px;
+        self.target.resize(self.noise.len(), 0.0);
+        for (i, &t) in self.ts.iter().enumerate() {
+            let a = schedule.alpha_bar(t);
+            let (sa, sb) = (a.sqrt() as f32, (1.0 - a).sqrt() as f32);
+            let r = i * px..(i + 1) * px;
+            for ((o, &e), &x) in self.target[r.clone()]
+                .iter_mut()
+                .zip(&self.noise[r.clone()])
+                .zip(&self.x0[r])
+            {
+                *o = sa * e - sb * x;
+            }
+        }
+    }
     fn new(tr: &Trainer, size: usize) -> Result<Self> {
         let b = tr.settings.training.batch_size;
         let px = size * size * tr.settings.model.in_channels();
@@ -443,6 +467,7 @@ impl Batch {
             ts: vec![0usize; b],
             tf: vec![0.0f32; b],
             rows: vec![null_row; b],
+            target: Vec::new(),
         })
     }
 }

@@ -1,10 +1,13 @@
 //! The figures and the animation of Module 3, in the shared `viz` style (the look of Module 1:
 //! borders green / orange / red by the noise share 1 − ᾱₜ of what is shown).
 
-use super::{CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, GIF_SAMPLES, GRID_SAMPLES};
-use crate::diffusion::NoiseSchedule;
+use super::{
+    CompareRun, GenerateConfig, ModelInfo, COMPARE_SAMPLES, FEW_STEP_SAMPLER, GIF_SAMPLES,
+    GRID_SAMPLES,
+};
+use crate::console::sampler_title;
 use crate::pipelines::sample::{Samples, Snapshot};
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use crate::viz::{
     self, style, Align, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture,
     RGBColor, Rect, Tile,
@@ -17,7 +20,6 @@ use std::path::Path;
 pub(super) struct Context<'a> {
     pub cfg: &'a GenerateConfig,
     pub info: &'a ModelInfo,
-    pub schedule: &'a NoiseSchedule,
     /// "DDPM, all 200 steps".
     pub label: String,
 }
@@ -106,8 +108,9 @@ impl Context<'_> {
             i.start.name()
         )
     }
-    fn noise_share(&self, t: usize) -> f64 {
-        1.0 - self.schedule.alpha_bar(t)
+    /// The noise share 1 − ᾱ of a snapshot's samples.
+    fn noise_share(s: &Snapshot) -> f64 {
+        1.0 - s.level.alpha_bar
     }
 
     /// `trajectory.png`: sample #0 at the snapshot steps (top: xₜ with noise-share borders,
@@ -121,7 +124,7 @@ impl Context<'_> {
         let mut top = Vec::new();
         let mut bottom = Vec::new();
         for s in &snaps {
-            let noise = self.noise_share(s.t);
+            let noise = Self::noise_share(s);
             top.push(
                 Tile::new(self.picture(self.nth(s.x_t.data(), 0)))
                     .caption(format!("t = {}", s.t))
@@ -178,29 +181,34 @@ impl Context<'_> {
             .save_png(path)
     }
 
-    /// `steps.png`: samples #0–#3 from the same starting noise with 50, 100 and T steps; a
-    /// DDPM row and a DDIM row, wall time under each.
+    /// `steps.png`: samples #0–#3 from the same starting noise at each step count (columns),
+    /// one row per sampler (DDPM, DDIM, then the few-step sampler at its few counts; its other
+    /// cells are left empty), wall time under each.
     pub fn steps_png(&self, path: &Path, runs: &[CompareRun]) -> Result<(u32, u32)> {
         let t_total = self.info.num_train_timesteps;
         let steps: Vec<usize> = runs
             .iter()
-            .filter(|r| r.kind == SchedulerKind::Ddpm)
+            .filter(|r| r.kind == SamplerKind::Ddpm)
             .map(|r| r.steps)
             .collect();
-        let tiles = runs.iter().map(|r| {
-            let secs = r.samples.elapsed.as_secs_f64();
-            let per_step = secs * 1000.0 / r.steps as f64;
-            Tile::new(self.mosaic(r.samples.images.data()))
-                .caption(format!("{secs:.2} s"))
-                .caption(format!("{per_step:.1} ms per step"))
-        });
+        let mut kinds: Vec<SamplerKind> = runs.iter().map(|r| r.kind).collect();
+        kinds.dedup();
+        let mut tiles = Vec::new();
+        for &kind in &kinds {
+            for &n in &steps {
+                tiles.push(match runs.iter().find(|r| r.kind == kind && r.steps == n) {
+                    Some(r) => self.timed_tile(r),
+                    None => Tile::new(self.blank()).caption("—").caption("not run"),
+                });
+            }
+        }
         let few = runs
             .iter()
             .min_by_key(|r| r.steps)
             .expect("at least one run");
         let eta = runs
             .iter()
-            .find(|r| r.kind == SchedulerKind::Ddim)
+            .find(|r| r.kind == SamplerKind::Ddim)
             .map_or(0.0, |r| r.eta);
         let col_labels = steps
             .iter()
@@ -212,32 +220,59 @@ impl Context<'_> {
                 }
             })
             .collect();
+        let row_labels = kinds
+            .iter()
+            .map(|&k| match k {
+                SamplerKind::Ddim => format!("DDIM, η = {eta}"),
+                other => sampler_title(other).to_string(),
+            })
+            .collect();
         let grid = ImageGrid::new(steps.len())
             .tiles(tiles)
-            .tile_px(176)
-            .gap(28)
+            .tile_px(150)
+            .gap(22)
             .col_labels(col_labels)
-            .row_labels(vec!["DDPM".into(), format!("DDIM, η = {eta}")]);
+            .row_labels(row_labels);
         let ddim_note = if eta == 0.0 {
             "DDIM with η = 0 adds no noise along the way: the same starting noise gives nearly the same digits at any number of steps,\nbut nothing mends the model's errors either, so a small model's DDIM digits come out rougher than its DDPM ones."
         } else {
             "DDIM with η > 0 adds some fresh noise at each step, between deterministic DDIM (η = 0) and DDPM (η = 1)."
         };
         Figure::new()
-            .title("Fewer steps: DDPM and DDIM from the same starting noise")
+            .title(format!(
+                "Fewer steps: DDPM, DDIM and {} from the same starting noise",
+                sampler_title(FEW_STEP_SAMPLER)
+            ))
             .subtitle(format!(
-                "{} · in every cell samples #0–#{} of seed {}, from the same 4 noises\n{} steps visit t = {}, {}, …, {}; DDPM is respaced as diffusers does (a skip from t to t′ uses β = 1 − ᾱₜ / ᾱₜ′).",
+                "{} · in every cell samples #0–#{} of seed {}, from the same 4 noises\n{} DDPM steps visit t = {}, {}, …, {}; DDPM is respaced as diffusers does (a skip from t to t′ uses β = 1 − ᾱₜ / ᾱₜ′).",
                 self.model_text(),
                 COMPARE_SAMPLES - 1,
                 self.cfg.seed,
                 few.steps,
                 few.samples.timesteps[0],
-                few.samples.timesteps.get(1).copied().unwrap_or(0),
-                few.samples.timesteps.last().copied().unwrap_or(0),
+                few.samples.timesteps.get(1).copied().unwrap_or(0.0),
+                few.samples.timesteps.last().copied().unwrap_or(0.0),
             ))
             .grid(grid)
-            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps.\n{ddim_note}"))
+            .note(format!("Under each: the wall time of the {COMPARE_SAMPLES} images on this machine, and per step (one model call for the 4).\nDDPM adds fresh noise at every step, so its digits change with the number of steps, and with few steps each jump is too big for it.\n{ddim_note}\nSDE-DPM-Solver++ is a multistep solver: it reuses the model's last two predictions to follow the curved path from noise to digit, so 10-20 steps are enough, and like DDPM it adds fresh noise that mends the model's errors."))
             .save_png(path)
+    }
+
+    /// A tile of one run's 4 samples with its wall time, in total and per step.
+    fn timed_tile(&self, r: &CompareRun) -> Tile {
+        let secs = r.samples.elapsed.as_secs_f64();
+        let per_step = secs * 1000.0 / r.steps as f64;
+        Tile::new(self.mosaic(r.samples.images.data()))
+            .caption(format!("{secs:.2} s"))
+            .caption(format!("{per_step:.1} ms per step"))
+    }
+
+    /// An empty cell the size of a mosaic, in the figure's background colour.
+    fn blank(&self) -> Picture {
+        let side = 2 * self.side() + 1;
+        let bg = style::BACKGROUND;
+        let rgb = [bg.0, bg.1, bg.2].repeat(side * side);
+        Picture::from_rgb8(side as u32, side as u32, rgb).expect("size matches")
     }
 
     /// Up to 4 samples as one 2×2 picture, 1 px apart on the figure background.
@@ -278,7 +313,7 @@ impl Context<'_> {
                 (240 / at.len().max(1)).clamp(3, 20) as u16
             };
             frames.push(GifFrame {
-                canvas: self.gif_frame(s.x_t.data(), Some(s.t), k, n),
+                canvas: self.gif_frame(s.x_t.data(), Some(s), k, n),
                 delay_cs: delay,
             });
         }
@@ -291,8 +326,9 @@ impl Context<'_> {
     }
 
     /// One frame: the grid of samples in a border coloured by the noise share, `t` above and a
-    /// progress bar below. `t` `None` is the finished result (after `n` of `n` steps).
-    fn gif_frame(&self, x: &[f32], t: Option<usize>, done: usize, n: usize) -> Canvas {
+    /// progress bar below. `at` (the snapshot shown, for its t and noise share) `None` is the
+    /// finished result (after `n` of `n` steps).
+    fn gif_frame(&self, x: &[f32], at: Option<&Snapshot>, done: usize, n: usize) -> Canvas {
         let count = (x.len() / self.per()).min(GIF_SAMPLES);
         let cols = if count >= 4 { 4 } else { count.max(1) };
         let rows = count.div_ceil(cols).max(1);
@@ -309,10 +345,10 @@ impl Context<'_> {
         let h = top as u32 + grid_h + 2 * border + 76;
         let mut c = Canvas::filled(w, h, RGBColor(255, 255, 255));
         let ink = RGBColor(40, 40, 40);
-        let noise = t.map_or(0.0, |t| self.noise_share(t));
+        let noise = at.map_or(0.0, Self::noise_share);
         let color = noise_color(noise);
-        let title = match t {
-            Some(t) => format!("t = {t}  ·  step {} of {n}", done + 1),
+        let title = match at {
+            Some(s) => format!("t = {}  ·  step {} of {n}", s.t, done + 1),
             None => format!("done: {n} of {n} steps"),
         };
         c.text(
@@ -346,7 +382,7 @@ impl Context<'_> {
                 scale,
             );
         }
-        let cap = match t {
+        let cap = match at {
             Some(_) => format!("noise {} · signal {}", share(noise), share(1.0 - noise)),
             None => format!("{count} digits from {count} different noises"),
         };

@@ -1,5 +1,5 @@
 //! Module 3 of the lab, "generate digits from pure noise": load the denoiser trained in
-//! Module 2, start from Gaussian noise x_T and let a DDPM or DDIM scheduler walk it back to
+//! Module 2, start from Gaussian noise x_T and let a sampler (DDPM by default) walk it back to
 //! digits (see [`crate::pipelines::sample`]), then show how it happened. The conditional part
 //! (`--digit`, `--guidance-sweep`) is [`guidance`].
 //!
@@ -7,8 +7,9 @@
 //! - `trajectory.png`: sample #0 at 10 steps from t = T−1 to 0, and the model's guess x̂0 at each;
 //! - `samples.png`: the first 12 samples, numbered, and `samples/0000.png`, … every sample of
 //!   the run at its native resolution (for outside evaluation);
-//! - `steps.png`: samples #0–#3 from the same starting noise with 50, 100 and T steps, DDPM
-//!   (respaced as diffusers does) and DDIM, with the wall time of each;
+//! - `steps.png`: samples #0–#3 from the same starting noise with 10, 20, 50, 100 and T steps,
+//!   DDPM (respaced as diffusers does) and DDIM, and with 10 and 20 steps of SDE-DPM-Solver++, with
+//!   the wall time of each;
 //! - `denoise.gif`: 16 samples forming from noise, looping, about 4 s;
 //! - `summary.json`: model, sampler, steps, seed, images generated, wall time, images per second.
 //!
@@ -25,8 +26,8 @@ pub use crate::train::ModelInfo;
 pub use report::GenerateReport;
 pub use run::run_generate;
 
-use crate::pipelines::sample::Samples;
-use crate::schedulers::SchedulerKind;
+use crate::pipelines::sample::{serialize_timesteps, Samples};
+use crate::schedulers::SamplerKind;
 use crate::viz::FileInfo;
 use serde::Serialize;
 use std::path::PathBuf;
@@ -42,7 +43,8 @@ pub const TRAJECTORY_SNAPSHOTS: usize = 10;
 /// Frames of the animation between the noise and the final digits (at most).
 pub const GIF_FRAMES: usize = 48;
 /// Step counts compared in `steps.png`, besides all T (those above T are left out).
-pub const COMPARE_STEPS: [usize; 2] = [50, 100];
+pub const COMPARE_STEPS: [usize; 4] = [10, 20, 50, 100];
+pub use crate::pipelines::sample::{FEW_STEPS, FEW_STEP_SAMPLER};
 /// Samples per cell of `steps.png` (2×2).
 pub const COMPARE_SAMPLES: usize = 4;
 /// Most samples sent through the model at once beyond the first [`GIF_SAMPLES`].
@@ -54,7 +56,7 @@ pub struct GenerateConfig {
     /// The checkpoint folder written by `difflab train`.
     pub model_dir: PathBuf,
     /// DDPM or DDIM.
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps (1 ..= T); `None` means all T.
     pub steps: Option<usize>,
     /// Samples to generate (at least 1), each saved as `samples/NNNN.png`.
@@ -94,7 +96,7 @@ impl Default for GenerateConfig {
     fn default() -> Self {
         GenerateConfig {
             model_dir: PathBuf::from("lab8-out/module2"),
-            sampler: SchedulerKind::Ddpm,
+            sampler: SamplerKind::Ddpm,
             steps: None,
             count: DEFAULT_COUNT,
             seed: 42,
@@ -115,7 +117,7 @@ impl Default for GenerateConfig {
 /// One run of `steps.png`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepsRun {
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name: `ddpm`, `ddim` or `dpm++`.
     pub sampler: String,
     /// Sampling steps.
     pub steps: usize,
@@ -139,14 +141,15 @@ pub struct Timing {
 pub struct GenerateSummary {
     /// The model that generated.
     pub model: ModelInfo,
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name (`ddpm`, `ddim`, `dpm++`, …).
     pub sampler: String,
-    /// DDIM's η (0 for DDPM).
+    /// DDIM's η (0 for the other samplers).
     pub eta: f32,
     /// Sampling steps.
     pub steps: usize,
     /// The timesteps visited, first and last (e.g. 199 and 0).
-    pub timesteps: [usize; 2],
+    #[serde(serialize_with = "serialize_timesteps")]
+    pub timesteps: [f64; 2],
     /// The seed.
     pub seed: u64,
     /// How the seed becomes per-sample noise.
@@ -171,13 +174,13 @@ pub struct GenerateSummary {
 
 /// One cell of `steps.png`.
 pub(crate) struct CompareRun {
-    pub kind: SchedulerKind,
+    pub kind: SamplerKind,
     pub steps: usize,
     pub eta: f32,
     pub samples: Samples,
 }
 
-/// The step counts of `steps.png` for T timesteps: 50, 100 (those below T) and T.
+/// The step counts of `steps.png` for T timesteps: 10, 20, 50, 100 (those below T) and T.
 pub fn compare_steps(t_total: usize) -> Vec<usize> {
     let mut v: Vec<usize> = COMPARE_STEPS
         .iter()

@@ -49,7 +49,7 @@ impl GenerateReport {
             m.image_size,
             m.num_train_timesteps
         );
-        let sampler = crate::schedulers::SchedulerKind::parse(&s.sampler)
+        let sampler = crate::schedulers::SamplerKind::parse(&s.sampler)
             .map(|k| sampler_text(k, s.steps, m.num_train_timesteps, s.eta))
             .unwrap_or_else(|_| s.sampler.clone());
         let _ = writeln!(

@@ -3,17 +3,18 @@
 use super::guidance::{self, GuidanceRun};
 use super::{
     compare_steps, figures, files, CompareRun, GenerateConfig, GenerateReport, GenerateSummary,
-    StepsRun, Timing, BATCH_SIZE, COMPARE_SAMPLES, GIF_FRAMES, GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
+    StepsRun, Timing, BATCH_SIZE, COMPARE_SAMPLES, FEW_STEPS, FEW_STEP_SAMPLER, GIF_FRAMES,
+    GIF_SAMPLES, TRAJECTORY_SNAPSHOTS,
 };
-use crate::console::sampler_text;
 use crate::console::StepBars;
+use crate::console::{sampler_text, sampler_title};
 use crate::eval::guided::{cycled_labels, join};
 use crate::models::NoisePredictor;
 use crate::pipelines::guidance::{check_scale, ClassifierFreeGuidance, DEFAULT_GUIDANCE};
 use crate::pipelines::sample::{
-    sample_observed, sample_with_progress, spread, SampleOptions, Samples, SeededNoise,
+    first_last, sample_observed, sample_with_progress, spread, SampleOptions, Samples, SeededNoise,
 };
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, SamplerKind};
 use crate::train::TrainedModel;
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::viz::FileInfo;
@@ -79,7 +80,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
     let mut m = TrainedModel::open(&cfg.model_dir)?;
     m.info.start = m.info.start.or_pure(cfg.pure_start);
     let steps = m.steps(cfg.steps)?;
-    let mut sched = m.scheduler(cfg.sampler, cfg.eta)?;
+    let mut sched = m.sampler(cfg.sampler, cfg.eta)?;
     let guidance = check_conditioning(cfg, &m)?;
     let mut run = Run {
         cfg,
@@ -106,10 +107,15 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
         .map(|s| s.to_string())
         .collect();
     run.time(
-        format!("compare {} steps (DDPM and DDIM)", steps_text.join("/")),
+        format!(
+            "compare {} steps (DDPM and DDIM; {} at {})",
+            steps_text.join("/"),
+            sampler_title(FEW_STEP_SAMPLER),
+            FEW_STEPS.map(|n| n.to_string()).join("/")
+        ),
         t1,
     );
-    draw_figures(&mut run, &sched, steps, guidance, &main, &runs)?;
+    draw_figures(&mut run, steps, guidance, &main, &runs)?;
     if run.m.model.num_classes() > 0 && (cfg.digits.is_some() || cfg.guidance_sweep) {
         let t = Instant::now();
         conditional_figures(&mut run, guidance)?;
@@ -139,7 +145,7 @@ pub fn run_generate(cfg: &GenerateConfig) -> Result<GenerateReport> {
 
 /// The first [`GIF_SAMPLES`] with snapshots for the figures, the rest in big batches without
 /// (sample i is the same image either way).
-fn main_run(run: &mut Run<'_>, sched: &mut AnyScheduler, steps: usize) -> Result<MainRun> {
+fn main_run(run: &mut Run<'_>, sched: &mut AnySampler, steps: usize) -> Result<MainRun> {
     let cfg = run.cfg;
     let traj_at = spread(steps, TRAJECTORY_SNAPSHOTS);
     let gif_at = spread(steps, GIF_FRAMES);
@@ -183,7 +189,6 @@ fn main_run(run: &mut Run<'_>, sched: &mut AnyScheduler, steps: usize) -> Result
 /// `trajectory.png`, `samples.png`, `steps.png` and `denoise.gif`.
 fn draw_figures(
     run: &mut Run<'_>,
-    sched: &AnyScheduler,
     steps: usize,
     guidance: f32,
     main: &MainRun,
@@ -198,7 +203,6 @@ fn draw_figures(
     let ctx = figures::Context {
         cfg,
         info: &run.m.info,
-        schedule: sched.schedule(),
         label: sampler_text(cfg.sampler, steps, t_total, cfg.eta) + &asked,
     };
     let out = |name: &str| cfg.out_dir.join(name);
@@ -239,7 +243,7 @@ fn summary(
         sampler: cfg.sampler.name().into(),
         eta: cfg.eta,
         steps,
-        timesteps: [first.timesteps[0], *first.timesteps.last().expect("at least one step")],
+        timesteps: first_last(&first.timesteps),
         seed: cfg.seed,
         seeds: format!(
             "sample i (0 to {}) draws its starting noise and step noise from RNG stream i of seed {}",
@@ -298,7 +302,7 @@ fn check_conditioning(cfg: &GenerateConfig, m: &TrainedModel) -> Result<f32> {
 }
 
 /// The samples of `opts`, asking for `cfg.digits` with classifier-free guidance when given.
-fn generate(run: &mut Run<'_>, sched: &mut AnyScheduler, opts: &SampleOptions) -> Result<Samples> {
+fn generate(run: &mut Run<'_>, sched: &mut AnySampler, opts: &SampleOptions) -> Result<Samples> {
     let cfg = run.cfg;
     let Some(digits) = &cfg.digits else {
         return sample_observed(&mut run.m.model, sched, opts, &mut run.bars);
@@ -375,20 +379,27 @@ fn conditional_figures(run: &mut Run<'_>, w: f32) -> Result<()> {
     crate::eval::write_json(&cfg.out_dir.join("guidance.json"), &sweep)
 }
 
-/// `steps.png`'s runs: the same starting noise with fewer steps, both samplers.
+/// `steps.png`'s runs: the same starting noise with fewer steps, DDPM and DDIM at every
+/// count of [`compare_steps`], [`FEW_STEP_SAMPLER`] at [`FEW_STEPS`].
 fn compare_runs(run: &mut Run<'_>) -> Result<Vec<CompareRun>> {
     let cfg = run.cfg;
     let t_total = run.m.info.num_train_timesteps;
     let shape = run.shape();
+    let few: Vec<usize> = FEW_STEPS.into_iter().filter(|&n| n < t_total).collect();
+    let plan = [
+        (SamplerKind::Ddpm, compare_steps(t_total)),
+        (SamplerKind::Ddim, compare_steps(t_total)),
+        (FEW_STEP_SAMPLER, few),
+    ];
     let mut runs = Vec::new();
-    for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
-        let eta = if kind == SchedulerKind::Ddim && cfg.sampler == SchedulerKind::Ddim {
+    for (kind, counts) in plan {
+        let eta = if kind == SamplerKind::Ddim && cfg.sampler == SamplerKind::Ddim {
             cfg.eta
         } else {
             0.0
         };
-        let mut s = run.m.scheduler(kind, eta)?;
-        for steps in compare_steps(t_total) {
+        let mut s = run.m.sampler(kind, eta)?;
+        for steps in counts {
             let opts = SampleOptions {
                 count: COMPARE_SAMPLES,
                 seed: cfg.seed,

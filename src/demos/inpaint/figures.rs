@@ -2,7 +2,6 @@
 //! multiple of the image size so that the hidden region can be hatched and outlined finer than
 //! one image pixel.
 
-use crate::diffusion::NoiseSchedule;
 use crate::pipelines::inpaint::{Inpainted, Mask};
 use crate::viz::{
     self, style, Canvas, Figure, GifFrame, ImageGrid, KeyShape, LegendEntry, Picture, Tile,
@@ -46,7 +45,6 @@ pub(super) struct Context<'a> {
     pub original: &'a [f32],
     pub mask: &'a Mask,
     pub run: &'a Inpainted,
-    pub schedule: &'a NoiseSchedule,
     /// The subtitle's first lines (model, image, mask; sampler, seed).
     pub heading: String,
     /// Per completion, the RMS error on the hidden region.
@@ -177,7 +175,7 @@ impl Context<'_> {
                 .iter()
                 .find(|s| s.index == k)
                 .expect("snapshot recorded");
-            let noise = 1.0 - self.schedule.alpha_bar(s.t);
+            let noise = 1.0 - s.level.alpha_bar;
             let guess = self.with_known(self.nth(s.pred_x0.data(), 0));
             let canvas = self
                 .frame(

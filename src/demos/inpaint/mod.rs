@@ -20,8 +20,10 @@ use crate::nn::Tensor;
 use crate::pipelines::guidance::ClassifierFreeGuidance;
 pub use crate::pipelines::guidance::DEFAULT_GUIDANCE;
 use crate::pipelines::inpaint::{inpaint_with_progress, InpaintTask, Inpainted, Mask, MaskSource};
-use crate::pipelines::sample::{spread, NoHooks, SampleHooks, SampleOptions};
-use crate::schedulers::{Scheduler, SchedulerKind};
+use crate::pipelines::sample::{
+    first_last, serialize_timesteps, spread, NoHooks, SampleHooks, SampleOptions,
+};
+use crate::schedulers::SamplerKind;
 use crate::train::{ModelInfo, TrainedModel};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::viz::FileInfo;
@@ -48,7 +50,7 @@ pub struct InpaintConfig {
     /// Completions (at least 1), each from its own noise.
     pub count: usize,
     /// DDPM or DDIM (η = 0).
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps (1 ..= T); `None` means all T.
     pub steps: Option<usize>,
     /// RePaint passes per step (1 = plain replacement).
@@ -76,7 +78,7 @@ impl Default for InpaintConfig {
             index: None,
             mask: "left".into(),
             count: DEFAULT_COUNT,
-            sampler: SchedulerKind::Ddpm,
+            sampler: SamplerKind::Ddpm,
             steps: None,
             jumps: 1,
             seed: 42,
@@ -118,7 +120,8 @@ pub struct InpaintSummary {
     /// Sampling steps.
     pub steps: usize,
     /// The first and last timestep visited.
-    pub timesteps: [usize; 2],
+    #[serde(serialize_with = "serialize_timesteps")]
+    pub timesteps: [f64; 2],
     /// RePaint passes per step.
     pub jumps: usize,
     /// Model calls per completion (steps × jumps; ×2 inside the model call with guidance).
@@ -182,7 +185,7 @@ impl InpaintReport {
             s.mask.hidden_pixels,
             m.image_size * m.image_size
         );
-        let sampler = SchedulerKind::parse(&s.sampler)
+        let sampler = SamplerKind::parse(&s.sampler)
             .map(|k| sampler_text(k, s.steps, m.num_train_timesteps, 0.0))
             .unwrap_or_else(|_| s.sampler.clone());
         let steer = match (s.digit, s.guidance) {
@@ -308,7 +311,7 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
     let shape = [size, size, 1];
     let mask = Mask::parse(&cfg.mask, size, size)?;
     let mut steer = guidance_hooks(cfg, &mut m.model, shape)?;
-    let mut sched = m.scheduler(cfg.sampler, 0.0)?;
+    let mut sched = m.sampler(cfg.sampler, 0.0)?;
     let test = Mnist::load(Split::Test, cfg.mnist_dir.as_deref())?;
     let index = cfg
         .index
@@ -348,7 +351,6 @@ pub fn run_inpaint(cfg: &InpaintConfig) -> Result<InpaintReport> {
         original: &original,
         mask: &mask,
         run: &done,
-        schedule: sched.schedule(),
         heading: heading(cfg, &m.info, index, test_digit, steps, &mask),
         rmse: &rmse,
     };
@@ -434,10 +436,7 @@ fn summary(
         },
         sampler: cfg.sampler.name().into(),
         steps: run.steps,
-        timesteps: [
-            done.samples.timesteps[0],
-            *done.samples.timesteps.last().expect("at least one step"),
-        ],
+        timesteps: first_last(&done.samples.timesteps),
         jumps: cfg.jumps,
         model_calls_per_completion: done.model_calls,
         digit: cfg.digit,

@@ -4,6 +4,8 @@
 
 use super::toy::ToySamples;
 use super::{fmt_params, fmt_seconds, ModelFacts, StepRun};
+use crate::console::sampler_title;
+use crate::schedulers::SamplerKind;
 use crate::viz::{style, Figure, ImageGrid, Picture, Tile};
 use crate::{Error, Result};
 use std::path::Path;
@@ -117,34 +119,46 @@ pub fn steps_png(
 ) -> Result<(u32, u32)> {
     let mut samplers: Vec<&str> = runs.iter().map(|r| r.sampler.as_str()).collect();
     samplers.dedup();
-    let counts: Vec<usize> = runs[..runs.len() / samplers.len().max(1)]
-        .iter()
-        .map(|r| r.steps)
-        .collect();
+    let mut counts: Vec<usize> = runs.iter().map(|r| r.steps).collect();
+    counts.sort_unstable();
+    counts.dedup();
     let [h, w, _] = shape;
-    let mut tiles = Vec::with_capacity(runs.len());
-    for (run, imgs) in runs.iter().zip(images) {
-        let pics = pictures(shape, imgs)?;
-        let pic = if per_cell == 1 {
-            pics.into_iter().next().expect("one sample")
-        } else {
-            mosaic(&pics, grid_cols(per_cell), 1, 1)?
-        };
-        tiles.push(Tile::new(pic).caption(fmt_seconds(run.seconds)));
-    }
     let side = (h.max(w) * grid_cols(per_cell)) as u32;
+    let mut tiles = Vec::with_capacity(samplers.len() * counts.len());
+    for s in &samplers {
+        for &n in &counts {
+            let found = runs.iter().position(|r| r.sampler == *s && r.steps == n);
+            tiles.push(match found {
+                Some(i) => {
+                    let pics = pictures(shape, &images[i])?;
+                    let pic = if per_cell == 1 {
+                        pics.into_iter().next().expect("one sample")
+                    } else {
+                        mosaic(&pics, grid_cols(per_cell), 1, 1)?
+                    };
+                    Tile::new(pic).caption(fmt_seconds(runs[i].seconds))
+                }
+                None => {
+                    let bg = style::BACKGROUND;
+                    let blank = [bg.0, bg.1, bg.2].repeat((side * side) as usize);
+                    Tile::new(Picture::from_rgb8(side, side, blank)?).caption("—")
+                }
+            });
+        }
+    }
     let row_labels = samplers
         .iter()
-        .map(|s| match *s {
-            "ddim" => "DDIM (η = 0)".to_string(),
-            other => other.to_uppercase(),
+        .map(|s| match SamplerKind::parse(s) {
+            Ok(SamplerKind::Ddim) => "DDIM (η = 0)".to_string(),
+            Ok(k) => sampler_title(k).to_string(),
+            Err(_) => s.to_uppercase(),
         })
         .collect();
     let what = if per_cell == 1 { "image" } else { "images" };
     Figure::new()
         .title("Fewer steps, faster samples: why samplers matter")
         .subtitle(format!(
-            "The same starting noise x_T (seed {seed}) walked back with DDPM and with DDIM; wall time for {per_cell} {what} under each"
+            "The same starting noise x_T (seed {seed}) walked back with DDPM, DDIM and DPM-Solver++; wall time for {per_cell} {what} under each"
         ))
         .grid(
             ImageGrid::new(counts.len())
@@ -154,7 +168,7 @@ pub fn steps_png(
                 .col_labels(counts.iter().map(|n| format!("{n} steps")).collect())
                 .row_labels(row_labels),
         )
-        .note("DDPM adds fresh noise at every step and needs many of them; DDIM (η = 0) adds none and stays sharp with few.")
+        .note("DDPM adds fresh noise at every step and needs many of them; DDIM (η = 0) adds none and stays sharp with few.\nDPM-Solver++ (10 and 20 steps) is a multistep ODE solver: it combines the model's last two predictions to follow the curved path, so few steps suffice.")
         .save_png(path)
 }
 

@@ -12,10 +12,11 @@ pub mod toy;
 
 pub use run::run_pretrained;
 
+use crate::console::sampler_title;
 use crate::console::{duration, thousands};
 use crate::hub::{ModelFiles, ModelSource, DEFAULT_MODEL};
 use crate::nn::Tensor;
-use crate::schedulers::{AnyScheduler, DdpmConfig, Scheduler, SchedulerKind};
+use crate::schedulers::{AnySampler, DdpmConfig, EulerVariant, Sampler, SamplerKind};
 use crate::viz::FileInfo;
 use crate::{Error, Result};
 use serde::Serialize;
@@ -37,7 +38,7 @@ pub struct PretrainedConfig {
     pub steps: usize,
     /// The sampler; `None` uses the class of the model's `scheduler_config.json` (DDPM when it
     /// has none).
-    pub sampler: Option<SchedulerKind>,
+    pub sampler: Option<SamplerKind>,
     /// Seed of every draw.
     pub seed: u64,
     /// Output folder.
@@ -121,7 +122,7 @@ pub struct SchedulerInfo {
 /// One run of `steps.png`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StepRun {
-    /// `ddpm` or `ddim`.
+    /// The sampler's short name: `ddpm`, `ddim` or `dpm++`.
     pub sampler: String,
     /// Sampling steps.
     pub steps: usize,
@@ -235,17 +236,26 @@ fn source_name(s: &ModelSource) -> &'static str {
 
 /// The model's scheduler as `kind` (`None`: the config's own class), or DDPMScheduler's
 /// defaults when the model has no `scheduler_config.json`.
-fn build_scheduler(files: &ModelFiles, kind: Option<SchedulerKind>) -> Result<AnyScheduler> {
+fn build_scheduler(files: &ModelFiles, kind: Option<SamplerKind>) -> Result<AnySampler> {
     match &files.scheduler_config {
-        Some(p) => AnyScheduler::from_config_file(p, kind),
-        None => AnyScheduler::new(kind.unwrap_or(SchedulerKind::Ddpm), &DdpmConfig::default()),
+        Some(p) => AnySampler::from_config_file(p, kind),
+        None => {
+            AnySampler::from_ddpm_config(kind.unwrap_or(SamplerKind::Ddpm), &DdpmConfig::default())
+        }
     }
 }
 
-fn scheduler_info(files: &ModelFiles, s: &AnyScheduler) -> SchedulerInfo {
+fn scheduler_info(files: &ModelFiles, s: &AnySampler) -> SchedulerInfo {
     let config = match s {
-        AnyScheduler::Ddpm(d) => serde_json::to_value(d.config()),
-        AnyScheduler::Ddim(d) => serde_json::to_value(d.config()),
+        AnySampler::Ddpm(d) => serde_json::to_value(d.inner().config()),
+        AnySampler::Ddim(d) => serde_json::to_value(d.inner().config()),
+        AnySampler::DpmSolver(d) => serde_json::to_value(d.config()),
+        AnySampler::UniPc(d) => serde_json::to_value(d.config()),
+        AnySampler::Euler(d) => match d.variant() {
+            EulerVariant::Plain(c) => serde_json::to_value(c),
+            EulerVariant::Ancestral(c) => serde_json::to_value(c),
+        },
+        AnySampler::Pndm(d) => serde_json::to_value(d.config()),
     }
     .expect("scheduler configs serialise");
     SchedulerInfo {
@@ -259,14 +269,15 @@ fn scheduler_info(files: &ModelFiles, s: &AnyScheduler) -> SchedulerInfo {
     }
 }
 
-/// A short description, e.g. `DDPM (fixed_large)` or `DDIM (η = 0)`.
-fn describe(s: &AnyScheduler) -> String {
+/// A short description, e.g. `DDPM (fixed_large)`, `DDIM (η = 0)` or `DPM-Solver++`.
+fn describe(s: &AnySampler) -> String {
     match s {
-        AnyScheduler::Ddpm(d) => {
-            let v = serde_json::to_value(d.config().variance_type).expect("serialises");
+        AnySampler::Ddpm(d) => {
+            let v = serde_json::to_value(d.inner().config().variance_type).expect("serialises");
             format!("DDPM ({})", v.as_str().unwrap_or("?"))
         }
-        AnyScheduler::Ddim(d) => format!("DDIM (η = {})", d.eta()),
+        AnySampler::Ddim(d) => format!("DDIM (η = {})", d.inner().eta()),
+        other => sampler_title(other.kind()).to_string(),
     }
 }
 

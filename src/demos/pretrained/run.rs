@@ -10,8 +10,10 @@ use crate::console::StepBars;
 use crate::hub::{resolve_model, ModelFiles};
 use crate::models::unet_2d::UNet2DModel;
 use crate::nn::{Device, Tensor};
-use crate::pipelines::sample::{check_steps, sample_observed, SampleOptions};
-use crate::schedulers::{AnyScheduler, Scheduler, SchedulerKind};
+use crate::pipelines::sample::{
+    check_steps, sample_observed, SampleOptions, FEW_STEPS, PRETRAINED_FEW_STEP_SAMPLER,
+};
+use crate::schedulers::{AnySampler, Sampler, SamplerKind};
 use crate::util::fsio::{ensure_dir, write_atomic};
 use crate::viz::{FileInfo, Picture};
 use crate::{Error, Result};
@@ -23,7 +25,7 @@ use std::time::Instant;
 struct Loaded {
     files: ModelFiles,
     model: UNet2DModel,
-    scheduler: AnyScheduler,
+    scheduler: AnySampler,
     shape: [usize; 3],
     facts: ModelFacts,
     notes: Vec<String>,
@@ -250,7 +252,9 @@ fn sample_options(
     }
 }
 
-/// `steps.png`: each step count with DDPM and DDIM (skipped without step counts).
+/// `steps.png`: each step count with DDPM and DDIM, and [`PRETRAINED_FEW_STEP_SAMPLER`] at
+/// [`FEW_STEPS`]
+/// (skipped without step counts).
 fn steps_figure(
     cfg: &PretrainedConfig,
     m: &mut Loaded,
@@ -262,8 +266,15 @@ fn steps_figure(
         return Ok(step_runs);
     }
     let mut images = Vec::new();
-    for kind in [SchedulerKind::Ddpm, SchedulerKind::Ddim] {
-        for &n in &cfg.step_counts {
+    let t_total = m.scheduler.num_train_timesteps();
+    let few_steps: Vec<usize> = FEW_STEPS.into_iter().filter(|&n| n <= t_total).collect();
+    let plan = [
+        (SamplerKind::Ddpm, cfg.step_counts.clone()),
+        (SamplerKind::Ddim, cfg.step_counts.clone()),
+        (PRETRAINED_FEW_STEP_SAMPLER, few_steps),
+    ];
+    for (kind, counts) in plan {
+        for n in counts {
             let mut s = build_scheduler(&m.files, Some(kind))?;
             let label = format!("steps.png {} {n}", kind.name());
             let opts = sample_options(cfg, m.shape, cfg.step_images, n, label);

@@ -6,7 +6,7 @@ use crate::models::Denoiser;
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{sample_with_progress, NoHooks, SampleOptions, SeededNoise};
-use crate::schedulers::DdpmScheduler;
+use crate::schedulers::{DdpmScheduler, Indexed};
 use crate::train::checkpoint::{self, CheckpointConfig};
 use crate::train::preview::ddpm_config;
 use crate::train::TrainedModel;
@@ -125,7 +125,7 @@ impl ToyModel {
         let s = &self.config.settings;
         let size = s.data.image_size;
         let channels = self.config.model().in_channels();
-        let mut scheduler = DdpmScheduler::new(ddpm_config(&s.schedule))?;
+        let mut scheduler = Indexed::new(DdpmScheduler::new(ddpm_config(&s.schedule))?);
         let opts = SampleOptions {
             count,
             seed,

@@ -154,12 +154,14 @@ pub fn denoising_timesteps(t_total: usize) -> Vec<usize> {
 
 /// `denoising.png`: one training digit at four noise levels: original, noisy, the actual noise,
 /// the model's predicted noise (same diverging scale), and the one-step denoised estimate
-/// x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂)/√ᾱₜ.
+/// x̂₀ = (xₜ − √(1 − ᾱₜ)·ε̂)/√ᾱₜ. A v-prediction model's output (`v`) is turned into its
+/// ε̂ = √ᾱ·v + √(1−ᾱ)·xₜ first.
 pub fn denoising_png(
     path: &Path,
     model: &mut dyn NoisePredictor,
     data: &LabeledDigits,
     sched: &NoiseSchedule,
+    v: bool,
     seed: u64,
 ) -> Result<(u32, u32)> {
     let size = data.size;
@@ -172,8 +174,18 @@ pub fn denoising_png(
     let x0s: Vec<f32> = x0.iter().cycle().take(n * px).copied().collect();
     sched.add_noise(&x0s, &eps, &ts, &mut xt)?;
     let tf: Vec<f32> = ts.iter().map(|&t| t as f32).collect();
-    let pred = model.predict(&Tensor::new(vec![n, size, size, 1], xt.clone())?, &tf)?;
-    let pred = pred.data();
+    let out = model.predict(&Tensor::new(vec![n, size, size, 1], xt.clone())?, &tf)?;
+    let mut pred = out.data().to_vec();
+    if v {
+        for (k, &t) in ts.iter().enumerate() {
+            let ab = sched.alpha_bar(t);
+            let (sa, sb) = (ab.sqrt() as f32, (1.0 - ab).sqrt() as f32);
+            for (p, &x) in pred[k * px..(k + 1) * px].iter_mut().zip(&xt[k * px..]) {
+                *p = sa * *p + sb * x;
+            }
+        }
+    }
+    let pred = &pred[..];
     // ±3 standard deviations of the noise; rarer values saturate.
     let scale = 3.0;
     let side = size as u32;

@@ -178,6 +178,7 @@ fn write_figures(tr: &Trainer, data: &LabeledDigits, out: &Path, progress: bool)
         &mut model,
         data,
         tr.schedule(),
+        tr.settings.schedule.prediction_type == crate::schedulers::PredictionType::VPrediction,
         tr.settings.training.seed,
     )?;
     figures::filters_png(&out.join("filters.png"), &model)?;

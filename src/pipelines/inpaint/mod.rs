@@ -1,36 +1,42 @@
 //! Inpainting: hide part of a real image and let a diffusion model regenerate it, by the
 //! replacement trick of RePaint (Lugmayr et al. 2022). The model is never trained for it: at
-//! every reverse step the known region of x_{t_prev} is overwritten by the original noised to
-//! the same level, so the model only ever sees consistent noisy images and fills the hidden
-//! region to match.
+//! every reverse step the known region of the step's result is overwritten by the original
+//! noised to the level the step lands on, so the model only ever sees consistent noisy images
+//! and fills the hidden region to match.
 //!
 //! ```text
-//! x ← x_T ~ N(0, I)
-//! for k, t in scheduler.timesteps():                      (t_prev: the step's target)
+//! x ← x_T (the sampler's start, see sample::start_sample)
+//! for k in 0 … sampler.num_steps() − 1:          (level_before(k) → level_after(k))
 //!     repeat r times (r = jumps):
-//!         x_prev, x̂0 ← scheduler.step(model(x, t), t, x, z)
-//!         x_prev[known] ← √ᾱ_prev·x0 + √(1−ᾱ_prev)·ε       (x0 exactly after the last step)
-//!         if not the last repeat:                          (RePaint's resampling)
-//!             x ← √(ᾱ_t/ᾱ_prev)·x_prev + √(1−ᾱ_t/ᾱ_prev)·z   (q(x_t | x_prev), any stride)
-//!     x ← x_prev
+//!         x_next, x̂0 ← sampler.step(k, model(x, t_k), x, z)     (a repeat redoes step k)
+//!         x_next[known] ← level_after(k).add_noise(x0, ε)        (x0 exactly after the last step)
+//!         if not the last repeat:                                 (RePaint's resampling)
+//!             x ← level_before(k).renoise(from level_after(k), x_next, z)   (q(x_t | x_next))
+//!     x ← x_next
 //! ```
 //!
 //! Resampling (`jumps` r > 1) lets the generated region "hear" the known one r times per step
 //! instead of once, which harmonises the seam; it costs r model calls per step. `jumps` = 1 is
-//! plain replacement. Works with DDPM and DDIM (the re-noising uses ᾱ_t/ᾱ_prev, so DDIM's
-//! strided steps are re-noised by the right amount) and with any [`SampleHooks::predict`], e.g.
+//! plain replacement. The same loop runs every [`Sampler`]: the levels carry the Euler
+//! schedulers' scale (their samples are x0 + σ·ε), and a repeated step k restores the
+//! multistep state to what it was before step k (see [`crate::schedulers::sampler`]), so the
+//! solver's history is not polluted by the repeats. Two caveats, both documented in
+//! [`can_resample`]: PNDM cannot resample (its Runge-Kutta blocks and its second PLMS step
+//! start from a sample it stored earlier, so a re-noised sample would be ignored; `jumps` > 1
+//! is an error), and UniPC's corrector re-derives the sample entering step k from the previous
+//! step's, so there a re-noised sample reaches the step only through the model's output.
+//! Any [`SampleHooks::predict`] works, e.g.
 //! [`ClassifierFreeGuidance`](crate::pipelines::guidance::ClassifierFreeGuidance) to steer the
-//! completion towards a class. The step after the last lands on the clean image (ᾱ = 1); for
-//! DDIM without `set_alpha_to_one` the true level is ᾱ_0 (within 1e-4 of 1), and the known
-//! region is still set to the original exactly.
+//! completion towards a class. After the last step the known region is set to the original
+//! exactly (for DDIM without `set_alpha_to_one` the last level is ᾱ_0, within 1e-4 of 1).
 //!
 //! **Reproducibility.** Completion `i` (counting from `first_index`) draws from
 //! `Rng::stream(seed, i)`, in this order: x_T (h·w·c standard normals, NHWC), then for every
 //! loop index k and every repeat: the step's noise if it needs any
-//! ([`Scheduler::noise_needed`]), h·w·c; the known region's ε if the step lands on a noisy
-//! level and the mask keeps any pixel, h·w·c (drawn for every pixel, hidden ones unused, so the
-//! stream does not depend on the mask's shape); the re-noising z if another repeat follows,
-//! h·w·c. With `jumps` = 1 and a mask that hides everything this is exactly
+//! ([`Sampler::noise_needed`]), h·w·c; the known region's ε if the step is not the last and
+//! the mask keeps any pixel, h·w·c (drawn for every pixel, hidden ones unused, so the stream
+//! does not depend on the mask's shape); the re-noising z if another repeat follows, h·w·c.
+//! With `jumps` = 1 and a mask that hides everything this is exactly
 //! [`sample`](crate::pipelines::sample::sample)'s order, and the result is the same.
 
 mod mask;
@@ -40,10 +46,10 @@ pub use mask::{Mask, MaskPreset, MaskSource};
 use crate::models::NoisePredictor;
 use crate::nn::Tensor;
 use crate::pipelines::sample::{
-    batch_len, empty_snapshots, reverse_step, shape_start, NoiseSource, SampleHooks, SampleOptions,
-    Samples, SeededNoise, Snapshot, StepBuffers, StepInfo,
+    batch_len, empty_snapshots, prepare, reverse_step, start_sample, NoiseSource, SampleHooks,
+    SampleOptions, Samples, SeededNoise, Snapshot, StepBuffers, StepInfo,
 };
-use crate::schedulers::Scheduler;
+use crate::schedulers::{NoiseLevel, Sampler, SamplerKind};
 use crate::util::progress::{check_cancelled, Progress, Silent};
 use crate::{Error, Result};
 use std::time::Instant;
@@ -60,17 +66,19 @@ pub struct Inpainted {
     pub model_calls: usize,
 }
 
-/// Known elements of every image of `x` (images of `original.len()` values) ←
-/// √ᾱ·x0 + √(1−ᾱ)·ε, with ε per image from `eps`; with `eps` `None`, ← x0 exactly.
+/// Known elements of every image of `x` (images of `original.len()` values) ← the original
+/// noised to `level` (s·(√ᾱ·x0 + √(1−ᾱ)·ε), as [`NoiseLevel::add_noise`]), with ε per image
+/// from `eps`; with `eps` `None`, ← x0 exactly.
 fn merge_known(
     x: &mut [f32],
     original: &[f32],
     hidden: &[bool],
-    alpha_bar: f64,
+    level: NoiseLevel,
     eps: Option<&[f32]>,
 ) {
     let per = original.len();
-    let (a, s) = (alpha_bar.sqrt() as f32, (1.0 - alpha_bar).sqrt() as f32);
+    let a = (level.scale * level.alpha_bar.sqrt()) as f32;
+    let s = (level.scale * (1.0 - level.alpha_bar).max(0.0).sqrt()) as f32;
     for (i, v) in x.iter_mut().enumerate() {
         let j = i % per;
         if !hidden[j] {
@@ -82,25 +90,27 @@ fn merge_known(
     }
 }
 
-/// `x ← √ratio·prev + √(1 − ratio)·z` with ratio = ᾱ_t/ᾱ_prev: a draw from q(x_t | x_prev).
-fn renoise(prev: &[f32], ratio: f64, z: &[f32], x: &mut [f32]) {
-    let (a, s) = (ratio.sqrt() as f32, (1.0 - ratio).max(0.0).sqrt() as f32);
-    for ((o, &p), &n) in x.iter_mut().zip(prev).zip(z) {
-        *o = a * p + s * n;
-    }
+/// Whether `kind` supports RePaint's resampling (`jumps` > 1): every sampler but PNDM, whose
+/// Runge-Kutta blocks and second PLMS step start from a sample stored at an earlier step, so
+/// the re-noised sample would be ignored. (UniPC resamples, but its corrector re-derives the
+/// sample entering a step from the previous step's, so the re-noised sample reaches it through
+/// the model's output only.)
+pub fn can_resample(kind: SamplerKind) -> bool {
+    kind != SamplerKind::Pndm
 }
 
 /// Complete the hidden region of `original` (`[h, w, c]` or `[1, h, w, c]`, model range)
 /// `opts.count` times, completion `i` from stream `i` of `opts.seed` (see the module doc), with
 /// `jumps` ≥ 1 passes per step. Every model call goes through `hooks.predict` (only `predict`
 /// is used: the replacement is this function's own after-step). Calls
-/// `scheduler.set_timesteps(opts.num_inference_steps)`.
+/// `sampler.set_timesteps(opts.num_inference_steps)`.
 ///
 /// Errors: `count` 0, `jumps` 0, a mask or original whose size is not `opts.image_shape`, a
-/// snapshot index past the last step, and whatever the model or scheduler report.
+/// snapshot index past the last step, `jumps` > 1 with a sampler that cannot resample
+/// ([`can_resample`]), and whatever the model or sampler report.
 pub fn inpaint(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
     original: &Tensor,
     mask: &Mask,
@@ -112,7 +122,7 @@ pub fn inpaint(
         mask,
         jumps,
     };
-    inpaint_with_progress(model, scheduler, opts, &task, hooks, &mut Silent)
+    inpaint_with_progress(model, sampler, opts, &task, hooks, &mut Silent)
 }
 
 /// What [`inpaint_with_progress`] completes: the original, the mask of its hidden region and
@@ -132,7 +142,7 @@ pub struct InpaintTask<'a> {
 /// `progress` asks it to stop.
 pub fn inpaint_with_progress(
     model: &mut dyn NoisePredictor,
-    scheduler: &mut dyn Scheduler,
+    sampler: &mut dyn Sampler,
     opts: &SampleOptions,
     task: &InpaintTask<'_>,
     hooks: &mut dyn SampleHooks,
@@ -141,25 +151,30 @@ pub fn inpaint_with_progress(
     let started = Instant::now();
     let known = Known::new(opts, task)?;
     let jumps = task.jumps;
-    scheduler.set_timesteps(opts.num_inference_steps)?;
-    let sched: &dyn Scheduler = scheduler;
-    let timesteps = sched.timesteps().to_vec();
+    if jumps > 1 && !can_resample(sampler.kind()) {
+        return Err(Error::invalid(format!(
+            "--jumps {jumps}: the {} sampler cannot resample (its steps start from samples it \
+             stored earlier, so RePaint's re-noised sample would be ignored); use --jumps 1 or \
+             another sampler",
+            sampler.kind().name()
+        )));
+    }
+    let per = prepare(sampler, opts)?;
+    let timesteps = sampler.timesteps().to_vec();
     let n = timesteps.len();
     let [h, w, c] = opts.image_shape;
-    let per = h * w * c;
     let full = [opts.count, h, w, c];
-    let mut snapshots = empty_snapshots(opts, &timesteps, full)?;
+    let mut snapshots = empty_snapshots(opts, &*sampler, full)?;
     let mut images = Tensor::zeros(full);
     let batch = batch_len(opts);
     progress.start(&opts.label, (opts.count.div_ceil(batch) * n * jumps) as u64);
     let mut run = Run {
         model,
-        sched,
+        sampler,
         hooks,
         progress,
         known: &known,
         opts,
-        timesteps: &timesteps,
         done: 0,
     };
     for start in (0..opts.count).step_by(batch) {
@@ -235,12 +250,11 @@ impl<'a> Known<'a> {
 /// One inpainting run's loop state, shared by its batches.
 struct Run<'r, 'a> {
     model: &'r mut dyn NoisePredictor,
-    sched: &'r dyn Scheduler,
+    sampler: &'r mut dyn Sampler,
     hooks: &'r mut dyn SampleHooks,
     progress: &'r mut dyn Progress,
     known: &'r Known<'a>,
     opts: &'r SampleOptions,
-    timesteps: &'r [usize],
     done: u64,
 }
 
@@ -256,72 +270,67 @@ impl Run<'_, '_> {
         let mut noise = SeededNoise::new(opts.seed);
         let mut x = Tensor::zeros(bshape);
         noise.initial(samples.clone(), x.data_mut())?;
-        shape_start(opts.start, self.sched, x.data_mut());
-        let mut prev = Tensor::zeros(bshape);
-        let mut x0 = Tensor::zeros(bshape);
-        let mut buf = vec![0.0f32; len * per];
+        start_sample(opts.start, &*self.sampler, x.data_mut())?;
+        let mut bufs = StepBuffers::new(bshape);
         let mut snap = snapshots.iter_mut().peekable();
-        for (k, &t) in self.timesteps.iter().enumerate() {
+        for k in 0..self.sampler.num_steps() {
             check_cancelled(self.progress, &opts.label)?;
-            let step = StepInfo {
-                index: k,
-                num_steps: self.timesteps.len(),
-                t,
-                prev_t: self.sched.prev_timestep(t)?,
-                samples: samples.clone(),
-            };
+            let step = StepInfo::new(&*self.sampler, k, samples.clone())?;
             let mut record = snap.next_if(|s| s.index == k);
             for pass in 0..self.known.jumps {
-                let bufs = StepBuffers {
-                    z: &mut buf,
-                    prev: &mut prev,
-                    x0: &mut x0,
-                };
                 reverse_step(
-                    self.model, self.sched, self.hooks, &mut noise, &step, &x, bufs,
+                    self.model,
+                    self.sampler,
+                    self.hooks,
+                    &mut noise,
+                    &step,
+                    &x,
+                    &mut bufs,
                 )?;
                 if let (0, Some(s)) = (pass, record.as_deref_mut()) {
-                    let r = start * per..(start + len) * per;
-                    s.x_t.data_mut()[r.clone()].copy_from_slice(x.data());
-                    s.pred_x0.data_mut()[r].copy_from_slice(x0.data());
+                    s.record(start * per, &x, &bufs.x0);
                 }
-                self.replace(&step, pass, &mut noise, &mut buf, &mut prev, &mut x)?;
+                self.replace(&step, pass, &mut noise, &mut bufs, &mut x)?;
                 self.done += 1;
                 self.progress.update(self.done, "");
             }
-            std::mem::swap(&mut x, &mut prev);
+            std::mem::swap(&mut x, &mut bufs.prev);
         }
         Ok(x)
     }
 
-    /// After pass `pass` of a step: the known region of `prev` (x_{t_prev}) ← the original at
-    /// that noise level, and, when another pass follows, `x` ← `prev` re-noised to x_t.
+    /// After pass `pass` of a step: the known region of `bufs.prev` (the step's result) ← the
+    /// original at the level the step lands on, and, when another pass follows, `x` ← that
+    /// result re-noised to the level the step started from.
     fn replace(
         &mut self,
         step: &StepInfo,
         pass: usize,
         noise: &mut SeededNoise,
-        buf: &mut [f32],
-        prev: &mut Tensor,
+        bufs: &mut StepBuffers,
         x: &mut Tensor,
     ) -> Result<()> {
-        let schedule = self.sched.schedule();
-        let a_t = schedule.alpha_bar(step.t);
-        let a_prev = step.prev_t.map_or(1.0, |p| schedule.alpha_bar(p));
         let known = self.known;
+        let buf = &mut bufs.z;
         if known.any_known {
-            let eps = match step.prev_t {
-                Some(_) => {
-                    noise.step_noise(step, buf)?;
-                    Some(&buf[..])
-                }
-                None => None,
+            let eps = if step.is_last() {
+                None
+            } else {
+                noise.step_noise(step, buf)?;
+                Some(&buf[..])
             };
-            merge_known(prev.data_mut(), known.original, &known.hidden, a_prev, eps);
+            let prev = bufs.prev.data_mut();
+            merge_known(prev, known.original, &known.hidden, step.next, eps);
         }
         if pass + 1 < known.jumps {
             noise.step_noise(step, buf)?;
-            renoise(prev.data(), a_t / a_prev, buf, x.data_mut());
+            let to = if step.is_last() {
+                NoiseLevel::vp(1.0)
+            } else {
+                step.next
+            };
+            step.level
+                .renoise(to, bufs.prev.data(), buf, x.data_mut())?;
         }
         Ok(())
     }

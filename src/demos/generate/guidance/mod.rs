@@ -18,7 +18,7 @@ use crate::eval::guided::{sample_guided_with_progress, sweep_guidance, GuidanceS
 use crate::eval::{EvalOptions, Evaluator, ModelInfo};
 use crate::models::NoisePredictor;
 use crate::pipelines::sample::Samples;
-use crate::schedulers::SchedulerKind;
+use crate::schedulers::SamplerKind;
 use crate::util::progress::Progress;
 use crate::Result;
 
@@ -33,7 +33,7 @@ pub const SWEEP_COUNT: usize = 200;
 #[derive(Clone, Debug)]
 pub struct GuidanceRun {
     /// DDPM or DDIM.
-    pub sampler: SchedulerKind,
+    pub sampler: SamplerKind,
     /// Sampling steps (`None`: all T).
     pub steps: Option<usize>,
     /// Seed (sample i: stream i).
