@@ -8,3 +8,4 @@ pub mod guidance;
 pub mod inpaint;
 mod noise;
 pub mod sample;
+mod step;

@@ -1,7 +1,7 @@
 //! Where a sampling run's randomness comes from: the [`NoiseSource`] trait and its default,
 //! [`SeededNoise`] (sample `i` draws from its own stream `Rng::stream(seed, i)`).
 
-use super::sample::StepInfo;
+use super::step::StepInfo;
 use crate::util::rng::Rng;
 use crate::{Error, Result};
 use std::ops::Range;
