@@ -229,25 +229,10 @@ fn v_prediction_with_zero_snr_is_recorded_trained_and_sampled() {
         plain.get("prediction_type").is_none() && plain.get("rescale_betas_zero_snr").is_none()
     );
 
-    train(&[
-        "--prediction",
-        "v",
-        "--zero-snr",
-        "--digits",
-        "1",
-        "--limit",
-        "64",
-        "--batch-size",
-        "32",
-        "--epochs",
-        "1",
-        "--timesteps",
-        "40",
-        "--no-figures",
-        "--out",
-        o,
-    ])
-    .unwrap();
+    let quick = "--prediction v --zero-snr --digits 1 --limit 64 --batch-size 32 --epochs 1";
+    let mut args: Vec<&str> = quick.split(' ').collect();
+    args.extend(["--timesteps", "40", "--no-figures", "--out", o]);
+    train(&args).unwrap();
     let read = |f: &str| -> serde_json::Value {
         serde_json::from_str(&std::fs::read_to_string(out.path().join("vz").join(f)).unwrap())
             .unwrap()

@@ -7,6 +7,8 @@
 use super::Section;
 use crate::models::unet_2d::{UNet2DConfig, UNet2DModel};
 use crate::nn::Tensor;
+use crate::pipelines::sample::{sample, SampleOptions};
+use crate::schedulers::{AnySampler, SamplerKind};
 use crate::util::rng::Rng;
 use crate::Result;
 use serde_json::{json, Map};
@@ -75,8 +77,24 @@ pub fn cifar_16x50_s() -> Result<f64> {
     Ok(cifar_bench(16, 50, || {})?.total_s)
 }
 
+/// Seconds for 16 images × 20 DPM-Solver++ steps of the ddpm-cifar10-32 architecture (seeded
+/// random weights, diffusers' default DDPM schedule, T = 1000) through the sampling pipeline,
+/// the whole loop timed (goal ≤ 13 s on 2 cores).
+pub fn cifar_16x20_dpm_s() -> Result<f64> {
+    let mut model = UNet2DModel::random(UNet2DConfig::ddpm_cifar10_32(), 0)?;
+    let base = crate::schedulers::DdpmConfig::default();
+    let mut s = AnySampler::from_ddpm_config(SamplerKind::DpmSolver, &base)?;
+    let opts = SampleOptions {
+        count: 16,
+        seed: 3,
+        ..SampleOptions::new([32, 32, 3], 20)
+    };
+    Ok(sample(&mut model, &mut s, &opts)?.elapsed.as_secs_f64())
+}
+
 /// The `cifar` section of `difflab bench`: `cifar_16x50_s` (seconds for 16 images × 50 steps),
-/// `cifar_step_ms` (median pass) and `cifar_warmup_s`.
+/// `cifar_step_ms` (median pass), `cifar_warmup_s` and `cifar_16x20_dpm_s` (16 images × 20
+/// DPM-Solver++ steps, [`cifar_16x20_dpm_s`]).
 pub fn section() -> Section {
     Section {
         name: "cifar",
@@ -96,6 +114,11 @@ pub fn section() -> Section {
             m.insert(
                 "cifar_warmup_s".into(),
                 json!((r.warmup_s * 100.0).round() / 100.0),
+            );
+            let dpm = cifar_16x20_dpm_s()?;
+            m.insert(
+                "cifar_16x20_dpm_s".into(),
+                json!((dpm * 100.0).round() / 100.0),
             );
             Ok(m)
         },

@@ -5,6 +5,7 @@
 use super::{BenchOptions, Section};
 use crate::diffusion::StartNoise;
 use crate::models::{Arch, Denoiser, ModelConfig};
+use crate::pipelines::sample::{sample, SampleOptions, FEW_STEP_SAMPLER};
 use crate::train::preview::{ddpm_sample_with_progress, PreviewRun};
 use crate::train::settings::ScheduleConfig;
 use crate::train::step_time::train_step_ms;
@@ -23,8 +24,10 @@ pub fn train_section() -> Section {
     }
 }
 
-/// The sampling section (`--only toy_sample`): key `toy_sample_12x200_s` (12 images × 200 DDPM
-/// steps through the sampling pipeline, median of up to 3 runs).
+/// The sampling section (`--only toy_sample`): keys `toy_sample_12x200_s` (12 images × 200 DDPM
+/// steps through the sampling pipeline, median of up to 3 runs) and `toy_sample_12x20_few_s`
+/// (12 images × 20 steps of the few-step sampler, `FEW_STEP_SAMPLER`, median of up to 5 runs;
+/// goal ≤ 0.15 s).
 pub fn sample_section() -> Section {
     Section {
         name: "toy_sample",
@@ -85,7 +88,38 @@ fn run_sample(opts: &BenchOptions) -> Result<Map<String, Value>> {
     let bar = opts.bar(runs, "toy sample");
     let s = sample_12x200_s(Arch::Toy, 1, runs, || bar.inc(1))?;
     bar.finish_and_clear();
+    let few = sample_12_few_s(20, opts.runs.clamp(1, 5))?;
     let mut m = Map::new();
     m.insert("toy_sample_12x200_s".into(), round(s, 3));
+    m.insert("toy_sample_12x20_few_s".into(), round(few, 3));
     Ok(m)
+}
+
+/// Seconds for 12 images × `steps` of [`FEW_STEP_SAMPLER`] on the lab's schedule (T = 200)
+/// with a randomly initialised toy U-Net, through the sampling pipeline; median of `runs`
+/// after one warm-up.
+pub fn sample_12_few_s(steps: usize, runs: usize) -> Result<f64> {
+    let mut model = Denoiser::new(&ModelConfig::new(Arch::Toy, 16), &mut Rng::seeded(8))?;
+    let base = crate::train::preview::ddpm_config(&ScheduleConfig::linear(200));
+    let mut sampler = crate::train::trained::sampler_for(FEW_STEP_SAMPLER, &base)?;
+    let opts = SampleOptions {
+        count: 12,
+        seed: 9,
+        ..SampleOptions::new([16, 16, 1], steps)
+    };
+    let mut err = None;
+    let times = time_runs(
+        1,
+        runs,
+        || {
+            if let Err(e) = sample(&mut model, &mut sampler, &opts) {
+                err = Some(e);
+            }
+        },
+        || {},
+    );
+    match err {
+        Some(e) => Err(e),
+        None => Ok(median(&times)),
+    }
 }

@@ -438,17 +438,18 @@ pub fn serialize_timesteps<S: serde::Serializer>(
     s: S,
 ) -> std::result::Result<S::Ok, S::Error> {
     use serde::Serialize;
-    let v: Vec<serde_json::Value> = ts
-        .iter()
-        .map(|&t| {
-            if t.fract() == 0.0 && t >= 0.0 {
-                serde_json::Value::from(t as u64)
-            } else {
-                serde_json::Value::from(t)
-            }
-        })
-        .collect();
+    let v: Vec<serde_json::Value> = ts.iter().map(|&t| timestep_value(t)).collect();
     v.serialize(s)
+}
+
+/// A timestep as a JSON number: an integer where it is whole (DDPM's 199), else a float (the
+/// Euler schedulers' fractional ones).
+pub fn timestep_value(t: f64) -> serde_json::Value {
+    if t.fract() == 0.0 && (0.0..9e15).contains(&t) {
+        serde_json::Value::from(t as u64)
+    } else {
+        serde_json::Value::from(t)
+    }
 }
 
 /// The first and last of a run's timesteps.

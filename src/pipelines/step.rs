@@ -1,4 +1,4 @@
-//! Where one step of a sampling loop is: what hooks and noise sources are told.
+//! Where one step of a sampling loop is ([`StepInfo`]), for hooks and noise sources.
 
 use crate::schedulers::{NoiseLevel, Sampler};
 use crate::Result;

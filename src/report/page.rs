@@ -349,6 +349,7 @@ const START_NOISE_NOTE: &str = "<p><b>Where the walk starts.</b> With the lab's 
 fn sample_numbers(data: &RunData) -> String {
     let mut b = generic_numbers(&data.sample, "Module 3");
     b.push_str(START_NOISE_NOTE);
+    b.push_str(super::texts::FEW_STEPS);
     if data.sample.is_none() && data.train.is_some() {
         b.push_str("<p>Module 2's <code>preview.png</code> (above, in Module 2) already shows 16 digits generated from pure noise with all steps; use it for the questions below until Module 3 has run.</p>\n");
     }

@@ -285,7 +285,7 @@ pub fn sample_job(body: SampleBody, models: &super::models::Models) -> ApiResult
             ctx.emit(
                 "frame",
                 json!({
-                    "index": f.index, "steps": f.steps, "t": timestep_json(f.t),
+                    "index": f.index, "steps": f.steps, "t": crate::pipelines::sample::timestep_value(f.t),
                     "x_t": data_url(&lab_api::grid_png(f.x_t, cols, 1)?),
                     "x0": data_url(&lab_api::grid_png(f.pred_x0, cols, 1)?),
                 }),
@@ -298,14 +298,4 @@ pub fn sample_job(body: SampleBody, models: &super::models::Models) -> ApiResult
         }))
     });
     Ok((request, work))
-}
-
-/// A timestep as JSON: an integer for the integer-timestep samplers (DDPM, DDIM, DPM-Solver++,
-/// UniPC, PNDM), a float for the Euler samplers' fractional ones.
-fn timestep_json(t: f64) -> Value {
-    if t.fract() == 0.0 && t.abs() < 1e15 {
-        json!(t as i64)
-    } else {
-        json!(t)
-    }
 }
