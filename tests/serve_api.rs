@@ -519,7 +519,7 @@ fn train_sample_answer_restart_cycle() {
     let post = |b: Value| srv.json("POST", "/api/jobs/sample", Some(b));
     assert_error(post(json!({"steps": 0})), 422, "steps");
     assert_error(post(json!({"steps": 201})), 422, "steps");
-    assert_error(post(json!({"sampler": "euler"})), 422, "sampler");
+    assert_error(post(json!({"sampler": "bogus"})), 422, "sampler");
     assert_error(post(json!({"count": 65})), 422, "count");
     assert_error(post(json!({"digit": 3})), 422, "digit");
     assert_error(

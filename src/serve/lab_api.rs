@@ -513,6 +513,14 @@ impl<F: FnMut(Frame<'_>) -> LabResult<()>> SampleHooks for Streaming<'_, F> {
     }
 }
 
+/// An error naming the field unless `name` is one of difflab's samplers (`ddpm`, `ddim`,
+/// `dpm++`, `dpm++-sde`, `unipc`, `euler`, `euler-a`, `pndm`).
+pub fn check_sampler(name: &str) -> LabResult<()> {
+    SamplerKind::parse(name)
+        .map(|_| ())
+        .map_err(|e| invalid(format!("sampler: {e}")))
+}
+
 /// Sample from the checkpoint in `dir` as `difflab sample` does (its scheduler config, its
 /// matched start), calling `on_frame` after every step; an error from `on_frame` (e.g.
 /// [`cancelled`]) stops the loop and is returned. Returns the samples `[n, h, w, c]`.

@@ -244,12 +244,7 @@ pub fn sample_job(body: SampleBody, models: &super::models::Models) -> ApiResult
     if body.seed > MAX_SEED {
         return Err(ApiError::invalid(format!("seed: at most {MAX_SEED}")));
     }
-    if !matches!(body.sampler.as_str(), "ddpm" | "ddim") {
-        return Err(ApiError::invalid(format!(
-            "sampler: unknown sampler '{}' (expected ddpm or ddim)",
-            body.sampler
-        )));
-    }
+    lab_api::check_sampler(&body.sampler)?;
     match body.digit {
         Some(d) if !view.conditional => {
             return Err(ApiError::invalid(format!(
