@@ -81,8 +81,9 @@ impl Weights {
         } else {
             Some(self.metadata.clone().into_iter().collect())
         };
-        safetensors::serialize(views, &meta)
-            .map_err(|e| format!("could not encode safetensors: {e}"))
+        let bytes = safetensors::serialize(views, &meta)
+            .map_err(|e| format!("could not encode safetensors: {e}"))?;
+        Ok(with_sorted_header(bytes))
     }
 
     /// The file these weights were read from, if any.
@@ -253,6 +254,48 @@ impl safetensors::View for F32View<'_> {
     }
 }
 
+/// `bytes` (a safetensors file) with its JSON header's keys in sorted order, so the same
+/// weights and metadata always give the same bytes: the crate writes `__metadata__` from a
+/// `HashMap`, whose order changes from run to run. The header keeps its length (the same
+/// content, reordered), so the tensor data and its offsets are untouched.
+fn with_sorted_header(mut bytes: Vec<u8>) -> Vec<u8> {
+    let Some(len) = bytes
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    else {
+        return bytes;
+    };
+    let end = 8 + len as usize;
+    let Some(header) = bytes.get(8..end) else {
+        return bytes;
+    };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(header) else {
+        return bytes;
+    };
+    let sorted = sort_keys(value).to_string();
+    if sorted.len() <= len as usize {
+        let mut padded = sorted.into_bytes();
+        padded.resize(len as usize, b' ');
+        bytes[8..end].copy_from_slice(&padded);
+    }
+    bytes
+}
+
+/// `v` with every object's keys in sorted order (whatever map type serde_json was built with).
+fn sort_keys(v: serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map) => {
+            let sorted: std::collections::BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            serde_json::Value::Object(sorted.into_iter().collect())
+        }
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
+        other => other,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,5 +309,34 @@ mod tests {
         assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
         assert!(f16_to_f32(0x7c00).is_infinite());
         assert!(f16_to_f32(0x7e00).is_nan());
+    }
+
+    #[test]
+    fn the_same_weights_and_metadata_always_give_the_same_bytes() {
+        let mut w = Weights::new();
+        w.insert("b.weight", Tensor::new(vec![2, 3], vec![1.0; 6]).unwrap());
+        w.insert(
+            "a.bias",
+            Tensor::new(vec![3], vec![-0.5, 0.0, 2.0]).unwrap(),
+        );
+        for k in [
+            "version", "format", "info", "config", "stats", "seed", "arch", "notes",
+        ] {
+            w.set_metadata(k, format!("value of {k}"));
+        }
+        let first = w.to_safetensors_bytes().unwrap();
+        for _ in 0..8 {
+            assert_eq!(w.to_safetensors_bytes().unwrap(), first);
+        }
+        let back = Weights::from_safetensors_bytes(&first, None).unwrap();
+        assert_eq!(back.metadata(), w.metadata());
+        assert_eq!(back.get("a.bias", &[3]).unwrap().data(), &[-0.5, 0.0, 2.0]);
+        let n = u64::from_le_bytes(first[..8].try_into().unwrap()) as usize;
+        let header = std::str::from_utf8(&first[8..8 + n]).unwrap();
+        let pos = |key: &str| header.find(&format!("\"{key}\"")).unwrap();
+        assert!(
+            pos("arch") < pos("config") && pos("config") < pos("version"),
+            "{header}"
+        );
     }
 }
